@@ -1,0 +1,134 @@
+//! Diagnostics: plain serializable structs shared by the CLI and the browser page.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A position in a script: 1-based line and column; 0 when unknown.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
+pub struct SourcePos {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// A stable id for findings that have one (lints); `None` for script errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub message: String,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The script line the position points into, for the caret display.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>, pos: &SourcePos) -> Self {
+        Self::new(Severity::Error, message, pos)
+    }
+
+    pub fn warning(message: impl Into<String>, pos: &SourcePos) -> Self {
+        Self::new(Severity::Warning, message, pos)
+    }
+
+    fn new(severity: Severity, message: impl Into<String>, pos: &SourcePos) -> Self {
+        Diagnostic {
+            severity,
+            code: None,
+            message: message.into(),
+            file: pos.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            source_line: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Renders the diagnostic as people read compiler errors:
+    ///
+    /// ```text
+    /// error: security group 'master': expected a CIDR like "10.0.0.0/16", got "10.0.0.0/33"
+    ///   --> scripts/deploy.rhai:23:11
+    ///    |
+    /// 23 | master_sg.ingress(tcp(8080), "10.0.0.0/33");
+    ///    |           ^
+    ///    = note: ...
+    /// ```
+    pub fn render(&self) -> String {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = match &self.code {
+            Some(code) => format!("{label}[{code}]: {}\n", self.message),
+            None => format!("{label}: {}\n", self.message),
+        };
+        if self.line > 0 {
+            let gutter = self.line.to_string().len();
+            let pad = " ".repeat(gutter);
+            out.push_str(&format!(
+                "{pad}--> {}:{}:{}\n",
+                self.file, self.line, self.column
+            ));
+            if let Some(src) = &self.source_line {
+                let src = src.trim_end();
+                out.push_str(&format!("{pad} |\n{} | {src}\n", self.line));
+                // Keep tabs so the caret lines up under the same column.
+                let lead: String = src
+                    .chars()
+                    .take(self.column.saturating_sub(1) as usize)
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
+                out.push_str(&format!("{pad} | {lead}^\n"));
+            }
+            for note in &self.notes {
+                out.push_str(&format!("{pad} = note: {note}\n"));
+            }
+        } else {
+            if !self.file.is_empty() {
+                out.push_str(&format!("  --> {}\n", self.file));
+            }
+            for note in &self.notes {
+                out.push_str(&format!("  = note: {note}\n"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_sits_under_the_column() {
+        let pos = SourcePos {
+            file: "x.rhai".into(),
+            line: 3,
+            column: 5,
+        };
+        let mut d = Diagnostic::error("bad thing", &pos);
+        d.source_line = Some("let abc = 1;".into());
+        assert_eq!(
+            d.render(),
+            "error: bad thing\n --> x.rhai:3:5\n  |\n3 | let abc = 1;\n  |     ^\n"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! The deployment plan: a DAG of resources with stable logical ids, canonical JSON and a hash.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::config::MasterConfig;
+use crate::diag::SourcePos;
+use crate::refs::{self, Style};
+
+/// Version of the plan JSON layout; bump on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    S3Bucket,
+    SecurityGroup,
+    SecurityGroupRule,
+    IamRole,
+    InstanceProfile,
+    RdsCluster,
+    RdsInstance,
+    Ec2Instance,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::S3Bucket => "s3_bucket",
+            Kind::SecurityGroup => "security_group",
+            Kind::SecurityGroupRule => "security_group_rule",
+            Kind::IamRole => "iam_role",
+            Kind::InstanceProfile => "instance_profile",
+            Kind::RdsCluster => "rds_cluster",
+            Kind::RdsInstance => "rds_instance",
+            Kind::Ec2Instance => "ec2_instance",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resource {
+    /// Stable logical id, `kind.name`, e.g. `security_group.master`.
+    pub id: String,
+    pub kind: Kind,
+    /// Physical name in AWS (prefixed with the deployment name).
+    pub name: String,
+    /// Properties; strings may hold references (see [`crate::refs`]).
+    pub properties: Map<String, Value>,
+    pub tags: BTreeMap<String, String>,
+    /// Logical ids this resource references, sorted.
+    pub depends_on: Vec<String>,
+    pub source: SourcePos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeploymentInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Whether rendered files may contain secret values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reveal {
+    /// Secrets as `(sensitive)`: for screens, logs and the browser page.
+    Redact,
+    /// Secret values substituted: only for writing a file or applying.
+    Secrets,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub deployment: DeploymentInfo,
+    /// In dependency order: every resource comes after all it depends on.
+    pub resources: Vec<Resource>,
+    /// Values worth printing after apply (master address, SG ids, ...), with references.
+    pub outputs: BTreeMap<String, String>,
+    /// Generated files (`master.yaml`, `user-data`), with references and secret markers.
+    pub files: BTreeMap<String, String>,
+    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) master: Option<MasterFiles>,
+    index: HashMap<String, usize>,
+}
+
+/// What the master's files are generated from, so that they can be rendered again with
+/// references resolved (apply) or secrets revealed (`render -o`), with correct YAML quoting.
+#[derive(Debug, Clone)]
+pub struct MasterFiles {
+    pub instance_name: String,
+    pub deployment: String,
+    pub image: String,
+    pub port: i64,
+    pub tls: bool,
+    pub public_ip: bool,
+    pub config: MasterConfig,
+}
+
+impl MasterFiles {
+    /// master.yaml with references replaced by `lookup` where it knows them. With `raw`, the
+    /// remaining references stay as markers (for the plan); otherwise they read `${path}` and
+    /// secrets `(sensitive)`.
+    pub fn render_yaml(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
+        let mut v = serde_json::to_value(&self.config).expect("config serializes");
+        refs::map_strings(&mut v, &mut |s| {
+            if refs::has_refs(s) {
+                let t = refs::substitute(s, lookup);
+                *s = if raw {
+                    t
+                } else {
+                    refs::display(&t, Style::Template)
+                };
+            }
+        });
+        // Back through the typed model so that keys keep Determined's (and the guide's) order.
+        let typed: MasterConfig =
+            serde_json::from_value(v).expect("mapping strings keeps the shape");
+        serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
+    }
+
+    /// The master's user-data; see [`MasterFiles::render_yaml`].
+    pub fn render_user_data(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
+        let yaml = self.render_yaml(lookup, raw);
+        let image = refs::substitute(&self.image, lookup);
+        let image = if raw {
+            image
+        } else {
+            refs::display(&image, Style::Template)
+        };
+        crate::userdata::master_user_data(&self.deployment, &image, self.port, &yaml)
+    }
+}
+
+/// A dependency cycle, named by the resources in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cycle {
+    pub ids: Vec<String>,
+}
+
+impl Plan {
+    /// Orders `resources` (given in declaration order) so that dependencies come first;
+    /// ties keep declaration order, so the result depends only on the script.
+    pub(crate) fn new(
+        deployment: DeploymentInfo,
+        resources: Vec<Resource>,
+        outputs: BTreeMap<String, String>,
+        files: BTreeMap<String, String>,
+        secrets: BTreeMap<String, String>,
+    ) -> Result<Plan, Cycle> {
+        let n = resources.len();
+        let pos: HashMap<&str, usize> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        let mut indegree = vec![0usize; n];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, r) in resources.iter().enumerate() {
+            for d in &r.depends_on {
+                if let Some(&j) = pos.get(d.as_str()) {
+                    indegree[i] += 1;
+                    dependents[j].push(i);
+                }
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &k in &dependents[i] {
+                indegree[k] -= 1;
+                if indegree[k] == 0 {
+                    ready.push(Reverse(k));
+                }
+            }
+        }
+        if order.len() < n {
+            return Err(Cycle {
+                ids: find_cycle(&resources, &pos, &indegree),
+            });
+        }
+        let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
+        let resources: Vec<Resource> = order
+            .iter()
+            .map(|&i| slots[i].take().expect("each index once"))
+            .collect();
+        let index = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        Ok(Plan {
+            deployment,
+            resources,
+            outputs,
+            files,
+            secrets,
+            master: None,
+            index,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Resource> {
+        self.index.get(id).map(|&i| &self.resources[i])
+    }
+
+    /// Names of the secret parameters this plan uses.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
+    /// Replaces secret markers by their values (for apply and `render -o`).
+    pub fn reveal(&self, s: &str) -> String {
+        refs::substitute(s, &|p| {
+            p.strip_prefix("secret.")
+                .and_then(|n| self.secrets.get(n).cloned())
+        })
+    }
+
+    /// The canonical document as a JSON value: sorted keys, secrets redacted, references as
+    /// `${path}`. The `sha256` field is the SHA-256 of the compact JSON of this document
+    /// without that field.
+    pub fn to_value(&self) -> Value {
+        let resources: Vec<Value> = self
+            .resources
+            .iter()
+            .map(|r| {
+                let mut props = Value::Object(r.properties.clone());
+                refs::map_strings(&mut props, &mut |s| *s = refs::display(s, Style::Json));
+                json!({
+                    "id": r.id,
+                    "kind": r.kind,
+                    "name": r.name,
+                    "properties": props,
+                    "tags": r.tags,
+                    "depends_on": r.depends_on,
+                    "source": r.source,
+                })
+            })
+            .collect();
+        let disp = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+            m.iter()
+                .map(|(k, v)| (k.clone(), refs::display(v, Style::Json)))
+                .collect()
+        };
+        let mut doc = json!({
+            "format_version": FORMAT_VERSION,
+            "deployment": self.deployment,
+            "resources": resources,
+            "outputs": disp(&self.outputs),
+            "files": disp(&self.files),
+        });
+        let compact = serde_json::to_string(&doc).expect("a JSON value always serializes");
+        let hash = hex(&Sha256::digest(compact.as_bytes()));
+        doc.as_object_mut()
+            .expect("object")
+            .insert("sha256".into(), Value::String(hash));
+        doc
+    }
+
+    /// Canonical plan JSON (pretty, sorted keys, trailing newline): byte-identical for the
+    /// same script and parameters, on every platform.
+    pub fn to_json(&self) -> String {
+        let mut s =
+            serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serializes");
+        s.push('\n');
+        s
+    }
+
+    /// The SHA-256 in [`Plan::to_value`].
+    pub fn sha256(&self) -> String {
+        self.to_value()["sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The generated master.yaml, if the plan has a master.
+    pub fn master_yaml(&self, reveal: Reveal) -> Option<String> {
+        let m = self.master.as_ref()?;
+        Some(m.render_yaml(&|p| self.secret_lookup(p, reveal), false))
+    }
+
+    /// The master's user-data script, if the plan has a master.
+    pub fn user_data(&self, reveal: Reveal) -> Option<String> {
+        let m = self.master.as_ref()?;
+        Some(m.render_user_data(&|p| self.secret_lookup(p, reveal), false))
+    }
+
+    /// The master's files with every reference resolved by `lookup` and secrets revealed:
+    /// what `run` writes into the instance. Returns (master.yaml, user-data).
+    pub fn resolved_master_files(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<(String, String)> {
+        let m = self.master.as_ref()?;
+        let all = |p: &str| self.secret_lookup(p, Reveal::Secrets).or_else(|| lookup(p));
+        Some((m.render_yaml(&all, false), m.render_user_data(&all, false)))
+    }
+
+    /// The master's generation inputs, if the plan has a master.
+    pub fn master(&self) -> Option<&MasterFiles> {
+        self.master.as_ref()
+    }
+
+    fn secret_lookup(&self, path: &str, reveal: Reveal) -> Option<String> {
+        match reveal {
+            Reveal::Secrets => path
+                .strip_prefix("secret.")
+                .and_then(|n| self.secrets.get(n).cloned()),
+            Reveal::Redact => None,
+        }
+    }
+}
+
+fn find_cycle(
+    resources: &[Resource],
+    pos: &HashMap<&str, usize>,
+    indegree: &[usize],
+) -> Vec<String> {
+    // Every node left with indegree > 0 lies on or behind a cycle: walk dependencies that are
+    // still unresolved until a node repeats.
+    let start = indegree.iter().position(|&d| d > 0).unwrap_or(0);
+    let mut seen: HashMap<usize, usize> = HashMap::new();
+    let mut path = Vec::new();
+    let mut cur = start;
+    loop {
+        if let Some(&at) = seen.get(&cur) {
+            let mut ids: Vec<String> = path[at..]
+                .iter()
+                .map(|&i: &usize| resources[i].id.clone())
+                .collect();
+            ids.push(resources[cur].id.clone());
+            return ids;
+        }
+        seen.insert(cur, path.len());
+        path.push(cur);
+        let next = resources[cur]
+            .depends_on
+            .iter()
+            .filter_map(|d| pos.get(d.as_str()).copied())
+            .find(|&j| indegree[j] > 0);
+        match next {
+            Some(j) => cur = j,
+            None => return path.iter().map(|&i| resources[i].id.clone()).collect(),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}

@@ -1,0 +1,258 @@
+//! Human renderers of a plan: the reviewer's text view and Graphviz DOT.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::plan::{Kind, Plan, Resource};
+use crate::refs::{self, Style};
+
+const OWNERSHIP_TAGS: &[&str] = &["detscript:deployment", "detscript:id"];
+
+impl Plan {
+    /// The plan as a reviewer reads it: one block per resource with `+` marks, rules and
+    /// policies spelled out, unknowns shown with where they come from, and a summary line.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let region = self
+            .deployment
+            .region
+            .as_deref()
+            .unwrap_or("(from --region or AWS_REGION)");
+        let _ = writeln!(
+            out,
+            "deployment {}  region {}",
+            self.deployment.name, region
+        );
+        let _ = writeln!(out);
+        for r in &self.resources {
+            render_resource(&mut out, r);
+            out.push('\n');
+        }
+        if !self.files.is_empty() {
+            let _ = writeln!(out, "  files");
+            for (name, text) in &self.files {
+                let lines = text.lines().count();
+                let _ = writeln!(
+                    out,
+                    "      {name:<12} {lines} lines   (detscript render FILE {name})"
+                );
+            }
+            out.push('\n');
+        }
+        if !self.outputs.is_empty() {
+            let _ = writeln!(out, "  outputs");
+            let width = self.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
+            for (k, v) in &self.outputs {
+                let _ = writeln!(out, "      {k:<width$} = {}", refs::display(v, Style::Text));
+            }
+            out.push('\n');
+        }
+        let sha = self.sha256();
+        let _ = writeln!(
+            out,
+            "Plan: {} to add, 0 to change, 0 to destroy.  (plan sha256 {})",
+            self.len(),
+            &sha[..16]
+        );
+        out
+    }
+
+    /// The dependency graph in Graphviz DOT; an edge `a -> b` means a depends on b.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph detscript {\n    rankdir = \"RL\";\n    node [shape = box, fontname = \"Helvetica\"];\n",
+        );
+        for r in &self.resources {
+            let _ = writeln!(
+                out,
+                "    {} [label = {}];",
+                dot_quote(&r.id),
+                dot_quote(&format!("{}\n{}", r.id, r.name))
+            );
+        }
+        for r in &self.resources {
+            for d in &r.depends_on {
+                let _ = writeln!(out, "    {} -> {};", dot_quote(&r.id), dot_quote(d));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn dot_quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            '\n' => q.push_str("\\n"),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn text(v: &str) -> String {
+    refs::display(v, Style::Text)
+}
+
+/// `${security_group.agent.id}` → `security_group.agent`, for peers and links.
+fn peer(v: &str) -> String {
+    match refs::whole_ref(v) {
+        Some(p) if !refs::is_secret(p) && !p.starts_with("param.") => p
+            .rsplit_once('.')
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_else(|| p.to_string()),
+        _ => text(v),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => {
+            let t = text(s);
+            if refs::whole_ref(s).is_some() {
+                t
+            } else {
+                format!("{t:?}")
+            }
+        }
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            format!("[{}]", a.iter().map(scalar).collect::<Vec<_>>().join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn render_resource(out: &mut String, r: &Resource) {
+    let _ = writeln!(out, "  + {}  ({})", r.id, r.name);
+    match r.kind {
+        Kind::SecurityGroupRule => render_rule(out, r),
+        Kind::IamRole => render_role(out, r),
+        _ => render_props(out, &r.properties, 6),
+    }
+    let extra: Vec<String> = r
+        .tags
+        .iter()
+        .filter(|(k, _)| !OWNERSHIP_TAGS.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", text(v)))
+        .collect();
+    if !extra.is_empty() {
+        let _ = writeln!(out, "      tags: {}", extra.join(", "));
+    }
+    if !r.depends_on.is_empty() {
+        let _ = writeln!(out, "      after: {}", r.depends_on.join(", "));
+    }
+}
+
+fn render_props(out: &mut String, props: &serde_json::Map<String, Value>, indent: usize) {
+    let width = props.keys().map(|k| k.len()).max().unwrap_or(0);
+    let pad = " ".repeat(indent);
+    for (k, v) in props {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                let _ = writeln!(out, "{pad}{k}:");
+                render_props(out, m, indent + 4);
+            }
+            Value::String(s) if s.contains('\n') => {
+                let lines = s.lines().count();
+                let _ = writeln!(out, "{pad}{k:<width$} = ({lines} lines, generated)");
+            }
+            Value::Array(a) if a.iter().any(|x| x.is_object()) => {
+                let _ = writeln!(out, "{pad}{k}:");
+                for item in a {
+                    if let Value::Object(m) = item {
+                        render_props(out, m, indent + 4);
+                    } else {
+                        let _ = writeln!(out, "{pad}    - {}", scalar(item));
+                    }
+                }
+            }
+            _ => {
+                let _ = writeln!(out, "{pad}{k:<width$} = {}", scalar(v));
+            }
+        }
+    }
+}
+
+fn render_rule(out: &mut String, r: &Resource) {
+    let p = &r.properties;
+    let get = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
+    let dir = get("direction");
+    let proto = get("protocol");
+    let from = p.get("from_port").and_then(Value::as_i64).unwrap_or(0);
+    let to = p.get("to_port").and_then(Value::as_i64).unwrap_or(0);
+    let ports = if proto == "all" {
+        "all traffic".to_string()
+    } else if from == to {
+        format!("{proto} {from}")
+    } else {
+        format!("{proto} {from}-{to}")
+    };
+    let other = ["peer_group", "cidr_ipv4", "cidr_ipv6"]
+        .iter()
+        .find_map(|k| p.get(*k).and_then(Value::as_str))
+        .map(peer)
+        .unwrap_or_default();
+    let word = if dir == "ingress" { "from" } else { "to" };
+    let _ = writeln!(
+        out,
+        "      {} {dir} {ports} {word} {other}",
+        peer(get("group"))
+    );
+}
+
+fn render_role(out: &mut String, r: &Resource) {
+    let p = &r.properties;
+    let trust: Vec<String> = p
+        .get("assume_role_policy")
+        .and_then(|d| d.get("Statement"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.pointer("/Principal/Service"))
+        .flat_map(|s| match s {
+            Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>(),
+            other => vec![scalar(other)],
+        })
+        .collect();
+    let _ = writeln!(out, "      assumed by {}", trust.join(", "));
+    if let Some(Value::Object(policies)) = p.get("inline_policies") {
+        for (name, doc) in policies {
+            let _ = writeln!(out, "      policy {name}");
+            for st in doc
+                .get("Statement")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let effect = st
+                    .get("Effect")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Allow")
+                    .to_lowercase();
+                let list = |v: Option<&Value>| match v {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|x| x.as_str().map(text).unwrap_or_else(|| x.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    Some(Value::String(s)) => text(s),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "        {effect} {}", list(st.get("Action")));
+                let _ = writeln!(out, "          on {}", list(st.get("Resource")));
+            }
+        }
+    }
+    if let Some(Value::Array(arns)) = p.get("managed_policies") {
+        for arn in arns {
+            let _ = writeln!(out, "      managed policy {}", scalar(arn));
+        }
+    }
+}

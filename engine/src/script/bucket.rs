@@ -1,0 +1,107 @@
+//! `s3_bucket(name)`: the checkpoint bucket.
+
+use rhai::{Engine, NativeCallContext};
+use serde_json::Value;
+
+use super::{RhaiResult, Shared, fail, pos_of};
+use crate::plan::Kind;
+use crate::refs;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    pub id: String,
+    pub name: String,
+}
+
+/// S3's bucket naming rules (general purpose buckets).
+pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
+    let why = if !(3..=63).contains(&name.len()) {
+        Some("it must be 3-63 characters long")
+    } else if name.chars().any(|c| c.is_ascii_uppercase()) {
+        Some("it must be lowercase")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        Some("it may only contain lowercase letters, digits, '-' and '.'")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("it must start and end with a letter or digit")
+    } else if name.contains("..") {
+        Some("it must not contain \"..\"")
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("it must not look like an IP address")
+    } else if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+    {
+        Some("it uses a prefix or suffix that S3 reserves")
+    } else {
+        None
+    };
+    match why {
+        Some(w) => Err(format!("S3 bucket name {name:?} is invalid: {w}")),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<Bucket>("S3Bucket");
+    engine.register_fn("to_string", |b: &mut Bucket| b.id.clone());
+
+    let s = state.clone();
+    engine.register_fn(
+        "s3_bucket",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<Bucket> {
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let i = st
+                .declare(Kind::S3Bucket, name, pos)
+                .or_else(|m| fail(&ctx, m))?;
+            let d = &mut st.decls[i];
+            d.props
+                .insert("block_public_access".into(), Value::Bool(true));
+            d.props
+                .insert("encryption".into(), Value::String("AES256".into()));
+            d.props.insert("versioning".into(), Value::Bool(false));
+            Ok(Bucket {
+                id: d.id.clone(),
+                name: name.to_string(),
+            })
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "bucket_name",
+        move |ctx: NativeCallContext, b: &mut Bucket, full: &str| -> RhaiResult<Bucket> {
+            if !refs::has_refs(full) {
+                check_bucket_name(full)
+                    .or_else(|m| fail(&ctx, format!("s3_bucket '{}': {m}", b.name)))?;
+            }
+            s.borrow_mut()
+                .decl(&b.id)
+                .props
+                .insert("bucket".into(), Value::String(full.to_string()));
+            Ok(b.clone())
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn("versioning", move |b: &mut Bucket, on: bool| -> Bucket {
+        s.borrow_mut()
+            .decl(&b.id)
+            .props
+            .insert("versioning".into(), Value::Bool(on));
+        b.clone()
+    });
+
+    engine.register_get("name", |b: &mut Bucket| {
+        refs::reference(&format!("{}.name", b.id))
+    });
+    engine.register_get("arn", |b: &mut Bucket| {
+        refs::reference(&format!("{}.arn", b.id))
+    });
+}

@@ -1,0 +1,427 @@
+//! `database(name)`: a PostgreSQL-compatible database, Aurora PostgreSQL (a cluster and its
+//! writer instance) or RDS for PostgreSQL (one instance), with its own security group when
+//! `.allow_from(sg)` is used.
+
+use std::collections::BTreeMap;
+
+use rhai::{Dynamic, Engine, INT, NativeCallContext};
+use serde_json::{Map, Value};
+
+use super::security_group::SecurityGroup;
+use super::{Decl, RhaiResult, Shared, fail, pos_of, values};
+use crate::diag::{Diagnostic, SourcePos};
+use crate::plan::Kind;
+use crate::refs;
+
+pub(crate) const PG_PORT: i64 = 5432;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Database {
+    pub idx: usize,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DbDecl {
+    pub name: String,
+    /// Index of the placeholder declaration (`database.NAME`) in `State::decls`.
+    pub decl: usize,
+    pub engine: String,
+    pub version: Option<String>,
+    pub instance_class: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database_name: Option<String>,
+    pub storage_gb: i64,
+    pub encrypted: bool,
+    pub pos: SourcePos,
+    /// The security group made by `.allow_from`, if any.
+    pub sg: Option<String>,
+}
+
+impl DbDecl {
+    pub fn is_aurora(&self) -> bool {
+        self.engine == "aurora-postgresql"
+    }
+}
+
+fn check_identifier(what: &str, s: &str) -> Result<(), String> {
+    let ok = (1..=63).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {s:?} must be 1-63 letters, digits or '_', starting with a letter"
+        ))
+    }
+}
+
+/// RDS master password rules. The message never contains the password.
+pub(crate) fn check_password(pw: &str) -> Result<(), String> {
+    if !(8..=128).contains(&pw.chars().count()) {
+        return Err("the master password must be 8-128 characters long".into());
+    }
+    if let Some(c) = pw
+        .chars()
+        .find(|c| !c.is_ascii_graphic() || matches!(c, '/' | '"' | '@'))
+    {
+        let what = if c == ' ' {
+            "a space".to_string()
+        } else if c.is_ascii_graphic() {
+            format!("'{c}'")
+        } else {
+            "a non-printable or non-ASCII character".to_string()
+        };
+        return Err(format!(
+            "the master password contains {what}; RDS accepts printable ASCII except '/', '\"', '@' and spaces"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<Database>("Database");
+    engine.register_fn("to_string", |d: &mut Database| {
+        format!("database.{}", d.name)
+    });
+
+    let s = state.clone();
+    engine.register_fn(
+        "database",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<Database> {
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let id = format!("database.{name}");
+            if let Some(&i) = st.by_id.get(&id) {
+                return fail(
+                    &ctx,
+                    format!(
+                        "database {name:?} is already declared at line {}",
+                        st.decls[i].pos.line
+                    ),
+                );
+            }
+            // Check the name like any resource name.
+            st.declare(Kind::RdsCluster, name, pos.clone())
+                .or_else(|m| fail(&ctx, m))?;
+            let decl = st.decls.len() - 1;
+            let old = std::mem::replace(&mut st.decls[decl].id, id.clone());
+            st.by_id.remove(&old);
+            st.by_id.insert(id, decl);
+            st.decls[decl].pending = true;
+            let idx = st.databases.len();
+            st.databases.push(DbDecl {
+                name: name.to_string(),
+                decl,
+                engine: "aurora-postgresql".into(),
+                version: None,
+                instance_class: None,
+                user: None,
+                password: None,
+                database_name: None,
+                storage_gb: 20,
+                encrypted: true,
+                pos,
+                sg: None,
+            });
+            Ok(Database {
+                idx,
+                name: name.to_string(),
+            })
+        },
+    );
+
+    for with_version in [false, true] {
+        let s = state.clone();
+        let set_engine = move |ctx: &NativeCallContext,
+                               db: &Database,
+                               engine: &str,
+                               version: Option<&str>|
+              -> RhaiResult<Database> {
+            if engine != "aurora-postgresql" && engine != "postgres" {
+                return fail(
+                    ctx,
+                    format!(
+                        "database '{}': engine must be \"aurora-postgresql\" or \"postgres\" (Determined needs PostgreSQL), got {engine:?}",
+                        db.name
+                    ),
+                );
+            }
+            if let Some(v) = version {
+                if !v
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+                {
+                    return fail(
+                        ctx,
+                        format!(
+                            "database '{}': engine version must look like \"16.4\", got {v:?}",
+                            db.name
+                        ),
+                    );
+                }
+            }
+            let mut st = s.borrow_mut();
+            let d = &mut st.databases[db.idx];
+            d.engine = engine.to_string();
+            d.version = version.map(str::to_string);
+            Ok(db.clone())
+        };
+        if with_version {
+            engine.register_fn(
+                "engine",
+                move |ctx: NativeCallContext, db: &mut Database, e: &str, v: &str| {
+                    set_engine(&ctx, db, e, Some(v))
+                },
+            );
+        } else {
+            engine.register_fn(
+                "engine",
+                move |ctx: NativeCallContext, db: &mut Database, e: &str| {
+                    set_engine(&ctx, db, e, None)
+                },
+            );
+        }
+    }
+
+    let s = state.clone();
+    engine.register_fn("instance_class", move |ctx: NativeCallContext, db: &mut Database, class: &str| -> RhaiResult<Database> {
+        if !class.starts_with("db.") && !refs::has_refs(class) {
+            return fail(&ctx, format!("database '{}': instance class must look like \"db.r6g.large\", got {class:?}", db.name));
+        }
+        s.borrow_mut().databases[db.idx].instance_class = Some(class.to_string());
+        Ok(db.clone())
+    });
+
+    let s = state.clone();
+    engine.register_fn("master_user", move |ctx: NativeCallContext, db: &mut Database, user: &str, password: &str| -> RhaiResult<Database> {
+        let who = format!("database '{}'", db.name);
+        if !refs::has_refs(user) {
+            check_identifier("master user", user).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        }
+        let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
+        // Validate the real value of a secret without ever showing it.
+        let real = match refs::whole_ref(password) {
+            Some(path) => path.strip_prefix("secret.").and_then(|n| st.params.secrets.get(n).cloned()),
+            None if refs::has_refs(password) => None,
+            None => {
+                st.warnings.push(Diagnostic::warning(
+                    format!("{who}: the password is written in the script; declare a parameter with secret: true and pass it at run time"),
+                    &pos,
+                ));
+                Some(password.to_string())
+            }
+        };
+        if let Some(real) = real {
+            check_password(&real).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        }
+        let d = &mut st.databases[db.idx];
+        d.user = Some(user.to_string());
+        d.password = Some(password.to_string());
+        Ok(db.clone())
+    });
+
+    let s = state.clone();
+    engine.register_fn(
+        "database_name",
+        move |ctx: NativeCallContext, db: &mut Database, name: &str| -> RhaiResult<Database> {
+            check_identifier("database name", name)
+                .or_else(|m| fail(&ctx, format!("database '{}': {m}", db.name)))?;
+            s.borrow_mut().databases[db.idx].database_name = Some(name.to_string());
+            Ok(db.clone())
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "storage_gb",
+        move |ctx: NativeCallContext, db: &mut Database, gb: INT| -> RhaiResult<Database> {
+            if !(20..=65536).contains(&gb) {
+                return fail(
+                    &ctx,
+                    format!(
+                        "database '{}': storage must be 20-65536 GB, got {gb}",
+                        db.name
+                    ),
+                );
+            }
+            s.borrow_mut().databases[db.idx].storage_gb = gb;
+            Ok(db.clone())
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "encrypted",
+        move |db: &mut Database, on: bool| -> Database {
+            s.borrow_mut().databases[db.idx].encrypted = on;
+            db.clone()
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "allow_from",
+        move |ctx: NativeCallContext, db: &mut Database, from: Dynamic| -> RhaiResult<Database> {
+            let Some(from) = from.read_lock::<SecurityGroup>().map(|g| g.clone()) else {
+                return fail(
+                    &ctx,
+                    format!(
+                        "database '{}': allow_from expects a security_group(...) handle, got {}",
+                        db.name,
+                        values::describe(&from)
+                    ),
+                );
+            };
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let sg_name = format!("{}-sg", db.name);
+            let sg_id = match st.databases[db.idx].sg.clone() {
+                Some(id) => id,
+                None => {
+                    let i = st
+                        .declare(Kind::SecurityGroup, &sg_name, pos.clone())
+                        .or_else(|m| fail(&ctx, m))?;
+                    st.decls[i].props.insert(
+                        "description".into(),
+                        Value::String(format!("Database {} (detscript)", db.name)),
+                    );
+                    let id = st.decls[i].id.clone();
+                    st.databases[db.idx].sg = Some(id.clone());
+                    id
+                }
+            };
+            let rule = format!("{sg_name}-ingress-tcp-{PG_PORT}-from-{}", from.name);
+            let i = st
+                .declare_rule(&rule, pos)
+                .map_err(|line| {
+                    format!(
+                        "database '{}' already allows {} (line {line})",
+                        db.name, from.name
+                    )
+                })
+                .or_else(|m| fail(&ctx, m))?;
+            let d: &mut Decl = &mut st.decls[i];
+            d.props.insert(
+                "group".into(),
+                Value::String(refs::reference(&format!("{sg_id}.id"))),
+            );
+            d.props
+                .insert("direction".into(), Value::String("ingress".into()));
+            d.props
+                .insert("protocol".into(), Value::String("tcp".into()));
+            d.props.insert("from_port".into(), Value::from(PG_PORT));
+            d.props.insert("to_port".into(), Value::from(PG_PORT));
+            d.props.insert(
+                "peer_group".into(),
+                Value::String(refs::reference(&format!("{}.id", from.id))),
+            );
+            Ok(db.clone())
+        },
+    );
+
+    engine.register_get("endpoint", |db: &mut Database| {
+        refs::reference(&format!("database.{}.endpoint", db.name))
+    });
+    engine.register_get("port", |_db: &mut Database| PG_PORT);
+}
+
+/// The database's resources, replacing its placeholder; returns alias → real id.
+pub(crate) fn materialize(
+    db: &DbDecl,
+    decls: &mut Vec<Decl>,
+    errors: &mut Vec<Diagnostic>,
+) -> (String, String) {
+    let who = format!("database '{}'", db.name);
+    if db.user.is_none() {
+        errors.push(Diagnostic::error(
+            format!("{who} has no master user: call .master_user(\"postgres\", p.db_password)"),
+            &db.pos,
+        ));
+    }
+    let mut props = Map::new();
+    props.insert("engine".into(), Value::String(db.engine.clone()));
+    if let Some(v) = &db.version {
+        props.insert("engine_version".into(), Value::String(v.clone()));
+    }
+    props.insert(
+        "master_username".into(),
+        Value::String(db.user.clone().unwrap_or_default()),
+    );
+    props.insert(
+        "master_password".into(),
+        Value::String(db.password.clone().unwrap_or_default()),
+    );
+    props.insert(
+        "database_name".into(),
+        Value::String(
+            db.database_name
+                .clone()
+                .unwrap_or_else(|| "determined".into()),
+        ),
+    );
+    props.insert("port".into(), Value::from(PG_PORT));
+    props.insert("storage_encrypted".into(), Value::Bool(db.encrypted));
+    props.insert("publicly_accessible".into(), Value::Bool(false));
+    if let Some(sg) = &db.sg {
+        props.insert(
+            "vpc_security_group_ids".into(),
+            Value::Array(vec![Value::String(refs::reference(&format!("{sg}.id")))]),
+        );
+    }
+    let class = db
+        .instance_class
+        .clone()
+        .unwrap_or_else(|| "db.t4g.medium".into());
+    let alias = format!("database.{}", db.name);
+    let placeholder = &mut decls[db.decl];
+    placeholder.pending = false;
+    if db.is_aurora() {
+        placeholder.kind = Kind::RdsCluster;
+        placeholder.id = format!("rds_cluster.{}", db.name);
+        placeholder.props = props;
+        let cluster_id = placeholder.id.clone();
+        let pos = placeholder.pos.clone();
+        let mut writer = Map::new();
+        writer.insert(
+            "cluster".into(),
+            Value::String(refs::reference(&format!("{cluster_id}.id"))),
+        );
+        writer.insert("engine".into(), Value::String(db.engine.clone()));
+        writer.insert("instance_class".into(), Value::String(class));
+        writer.insert("publicly_accessible".into(), Value::Bool(false));
+        decls.push(Decl {
+            id: format!("rds_instance.{}-writer", db.name),
+            kind: Kind::RdsInstance,
+            name: format!("{}-writer", db.name),
+            props: writer,
+            tags: BTreeMap::new(),
+            pos,
+            pending: false,
+        });
+        (alias, cluster_id)
+    } else {
+        placeholder.kind = Kind::RdsInstance;
+        placeholder.id = format!("rds_instance.{}", db.name);
+        props.insert("instance_class".into(), Value::String(class));
+        props.insert("allocated_storage_gb".into(), Value::from(db.storage_gb));
+        placeholder.props = props;
+        (alias, placeholder.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_password;
+
+    #[test]
+    fn password_rules_never_echo_the_password() {
+        assert!(check_password("short").is_err());
+        let e = check_password("has@sign-long-enough").unwrap_err();
+        assert!(e.contains("'@'") && !e.contains("has@sign"));
+        assert!(check_password("Correct-Horse-9").is_ok());
+    }
+}

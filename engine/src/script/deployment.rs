@@ -1,0 +1,142 @@
+//! `deployment(name)`: the name prefix and ownership tag of every resource.
+
+use std::collections::BTreeMap;
+
+use rhai::{Engine, NativeCallContext};
+
+use super::{RhaiResult, Shared, fail, pos_of, values};
+use crate::diag::SourcePos;
+use crate::refs;
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeploymentDecl {
+    pub name: String,
+    pub region: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub pos: SourcePos,
+}
+
+/// Script handle of the deployment.
+#[derive(Debug, Clone)]
+pub(crate) struct Deployment;
+
+pub(crate) fn check_deployment_name(name: &str) -> Result<(), String> {
+    if refs::has_refs(name) {
+        return Err(
+            "deployment name must be known when planning; give its parameter a value".into(),
+        );
+    }
+    let ok = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "deployment name {name:?} is invalid: use 1-32 letters, digits and '-', starting with a letter (it prefixes every AWS name)"
+        ))
+    }
+}
+
+pub(crate) fn check_region(r: &str) -> Result<(), String> {
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "region {r:?} is not an AWS region name like \"us-west-2\""
+        ))
+    }
+}
+
+pub(crate) fn check_tag(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(format!("tag key {key:?} must be 1-128 characters"));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(format!("tag key {key:?} uses the reserved prefix aws:"));
+    }
+    if value.chars().count() > 256 {
+        return Err(format!(
+            "the value of tag {key:?} is longer than 256 characters"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<Deployment>("Deployment");
+    let s = state.clone();
+    engine.register_fn("deployment", move |ctx: NativeCallContext, name: &str| -> RhaiResult<Deployment> {
+        let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
+        if let Some(d) = &st.deployment {
+            return fail(&ctx, format!("deployment() is already called at line {}; a script describes one deployment", d.pos.line));
+        }
+        check_deployment_name(name).or_else(|m| fail(&ctx, m))?;
+        st.deployment = Some(DeploymentDecl { name: name.to_string(), region: None, tags: BTreeMap::new(), pos });
+        Ok(Deployment)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        "region",
+        move |ctx: NativeCallContext,
+              _d: &mut Deployment,
+              region: &str|
+              -> RhaiResult<Deployment> {
+            let mut st = s.borrow_mut();
+            if !refs::has_refs(region) {
+                check_region(region).or_else(|m| fail(&ctx, m))?;
+            }
+            if let Some(d) = st.deployment.as_mut() {
+                d.region = Some(region.to_string());
+            }
+            Ok(Deployment)
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "tags",
+        move |ctx: NativeCallContext,
+              _d: &mut Deployment,
+              tags: rhai::Map|
+              -> RhaiResult<Deployment> {
+            let mut st = s.borrow_mut();
+            let mut parsed = BTreeMap::new();
+            for (k, v) in tags {
+                let Some(v) = values::as_string(&v) else {
+                    return fail(
+                        &ctx,
+                        format!(
+                            "tag {k:?}: values must be strings, got {}",
+                            values::describe(&v)
+                        ),
+                    );
+                };
+                if k.starts_with("detscript:") {
+                    return fail(
+                        &ctx,
+                        format!("tag {k:?}: the prefix detscript: is reserved for ownership tags"),
+                    );
+                }
+                check_tag(&k, &v).or_else(|m| fail(&ctx, m))?;
+                parsed.insert(k.to_string(), v);
+            }
+            if let Some(d) = st.deployment.as_mut() {
+                d.tags.extend(parsed);
+            }
+            Ok(Deployment)
+        },
+    );
+}

@@ -1,0 +1,243 @@
+//! `iam_role(name)` with `.assumed_by`, `.allow`, `.policy`, `.managed_policy`, and
+//! `instance_profile(role)`.
+
+use rhai::{Dynamic, Engine, NativeCallContext};
+use serde_json::{Map, Value, json};
+
+use super::{RhaiResult, Shared, fail, pos_of, values};
+use crate::plan::Kind;
+use crate::refs;
+
+#[derive(Debug, Clone)]
+pub(crate) struct IamRole {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceProfile {
+    pub id: String,
+}
+
+const POLICY_VERSION: &str = "2012-10-17";
+
+fn check_policy_name(name: &str) -> Result<(), String> {
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "policy name {name:?} must be 1-128 letters, digits or +=,.@_-"
+        ))
+    }
+}
+
+fn check_action(a: &str) -> Result<(), String> {
+    if a == "*" || refs::has_refs(a) {
+        return Ok(());
+    }
+    match a.split_once(':') {
+        Some((svc, act))
+            if !svc.is_empty()
+                && svc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !act.is_empty()
+                && act
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?') =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "{a:?} is not an IAM action; expected \"service:Action\" such as \"s3:GetObject\" or \"ec2:Describe*\""
+        )),
+    }
+}
+
+fn check_resource(r: &str) -> Result<(), String> {
+    if r == "*" || r.starts_with("arn:") || refs::has_refs(r) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{r:?} is not a policy resource; expected \"*\", an ARN, or a handle's .arn"
+        ))
+    }
+}
+
+fn check_service(s: &str) -> Result<(), String> {
+    if s.ends_with(".amazonaws.com") && !s.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{s:?} is not an AWS service principal; expected e.g. \"ec2.amazonaws.com\""
+        ))
+    }
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<IamRole>("IamRole");
+    engine.register_type_with_name::<InstanceProfile>("InstanceProfile");
+    engine.register_fn("to_string", |r: &mut IamRole| r.id.clone());
+    engine.register_fn("to_string", |p: &mut InstanceProfile| p.id.clone());
+
+    let s = state.clone();
+    engine.register_fn(
+        "iam_role",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<IamRole> {
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let i = st
+                .declare(Kind::IamRole, name, pos)
+                .or_else(|m| fail(&ctx, m))?;
+            let d = &mut st.decls[i];
+            d.props
+                .insert("inline_policies".into(), Value::Object(Map::new()));
+            Ok(IamRole {
+                id: d.id.clone(),
+                name: name.to_string(),
+            })
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "assumed_by",
+        move |ctx: NativeCallContext, role: &mut IamRole, service: &str| -> RhaiResult<IamRole> {
+            check_service(service)
+                .or_else(|m| fail(&ctx, format!("iam_role '{}': {m}", role.name)))?;
+            let mut st = s.borrow_mut();
+            let d = st.decl(&role.id);
+            let doc = d.props.entry("assume_role_policy").or_insert_with(|| {
+                json!({
+                    "Version": POLICY_VERSION,
+                    "Statement": [{
+                        "Effect": "Allow",
+                        "Principal": { "Service": [] },
+                        "Action": ["sts:AssumeRole"],
+                    }],
+                })
+            });
+            if let Some(Value::Array(services)) = doc.pointer_mut("/Statement/0/Principal/Service")
+            {
+                let v = Value::String(service.to_string());
+                if !services.contains(&v) {
+                    services.push(v);
+                }
+            }
+            Ok(role.clone())
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn("allow", move |ctx: NativeCallContext, role: &mut IamRole, policy: &str, actions: Dynamic, resources: Dynamic| -> RhaiResult<IamRole> {
+        let who = format!("iam_role '{}', policy '{policy}'", role.name);
+        check_policy_name(policy).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        let actions = values::string_list(&actions, "actions").or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        for a in &actions {
+            check_action(a).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        }
+        let resources = values::string_list(&resources, "resources").or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        for r in &resources {
+            check_resource(r).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        }
+        let resource = if resources.len() == 1 { json!(resources[0]) } else { json!(resources) };
+        let statement = json!({ "Effect": "Allow", "Action": actions, "Resource": resource });
+        let mut st = s.borrow_mut();
+        let d = st.decl(&role.id);
+        let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
+        let doc = policies
+            .entry(policy.to_string())
+            .or_insert_with(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
+        match doc.get_mut("Statement").and_then(Value::as_array_mut) {
+            Some(list) => list.push(statement),
+            None => return fail(&ctx, format!("{who}: this policy was given as a raw document with .policy(); add statements there")),
+        }
+        Ok(role.clone())
+    });
+
+    let s = state.clone();
+    engine.register_fn("policy", move |ctx: NativeCallContext, role: &mut IamRole, policy: &str, document: rhai::Map| -> RhaiResult<IamRole> {
+        let who = format!("iam_role '{}', policy '{policy}'", role.name);
+        check_policy_name(policy).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        let mut doc = values::to_json(&Dynamic::from(document)).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
+        let obj = doc.as_object_mut().expect("a map converts to an object");
+        match obj.get("Statement") {
+            Some(Value::Array(a)) if !a.is_empty() => {}
+            Some(Value::Object(_)) => {}
+            _ => return fail(&ctx, format!("{who}: a policy document needs a \"Statement\" (a map or a non-empty array of maps)")),
+        }
+        for key in obj.keys() {
+            if !["Version", "Statement", "Id"].contains(&key.as_str()) {
+                return fail(&ctx, format!("{who}: unknown key {key:?} in a policy document; expected Version, Statement, Id"));
+            }
+        }
+        obj.entry("Version").or_insert_with(|| json!(POLICY_VERSION));
+        let mut st = s.borrow_mut();
+        let d = st.decl(&role.id);
+        let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
+        if policies.contains_key(policy) {
+            return fail(&ctx, format!("{who}: a policy with this name is already attached to the role"));
+        }
+        policies.insert(policy.to_string(), doc);
+        Ok(role.clone())
+    });
+
+    let s = state.clone();
+    engine.register_fn("managed_policy", move |ctx: NativeCallContext, role: &mut IamRole, arn: &str| -> RhaiResult<IamRole> {
+        let looks_right = arn.starts_with("arn:aws") && arn.contains(":iam::") && arn.contains(":policy/");
+        if !looks_right && !refs::has_refs(arn) {
+            return fail(&ctx, format!("iam_role '{}': {arn:?} is not a managed policy ARN like \"arn:aws:iam::aws:policy/ReadOnlyAccess\"", role.name));
+        }
+        let mut st = s.borrow_mut();
+        let d = st.decl(&role.id);
+        let list = d.props.entry("managed_policies").or_insert_with(|| json!([]));
+        if let Value::Array(a) = list {
+            if !a.contains(&json!(arn)) {
+                a.push(json!(arn));
+            }
+        }
+        Ok(role.clone())
+    });
+
+    let s = state.clone();
+    engine.register_fn(
+        "instance_profile",
+        move |ctx: NativeCallContext, role: Dynamic| -> RhaiResult<InstanceProfile> {
+            let Some(role) = role.read_lock::<IamRole>().map(|r| r.clone()) else {
+                return fail(
+                    &ctx,
+                    format!(
+                        "instance_profile() expects an iam_role(...) handle, got {}",
+                        values::describe(&role)
+                    ),
+                );
+            };
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let i = st
+                .declare(Kind::InstanceProfile, &role.name, pos)
+                .or_else(|m| fail(&ctx, m))?;
+            let d = &mut st.decls[i];
+            d.props.insert(
+                "role".into(),
+                Value::String(refs::reference(&format!("{}.name", role.id))),
+            );
+            Ok(InstanceProfile { id: d.id.clone() })
+        },
+    );
+
+    engine.register_get("arn", |r: &mut IamRole| {
+        refs::reference(&format!("{}.arn", r.id))
+    });
+    engine.register_get("name", |r: &mut IamRole| {
+        refs::reference(&format!("{}.name", r.id))
+    });
+    engine.register_get("arn", |p: &mut InstanceProfile| {
+        refs::reference(&format!("{}.arn", p.id))
+    });
+    engine.register_get("name", |p: &mut InstanceProfile| {
+        refs::reference(&format!("{}.name", p.id))
+    });
+}

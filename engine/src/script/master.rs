@@ -1,0 +1,753 @@
+//! `master_config()`, `s3_checkpoints(bucket)`, `aws_pool(name)` and `master_instance(name)`:
+//! Determined's master.yaml and the master EC2 node that runs it.
+
+use std::collections::HashMap;
+
+use rhai::{Dynamic, Engine, INT, NativeCallContext};
+use serde_json::{Map, Value, json};
+
+use super::bucket::Bucket;
+use super::database::Database;
+use super::iam::{IamRole, InstanceProfile};
+use super::security_group::SecurityGroup;
+use super::{RhaiResult, Shared, State, fail, pos_of, values};
+use crate::config::{PASS_THROUGH_KEYS, TYPED_KEYS};
+use crate::diag::SourcePos;
+use crate::plan::Kind;
+use crate::refs;
+
+/// `checkpoint_storage` as built by `s3_checkpoints(bucket)`.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckpointStorage(pub Value);
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConfigHandle {
+    pub idx: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Pool {
+    pub idx: usize,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MasterInstance {
+    pub idx: usize,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ConfigDecl {
+    pub json: Map<String, Value>,
+    pub pos: SourcePos,
+    /// Where each top-level key was set.
+    pub field_pos: HashMap<String, SourcePos>,
+    /// Pools attached with `.resource_pool(..)`, in order.
+    pub pools: Vec<usize>,
+    /// `.db(database)`, filled from the database at the end.
+    pub db: Option<usize>,
+    pub used: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PoolDecl {
+    pub name: String,
+    /// Pool-level keys; the provider is in `provider`.
+    pub json: Map<String, Value>,
+    pub provider: Map<String, Value>,
+    pub pos: SourcePos,
+    /// Where each field was set, by its master.yaml key (`max_instances`, `subnet_id`, ...).
+    pub field_pos: HashMap<String, SourcePos>,
+    pub attached_to: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MasterDecl {
+    pub name: String,
+    pub decl: usize,
+    pub instance_type: Option<String>,
+    pub image_id: Option<String>,
+    pub disk_gb: i64,
+    pub key_name: Option<String>,
+    pub security_groups: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub profile: Option<String>,
+    pub master_image: Option<String>,
+    pub config: Option<usize>,
+    pub public_ip: bool,
+    pub pos: SourcePos,
+    pub field_pos: HashMap<String, SourcePos>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Str,
+    Int,
+    Bool,
+}
+
+/// Provider fields with a setter of the same name: (method, path under `provider`, type).
+const PROVIDER_FIELDS: &[(&str, &str, Field)] = &[
+    (
+        "iam_instance_profile_arn",
+        "iam_instance_profile_arn",
+        Field::Str,
+    ),
+    ("image_id", "image_id", Field::Str),
+    ("agent_docker_image", "agent_docker_image", Field::Str),
+    ("agent_docker_network", "agent_docker_network", Field::Str),
+    ("agent_docker_runtime", "agent_docker_runtime", Field::Str),
+    (
+        "agent_reconnect_attempts",
+        "agent_reconnect_attempts",
+        Field::Int,
+    ),
+    (
+        "agent_reconnect_backoff",
+        "agent_reconnect_backoff",
+        Field::Int,
+    ),
+    ("instance_name", "instance_name", Field::Str),
+    ("instance_type", "instance_type", Field::Str),
+    ("instance_slots", "instance_slots", Field::Int),
+    ("cpu_slots_allowed", "cpu_slots_allowed", Field::Bool),
+    ("master_url", "master_url", Field::Str),
+    ("master_cert_name", "master_cert_name", Field::Str),
+    ("max_idle_agent_period", "max_idle_agent_period", Field::Str),
+    (
+        "max_agent_starting_period",
+        "max_agent_starting_period",
+        Field::Str,
+    ),
+    ("min_instances", "min_instances", Field::Int),
+    ("max_instances", "max_instances", Field::Int),
+    ("launch_error_timeout", "launch_error_timeout", Field::Str),
+    ("launch_error_retries", "launch_error_retries", Field::Int),
+    ("public_ip", "network_interface.public_ip", Field::Bool),
+    ("subnet_id", "network_interface.subnet_id", Field::Str),
+    ("region", "region", Field::Str),
+    ("root_volume_size", "root_volume_size", Field::Int),
+    ("spot", "spot", Field::Bool),
+    ("spot_max_price", "spot_max_price", Field::Str),
+    ("ssh_key_name", "ssh_key_name", Field::Str),
+    ("startup_script", "startup_script", Field::Str),
+    (
+        "container_startup_script",
+        "container_startup_script",
+        Field::Str,
+    ),
+    ("log_group", "log_group", Field::Str),
+    ("log_stream", "log_stream", Field::Str),
+];
+
+/// Pool-level fields (outside `provider`).
+const POOL_FIELDS: &[(&str, Field)] = &[
+    ("description", Field::Str),
+    ("max_aux_containers_per_agent", Field::Int),
+];
+
+fn field_value(
+    ctx: &NativeCallContext,
+    who: &str,
+    method: &str,
+    kind: Field,
+    v: &Dynamic,
+) -> RhaiResult<Value> {
+    let ok = match kind {
+        Field::Str => values::as_string(v).map(Value::String),
+        Field::Int => values::as_int(v).map(Value::from),
+        Field::Bool => v.as_bool().ok().map(Value::Bool),
+    };
+    ok.map_or_else(
+        || {
+            let expected = match kind {
+                Field::Str => "a string",
+                Field::Int => "an integer",
+                Field::Bool => "true or false",
+            };
+            fail(
+                ctx,
+                format!(
+                    "{who}: .{method}() expects {expected}, got {}",
+                    values::describe(v)
+                ),
+            )
+        },
+        Ok,
+    )
+}
+
+fn set_path(map: &mut Map<String, Value>, path: &str, v: Value) {
+    match path.split_once('.') {
+        Some((head, rest)) => {
+            let inner = map.entry(head).or_insert_with(|| Value::Object(Map::new()));
+            if !inner.is_object() {
+                *inner = Value::Object(Map::new());
+            }
+            set_path(inner.as_object_mut().expect("object"), rest, v);
+        }
+        None => {
+            map.insert(path.to_string(), v);
+        }
+    }
+}
+
+fn config_json_value(st: &State, d: &Dynamic) -> Result<Value, String> {
+    let _ = st;
+    values::to_json(d)
+}
+
+/// Sets a top-level master.yaml key from a script value; used by `.set` and the map form.
+fn set_top_key(
+    ctx: &NativeCallContext,
+    st: &mut State,
+    cfg: usize,
+    key: &str,
+    v: &Dynamic,
+) -> RhaiResult<()> {
+    let pos = pos_of(ctx, st);
+    if !TYPED_KEYS.contains(&key) && !PASS_THROUGH_KEYS.contains(&key) {
+        let all: Vec<&str> = TYPED_KEYS
+            .iter()
+            .chain(PASS_THROUGH_KEYS)
+            .copied()
+            .collect();
+        return fail(
+            ctx,
+            crate::config::unknown_key_message("master_config", key, &all),
+        );
+    }
+    if key == "db" {
+        if let Some(db) = v.read_lock::<Database>() {
+            st.configs[cfg].db = Some(db.idx);
+            st.configs[cfg].field_pos.insert("db".into(), pos);
+            return Ok(());
+        }
+    }
+    if key == "resource_pools" {
+        if let Some(arr) = v.read_lock::<rhai::Array>() {
+            let mut plain = Vec::new();
+            for item in arr.iter() {
+                if let Some(p) = item.read_lock::<Pool>() {
+                    attach_pool(ctx, st, cfg, p.idx)?;
+                } else {
+                    plain.push(
+                        config_json_value(st, item).or_else(|m| {
+                            fail(ctx, format!("master_config: resource_pools: {m}"))
+                        })?,
+                    );
+                }
+            }
+            if !plain.is_empty() {
+                st.configs[cfg]
+                    .json
+                    .insert("resource_pools".into(), Value::Array(plain));
+            }
+            st.configs[cfg]
+                .field_pos
+                .insert("resource_pools".into(), pos);
+            return Ok(());
+        }
+    }
+    let value =
+        config_json_value(st, v).or_else(|m| fail(ctx, format!("master_config: {key}: {m}")))?;
+    st.configs[cfg].json.insert(key.to_string(), value);
+    st.configs[cfg].field_pos.insert(key.to_string(), pos);
+    Ok(())
+}
+
+fn attach_pool(ctx: &NativeCallContext, st: &mut State, cfg: usize, pool: usize) -> RhaiResult<()> {
+    if let Some(other) = st.pools[pool].attached_to {
+        if other != cfg || st.configs[cfg].pools.contains(&pool) {
+            return fail(
+                ctx,
+                format!(
+                    "aws_pool '{}' is already added to a master_config",
+                    st.pools[pool].name
+                ),
+            );
+        }
+    }
+    st.pools[pool].attached_to = Some(cfg);
+    st.configs[cfg].pools.push(pool);
+    Ok(())
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<CheckpointStorage>("CheckpointStorage");
+    engine.register_type_with_name::<ConfigHandle>("MasterConfig");
+    engine.register_type_with_name::<Pool>("AwsPool");
+    engine.register_type_with_name::<MasterInstance>("MasterInstance");
+    engine.register_fn("to_string", |p: &mut Pool| format!("aws_pool {}", p.name));
+    engine.register_fn("to_string", |m: &mut MasterInstance| m.id.clone());
+
+    // checkpoint storage
+    engine.register_fn("s3_checkpoints", |ctx: NativeCallContext, bucket: Dynamic| -> RhaiResult<CheckpointStorage> {
+        let name = if let Some(b) = bucket.read_lock::<Bucket>() {
+            refs::reference(&format!("{}.name", b.id))
+        } else if let Some(s) = values::as_string(&bucket) {
+            s
+        } else {
+            return fail(&ctx, format!("s3_checkpoints() expects an s3_bucket(...) handle or a bucket name, got {}", values::describe(&bucket)));
+        };
+        Ok(CheckpointStorage(json!({ "type": "s3", "bucket": name })))
+    });
+    engine.register_fn(
+        "prefix",
+        |ctx: NativeCallContext,
+         s: &mut CheckpointStorage,
+         prefix: &str|
+         -> RhaiResult<CheckpointStorage> {
+            if prefix.split('/').any(|seg| seg == "..") {
+                return fail(
+                    &ctx,
+                    format!("checkpoint prefix must not contain \"..\" segments, got {prefix:?}"),
+                );
+            }
+            s.0["prefix"] = Value::String(prefix.to_string());
+            Ok(s.clone())
+        },
+    );
+
+    // master_config() and master_config(#{ ... })
+    let s = state.clone();
+    let new_config = move |ctx: &NativeCallContext| -> ConfigHandle {
+        let mut st = s.borrow_mut();
+        let pos = pos_of(ctx, &st);
+        st.configs.push(ConfigDecl {
+            pos,
+            ..Default::default()
+        });
+        ConfigHandle {
+            idx: st.configs.len() - 1,
+        }
+    };
+    let nc = new_config.clone();
+    engine.register_fn("master_config", move |ctx: NativeCallContext| nc(&ctx));
+    let s = state.clone();
+    engine.register_fn(
+        "master_config",
+        move |ctx: NativeCallContext, map: rhai::Map| -> RhaiResult<ConfigHandle> {
+            let h = new_config(&ctx);
+            let mut st = s.borrow_mut();
+            let mut keys: Vec<_> = map.keys().cloned().collect();
+            keys.sort();
+            for k in keys {
+                set_top_key(&ctx, &mut st, h.idx, k.as_str(), &map[&k])?;
+            }
+            Ok(h)
+        },
+    );
+
+    let s = state.clone();
+    engine.register_fn(
+        "checkpoint_storage",
+        move |ctx: NativeCallContext,
+              c: &mut ConfigHandle,
+              v: Dynamic|
+              -> RhaiResult<ConfigHandle> {
+            let mut st = s.borrow_mut();
+            set_top_key(&ctx, &mut st, c.idx, "checkpoint_storage", &v)?;
+            Ok(c.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "db",
+        move |ctx: NativeCallContext,
+              c: &mut ConfigHandle,
+              v: Dynamic|
+              -> RhaiResult<ConfigHandle> {
+            if !v.is::<Database>() && !v.is_map() {
+                return fail(
+                    &ctx,
+                    format!(
+                        "master_config: .db() expects a database(...) handle or a map, got {}",
+                        values::describe(&v)
+                    ),
+                );
+            }
+            let mut st = s.borrow_mut();
+            set_top_key(&ctx, &mut st, c.idx, "db", &v)?;
+            Ok(c.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "resource_pool",
+        move |ctx: NativeCallContext,
+              c: &mut ConfigHandle,
+              p: Dynamic|
+              -> RhaiResult<ConfigHandle> {
+            let Some(p) = p.read_lock::<Pool>().map(|p| p.clone()) else {
+                return fail(
+                    &ctx,
+                    format!(
+                        "master_config: .resource_pool() expects an aws_pool(...) handle, got {}",
+                        values::describe(&p)
+                    ),
+                );
+            };
+            let mut st = s.borrow_mut();
+            attach_pool(&ctx, &mut st, c.idx, p.idx)?;
+            Ok(c.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "port",
+        move |ctx: NativeCallContext,
+              c: &mut ConfigHandle,
+              port: INT|
+              -> RhaiResult<ConfigHandle> {
+            if !(1..=65535).contains(&port) {
+                return fail(
+                    &ctx,
+                    format!("master_config: port must be 1-65535, got {port}"),
+                );
+            }
+            let mut st = s.borrow_mut();
+            set_top_key(&ctx, &mut st, c.idx, "port", &Dynamic::from(port))?;
+            Ok(c.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "set",
+        move |ctx: NativeCallContext,
+              c: &mut ConfigHandle,
+              key: &str,
+              v: Dynamic|
+              -> RhaiResult<ConfigHandle> {
+            let mut st = s.borrow_mut();
+            set_top_key(&ctx, &mut st, c.idx, key, &v)?;
+            Ok(c.clone())
+        },
+    );
+
+    // aws_pool(name)
+    let s = state.clone();
+    engine.register_fn(
+        "aws_pool",
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<Pool> {
+            if name.is_empty() {
+                return fail(&ctx, "aws_pool() needs a pool name");
+            }
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let mut json = Map::new();
+            json.insert("pool_name".into(), Value::String(name.to_string()));
+            let mut provider = Map::new();
+            provider.insert("type".into(), Value::String("aws".into()));
+            st.pools.push(PoolDecl {
+                name: name.to_string(),
+                json,
+                provider,
+                pos,
+                ..Default::default()
+            });
+            Ok(Pool {
+                idx: st.pools.len() - 1,
+                name: name.to_string(),
+            })
+        },
+    );
+    for &(method, path, kind) in PROVIDER_FIELDS {
+        let s = state.clone();
+        engine.register_fn(
+            method,
+            move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
+                let who = format!("aws_pool '{}'", p.name);
+                let value = field_value(&ctx, &who, method, kind, &v)?;
+                let mut st = s.borrow_mut();
+                let pos = pos_of(&ctx, &st);
+                let pool = &mut st.pools[p.idx];
+                set_path(&mut pool.provider, path, value);
+                pool.field_pos
+                    .insert(path.rsplit('.').next().unwrap_or(path).to_string(), pos);
+                Ok(p.clone())
+            },
+        );
+    }
+    for &(method, kind) in POOL_FIELDS {
+        let s = state.clone();
+        engine.register_fn(
+            method,
+            move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
+                let who = format!("aws_pool '{}'", p.name);
+                let value = field_value(&ctx, &who, method, kind, &v)?;
+                let mut st = s.borrow_mut();
+                let pos = pos_of(&ctx, &st);
+                let pool = &mut st.pools[p.idx];
+                pool.json.insert(method.to_string(), value);
+                pool.field_pos.insert(method.to_string(), pos);
+                Ok(p.clone())
+            },
+        );
+    }
+    let s = state.clone();
+    engine.register_fn("iam_instance_profile", move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
+        let who = format!("aws_pool '{}'", p.name);
+        let arn = if let Some(prof) = v.read_lock::<InstanceProfile>() {
+            refs::reference(&format!("{}.arn", prof.id))
+        } else if v.is::<IamRole>() {
+            return fail(&ctx, format!("{who}: iam_instance_profile needs an instance profile, not a role: pass instance_profile(role)"));
+        } else {
+            return fail(&ctx, format!("{who}: iam_instance_profile expects an instance_profile(...) handle, got {}", values::describe(&v)));
+        };
+        let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
+        let pool = &mut st.pools[p.idx];
+        pool.provider.insert("iam_instance_profile_arn".into(), Value::String(arn));
+        pool.field_pos.insert("iam_instance_profile_arn".into(), pos);
+        Ok(p.clone())
+    });
+    let s = state.clone();
+    engine.register_fn("security_group", move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
+        let id = if let Some(sg) = v.read_lock::<SecurityGroup>() {
+            refs::reference(&format!("{}.id", sg.id))
+        } else if let Some(text) = values::as_string(&v) {
+            text
+        } else {
+            return fail(&ctx, format!("aws_pool '{}': security_group expects a security_group(...) handle or an id, got {}", p.name, values::describe(&v)));
+        };
+        let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
+        let pool = &mut st.pools[p.idx];
+        set_path(&mut pool.provider, "network_interface.security_group_id", Value::String(id));
+        pool.field_pos.insert("security_group_id".into(), pos);
+        Ok(p.clone())
+    });
+    let s = state.clone();
+    engine.register_fn(
+        "tag",
+        move |ctx: NativeCallContext, p: &mut Pool, key: &str, value: &str| -> RhaiResult<Pool> {
+            if key.is_empty() || value.is_empty() {
+                return fail(
+                    &ctx,
+                    format!("aws_pool '{}': tag key and value must not be empty", p.name),
+                );
+            }
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let pool = &mut st.pools[p.idx];
+            pool.provider
+                .insert("tag_key".into(), Value::String(key.to_string()));
+            pool.provider
+                .insert("tag_value".into(), Value::String(value.to_string()));
+            pool.field_pos.insert("tag_key".into(), pos.clone());
+            pool.field_pos.insert("tag_value".into(), pos);
+            Ok(p.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "custom_tag",
+        move |ctx: NativeCallContext, p: &mut Pool, key: &str, value: &str| -> RhaiResult<Pool> {
+            super::deployment::check_tag(key, value)
+                .or_else(|m| fail(&ctx, format!("aws_pool '{}': {m}", p.name)))?;
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let pool = &mut st.pools[p.idx];
+            let tags = pool
+                .provider
+                .entry("custom_tags")
+                .or_insert_with(|| json!([]));
+            if let Value::Array(a) = tags {
+                a.push(json!({ "key": key, "value": value }));
+            }
+            pool.field_pos.insert("custom_tags".into(), pos);
+            Ok(p.clone())
+        },
+    );
+
+    // master_instance(name)
+    let s = state.clone();
+    engine.register_fn("master_instance", move |ctx: NativeCallContext, name: &str| -> RhaiResult<MasterInstance> {
+        let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
+        if let Some(m) = st.masters.first() {
+            return fail(&ctx, format!("master_instance '{}' is already declared at line {}; a deployment has one master", m.name, m.pos.line));
+        }
+        let i = st.declare(Kind::Ec2Instance, name, pos.clone()).or_else(|m| fail(&ctx, m))?;
+        st.decls[i].pending = true;
+        let id = st.decls[i].id.clone();
+        st.masters.push(MasterDecl { name: name.to_string(), decl: i, disk_gb: 200, public_ip: true, pos, ..Default::default() });
+        Ok(MasterInstance { idx: st.masters.len() - 1, id })
+    });
+    type Setter = fn(&mut MasterDecl, &Dynamic) -> Result<(), String>;
+    let setters: &[(&str, Setter)] = &[
+        ("instance_type", |m, v| {
+            let t = values::as_string(v).ok_or_else(|| {
+                format!(
+                    "expects a string like \"m6i.xlarge\", got {}",
+                    values::describe(v)
+                )
+            })?;
+            if !refs::has_refs(&t)
+                && !t.split_once('.').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && t.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'
+                        })
+                })
+            {
+                return Err(format!(
+                    "{t:?} is not an EC2 instance type like \"m6i.xlarge\""
+                ));
+            }
+            m.instance_type = Some(t);
+            Ok(())
+        }),
+        ("image_id", |m, v| {
+            let t = values::as_string(v).ok_or_else(|| {
+                format!(
+                    "expects an AMI id like \"ami-0123456789abcdef0\", got {}",
+                    values::describe(v)
+                )
+            })?;
+            if !refs::has_refs(&t)
+                && !t.strip_prefix("ami-").is_some_and(|h| {
+                    (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())
+                })
+            {
+                return Err(format!(
+                    "{t:?} is not an AMI id like \"ami-0123456789abcdef0\""
+                ));
+            }
+            m.image_id = Some(t);
+            Ok(())
+        }),
+        ("disk_gb", |m, v| {
+            let n = values::as_int(v).ok_or_else(|| {
+                format!(
+                    "expects an integer number of GB, got {}",
+                    values::describe(v)
+                )
+            })?;
+            if !(8..=16384).contains(&n) {
+                return Err(format!("the root volume must be 8-16384 GB, got {n}"));
+            }
+            m.disk_gb = n;
+            Ok(())
+        }),
+        ("key_name", |m, v| {
+            m.key_name =
+                Some(values::as_string(v).ok_or_else(|| {
+                    format!("expects a key pair name, got {}", values::describe(v))
+                })?);
+            Ok(())
+        }),
+        ("subnet_id", |m, v| {
+            m.subnet_id = Some(
+                values::as_string(v)
+                    .ok_or_else(|| format!("expects a subnet id, got {}", values::describe(v)))?,
+            );
+            Ok(())
+        }),
+        ("master_image", |m, v| {
+            let t = values::as_string(v).ok_or_else(|| {
+                format!(
+                    "expects a Docker image like \"determinedai/determined-master:0.38.0\", got {}",
+                    values::describe(v)
+                )
+            })?;
+            if t.is_empty() || t.contains(char::is_whitespace) {
+                return Err(format!("{t:?} is not a Docker image reference"));
+            }
+            m.master_image = Some(t);
+            Ok(())
+        }),
+        ("public_ip", |m, v| {
+            m.public_ip = v
+                .as_bool()
+                .map_err(|_| format!("expects true or false, got {}", values::describe(v)))?;
+            Ok(())
+        }),
+        ("security_group", |m, v| {
+            let sg = v.read_lock::<SecurityGroup>().ok_or_else(|| {
+                format!(
+                    "expects a security_group(...) handle, got {}",
+                    values::describe(v)
+                )
+            })?;
+            let r = refs::reference(&format!("{}.id", sg.id));
+            if !m.security_groups.contains(&r) {
+                m.security_groups.push(r);
+            }
+            Ok(())
+        }),
+        ("instance_profile", |m, v| {
+            if v.is::<IamRole>() {
+                return Err(
+                    "needs an instance profile, not a role: pass instance_profile(role)".into(),
+                );
+            }
+            let p = v.read_lock::<InstanceProfile>().ok_or_else(|| {
+                format!(
+                    "expects an instance_profile(...) handle, got {}",
+                    values::describe(v)
+                )
+            })?;
+            m.profile = Some(p.id.clone());
+            Ok(())
+        }),
+    ];
+    for &(method, setter) in setters {
+        let s = state.clone();
+        engine.register_fn(
+            method,
+            move |ctx: NativeCallContext,
+                  m: &mut MasterInstance,
+                  v: Dynamic|
+                  -> RhaiResult<MasterInstance> {
+                let mut st = s.borrow_mut();
+                let pos = pos_of(&ctx, &st);
+                let decl = &mut st.masters[m.idx];
+                let name = decl.name.clone();
+                setter(decl, &v).or_else(|e| {
+                    fail(&ctx, format!("master_instance '{name}': .{method}() {e}"))
+                })?;
+                decl.field_pos.insert(method.to_string(), pos);
+                Ok(m.clone())
+            },
+        );
+    }
+    let s = state.clone();
+    engine.register_fn(
+        "config",
+        move |ctx: NativeCallContext,
+              m: &mut MasterInstance,
+              c: Dynamic|
+              -> RhaiResult<MasterInstance> {
+            let Some(c) = c.read_lock::<ConfigHandle>().map(|c| c.clone()) else {
+                return fail(
+                    &ctx,
+                    format!(
+                        ".config() expects a master_config(...), got {}",
+                        values::describe(&c)
+                    ),
+                );
+            };
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            st.configs[c.idx].used = true;
+            let decl = &mut st.masters[m.idx];
+            decl.config = Some(c.idx);
+            decl.field_pos.insert("config".into(), pos);
+            Ok(m.clone())
+        },
+    );
+
+    engine.register_get("public_ip", |m: &mut MasterInstance| {
+        refs::reference(&format!("{}.public_ip", m.id))
+    });
+    engine.register_get("private_ip", |m: &mut MasterInstance| {
+        refs::reference(&format!("{}.private_ip", m.id))
+    });
+    engine.register_get("id", |m: &mut MasterInstance| {
+        refs::reference(&format!("{}.id", m.id))
+    });
+}

@@ -1,0 +1,450 @@
+//! The Rhai script API: a hardened engine whose registered functions build the plan.
+//!
+//! One file per domain registers its functions (`register(engine, state)`). Builders
+//! validate their arguments where they are called and return a plain error; the
+//! position of the call comes from the [`NativeCallContext`].
+
+mod bucket;
+mod database;
+mod deployment;
+mod finalize;
+mod iam;
+mod master;
+mod params;
+mod resolver;
+mod security_group;
+mod values;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
+use serde_json::{Map, Value};
+
+use crate::diag::{Diagnostic, SourcePos};
+use crate::plan::Kind;
+use crate::{CompileRequest, Compiled, Failure, Mode, ParamSpec};
+
+pub(crate) use params::ParamState;
+
+pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Sandbox limits. A legitimate script of 10,000 resources stays far below them.
+pub mod limits {
+    /// Operations (roughly: expression evaluations) one compile may perform.
+    pub const MAX_OPERATIONS: u64 = 20_000_000;
+    pub const MAX_CALL_LEVELS: usize = 48;
+    pub const MAX_EXPR_DEPTH: usize = 64;
+    pub const MAX_FN_EXPR_DEPTH: usize = 32;
+    pub const MAX_STRING_SIZE: usize = 1 << 20;
+    pub const MAX_ARRAY_SIZE: usize = 100_000;
+    pub const MAX_MAP_SIZE: usize = 10_000;
+    pub const MAX_MODULES: usize = 64;
+}
+
+/// A resource as the script declares it; turned into a plan [`crate::plan::Resource`] at the end.
+#[derive(Debug, Clone)]
+pub(crate) struct Decl {
+    pub id: String,
+    pub kind: Kind,
+    /// The name given in the script (`master` in `security_group("master", ..)`).
+    pub name: String,
+    pub props: Map<String, Value>,
+    pub tags: BTreeMap<String, String>,
+    pub pos: SourcePos,
+    /// Filled at the end for resources whose shape depends on later calls (database, master).
+    pub pending: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub main_file: String,
+    pub mode: Option<Mode>,
+    pub deployment: Option<deployment::DeploymentDecl>,
+    pub decls: Vec<Decl>,
+    pub by_id: HashMap<String, usize>,
+    pub params: ParamState,
+    pub warnings: Vec<Diagnostic>,
+    /// Errors found after the script ran (unknown parameters).
+    pub late_errors: Vec<Diagnostic>,
+    pub databases: Vec<database::DbDecl>,
+    pub configs: Vec<master::ConfigDecl>,
+    pub pools: Vec<master::PoolDecl>,
+    pub masters: Vec<master::MasterDecl>,
+    pub printed: Vec<String>,
+}
+
+pub(crate) type Shared = Rc<RefCell<State>>;
+
+impl State {
+    /// Declares a resource; a second one with the same id is an error naming the first.
+    pub fn declare(&mut self, kind: Kind, name: &str, pos: SourcePos) -> Result<usize, String> {
+        check_name(kind, name)?;
+        let id = format!("{}.{}", kind.as_str(), name);
+        if let Some(&i) = self.by_id.get(&id) {
+            let first = &self.decls[i].pos;
+            return Err(format!(
+                "{} {name:?} is already declared at {}:{}; names must be unique per kind",
+                kind.as_str(),
+                first.file,
+                first.line
+            ));
+        }
+        let i = self.decls.len();
+        self.decls.push(Decl {
+            id: id.clone(),
+            kind,
+            name: name.to_string(),
+            props: Map::new(),
+            tags: BTreeMap::new(),
+            pos,
+            pending: false,
+        });
+        self.by_id.insert(id, i);
+        Ok(i)
+    }
+
+    /// Declares a security group rule; a duplicate returns the line of the first.
+    pub fn declare_rule(&mut self, name: &str, pos: SourcePos) -> Result<usize, u32> {
+        let id = format!("{}.{}", Kind::SecurityGroupRule.as_str(), name);
+        if let Some(&i) = self.by_id.get(&id) {
+            return Err(self.decls[i].pos.line);
+        }
+        let i = self.decls.len();
+        self.decls.push(Decl {
+            id: id.clone(),
+            kind: Kind::SecurityGroupRule,
+            name: name.to_string(),
+            props: Map::new(),
+            tags: BTreeMap::new(),
+            pos,
+            pending: false,
+        });
+        self.by_id.insert(id, i);
+        Ok(i)
+    }
+
+    pub fn decl(&mut self, id: &str) -> &mut Decl {
+        let i = self.by_id[id];
+        &mut self.decls[i]
+    }
+}
+
+fn check_name(kind: Kind, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 48
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} name {name:?} is invalid: use 1-48 letters, digits, '-' or '_', starting with a letter",
+            kind.as_str()
+        ))
+    }
+}
+
+/// The script position of a native call.
+pub(crate) fn pos_of(ctx: &NativeCallContext, state: &State) -> SourcePos {
+    to_pos(
+        ctx.call_position(),
+        ctx.call_source().unwrap_or(&state.main_file),
+    )
+}
+
+pub(crate) fn to_pos(p: Position, file: &str) -> SourcePos {
+    SourcePos {
+        file: file.to_string(),
+        line: p.line().unwrap_or(0) as u32,
+        column: p.position().unwrap_or(0) as u32,
+    }
+}
+
+/// A runtime error at the call site; Rhai keeps it as the innermost error.
+pub(crate) fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiResult<T> {
+    Err(Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(msg.into()),
+        ctx.call_position(),
+    )))
+}
+
+/// Builds the hardened engine with the whole script API registered against `state`.
+pub(crate) fn engine(
+    state: &Shared,
+    loader: Rc<dyn crate::ModuleLoader>,
+    sources: resolver::Sources,
+) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits::MAX_OPERATIONS)
+        .set_max_call_levels(limits::MAX_CALL_LEVELS)
+        .set_max_expr_depths(limits::MAX_EXPR_DEPTH, limits::MAX_FN_EXPR_DEPTH)
+        .set_max_string_size(limits::MAX_STRING_SIZE)
+        .set_max_array_size(limits::MAX_ARRAY_SIZE)
+        .set_max_map_size(limits::MAX_MAP_SIZE)
+        .set_max_modules(limits::MAX_MODULES)
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(true);
+    engine.disable_symbol("eval");
+    // `default` is reserved in Rhai, but the script API's params use it as a map key
+    // (`#{ default: "x" }`): let it through as a plain identifier.
+    #[allow(deprecated)]
+    engine.on_parse_token(|token, _pos, _state| match token {
+        rhai::Token::Reserved(word) if word.as_str() == "default" => rhai::Token::Identifier(word),
+        other => other,
+    });
+    let main_file = state.borrow().main_file.clone();
+    engine.set_module_resolver(resolver::SandboxResolver::new(loader, &main_file, sources));
+    {
+        let s = state.clone();
+        engine.on_print(move |text| s.borrow_mut().printed.push(text.to_string()));
+        let s = state.clone();
+        engine.on_debug(move |text, _src, pos| {
+            s.borrow_mut()
+                .printed
+                .push(format!("[line {}] {text}", pos.line().unwrap_or(0)));
+        });
+    }
+    params::register(&mut engine, state);
+    deployment::register(&mut engine, state);
+    security_group::register(&mut engine, state);
+    iam::register(&mut engine, state);
+    bucket::register(&mut engine, state);
+    database::register(&mut engine, state);
+    master::register(&mut engine, state);
+    engine
+}
+
+/// Names of the script API, for "did you mean" on unknown functions.
+pub(crate) const API_FUNCTIONS: &[&str] = &[
+    "params",
+    "deployment",
+    "security_group",
+    "tcp",
+    "tcp_range",
+    "all_tcp",
+    "udp",
+    "udp_range",
+    "all_traffic",
+    "iam_role",
+    "instance_profile",
+    "s3_bucket",
+    "database",
+    "master_config",
+    "s3_checkpoints",
+    "aws_pool",
+    "master_instance",
+    "ingress",
+    "egress",
+    "assumed_by",
+    "allow",
+    "policy",
+    "managed_policy",
+    "engine",
+    "instance_class",
+    "master_user",
+    "database_name",
+    "allow_from",
+    "storage_gb",
+    "encrypted",
+    "checkpoint_storage",
+    "db",
+    "resource_pool",
+    "port",
+    "set",
+    "region",
+    "tags",
+    "instance_type",
+    "image_id",
+    "disk_gb",
+    "key_name",
+    "security_group",
+    "subnet_id",
+    "instance_profile",
+    "master_image",
+    "config",
+    "public_ip",
+    "bucket_name",
+    "iam_instance_profile",
+    "agent_docker_image",
+    "instance_name",
+    "master_url",
+    "max_idle_agent_period",
+    "max_agent_starting_period",
+    "min_instances",
+    "max_instances",
+    "ssh_key_name",
+    "tag",
+    "spot",
+    "spot_max_price",
+    "root_volume_size",
+    "instance_slots",
+    "cpu_slots_allowed",
+    "custom_tag",
+    "startup_script",
+    "description",
+    "prefix",
+];
+
+/// Runs a script and builds its plan.
+pub(crate) fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
+    let state: Shared = Rc::new(RefCell::new(State {
+        main_file: req.file.to_string(),
+        mode: Some(req.mode),
+        params: ParamState::new(req.params.clone()),
+        ..State::default()
+    }));
+    let sources = resolver::Sources::default();
+    sources.insert(req.file, req.source);
+    let engine = engine(&state, req.loader.clone(), sources.clone());
+    let result = engine.compile(req.source).map_err(|e| {
+        let pos = to_pos(e.position(), req.file);
+        vec![Diagnostic::error(parse_message(&e), &pos)]
+    });
+    let run = result.and_then(|mut ast| {
+        ast.set_source(req.file);
+        engine
+            .run_ast(&ast)
+            .map_err(|e| vec![runtime_diagnostic(&e, req.file)])
+    });
+    let outcome = match run {
+        Ok(()) => {
+            let mut st = state.borrow_mut();
+            params::check_unused(&mut st);
+            finalize::finish(&mut st)
+        }
+        Err(diags) => Err(diags),
+    };
+    let st = state.borrow();
+    let params = st.params.specs();
+    let attach = |mut d: Diagnostic| {
+        if d.line > 0 {
+            d.source_line = sources.line(&d.file, d.line);
+        }
+        d
+    };
+    match outcome {
+        Ok(plan) => Ok(Compiled {
+            plan,
+            diagnostics: st.warnings.iter().cloned().map(attach).collect(),
+            params,
+            printed: st.printed.clone(),
+        }),
+        Err(diags) => {
+            let mut all: Vec<Diagnostic> = diags.into_iter().map(attach).collect();
+            all.extend(st.warnings.iter().cloned().map(attach));
+            Err(Failure {
+                diagnostics: all,
+                params,
+            })
+        }
+    }
+}
+
+/// Reads only the declared parameters: runs the script up to its `params(...)` call.
+pub(crate) fn declared_params(file: &str, source: &str) -> Result<Vec<ParamSpec>, Failure> {
+    let req = CompileRequest {
+        file,
+        source,
+        params: BTreeMap::new(),
+        mode: Mode::Preview,
+        loader: Rc::new(crate::NoModules),
+    };
+    match compile(&req) {
+        Ok(c) => Ok(c.params),
+        Err(f) if !f.params.is_empty() => Ok(f.params),
+        Err(f) => Err(f),
+    }
+}
+
+fn parse_message(e: &rhai::ParseError) -> String {
+    format!("syntax error: {}", e.err_type())
+}
+
+/// Turns a Rhai error (possibly wrapped by function calls and modules) into one diagnostic
+/// at the innermost position, with the call chain as notes.
+fn runtime_diagnostic(err: &EvalAltResult, main_file: &str) -> Diagnostic {
+    let mut notes = Vec::new();
+    let mut file = main_file.to_string();
+    let mut cur = err;
+    loop {
+        match cur {
+            EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
+                notes.push(format!(
+                    "in call to function '{name}' at {file}:{}",
+                    pos.line().unwrap_or(0)
+                ));
+                if !src.is_empty() {
+                    file = src.clone();
+                }
+                cur = inner;
+            }
+            EvalAltResult::ErrorInModule(path, inner, pos) => {
+                notes.push(format!(
+                    "in module {path:?} imported at {file}:{}",
+                    pos.line().unwrap_or(0)
+                ));
+                file = path.clone();
+                cur = inner;
+            }
+            _ => break,
+        }
+    }
+    notes.reverse();
+    let pos = to_pos(cur.position(), &file);
+    let message = match cur {
+        EvalAltResult::ErrorRuntime(d, _) if d.is_string() => {
+            d.clone().into_string().unwrap_or_default()
+        }
+        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => unknown_function(sig),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "the script was stopped after {} operations: is there an endless loop?",
+            limits::MAX_OPERATIONS
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "the script was stopped: function calls nested deeper than {} levels (endless recursion?)",
+            limits::MAX_CALL_LEVELS
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "the script was stopped: {what} is too large (limits: strings {} bytes, arrays {} items, maps {} entries)",
+            limits::MAX_STRING_SIZE,
+            limits::MAX_ARRAY_SIZE,
+            limits::MAX_MAP_SIZE
+        ),
+        EvalAltResult::ErrorTooManyModules(_) => {
+            format!(
+                "the script imports more than {} modules",
+                limits::MAX_MODULES
+            )
+        }
+        EvalAltResult::ErrorModuleNotFound(path, _) => {
+            format!("cannot import {path:?}: no such script next to this one")
+        }
+        other => {
+            let text = other.to_string();
+            match text.find(" (line ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    };
+    let mut d = Diagnostic::error(message, &pos);
+    d.notes = notes;
+    d
+}
+
+fn unknown_function(sig: &str) -> String {
+    let name = sig.split([' ', '(']).next().unwrap_or(sig);
+    let mut msg = format!("unknown function or wrong argument types: {sig}");
+    if let Some(s) = crate::config::suggest(name, API_FUNCTIONS.iter().copied()) {
+        if s != name {
+            msg.push_str(&format!(" (did you mean '{s}'?)"));
+        }
+    }
+    msg
+}

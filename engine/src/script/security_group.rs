@@ -1,0 +1,229 @@
+//! `security_group(name, description)` with `.ingress(ports, source)` and
+//! `.egress(ports, destination)`, and the port helpers `tcp`, `tcp_range`, `all_tcp`, `udp`,
+//! `udp_range`, `all_traffic`.
+//!
+//! Each rule is its own plan resource (as `AWS::EC2::SecurityGroupIngress` is in the guide), so
+//! that two groups can reference each other without a dependency cycle, and so that changing one
+//! rule changes only that rule.
+
+use rhai::{Dynamic, Engine, INT, NativeCallContext};
+use serde_json::Value;
+
+use super::params::check_cidr;
+use super::{RhaiResult, Shared, fail, pos_of, values};
+use crate::plan::Kind;
+use crate::refs;
+
+#[derive(Debug, Clone)]
+pub(crate) struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+}
+
+/// Protocol and port range of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ports {
+    pub protocol: &'static str,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Ports {
+    fn label(&self) -> String {
+        match self.protocol {
+            "all" => "all".to_string(),
+            p if self.from == self.to => format!("{p}-{}", self.from),
+            p => format!("{p}-{}-{}", self.from, self.to),
+        }
+    }
+}
+
+fn port_range(
+    ctx: &NativeCallContext,
+    protocol: &'static str,
+    from: INT,
+    to: INT,
+) -> RhaiResult<Ports> {
+    for p in [from, to] {
+        if !(0..=65535).contains(&p) {
+            return fail(ctx, format!("port {p} is out of range: ports are 0-65535"));
+        }
+    }
+    if from > to {
+        return fail(
+            ctx,
+            format!(
+                "port range {from}-{to} is reversed: the first port must not be above the second"
+            ),
+        );
+    }
+    Ok(Ports { protocol, from, to })
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<SecurityGroup>("SecurityGroup");
+    engine.register_type_with_name::<Ports>("Ports");
+    engine.register_fn("to_string", |sg: &mut SecurityGroup| sg.id.clone());
+    engine.register_fn("to_string", |p: &mut Ports| p.label());
+
+    engine.register_fn("tcp", |ctx: NativeCallContext, port: INT| {
+        port_range(&ctx, "tcp", port, port)
+    });
+    engine.register_fn("tcp_range", |ctx: NativeCallContext, a: INT, b: INT| {
+        port_range(&ctx, "tcp", a, b)
+    });
+    engine.register_fn("all_tcp", || Ports {
+        protocol: "tcp",
+        from: 0,
+        to: 65535,
+    });
+    engine.register_fn("udp", |ctx: NativeCallContext, port: INT| {
+        port_range(&ctx, "udp", port, port)
+    });
+    engine.register_fn("udp_range", |ctx: NativeCallContext, a: INT, b: INT| {
+        port_range(&ctx, "udp", a, b)
+    });
+    engine.register_fn("all_traffic", || Ports {
+        protocol: "all",
+        from: 0,
+        to: 65535,
+    });
+
+    for arity in [1, 2] {
+        let s = state.clone();
+        let create = move |ctx: &NativeCallContext,
+                           name: &str,
+                           description: &str|
+              -> RhaiResult<SecurityGroup> {
+            let mut st = s.borrow_mut();
+            let pos = pos_of(ctx, &st);
+            if description.is_empty() || description.len() > 255 {
+                return fail(
+                    ctx,
+                    format!("security group {name:?}: the description must be 1-255 characters"),
+                );
+            }
+            let i = st
+                .declare(Kind::SecurityGroup, name, pos)
+                .or_else(|m| fail(ctx, m))?;
+            let d = &mut st.decls[i];
+            d.props
+                .insert("description".into(), Value::String(description.to_string()));
+            Ok(SecurityGroup {
+                id: d.id.clone(),
+                name: name.to_string(),
+            })
+        };
+        if arity == 1 {
+            engine.register_fn(
+                "security_group",
+                move |ctx: NativeCallContext, name: &str| {
+                    create(&ctx, name, &format!("{name} (detscript)"))
+                },
+            );
+        } else {
+            engine.register_fn(
+                "security_group",
+                move |ctx: NativeCallContext, name: &str, desc: &str| create(&ctx, name, desc),
+            );
+        }
+    }
+
+    for direction in ["ingress", "egress"] {
+        let s = state.clone();
+        let add = move |ctx: &NativeCallContext,
+                        sg: &SecurityGroup,
+                        ports: Ports,
+                        peer: &Dynamic,
+                        description: Option<String>|
+              -> RhaiResult<SecurityGroup> {
+            let (word, role) = if direction == "ingress" {
+                ("from", "source")
+            } else {
+                ("to", "destination")
+            };
+            let (key, value, label) = if let Some(other) = peer.read_lock::<SecurityGroup>() {
+                (
+                    "peer_group",
+                    refs::reference(&format!("{}.id", other.id)),
+                    other.name.clone(),
+                )
+            } else if let Some(text) = values::as_string(peer) {
+                if let Some(path) = refs::whole_ref(&text) {
+                    let label = path.rsplit('.').next().unwrap_or(path).to_string();
+                    ("cidr_ipv4", text.clone(), label)
+                } else {
+                    check_cidr(&text).or_else(|m| {
+                        fail(
+                            ctx,
+                            format!(
+                                "security group '{}': {direction} {role}: {m}, or a security group",
+                                sg.name
+                            ),
+                        )
+                    })?;
+                    let key = if text.contains(':') {
+                        "cidr_ipv6"
+                    } else {
+                        "cidr_ipv4"
+                    };
+                    (key, text.clone(), text.clone())
+                }
+            } else {
+                return fail(
+                    ctx,
+                    format!(
+                        "security group '{}': {direction} {role} must be a security group or a CIDR string like \"10.0.0.0/16\", got {}",
+                        sg.name,
+                        values::describe(peer)
+                    ),
+                );
+            };
+            let mut st = s.borrow_mut();
+            let pos = pos_of(ctx, &st);
+            let name = format!("{}-{direction}-{}-{word}-{label}", sg.name, ports.label());
+            let i = st.declare_rule(&name, pos).map_err(|line| {
+                let ports_text = if ports.protocol == "all" { "all traffic".to_string() } else { ports.label().replace('-', " ") };
+                format!("security group '{}' already has the rule {direction} {ports_text} {word} {label} (line {line})", sg.name)
+            }).or_else(|m| fail(ctx, m))?;
+            let d = &mut st.decls[i];
+            d.props.insert(
+                "group".into(),
+                Value::String(refs::reference(&format!("{}.id", sg.id))),
+            );
+            d.props
+                .insert("direction".into(), Value::String(direction.into()));
+            d.props
+                .insert("protocol".into(), Value::String(ports.protocol.into()));
+            d.props.insert("from_port".into(), Value::from(ports.from));
+            d.props.insert("to_port".into(), Value::from(ports.to));
+            d.props.insert(key.into(), Value::String(value));
+            if let Some(desc) = description {
+                d.props.insert("description".into(), Value::String(desc));
+            }
+            Ok(sg.clone())
+        };
+        let add2 = add.clone();
+        engine.register_fn(
+            direction,
+            move |ctx: NativeCallContext, sg: &mut SecurityGroup, ports: Ports, peer: Dynamic| {
+                add(&ctx, sg, ports, &peer, None)
+            },
+        );
+        engine.register_fn(
+            direction,
+            move |ctx: NativeCallContext,
+                  sg: &mut SecurityGroup,
+                  ports: Ports,
+                  peer: Dynamic,
+                  desc: &str| { add2(&ctx, sg, ports, &peer, Some(desc.to_string())) },
+        );
+    }
+
+    engine.register_get("id", |sg: &mut SecurityGroup| {
+        refs::reference(&format!("{}.id", sg.id))
+    });
+    engine.register_get("name", |sg: &mut SecurityGroup| {
+        refs::reference(&format!("{}.name", sg.id))
+    });
+}
