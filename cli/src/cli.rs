@@ -4,8 +4,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use detscript_engine::{Compiled, Mode, Reveal, compile};
+use detscript_engine::{Compiled, Mode, Reveal, compile_with_interrupt};
 
+use crate::aws::AwsArgs;
 use crate::input::{Script, read_script, usage_error};
 use crate::output::print_diagnostics;
 use crate::{Exit, exit};
@@ -14,6 +15,15 @@ use crate::{Exit, exit};
 macro_rules! exit_codes {
     () => {
         "Exit codes:\n  0  success\n  1  the script or its inputs are invalid (syntax, runtime or validation error, bad parameter)\n  2  usage error (unknown flag, missing argument, unreadable file)"
+    };
+}
+
+/// The exit-code table of the commands that talk to AWS.
+macro_rules! exit_codes_aws {
+    () => {
+        "Exit codes:\n  0  success (for plan --detailed-exitcode: no changes pending)\n  1  the script or its inputs are invalid, or the confirmation was declined\n  2  usage error (unknown flag, missing argument, unreadable file, --yes missing without a terminal); \
+with plan --detailed-exitcode: changes are pending\n  3  AWS error: no credentials or region, an API call failed, a run failed half-way, or a same-named \
+resource not owned by this deployment blocks the run"
     };
 }
 
@@ -40,13 +50,79 @@ enum Command {
         long_about = "Compile a script into a deployment plan and show it: every resource with its properties, \
 the rules and policies spelled out, values known only after apply shown with where they come from, secrets as \
 (sensitive). Parameters without a value are shown as unset, with a warning.",
-        after_help = concat!("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --output json > plan.json\n\n",
+        after_help = concat!("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --output json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode\n\n",
 exit_codes!())
     )]
     Plan {
         #[command(flatten)]
         script: ScriptArgs,
         /// Output format: text for people, json for tools (canonical, with a sha256)
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+        output: Format,
+        /// Read live state from AWS and show the diff (+ create, ~ update, -/+ replace, - delete)
+        #[arg(long)]
+        refresh: bool,
+        /// With --refresh: exit 2 when changes are pending, 0 when none (as terraform plan)
+        #[arg(long, requires = "refresh")]
+        detailed_exitcode: bool,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Create or update the deployment in AWS so that it matches the script
+    #[command(
+        visible_alias = "apply",
+        long_about = "Create or update the deployment in AWS so that it matches the script. Reads live state by the \
+ownership tags detscript:deployment and detscript:id (there is no state file), shows the diff, asks for confirmation \
+(--yes when standard input is not a terminal), then runs the plan's DAG: independent resources concurrently, dependents \
+once the values they reference exist. Same-named resources that this deployment does not own are never touched: the run \
+stops before changing anything. A second run of an unchanged script changes nothing. A run that failed half-way is \
+completed by running it again. Credentials come from the standard AWS chain (environment, profile, SSO, instance role).",
+        after_help = concat!("Examples:\n  detscript run scripts/deploy.rhai --param keypair=my-key --params secrets.yaml\n  detscript run scripts/deploy.rhai --params prod.yaml --yes --output json > events.jsonl\n  detscript run scripts/deploy.rhai --params prod.yaml --endpoint-url http://127.0.0.1:5000 --region us-west-2\n\n",
+exit_codes_aws!())
+    )]
+    Run {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// How many resources to create or change at the same time
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+        /// Progress format: text lines on standard error, or a JSON event stream on standard output
+        #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Delete everything the deployment owns in AWS, agents launched by the master first
+    #[command(
+        long_about = "Delete everything the deployment owns in AWS: first the agent instances the master launched \
+(EC2 instances and spot requests tagged with each resource pool's tag_key:tag_value), then the master, the bucket \
+(only if empty, unless --delete-data), the database (with a final snapshot unless --skip-final-snapshot), instance \
+profiles, roles and their policies, security group rules and groups, in reverse dependency order. Only resources \
+tagged detscript:deployment=<name> are deleted. Running it twice is harmless.",
+        after_help = concat!("Examples:\n  detscript destroy scripts/deploy.rhai\n  detscript destroy scripts/deploy.rhai --yes --delete-data --skip-final-snapshot\n\n",
+exit_codes_aws!())
+    )]
+    Destroy {
+        #[command(flatten)]
+        script: ScriptArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Do not ask for confirmation (required when standard input is not a terminal)
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Also delete the objects (checkpoints) in the bucket; without it a non-empty bucket stops destroy
+        #[arg(long)]
+        delete_data: bool,
+        /// Delete the database without taking a final snapshot
+        #[arg(long)]
+        skip_final_snapshot: bool,
+        /// How many resources to delete at the same time
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+        /// Progress format: text lines on standard error, or a JSON event stream on standard output
         #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
         output: Format,
     },
@@ -124,7 +200,62 @@ enum RenderTarget {
 
 pub fn run(cli: Cli) -> Result<(), Exit> {
     match cli.command {
-        Command::Plan { script, output } => {
+        Command::Plan {
+            script,
+            output,
+            refresh: true,
+            detailed_exitcode,
+            aws,
+        } => {
+            let script = script.read()?;
+            let compiled = compile_or_report(&script, Mode::Apply)?;
+            print_diagnostics(&compiled.diagnostics);
+            crate::aws::command::plan_refresh(
+                compiled.plan,
+                &aws,
+                output == Format::Json,
+                detailed_exitcode,
+            )
+        }
+        Command::Run {
+            script,
+            aws,
+            yes,
+            parallelism,
+            output,
+        } => {
+            let script = script.read()?;
+            let compiled = compile_or_report(&script, Mode::Apply)?;
+            print_diagnostics(&compiled.diagnostics);
+            let opts = crate::aws::command::RunOpts {
+                yes,
+                parallelism,
+                json: output == Format::Json,
+            };
+            crate::aws::command::run(compiled.plan, &aws, &opts)
+        }
+        Command::Destroy {
+            script,
+            aws,
+            yes,
+            delete_data,
+            skip_final_snapshot,
+            parallelism,
+            output,
+        } => {
+            let script = script.read()?;
+            // Destroy needs names and tags only: unset parameters (e.g. secrets) are fine.
+            let compiled = compile_or_report(&script, Mode::Preview)?;
+            let opts = crate::aws::command::DestroyOpts {
+                yes,
+                parallelism,
+                json: output == Format::Json,
+                delete_data,
+                skip_final_snapshot,
+            };
+            crate::aws::command::destroy(compiled.plan, &aws, &opts)
+        }
+        Command::Plan { script, output, .. } => {
             let script = script.read()?;
             let compiled = compile_or_report(&script, Mode::Preview)?;
             match output {
@@ -199,7 +330,7 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         }
         Command::Params { file, output } => {
             let script = read_script(&file, &[], None)?;
-            let specs = match detscript_engine::declared_params(&script.display, &script.source) {
+            let specs = match detscript_engine::declared_params(&script.request(Mode::Preview)) {
                 Ok(s) => s,
                 Err(f) => {
                     print_diagnostics(&f.diagnostics);
@@ -216,9 +347,17 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
     }
 }
 
+/// Wall-clock budget of one script run; the operation limit usually ends runaway scripts first.
+const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn compile_or_report(script: &Script, mode: Mode) -> Result<Compiled, Exit> {
     let req = script.request(mode);
-    match compile(&req) {
+    let started = std::time::Instant::now();
+    let deadline: detscript_engine::Interrupt = std::rc::Rc::new(move || {
+        (started.elapsed() > SCRIPT_DEADLINE)
+            .then(|| format!("it ran longer than {} s", SCRIPT_DEADLINE.as_secs()))
+    });
+    match compile_with_interrupt(&req, deadline) {
         Ok(c) => {
             for line in &c.printed {
                 eprintln!("script: {line}");

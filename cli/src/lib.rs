@@ -2,6 +2,7 @@
 
 #![warn(clippy::print_stdout)]
 
+pub mod aws;
 mod cli;
 mod input;
 mod output;

@@ -139,10 +139,23 @@ pub struct Failure {
 
 /// Runs the script in the sandbox and builds its plan.
 pub fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
-    script::compile(req)
+    script::compile(req, None)
 }
 
-/// The parameters a script declares, without values.
-pub fn declared_params(file: &str, source: &str) -> Result<Vec<ParamSpec>, Failure> {
-    script::declared_params(file, source)
+/// Asked every few thousand script operations; `Some(reason)` stops the script with that
+/// reason. The host may use a clock here (the engine itself never does).
+pub type Interrupt = Rc<dyn Fn() -> Option<String>>;
+
+/// [`compile`], stopping the script when `interrupt` says so (e.g. a wall-clock deadline).
+pub fn compile_with_interrupt(
+    req: &CompileRequest,
+    interrupt: Interrupt,
+) -> Result<Compiled, Failure> {
+    script::compile(req, Some(interrupt))
+}
+
+/// The parameters a script declares. The script runs in preview mode without parameter
+/// values; a failure after its `params(...)` call still returns the parameters.
+pub fn declared_params(req: &CompileRequest) -> Result<Vec<ParamSpec>, Failure> {
+    script::declared_params(req)
 }

@@ -429,7 +429,7 @@ fn build_configs(st: &mut State, errors: &mut Vec<Diagnostic>) -> Vec<Option<Mas
                 let (pos, within) = locate(&path, &cfg.field_pos, &cfg.pos, &pool_pos, &|i| {
                     pool_label(i, &json)
                 });
-                errors.push(Diagnostic::error(humanize(&within, e.inner()), &pos));
+                errors.push(Diagnostic::error(humanize(&path, &within, e.inner()), &pos));
                 out.push(None);
             }
             Ok(model) => {
@@ -498,14 +498,27 @@ fn locate(
 
 /// Rewrites serde's message ("unknown field `hots`, expected one of `user`, ...") in words
 /// with a suggestion.
-fn humanize(within: &str, e: &serde_json::Error) -> String {
+fn humanize(path: &str, within: &str, e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some((field, expected)) = rest.split_once('`') {
             let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            let scope = within.rsplit_once(' ').map(|(s, _)| s).unwrap_or(within);
-            return unknown_key_message(scope, field, &allowed);
+            // The path ends with the unknown key; what contains it is the scope.
+            let scope = match path.rsplit_once('.') {
+                Some((parent, _)) if within.starts_with("master_config") => parent.to_string(),
+                _ => within
+                    .rsplit_once(' ')
+                    .map(|(s, _)| s)
+                    .unwrap_or(within)
+                    .to_string(),
+            };
+            let scope = if scope.is_empty() || scope == path {
+                "master_config".to_string()
+            } else {
+                scope
+            };
+            return unknown_key_message(&scope, field, &allowed);
         }
     }
     if let Some(rest) = msg.strip_prefix("unknown variant `") {

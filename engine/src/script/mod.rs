@@ -33,12 +33,12 @@ pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 /// Sandbox limits. A legitimate script of 10,000 resources stays far below them.
 pub mod limits {
     /// Operations (roughly: expression evaluations) one compile may perform.
-    pub const MAX_OPERATIONS: u64 = 20_000_000;
+    pub const MAX_OPERATIONS: u64 = 5_000_000;
     pub const MAX_CALL_LEVELS: usize = 48;
     pub const MAX_EXPR_DEPTH: usize = 64;
     pub const MAX_FN_EXPR_DEPTH: usize = 32;
     pub const MAX_STRING_SIZE: usize = 1 << 20;
-    pub const MAX_ARRAY_SIZE: usize = 100_000;
+    pub const MAX_ARRAY_SIZE: usize = 10_000;
     pub const MAX_MAP_SIZE: usize = 10_000;
     pub const MAX_MODULES: usize = 64;
 }
@@ -291,7 +291,10 @@ pub(crate) const API_FUNCTIONS: &[&str] = &[
 ];
 
 /// Runs a script and builds its plan.
-pub(crate) fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
+pub(crate) fn compile(
+    req: &CompileRequest,
+    interrupt: Option<crate::Interrupt>,
+) -> Result<Compiled, Failure> {
     let state: Shared = Rc::new(RefCell::new(State {
         main_file: req.file.to_string(),
         mode: Some(req.mode),
@@ -300,7 +303,17 @@ pub(crate) fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
     }));
     let sources = resolver::Sources::default();
     sources.insert(req.file, req.source);
-    let engine = engine(&state, req.loader.clone(), sources.clone());
+    let mut engine = engine(&state, req.loader.clone(), sources.clone());
+    if let Some(check) = interrupt {
+        // Ask the host every few thousand operations (it may look at a clock; we may not).
+        engine.on_progress(move |ops| {
+            if ops % 4096 == 0 {
+                check().map(Dynamic::from)
+            } else {
+                None
+            }
+        });
+    }
     let result = engine.compile(req.source).map_err(|e| {
         let pos = to_pos(e.position(), req.file);
         vec![Diagnostic::error(parse_message(&e), &pos)]
@@ -332,9 +345,21 @@ pub(crate) fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
             plan,
             diagnostics: st.warnings.iter().cloned().map(attach).collect(),
             params,
-            printed: st.printed.clone(),
+            printed: st
+                .printed
+                .iter()
+                .map(|p| crate::refs::display(p, crate::refs::Style::Text))
+                .collect(),
         }),
-        Err(diags) => {
+        Err(mut diags) => {
+            diags.sort_by(|a, b| {
+                (a.file != req.file, &a.file, a.line, a.column).cmp(&(
+                    b.file != req.file,
+                    &b.file,
+                    b.line,
+                    b.column,
+                ))
+            });
             let mut all: Vec<Diagnostic> = diags.into_iter().map(attach).collect();
             all.extend(st.warnings.iter().cloned().map(attach));
             Err(Failure {
@@ -345,16 +370,16 @@ pub(crate) fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
     }
 }
 
-/// Reads only the declared parameters: runs the script up to its `params(...)` call.
-pub(crate) fn declared_params(file: &str, source: &str) -> Result<Vec<ParamSpec>, Failure> {
+/// Reads the declared parameters: runs the script without values, in preview mode.
+pub(crate) fn declared_params(req: &CompileRequest) -> Result<Vec<ParamSpec>, Failure> {
     let req = CompileRequest {
-        file,
-        source,
+        file: req.file,
+        source: req.source,
         params: BTreeMap::new(),
         mode: Mode::Preview,
-        loader: Rc::new(crate::NoModules),
+        loader: req.loader.clone(),
     };
-    match compile(&req) {
+    match compile(&req, None) {
         Ok(c) => Ok(c.params),
         Err(f) if !f.params.is_empty() => Ok(f.params),
         Err(f) => Err(f),
@@ -411,11 +436,25 @@ fn runtime_diagnostic(err: &EvalAltResult, main_file: &str) -> Diagnostic {
             limits::MAX_CALL_LEVELS
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => format!(
-            "the script was stopped: {what} is too large (limits: strings {} bytes, arrays {} items, maps {} entries)",
+            "the script was stopped: {} exceeds the sandbox limit (strings {} bytes, arrays {} items, maps {} entries)",
+            what.to_lowercase()
+                .replace("length of ", "a ")
+                .replace("size of ", "a ")
+                .replace("array/blob", "array")
+                .replace("object map", "map"),
             limits::MAX_STRING_SIZE,
             limits::MAX_ARRAY_SIZE,
             limits::MAX_MAP_SIZE
         ),
+        EvalAltResult::ErrorTerminated(reason, _) => {
+            format!(
+                "the script was stopped: {}",
+                reason
+                    .clone()
+                    .into_string()
+                    .unwrap_or_else(|_| "the host interrupted it".into())
+            )
+        }
         EvalAltResult::ErrorTooManyModules(_) => {
             format!(
                 "the script imports more than {} modules",
@@ -433,13 +472,22 @@ fn runtime_diagnostic(err: &EvalAltResult, main_file: &str) -> Diagnostic {
             }
         }
     };
-    let mut d = Diagnostic::error(message, &pos);
+    // Never show raw reference markers; secrets read (sensitive).
+    let mut d = Diagnostic::error(
+        crate::refs::display(&message, crate::refs::Style::Text),
+        &pos,
+    );
     d.notes = notes;
     d
 }
 
 fn unknown_function(sig: &str) -> String {
     let name = sig.split([' ', '(']).next().unwrap_or(sig);
+    let sig = sig
+        .replace("&str | ImmutableString | String", "string")
+        .replace("&mut ", "")
+        .replace("i64", "int")
+        .replace("rhai::", "");
     let mut msg = format!("unknown function or wrong argument types: {sig}");
     if let Some(s) = crate::config::suggest(name, API_FUNCTIONS.iter().copied()) {
         if s != name {
@@ -448,3 +496,6 @@ fn unknown_function(sig: &str) -> String {
     }
     msg
 }
+
+#[cfg(test)]
+mod tests;

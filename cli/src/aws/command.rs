@@ -1,0 +1,598 @@
+//! The `plan --refresh`, `run` and `destroy` commands.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::time::Instant;
+
+use detscript_engine::{Kind, Plan, refs};
+use serde_json::json;
+
+use super::diff::{Action, Diff, Removal, diff};
+use super::discover::{Detail, Live, State, discover, kind_words};
+use super::exec::{DeleteOpts, Job, Node, Outcome, Status, critical_path, execute};
+use super::ui::Ui;
+use super::{Attrs, AwsArgs, Clients, Ctx, EXIT_AWS, EXIT_CHANGES, Waits, connect, secret_values};
+use crate::{Exit, exit};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            Exit(EXIT_AWS)
+        })
+}
+
+fn fail(msg: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {msg}");
+    Exit(EXIT_AWS)
+}
+
+async fn connect_or_fail(args: &AwsArgs, plan: &Plan) -> Result<Clients, Exit> {
+    connect(args, plan.deployment.region.as_deref())
+        .await
+        .map_err(fail)
+}
+
+fn label_width(plan: &Plan) -> usize {
+    plan.resources
+        .iter()
+        .map(|r| r.id.len())
+        .max()
+        .unwrap_or(20)
+}
+
+/// Reads live state and diffs it; conflicts stop here.
+async fn refresh(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(State, Diff), Exit> {
+    ui.say(&format!(
+        "Reading live state of deployment \"{}\" in {}...",
+        plan.deployment.name, clients.region
+    ));
+    let state = discover(clients, plan)
+        .await
+        .map_err(|e| fail(ui.redact(&format!("{e:#}"))))?;
+    let d = diff(plan, &state);
+    Ok((state, d))
+}
+
+fn diff_json(d: &Diff) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = d
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| {
+            let (action, details) = match &c.action {
+                Action::Create => ("create", c.notes.clone()),
+                Action::Update(w) => ("update", w.clone()),
+                Action::Replace(why) => ("replace", vec![why.clone()]),
+                Action::NoOp => ("no-op", vec![]),
+            };
+            json!({"id": c.id, "kind": c.kind, "action": action, "details": details})
+        })
+        .collect();
+    let removals: Vec<serde_json::Value> = d
+        .removals
+        .iter()
+        .map(|r| match r {
+            Removal::Resource(l) => json!({"id": l.id, "kind": l.kind, "action": "delete", "physical": l.physical()}),
+            Removal::Rule(rule) => json!({"id": format!("rule {}", rule.rule_id), "kind": "security_group_rule", "action": "revoke", "group": rule.group_id, "rule": rule.describe()}),
+        })
+        .collect();
+    json!({
+        "event": "diff",
+        "changes": changes,
+        "removals": removals,
+        "unchanged": d.unchanged(),
+        "pending": d.pending(),
+        "conflicts": d.conflicts,
+        "blocked": d.blocked,
+    })
+}
+
+fn report_conflicts(ui: &Ui, d: &Diff) -> Result<(), Exit> {
+    if d.conflicts.is_empty() && d.blocked.is_empty() {
+        return Ok(());
+    }
+    for c in &d.conflicts {
+        ui.say(&format!("error: {c}"));
+    }
+    for b in &d.blocked {
+        ui.say(&format!("error: {b}"));
+    }
+    ui.say("Stopped before changing anything.");
+    Err(Exit(EXIT_AWS))
+}
+
+/// `detscript plan FILE --refresh`.
+pub fn plan_refresh(
+    plan: Plan,
+    args: &AwsArgs,
+    json_out: bool,
+    detailed: bool,
+) -> Result<(), Exit> {
+    let ui = Ui::new(json_out, secret_values(&plan), label_width(&plan));
+    let rt = runtime()?;
+    let d = rt.block_on(async {
+        let clients = connect_or_fail(args, &plan).await?;
+        refresh(&clients, &plan, &ui).await.map(|(_, d)| d)
+    })?;
+    if json_out {
+        ui.event(diff_json(&d));
+    } else {
+        ui.out(&d.render(&plan));
+    }
+    if !d.conflicts.is_empty() || !d.blocked.is_empty() {
+        if !json_out {
+            report_conflicts(&ui, &d)?;
+        }
+        return Err(Exit(EXIT_AWS));
+    }
+    if detailed && d.pending() > 0 {
+        return Err(Exit(EXIT_CHANGES));
+    }
+    Ok(())
+}
+
+fn confirm(question: &str, yes: bool) -> Result<(), Exit> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: standard input is not a terminal: pass --yes to {question} without asking"
+        );
+        return Err(Exit(exit::USAGE));
+    }
+    eprint!("Do you want to {question}? Only 'yes' will be accepted: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    if line.trim() == "yes" {
+        Ok(())
+    } else {
+        eprintln!("Cancelled; nothing was changed.");
+        Err(Exit(exit::SCRIPT))
+    }
+}
+
+pub struct RunOpts {
+    pub yes: bool,
+    pub parallelism: usize,
+    pub json: bool,
+}
+
+/// What `run` measured, for the benchmark.
+#[derive(Debug, Clone)]
+pub struct RunStats {
+    pub outcomes: Vec<Outcome>,
+    pub discovery: std::time::Duration,
+    pub wall: std::time::Duration,
+}
+
+/// `detscript run FILE`.
+pub fn run(plan: Plan, args: &AwsArgs, opts: &RunOpts) -> Result<(), Exit> {
+    let rt = runtime()?;
+    rt.block_on(run_async(Arc::new(plan), args, opts, true))
+        .map(|_| ())
+}
+
+/// The body of `run`; also used by the benchmark (without confirmation).
+pub async fn run_async(
+    plan: Arc<Plan>,
+    args: &AwsArgs,
+    opts: &RunOpts,
+    interactive: bool,
+) -> Result<RunStats, Exit> {
+    let t0 = Instant::now();
+    let ui = Arc::new(Ui::new(opts.json, secret_values(&plan), label_width(&plan)));
+    let clients = connect_or_fail(args, &plan).await?;
+    let (state, d) = refresh(&clients, &plan, &ui).await?;
+    let discovery = t0.elapsed();
+    if opts.json {
+        ui.event(diff_json(&d));
+    } else {
+        ui.out(&d.render(&plan));
+    }
+    report_conflicts(&ui, &d)?;
+    let mut attrs = Attrs::default();
+    for c in &d.changes {
+        if matches!(c.action, Action::NoOp | Action::Update(_)) {
+            if let Some(l) = state.owned.get(&c.id) {
+                attrs.insert_all(&c.id, &l.attrs);
+            }
+        }
+    }
+    if d.pending() == 0 {
+        print_outputs(&plan, &attrs, &ui);
+        return Ok(RunStats {
+            outcomes: Vec::new(),
+            discovery,
+            wall: t0.elapsed(),
+        });
+    }
+    if interactive {
+        // Confirmation blocks on standard input: step out of the async context.
+        tokio::task::block_in_place(|| confirm("apply these changes", opts.yes))?;
+    }
+    let ctx = Arc::new(Ctx {
+        clients,
+        plan: plan.clone(),
+        deployment: plan.deployment.name.clone(),
+        waits: Waits::default(),
+        ui: ui.clone(),
+    });
+    let nodes = apply_nodes(&plan, &state, &d);
+    let exec_start = Instant::now();
+    let (outcomes, attrs) = execute(ctx, nodes, opts.parallelism, attrs).await;
+    let exec_wall = exec_start.elapsed();
+    let ok = summarize(&ui, &outcomes, "run", exec_wall);
+    if ok {
+        print_outputs(&plan, &attrs, &ui);
+    }
+    let stats = RunStats {
+        outcomes,
+        discovery,
+        wall: t0.elapsed(),
+    };
+    if ok { Ok(stats) } else { Err(Exit(EXIT_AWS)) }
+}
+
+fn apply_nodes(plan: &Plan, state: &State, d: &Diff) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    // Plan order is a topological order, so deps always point to earlier nodes.
+    for c in &d.changes {
+        if c.action == Action::NoOp {
+            continue;
+        }
+        let Some(r) = plan.get(&c.id) else { continue };
+        let deps = r
+            .depends_on
+            .iter()
+            .filter_map(|dep| index.get(dep).copied())
+            .collect();
+        index.insert(c.id.clone(), nodes.len());
+        nodes.push(Node {
+            label: c.id.clone(),
+            deps,
+            job: Job::Apply {
+                res: Box::new(r.clone()),
+                action: c.action.clone(),
+                live: state.owned.get(&c.id).cloned().map(Box::new),
+            },
+        });
+    }
+    let applied: Vec<usize> = (0..nodes.len()).collect();
+    let mut orphans = Vec::new();
+    for r in &d.removals {
+        match r {
+            Removal::Rule(rule) => nodes.push(Node {
+                label: format!("rule {}", rule.rule_id),
+                deps: Vec::new(),
+                job: Job::Revoke(rule.clone()),
+            }),
+            Removal::Resource(l) => orphans.push(l.clone()),
+        }
+    }
+    // Owned resources no longer in the script go last, in reverse dependency order.
+    let base = nodes.len();
+    let order = deletion_nodes(&orphans, None, DeleteOpts::default(), &[]);
+    for mut n in order {
+        n.deps = n.deps.iter().map(|d| d + base).collect();
+        n.deps.extend(applied.iter().copied());
+        nodes.push(n);
+    }
+    nodes
+}
+
+/// Deletion rank: lower ranks are deleted first.
+fn rank(k: Kind) -> u8 {
+    match k {
+        Kind::Ec2Instance => 1,
+        Kind::S3Bucket | Kind::RdsInstance | Kind::InstanceProfile | Kind::SecurityGroupRule => 2,
+        Kind::RdsCluster | Kind::IamRole => 3,
+        Kind::SecurityGroup => 4,
+    }
+}
+
+/// Nodes deleting `lives` (and revoking `rules` first), optionally after an agents node.
+fn deletion_nodes(
+    lives: &[Live],
+    agents: Option<Vec<(String, String)>>,
+    opts: DeleteOpts,
+    rules: &[super::discover::LiveRule],
+) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let agents_idx = agents.map(|pools| {
+        nodes.push(Node {
+            label: "agents (instances and spot requests of the resource pools)".into(),
+            deps: Vec::new(),
+            job: Job::Agents(pools),
+        });
+        0usize
+    });
+    let mut sorted: Vec<&Live> = lives.iter().collect();
+    sorted.sort_by_key(|l| (rank(l.kind), l.id.clone()));
+    let mut by_rank: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    let mut rule_nodes = Vec::new();
+    for rule in rules {
+        rule_nodes.push(nodes.len());
+        nodes.push(Node {
+            label: format!("rule {}", rule.rule_id),
+            deps: agents_idx.into_iter().collect(),
+            job: Job::Revoke(rule.clone()),
+        });
+    }
+    for l in sorted {
+        let r = rank(l.kind);
+        let mut deps: Vec<usize> = agents_idx.into_iter().collect();
+        for (&lower, idxs) in by_rank.range(..r) {
+            let _ = lower;
+            deps.extend(idxs.iter().copied());
+        }
+        if l.kind == Kind::SecurityGroup {
+            deps.extend(rule_nodes.iter().copied());
+        }
+        by_rank.entry(r).or_default().push(nodes.len());
+        nodes.push(Node {
+            label: l.id.clone(),
+            deps,
+            job: Job::Delete(Box::new(l.clone()), opts),
+        });
+    }
+    nodes
+}
+
+fn summarize(ui: &Ui, outcomes: &[Outcome], what: &str, wall: std::time::Duration) -> bool {
+    let done: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Done)
+        .collect();
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.status, Status::Failed(_)))
+        .collect();
+    let not_done: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.status, Status::Skipped(_) | Status::NotStarted))
+        .collect();
+    let (cp, _) = critical_path(outcomes);
+    ui.event(json!({
+        "event": "summary",
+        "command": what,
+        "done": done.iter().map(|o| &o.label).collect::<Vec<_>>(),
+        "failed": failed.iter().map(|o| json!({"id": o.label, "error": match &o.status { Status::Failed(m) => m.clone(), _ => String::new() }})).collect::<Vec<_>>(),
+        "not_done": not_done.iter().map(|o| &o.label).collect::<Vec<_>>(),
+        "wall_s": wall.as_secs_f64(),
+        "critical_path_s": cp.as_secs_f64(),
+    }));
+    if ui.is_json() {
+        return failed.is_empty() && not_done.is_empty();
+    }
+    if failed.is_empty() && not_done.is_empty() {
+        ui.say(&format!(
+            "\n{what} complete: {} changes in {:.1}s.",
+            done.len(),
+            wall.as_secs_f64()
+        ));
+        return true;
+    }
+    ui.say(&format!(
+        "\n{what} FAILED after {:.1}s.",
+        wall.as_secs_f64()
+    ));
+    for o in &failed {
+        if let Status::Failed(m) = &o.status {
+            ui.say(&format!("  failed:      {}: {m}", o.label));
+        }
+    }
+    if !done.is_empty() {
+        ui.say("  completed (these exist as the script says):");
+        for o in &done {
+            ui.say(&format!("    {}", o.label));
+        }
+    }
+    if !not_done.is_empty() {
+        ui.say("  not done (not changed in AWS):");
+        for o in &not_done {
+            let why = match &o.status {
+                Status::Skipped(w) => format!("skipped: {w}"),
+                _ => "not started".into(),
+            };
+            ui.say(&format!("    {} ({why})", o.label));
+        }
+    }
+    ui.say("Fix the cause and run the same command again: it continues from what exists.");
+    false
+}
+
+fn print_outputs(plan: &Plan, attrs: &Attrs, ui: &Ui) {
+    let mut resolved = BTreeMap::new();
+    for (k, v) in &plan.outputs {
+        let s = refs::substitute(v, &|p| attrs.get(p));
+        resolved.insert(k.clone(), refs::display(&s, refs::Style::Text));
+    }
+    if let Some(m) = plan.master() {
+        for p in &m.config.resource_pools {
+            if let Some(pr) = &p.provider {
+                if let (Some(k), Some(v)) = (&pr.tag_key, &pr.tag_value) {
+                    resolved
+                        .entry(format!("agent_tag_{}", p.pool_name))
+                        .or_insert_with(|| format!("{k}={v}"));
+                }
+            }
+        }
+    }
+    if ui.is_json() {
+        ui.event(json!({"event": "outputs", "outputs": resolved}));
+        return;
+    }
+    let w = resolved.keys().map(String::len).max().unwrap_or(0);
+    let mut text = String::from("\nOutputs:\n");
+    for (k, v) in &resolved {
+        text.push_str(&format!("  {k:<w$} = {v}\n"));
+    }
+    ui.out(&text);
+}
+
+pub struct DestroyOpts {
+    pub yes: bool,
+    pub parallelism: usize,
+    pub json: bool,
+    pub delete_data: bool,
+    pub skip_final_snapshot: bool,
+}
+
+fn agent_pools(plan: &Plan) -> Vec<(String, String)> {
+    let mut out = BTreeSet::new();
+    if let Some(m) = plan.master() {
+        for p in &m.config.resource_pools {
+            if let Some(pr) = &p.provider {
+                if let (Some(k), Some(v)) = (&pr.tag_key, &pr.tag_value) {
+                    if !refs::has_refs(k) && !refs::has_refs(v) {
+                        out.insert((k.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `detscript destroy FILE`.
+pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exit> {
+    let rt = runtime()?;
+    let plan = Arc::new(plan);
+    let ui = Arc::new(Ui::new(
+        opts.json,
+        secret_values(&plan),
+        label_width(&plan).max(30),
+    ));
+    let (clients, state, pools, agents_found) = rt.block_on(async {
+        let clients = connect_or_fail(args, &plan).await?;
+        ui.say(&format!(
+            "Reading live state of deployment \"{}\" in {}...",
+            plan.deployment.name, clients.region
+        ));
+        let state = discover(&clients, &plan)
+            .await
+            .map_err(|e| fail(ui.redact(&format!("{e:#}"))))?;
+        let pools = agent_pools(&plan);
+        let mut found = Vec::new();
+        for (k, v) in &pools {
+            let (ids, spots) = super::ec2::find_agents(&clients, k, v)
+                .await
+                .map_err(|e| fail(format!("{e:#}")))?;
+            found.push((format!("{k}={v}"), ids, spots));
+        }
+        Ok::<_, Exit>((clients, state, pools, found))
+    })?;
+    let n_agents: usize = agents_found.iter().map(|(_, i, s)| i.len() + s.len()).sum();
+    let mut text = String::new();
+    for (tag, ids, spots) in &agents_found {
+        if !ids.is_empty() || !spots.is_empty() {
+            text.push_str(&format!(
+                "  -   agents tagged {tag}: instances [{}], spot requests [{}]\n",
+                ids.join(", "),
+                spots.join(", ")
+            ));
+        }
+    }
+    let mut lives: Vec<Live> = state.owned.values().cloned().collect();
+    lives.sort_by_key(|l| (rank(l.kind), l.id.clone()));
+    for l in &lives {
+        text.push_str(&format!(
+            "  -   {}  ({} {})\n",
+            l.id,
+            kind_words(l.kind),
+            l.physical()
+        ));
+    }
+    if !state.rules.is_empty() {
+        text.push_str(&format!(
+            "  -   {} rules of the deployment's security groups\n",
+            state.rules.len()
+        ));
+    }
+    if lives.is_empty() && n_agents == 0 {
+        if opts.json {
+            ui.event(json!({"event": "summary", "command": "destroy", "done": [], "failed": [], "not_done": []}));
+        }
+        ui.say(&format!(
+            "Nothing to destroy: deployment \"{}\" owns nothing in {}.",
+            plan.deployment.name, clients.region
+        ));
+        return Ok(());
+    }
+    if opts.json {
+        ui.event(json!({"event": "destroy_plan", "resources": lives.iter().map(|l| &l.id).collect::<Vec<_>>(), "agents": n_agents}));
+    } else {
+        ui.out(&format!("detscript will delete:\n{text}\n"));
+    }
+    // Refuse before deleting anything if a bucket holds data and --delete-data is missing.
+    let ctx = Arc::new(Ctx {
+        clients,
+        plan: plan.clone(),
+        deployment: plan.deployment.name.clone(),
+        waits: Waits::default(),
+        ui: ui.clone(),
+    });
+    if !opts.delete_data {
+        for l in lives
+            .iter()
+            .filter(|l| matches!(l.detail, Detail::Bucket { .. }))
+        {
+            let n = rt
+                .block_on(super::s3::count_objects(&ctx, &l.name))
+                .map_err(|e| fail(format!("{e:#}")))?;
+            if n > 0 {
+                ui.say(&format!(
+                    "error: bucket {} holds {n}{} objects (checkpoints); pass --delete-data to delete them with the bucket. Nothing was deleted.",
+                    l.name,
+                    if n >= 1000 { "+" } else { "" }
+                ));
+                return Err(Exit(EXIT_AWS));
+            }
+        }
+    }
+    confirm("destroy these resources", opts.yes)?;
+    let del = DeleteOpts {
+        delete_data: opts.delete_data,
+        skip_final_snapshot: opts.skip_final_snapshot,
+    };
+    let nodes = deletion_nodes(&lives, Some(pools), del, &state.rules);
+    let t = Instant::now();
+    let (outcomes, _) = rt.block_on(execute(ctx, nodes, opts.parallelism, Attrs::default()));
+    let ok = summarize(&ui, &outcomes, "destroy", t.elapsed());
+    if !ui.is_json() {
+        let mut report = String::from("Removed:\n");
+        for o in outcomes
+            .iter()
+            .filter(|o| o.status == Status::Done && !o.label.starts_with("rule "))
+        {
+            let note = if o.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", o.note)
+            };
+            report.push_str(&format!("  {}{note}\n", o.label));
+        }
+        let left: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.status != Status::Done)
+            .collect();
+        if left.is_empty() {
+            report.push_str("Nothing owned by this deployment is left behind.\n");
+        } else {
+            report.push_str("Left behind:\n");
+            for o in left {
+                report.push_str(&format!("  {}\n", o.label));
+            }
+        }
+        ui.out(&report);
+    }
+    if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
+}

@@ -1,0 +1,377 @@
+//! The DAG executor: a ready queue over the plan's dependency graph. Independent jobs run
+//! concurrently (tokio `JoinSet`, bounded by a `Semaphore` of `--parallelism` permits); a
+//! job starts once every job it depends on has finished and its references resolve. A failure
+//! skips its dependents, lets in-flight jobs finish and starts nothing new.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use detscript_engine::{Kind, Resource, refs};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::diff::Action;
+use super::discover::{Detail, Live, LiveRule};
+use super::{Attrs, Ctx, ec2, has_unresolved, iam, rds, resolve_props, s3, sg};
+
+/// Options of `destroy` that change how deletions behave.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteOpts {
+    pub delete_data: bool,
+    pub skip_final_snapshot: bool,
+}
+
+pub enum Job {
+    /// Create, update or replace a planned resource.
+    Apply {
+        res: Box<Resource>,
+        action: Action,
+        live: Option<Box<Live>>,
+    },
+    /// Revoke one rule of an owned security group.
+    Revoke(LiveRule),
+    /// Delete an owned resource.
+    Delete(Box<Live>, DeleteOpts),
+    /// Terminate the agents and cancel the spot requests the master launched.
+    Agents(Vec<(String, String)>),
+}
+
+pub struct Node {
+    /// What the progress display calls it.
+    pub label: String,
+    pub deps: Vec<usize>,
+    pub job: Job,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Done,
+    Failed(String),
+    /// A dependency failed.
+    Skipped(String),
+    /// Never started because another job failed.
+    NotStarted,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub label: String,
+    pub status: Status,
+    pub started: Option<Duration>,
+    pub elapsed: Duration,
+    pub note: String,
+    pub deps: Vec<usize>,
+}
+
+/// Runs the jobs; returns one outcome per node (same order) and the attributes gathered.
+pub async fn execute(
+    ctx: Arc<Ctx>,
+    nodes: Vec<Node>,
+    parallelism: usize,
+    attrs: Attrs,
+) -> (Vec<Outcome>, Attrs) {
+    let n = nodes.len();
+    let t0 = Instant::now();
+    let mut remaining: Vec<usize> = nodes.iter().map(|nd| nd.deps.len()).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, nd) in nodes.iter().enumerate() {
+        for &d in &nd.deps {
+            dependents[d].push(i);
+        }
+    }
+    let mut outcomes: Vec<Outcome> = nodes
+        .iter()
+        .map(|nd| Outcome {
+            label: nd.label.clone(),
+            status: Status::NotStarted,
+            started: None,
+            elapsed: Duration::ZERO,
+            note: String::new(),
+            deps: nd.deps.clone(),
+        })
+        .collect();
+    let mut jobs: Vec<Option<Job>> = nodes.into_iter().map(|nd| Some(nd.job)).collect();
+    let mut attrs = attrs;
+    let sem = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut set: JoinSet<(
+        usize,
+        Duration,
+        Duration,
+        Result<(BTreeMap<String, String>, String)>,
+    )> = JoinSet::new();
+    let mut failed = false;
+    let mut ready: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+    loop {
+        if !failed {
+            for i in ready.drain(..) {
+                let job = jobs[i].take().expect("each job runs once");
+                let ctx = ctx.clone();
+                let sem = sem.clone();
+                let snapshot = attrs.clone();
+                let label = outcomes[i].label.clone();
+                set.spawn(async move {
+                    let _permit = sem.acquire_owned().await.expect("semaphore open");
+                    let start = Instant::now();
+                    let started = start.duration_since(t0);
+                    ctx.ui.resource(&label, job_verb(&job), None, "");
+                    let r = run_job(&ctx, job, &snapshot).await;
+                    (i, started, start.elapsed(), r)
+                });
+            }
+        } else {
+            ready.clear();
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        let (i, started, elapsed, result) = match joined {
+            Ok(v) => v,
+            Err(e) => {
+                failed = true;
+                ctx.ui.say(&format!("internal error: a task panicked: {e}"));
+                continue;
+            }
+        };
+        outcomes[i].started = Some(started);
+        outcomes[i].elapsed = elapsed;
+        match result {
+            Ok((new_attrs, note)) => {
+                if let Some(id) = resource_id(&outcomes[i].label) {
+                    attrs.insert_all(id, &new_attrs);
+                }
+                let shown = new_attrs
+                    .get("id")
+                    .or_else(|| new_attrs.get("arn"))
+                    .cloned()
+                    .unwrap_or_default();
+                let detail = [shown, note.clone()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("  ");
+                ctx.ui
+                    .resource(&outcomes[i].label, "done", Some(elapsed), &detail);
+                outcomes[i].status = Status::Done;
+                outcomes[i].note = note;
+                for &k in &dependents[i] {
+                    remaining[k] -= 1;
+                    if remaining[k] == 0 {
+                        ready.push(k);
+                    }
+                }
+            }
+            Err(e) => {
+                failed = true;
+                let msg = format!("{e:#}");
+                ctx.ui
+                    .resource(&outcomes[i].label, "FAILED", Some(elapsed), &msg);
+                outcomes[i].status = Status::Failed(msg);
+                // Skip everything downstream.
+                let mut stack = dependents[i].clone();
+                while let Some(k) = stack.pop() {
+                    if outcomes[k].status == Status::NotStarted {
+                        outcomes[k].status =
+                            Status::Skipped(format!("{} failed", outcomes[i].label));
+                        stack.extend(dependents[k].iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    ctx.ui
+        .event(json!({"event": "executed", "elapsed_s": t0.elapsed().as_secs_f64()}));
+    (outcomes, attrs)
+}
+
+fn resource_id(label: &str) -> Option<&str> {
+    (!label.starts_with("rule ") && !label.starts_with("agents")).then_some(label)
+}
+
+fn job_verb(j: &Job) -> &'static str {
+    match j {
+        Job::Apply { action, .. } => match action {
+            Action::Create => "creating",
+            Action::Update(_) => "updating",
+            Action::Replace(_) => "replacing",
+            Action::NoOp => "checking",
+        },
+        Job::Revoke(_) => "revoking",
+        Job::Delete(..) => "deleting",
+        Job::Agents(_) => "terminating",
+    }
+}
+
+async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String, String>, String)> {
+    match job {
+        Job::Apply { res, action, live } => {
+            let props = resolve_props(&ctx.plan, &res.properties, attrs);
+            if has_unresolved(&props) {
+                let mut missing = Vec::new();
+                refs::visit_strings(
+                    &serde_json::Value::Object(res.properties.clone()),
+                    &mut |s| {
+                        missing.extend(
+                            refs::paths(s)
+                                .filter(|p| attrs.get(p).is_none() && !refs::is_secret(p))
+                                .map(str::to_string),
+                        )
+                    },
+                );
+                bail!("{}: unresolved references {}", res.id, missing.join(", "));
+            }
+            apply(ctx, &res, &props, &action, live.as_deref(), attrs).await
+        }
+        Job::Revoke(rule) => {
+            sg::revoke(ctx, &rule).await?;
+            Ok((BTreeMap::new(), rule.describe()))
+        }
+        Job::Delete(live, opts) => delete(ctx, &live, opts).await.map(|n| (BTreeMap::new(), n)),
+        Job::Agents(pools) => {
+            let mut total = (0, 0);
+            for (k, v) in pools {
+                let (ids, spots) = ec2::find_agents(&ctx.clients, &k, &v).await?;
+                ec2::cancel_spot(ctx, &spots).await?;
+                ec2::terminate(ctx, &ids).await?;
+                total.0 += ids.len();
+                total.1 += spots.len();
+            }
+            Ok((
+                BTreeMap::new(),
+                format!(
+                    "{} agent instances terminated, {} spot requests cancelled",
+                    total.0, total.1
+                ),
+            ))
+        }
+    }
+}
+
+async fn apply(
+    ctx: &Ctx,
+    res: &Resource,
+    props: &serde_json::Value,
+    action: &Action,
+    live: Option<&Live>,
+    attrs: &Attrs,
+) -> Result<(BTreeMap<String, String>, String)> {
+    let need_live = || live.ok_or_else(|| anyhow!("{}: no live resource to update", res.id));
+    let out = match (res.kind, action) {
+        (_, Action::NoOp) => need_live()?.attrs.clone(),
+        (Kind::SecurityGroup, Action::Create) => sg::create_group(ctx, res, props).await?,
+        (Kind::SecurityGroupRule, Action::Create) => sg::authorize(ctx, res, props).await?,
+        (Kind::IamRole, Action::Create) => iam::create_role(ctx, res, props).await?,
+        (Kind::IamRole, Action::Update(_)) => {
+            iam::update_role(ctx, res, props, need_live()?).await?
+        }
+        (Kind::InstanceProfile, Action::Create) => iam::create_profile(ctx, res, props).await?,
+        (Kind::InstanceProfile, Action::Update(_)) => {
+            iam::update_profile(ctx, props, need_live()?).await?
+        }
+        (Kind::S3Bucket, Action::Create) => s3::create(ctx, res, props).await?,
+        (Kind::S3Bucket, Action::Update(_)) => s3::update(ctx, res, props, need_live()?).await?,
+        (Kind::RdsCluster, Action::Create) => rds::create_cluster(ctx, res, props).await?,
+        (Kind::RdsCluster, Action::Update(_)) => {
+            rds::update_cluster(ctx, res, props, need_live()?).await?
+        }
+        (Kind::RdsInstance, Action::Create) => rds::create_instance(ctx, res, props).await?,
+        (Kind::RdsInstance, Action::Update(_)) => {
+            rds::update_instance(ctx, props, need_live()?).await?
+        }
+        (Kind::Ec2Instance, Action::Create | Action::Replace(_)) => {
+            let replacing = match (action, live) {
+                (Action::Replace(_), Some(l)) => {
+                    let iid = l.physical();
+                    ctx.ui
+                        .resource(&res.id, "terminating", None, &format!("old instance {iid}"));
+                    ec2::terminate(ctx, std::slice::from_ref(&iid)).await?;
+                    Some(iid)
+                }
+                _ => None,
+            };
+            let lookup = |p: &str| attrs.get(p);
+            let user_data = match ctx.plan.resolved_master_files(&lookup) {
+                Some((_, ud)) => ud,
+                None => ctx.plan.reveal(&refs::substitute(
+                    props
+                        .get("user_data")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default(),
+                    &lookup,
+                )),
+            };
+            if refs::has_refs(&user_data) {
+                bail!("{}: user-data still holds unresolved references", res.id);
+            }
+            ec2::create_instance(ctx, res, props, &user_data, replacing.as_deref()).await?
+        }
+        (Kind::Ec2Instance, Action::Update(_)) => {
+            let l = need_live()?;
+            ec2::update_groups(ctx, props, &l.physical()).await?
+        }
+        (k, a) => bail!("{}: cannot {a:?} a {}", res.id, k.as_str()),
+    };
+    Ok((out, String::new()))
+}
+
+/// Deletes one owned resource. Returns a note for the report.
+pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
+    match (&live.detail, live.kind) {
+        (Detail::Instance { .. }, _) => {
+            ec2::terminate(ctx, &[live.physical()]).await?;
+            Ok(String::new())
+        }
+        (Detail::Bucket { .. }, _) => s3::delete(ctx, &live.name, opts.delete_data).await,
+        (Detail::DbInstance { cluster, .. }, _) => {
+            rds::delete_instance(ctx, &live.name, cluster.is_some(), opts.skip_final_snapshot).await
+        }
+        (Detail::Cluster { .. }, _) => {
+            rds::delete_cluster(ctx, &live.name, opts.skip_final_snapshot).await
+        }
+        (Detail::Profile { .. }, _) => {
+            iam::delete_profile(ctx, &live.name).await?;
+            Ok(String::new())
+        }
+        (Detail::Role { .. }, _) => {
+            iam::delete_role(ctx, &live.name).await?;
+            Ok(String::new())
+        }
+        (Detail::Sg { .. }, _) => {
+            sg::delete_group(ctx, &live.physical(), &live.id).await?;
+            Ok(String::new())
+        }
+    }
+}
+
+/// The longest chain of dependent jobs, by their measured durations: the wall time an
+/// executor with unlimited parallelism could at best achieve.
+pub fn critical_path(outcomes: &[Outcome]) -> (Duration, Vec<String>) {
+    // Nodes are topologically ordered by construction (deps point backwards).
+    let mut best: Vec<(Duration, Option<usize>)> = vec![(Duration::ZERO, None); outcomes.len()];
+    for (i, o) in outcomes.iter().enumerate() {
+        let (base, from) = o
+            .deps
+            .iter()
+            .map(|&d| (best[d].0, Some(d)))
+            .max_by_key(|(t, _)| *t)
+            .unwrap_or((Duration::ZERO, None));
+        best[i] = (base + o.elapsed, from);
+    }
+    let Some((mut i, total)) = best
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, (t, _))| *t)
+        .map(|(i, (t, _))| (i, *t))
+    else {
+        return (Duration::ZERO, Vec::new());
+    };
+    let mut chain = vec![outcomes[i].label.clone()];
+    while let Some(p) = best[i].1 {
+        chain.push(outcomes[p].label.clone());
+        i = p;
+    }
+    chain.reverse();
+    (total, chain)
+}

@@ -1,0 +1,439 @@
+//! Applying plans against AWS: discovery of live state by ownership tags, the diff, a DAG
+//! executor and one provider module per resource kind.
+//!
+//! Clients are built from the standard AWS configuration chain (environment, shared profile,
+//! SSO, instance role) with `BehaviorVersion::v2025_08_07()` pinned, standard retries
+//! (throttling, transient and 5xx errors) and explicit timeouts.
+
+pub mod command;
+pub mod diff;
+pub mod discover;
+pub mod ec2;
+pub mod exec;
+pub mod iam;
+pub mod rds;
+pub mod s3;
+pub mod sg;
+pub mod ui;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use detscript_engine::Plan;
+
+/// The tag naming the deployment that owns a resource.
+pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
+/// The tag naming a resource's logical id.
+pub const TAG_ID: &str = "detscript:id";
+
+/// Exit code for "changes pending" with `plan --detailed-exitcode`.
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code when AWS refused, a run failed half-way, or a foreign resource blocks the run.
+pub const EXIT_AWS: u8 = 3;
+
+/// Where to find AWS: flags shared by `plan --refresh`, `run` and `destroy`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// Use this profile of ~/.aws/config and ~/.aws/credentials (else AWS_PROFILE, else default)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (else the script's deployment(..).region(..), else AWS_REGION / the profile's)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS API call to this endpoint, e.g. a local emulator (else AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+/// The four service clients, sharing one configuration.
+#[derive(Clone)]
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub region: String,
+}
+
+/// Builds the clients; a missing region or missing credentials is one clear line.
+pub async fn connect(args: &AwsArgs, script_region: Option<&str>) -> Result<Clients, String> {
+    let mut loader = aws_config::defaults(BehaviorVersion::v2025_08_07())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(20)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(300))
+                .build(),
+        );
+    if let Some(p) = &args.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = args.region.as_deref().or(script_region) {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    if let Some(u) = &args.endpoint_url {
+        loader = loader.endpoint_url(u);
+    }
+    let conf = loader.load().await;
+    let Some(region) = conf.region().map(|r| r.to_string()) else {
+        return Err(
+            "no AWS region: pass --region, set deployment(..).region(..) in the script, \
+or set AWS_REGION (or a region in your AWS profile)"
+                .into(),
+        );
+    };
+    let Some(creds) = conf.credentials_provider() else {
+        return Err("no AWS credentials provider configured".into());
+    };
+    match tokio::time::timeout(Duration::from_secs(30), creds.provide_credentials()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(format!(
+                "no AWS credentials found (looked at AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
+the shared profile{}, SSO and the instance role): {}",
+                args.profile
+                    .as_ref()
+                    .map(|p| format!(" \"{p}\""))
+                    .unwrap_or_default(),
+                first_line(&e.to_string())
+            ));
+        }
+        Err(_) => return Err("timed out looking for AWS credentials".into()),
+    }
+    let custom_endpoint = args.endpoint_url.is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let s3conf = aws_sdk_s3::config::Builder::from(&conf)
+        .force_path_style(custom_endpoint)
+        .build();
+    Ok(Clients {
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        iam: aws_sdk_iam::Client::new(&conf),
+        rds: aws_sdk_rds::Client::new(&conf),
+        s3: aws_sdk_s3::Client::from_conf(s3conf),
+        region,
+    })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// An AWS error as one line: `Operation target: Code: message`.
+pub fn aws_err<E, R>(op: &str, target: &str, e: SdkError<E, R>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let detail = match &e {
+        SdkError::ServiceError(s) => {
+            let err = s.err();
+            match (err.code(), err.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => error_chain(&e),
+            }
+        }
+        _ => error_chain(&e),
+    };
+    anyhow::anyhow!("{op} {target}: {detail}")
+}
+
+/// An error and its sources in one short line (never the raw HTTP response).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    let mut line = first_line(&parts.join(": "));
+    if line.len() > 300 {
+        let mut cut = 300;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line
+}
+
+/// The error code of an SDK error, if the service sent one.
+pub fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+/// The message of an SDK error, if the service sent one.
+pub fn message_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(s) => s.err().message(),
+        _ => None,
+    }
+}
+
+/// Resolved attributes of applied resources, by path (`security_group.master.id`).
+#[derive(Debug, Clone, Default)]
+pub struct Attrs(pub HashMap<String, String>);
+
+impl Attrs {
+    pub fn insert_all(&mut self, id: &str, attrs: &BTreeMap<String, String>) {
+        for (k, v) in attrs {
+            self.0.insert(format!("{id}.{k}"), v.clone());
+        }
+    }
+    pub fn get(&self, path: &str) -> Option<String> {
+        self.0.get(path).cloned()
+    }
+}
+
+pub type SharedAttrs = Arc<Mutex<Attrs>>;
+
+/// Resolves every reference in a resource's properties that `attrs` knows; secrets are
+/// revealed (for sending to AWS only).
+pub fn resolve_props(
+    plan: &Plan,
+    props: &serde_json::Map<String, serde_json::Value>,
+    attrs: &Attrs,
+) -> serde_json::Value {
+    let mut v = serde_json::Value::Object(props.clone());
+    detscript_engine::refs::map_strings(&mut v, &mut |s| {
+        if detscript_engine::refs::has_refs(s) {
+            let t = detscript_engine::refs::substitute(s, &|p| attrs.get(p));
+            *s = plan.reveal(&t);
+        }
+    });
+    v
+}
+
+/// True when some string in `v` still holds an unresolved reference.
+pub fn has_unresolved(v: &serde_json::Value) -> bool {
+    let mut found = false;
+    detscript_engine::refs::visit_strings(v, &mut |s| {
+        if detscript_engine::refs::has_refs(s) {
+            found = true;
+        }
+    });
+    found
+}
+
+/// The values of the plan's secrets, to scrub them from anything printed.
+pub fn secret_values(plan: &Plan) -> Vec<String> {
+    plan.secret_names()
+        .map(|n| plan.reveal(&detscript_engine::refs::reference(&format!("secret.{n}"))))
+        .filter(|v| !v.is_empty() && !detscript_engine::refs::has_refs(v))
+        .collect()
+}
+
+pub fn str_prop<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(|x| x.as_str())
+}
+
+pub fn bool_prop(v: &serde_json::Value, key: &str) -> bool {
+    v.get(key).and_then(|x| x.as_bool()).unwrap_or(false)
+}
+
+pub fn int_prop(v: &serde_json::Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(|x| x.as_i64())
+}
+
+pub fn str_list(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v.get(key)
+        .and_then(|x| x.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Retries `f` with jittered backoff (1 s growing to 10 s) for up to `limit` while `retry`
+/// says the error is transient (eventual consistency), then returns the last result.
+pub async fn retry_while<T, E, F, Fut>(
+    limit: Duration,
+    mut f: F,
+    retry: impl Fn(&E) -> bool,
+    mut on_retry: impl FnMut(&E, Duration),
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if retry(&e) && start.elapsed() + delay <= limit => {
+                on_retry(&e, delay);
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    // Cheap jitter without a RNG dependency: the clock's sub-second nanos.
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let frac = 0.75 + (n % 500) as f64 / 1000.0; // 0.75 ..= 1.25
+    d.mul_f64(frac)
+}
+
+/// Wait settings (RDS `available`, EC2 `running`/`terminated`).
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub rds: Duration,
+    pub ec2: Duration,
+    pub iam_propagation: Duration,
+    pub dependency_violation: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Waits {
+            rds: Duration::from_secs(env_secs("DETSCRIPT_RDS_WAIT_SECONDS").unwrap_or(40 * 60)),
+            ec2: Duration::from_secs(env_secs("DETSCRIPT_EC2_WAIT_SECONDS").unwrap_or(10 * 60)),
+            iam_propagation: Duration::from_secs(
+                env_secs("DETSCRIPT_IAM_PROPAGATION_SECONDS").unwrap_or(120),
+            ),
+            dependency_violation: Duration::from_secs(
+                env_secs("DETSCRIPT_DEPENDENCY_WAIT_SECONDS").unwrap_or(300),
+            ),
+        }
+    }
+}
+
+fn env_secs(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
+/// Polls `check` (1 s growing to 15 s) until it returns `Some`, or fails after `limit` with
+/// a message naming what was awaited.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() >= limit {
+            anyhow::bail!(
+                "timed out after {}s waiting for {what}; it may still finish: run again later to continue",
+                limit.as_secs()
+            );
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// Everything a provider needs.
+pub struct Ctx {
+    pub clients: Clients,
+    pub plan: Arc<Plan>,
+    pub deployment: String,
+    pub waits: Waits,
+    pub ui: Arc<ui::Ui>,
+}
+
+impl Ctx {
+    pub fn owner_tags(&self, id: &str) -> Vec<(String, String)> {
+        let mut tags: Vec<(String, String)> = self
+            .plan
+            .get(id)
+            .map(|r| r.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        if !tags.iter().any(|(k, _)| k == TAG_DEPLOYMENT) {
+            tags.push((TAG_DEPLOYMENT.into(), self.deployment.clone()));
+            tags.push((TAG_ID.into(), id.to_string()));
+        }
+        tags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_while_retries_only_matching_errors_within_the_limit() {
+        let mut calls = 0;
+        let r: Result<u32, &str> = retry_while(
+            Duration::from_secs(120),
+            || {
+                calls += 1;
+                let c = calls;
+                async move {
+                    if c < 4 {
+                        Err("Invalid IAM Instance Profile name")
+                    } else {
+                        Ok(c)
+                    }
+                }
+            },
+            |e| e.contains("IAM Instance Profile"),
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(r, Ok(4));
+
+        let mut calls = 0;
+        let r: Result<u32, &str> = retry_while(
+            Duration::from_secs(120),
+            || {
+                calls += 1;
+                async { Err("InvalidAMIID.Malformed") }
+            },
+            |e| e.contains("IAM Instance Profile"),
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(r, Err("InvalidAMIID.Malformed"));
+        assert_eq!(calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_while_gives_up_after_the_limit() {
+        let mut calls = 0u32;
+        let r: Result<(), &str> = retry_while(
+            Duration::from_secs(20),
+            || {
+                calls += 1;
+                async { Err("DependencyViolation") }
+            },
+            |_| true,
+            |_, _| {},
+        )
+        .await;
+        assert!(r.is_err());
+        assert!((3..=6).contains(&calls), "{calls}");
+    }
+}

@@ -1,0 +1,652 @@
+//! Unit tests of the script API, one group per builder.
+
+use serde_json::{Value, json};
+
+use crate::{CompileRequest, Compiled, Failure, Mode, ParamInput, Plan, Reveal, compile, refs};
+
+fn run(src: &str) -> Result<Compiled, Failure> {
+    compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
+}
+
+fn plan(src: &str) -> Plan {
+    match run(src) {
+        Ok(c) => c.plan,
+        Err(f) => panic!("expected a plan, got {:#?}", f.diagnostics),
+    }
+}
+
+/// The first error's message and line.
+fn error(src: &str) -> (String, u32) {
+    match run(src) {
+        Ok(_) => panic!("expected an error"),
+        Err(f) => (f.diagnostics[0].message.clone(), f.diagnostics[0].line),
+    }
+}
+
+fn prop<'a>(p: &'a Plan, id: &str, key: &str) -> &'a Value {
+    p.get(id)
+        .unwrap_or_else(|| panic!("no {id}"))
+        .properties
+        .get(key)
+        .unwrap_or_else(|| panic!("no {key} in {id}"))
+}
+
+mod deployment {
+    use super::*;
+
+    #[test]
+    fn prefixes_names_and_tags_ownership() {
+        let p =
+            plan("deployment(\"demo\").tags(#{ team: \"ml\" }); security_group(\"web\", \"w\");");
+        let sg = p.get("security_group.web").unwrap();
+        assert_eq!(sg.name, "demo-web");
+        assert_eq!(sg.tags["detscript:deployment"], "demo");
+        assert_eq!(sg.tags["detscript:id"], "security_group.web");
+        assert_eq!(sg.tags["team"], "ml");
+    }
+
+    #[test]
+    fn is_required_once_with_a_valid_name() {
+        assert!(
+            error("security_group(\"web\", \"w\");")
+                .0
+                .contains("never calls deployment")
+        );
+        assert_eq!(error("deployment(\"a\");\ndeployment(\"b\");").1, 2);
+        assert!(
+            error("deployment(\"9lives\");")
+                .0
+                .contains("starting with a letter")
+        );
+        assert!(
+            error("deployment(\"x\").region(\"mars\");")
+                .0
+                .contains("not an AWS region")
+        );
+        assert!(
+            error("deployment(\"x\").tags(#{ \"detscript:id\": \"y\" });")
+                .0
+                .contains("reserved")
+        );
+    }
+}
+
+mod params {
+    use super::*;
+
+    fn with(src: &str, name: &str, v: ParamInput) -> Result<Compiled, Failure> {
+        compile(&CompileRequest::new("t.rhai", src, Mode::Apply).param(name, v))
+    }
+
+    const SRC: &str = r#"
+        let p = params(#{
+            n:    #{ default: 5, kind: "int" },
+            on:   #{ default: true },
+            cidr: #{ default: "0.0.0.0/0", kind: "cidr" },
+            d:    #{ default: "10m", kind: "duration" },
+            l:    #{ default: ["a"], kind: "list" },
+            c:    #{ default: "x", choices: ["x", "y"] },
+            pw:   #{ secret: true, default: "hunter2-hunter2" },
+        });
+        deployment("t");
+        let sg = security_group("s", "d").ingress(tcp(p.n), p.cidr);
+    "#;
+
+    #[test]
+    fn kinds_parse_text_values() {
+        let c = with(SRC, "n", ParamInput::Text("7".into())).unwrap();
+        assert!(
+            c.plan
+                .get("security_group_rule.s-ingress-tcp-7-from-0.0.0.0/0")
+                .is_some()
+        );
+        let specs: Vec<_> = c
+            .params
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind.as_str()))
+            .collect();
+        assert!(specs.contains(&("on", "bool")) && specs.contains(&("l", "list")));
+    }
+
+    #[test]
+    fn ill_typed_values_name_the_parameter() {
+        let e = with(SRC, "n", ParamInput::Text("five".into())).unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .contains("parameter 'n' (int): expected an integer"),
+            "{:?}",
+            e.diagnostics
+        );
+        let e = with(SRC, "cidr", ParamInput::Text("10.0.0.0/40".into())).unwrap_err();
+        assert!(e.diagnostics[0].message.contains("parameter 'cidr' (cidr)"));
+        let e = with(SRC, "d", ParamInput::Text("2d".into())).unwrap_err();
+        assert!(e.diagnostics[0].message.contains("24h"));
+        let e = with(SRC, "c", ParamInput::Text("z".into())).unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .contains("expected one of \"x\", \"y\"")
+        );
+        let e = with(SRC, "on", ParamInput::Json(json!("yes"))).unwrap_err();
+        assert!(e.diagnostics[0].message.contains("parameter 'on' (bool)"));
+    }
+
+    #[test]
+    fn unknown_values_suggest_the_declared_name() {
+        let e = with(SRC, "cdr", ParamInput::Text("1.2.3.4/32".into())).unwrap_err();
+        assert_eq!(
+            e.diagnostics[0].message,
+            "unknown parameter 'cdr' (did you mean 'cidr'?)"
+        );
+    }
+
+    #[test]
+    fn secrets_are_opaque_and_never_echoed() {
+        let e = with(SRC, "pw", ParamInput::Json(json!(12))).unwrap_err();
+        assert!(
+            !e.diagnostics[0].message.contains("12"),
+            "{}",
+            e.diagnostics[0].message
+        );
+        let src = "let p = params(#{ pw: #{ secret: true, choices: [\"a-long-secret\"] } }); deployment(\"t\");";
+        let e = with(src, "pw", ParamInput::Text("wrong-secret-value".into())).unwrap_err();
+        assert!(!e.diagnostics[0].message.contains("wrong-secret-value"));
+    }
+
+    #[test]
+    fn required_values_are_unknown_in_preview_and_errors_in_apply() {
+        let src = "let p = params(#{ key: #{ doc: \"k\" } }); deployment(\"t\"); security_group(\"s\", p.key);";
+        let c = run(src).unwrap();
+        assert!(c.diagnostics[0].message.contains("'key' has no value"));
+        let desc = prop(&c.plan, "security_group.s", "description")
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            refs::display(desc, refs::Style::Text),
+            "(unset parameter: key)"
+        );
+        let e = compile(&CompileRequest::new("t.rhai", src, Mode::Apply)).unwrap_err();
+        assert!(
+            e.diagnostics[0]
+                .message
+                .contains("'key' (string) is required")
+        );
+    }
+
+    #[test]
+    fn spec_mistakes_are_caught() {
+        assert!(
+            error("params(#{ a: #{ defualt: 1 } });")
+                .0
+                .contains("did you mean 'default'")
+        );
+        assert!(
+            error("params(#{ a: #{ kind: \"integer\" } });")
+                .0
+                .contains("unknown kind")
+        );
+        assert!(
+            error("params(#{ a: #{ kind: \"int\", default: \"x\" } });")
+                .0
+                .contains("in the default")
+        );
+        assert!(
+            error("params(#{ a: #{ kind: \"int\", secret: true } });")
+                .0
+                .contains("only string parameters")
+        );
+    }
+}
+
+mod security_group {
+    use super::*;
+
+    #[test]
+    fn rules_are_resources_referencing_their_groups() {
+        let p = plan(
+            r#"deployment("t");
+            let a = security_group("a", "A");
+            let b = security_group("b", "B");
+            a.ingress(tcp(8080), b);
+            b.ingress(all_tcp(), a);
+            a.egress(udp_range(1000, 2000), "::/0");
+            a.ingress(all_traffic(), "10.0.0.0/8", "everything from the VPC");"#,
+        );
+        let r = p
+            .get("security_group_rule.a-ingress-tcp-8080-from-b")
+            .unwrap();
+        assert_eq!(r.depends_on, vec!["security_group.a", "security_group.b"]);
+        assert_eq!(
+            r.properties["peer_group"],
+            json!(refs::reference("security_group.b.id"))
+        );
+        let v6 = p
+            .get("security_group_rule.a-egress-udp-1000-2000-to-::/0")
+            .unwrap();
+        assert_eq!(v6.properties["cidr_ipv6"], json!("::/0"));
+        let all = p
+            .get("security_group_rule.a-ingress-all-from-10.0.0.0/8")
+            .unwrap();
+        assert_eq!(all.properties["protocol"], json!("all"));
+        assert_eq!(
+            all.properties["description"],
+            json!("everything from the VPC")
+        );
+    }
+
+    #[test]
+    fn bad_ports_peers_and_duplicates_are_errors() {
+        assert!(error("tcp(70000);").0.contains("out of range"));
+        assert!(error("tcp_range(10, 1);").0.contains("reversed"));
+        let (m, line) = error(
+            "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), 22);",
+        );
+        assert!(m.contains("must be a security group or a CIDR"), "{m}");
+        assert_eq!(line, 3);
+        let (m, line) = error(
+            "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), \"1.2.3.4/32\");\na.ingress(tcp(22), \"1.2.3.4/32\");",
+        );
+        assert!(
+            m.contains("already has the rule ingress tcp 22 from 1.2.3.4/32 (line 3)"),
+            "{m}"
+        );
+        assert_eq!(line, 4);
+        assert!(
+            error("deployment(\"t\"); security_group(\"a\", \"A\"); security_group(\"a\", \"B\");")
+                .0
+                .contains("already declared")
+        );
+    }
+}
+
+mod iam {
+    use super::*;
+
+    #[test]
+    fn roles_carry_trust_and_inline_policies() {
+        let p = plan(
+            r#"deployment("t");
+            let a = iam_role("agent").assumed_by("ec2.amazonaws.com").allow("s3", "s3:*", "*");
+            let m = iam_role("master").assumed_by("ec2.amazonaws.com")
+                .allow("pass", ["iam:PassRole"], a.arn)
+                .policy("raw", #{ Statement: [#{ Effect: "Allow", Action: "ec2:Describe*", Resource: "*" }] })
+                .managed_policy("arn:aws:iam::aws:policy/ReadOnlyAccess");
+            instance_profile(a);"#,
+        );
+        let trust = prop(&p, "iam_role.agent", "assume_role_policy");
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            json!(["ec2.amazonaws.com"])
+        );
+        assert_eq!(trust["Statement"][0]["Action"], json!(["sts:AssumeRole"]));
+        let pass = &prop(&p, "iam_role.master", "inline_policies")["pass"];
+        assert_eq!(
+            pass["Statement"][0]["Resource"],
+            json!(refs::reference("iam_role.agent.arn"))
+        );
+        assert_eq!(
+            prop(&p, "iam_role.master", "inline_policies")["raw"]["Version"],
+            json!("2012-10-17")
+        );
+        assert_eq!(
+            p.get("iam_role.master").unwrap().depends_on,
+            vec!["iam_role.agent"]
+        );
+        assert_eq!(
+            prop(&p, "instance_profile.agent", "role"),
+            &json!("t-agent")
+        );
+        assert_eq!(
+            p.get("instance_profile.agent").unwrap().depends_on,
+            vec!["iam_role.agent"]
+        );
+    }
+
+    #[test]
+    fn policy_mistakes_are_errors() {
+        let pre = "deployment(\"t\"); let r = iam_role(\"r\");";
+        assert!(
+            error(&format!("{pre} r.assumed_by(\"ec2\");"))
+                .0
+                .contains("service principal")
+        );
+        assert!(
+            error(&format!("{pre} r.allow(\"p\", \"s3 get\", \"*\");"))
+                .0
+                .contains("not an IAM action")
+        );
+        assert!(
+            error(&format!("{pre} r.allow(\"p\", [], \"*\");"))
+                .0
+                .contains("must not be empty")
+        );
+        assert!(
+            error(&format!("{pre} r.allow(\"p\", \"s3:*\", \"bucket\");"))
+                .0
+                .contains("not a policy resource")
+        );
+        assert!(
+            error(&format!(
+                "{pre} r.policy(\"p\", #{{ Version: \"2012-10-17\" }});"
+            ))
+            .0
+            .contains("needs a \"Statement\"")
+        );
+        assert!(
+            error(&format!("{pre} instance_profile(\"r\");"))
+                .0
+                .contains("expects an iam_role")
+        );
+    }
+
+    #[test]
+    fn a_reference_loop_is_a_cycle_error_naming_both() {
+        let (m, _) = error(
+            r#"deployment("t");
+            let a = iam_role("a").assumed_by("ec2.amazonaws.com");
+            let b = iam_role("b").assumed_by("ec2.amazonaws.com").allow("x", "iam:PassRole", a.arn);
+            a.allow("y", "iam:PassRole", b.arn);"#,
+        );
+        assert!(m.starts_with("dependency cycle: "), "{m}");
+        assert!(m.contains("iam_role.a") && m.contains("iam_role.b"), "{m}");
+    }
+}
+
+mod bucket {
+    use super::*;
+
+    #[test]
+    fn names_follow_s3_rules() {
+        let p = plan(
+            "deployment(\"demo\"); let b = s3_bucket(\"ckpt\"); iam_role(\"r\").allow(\"p\", \"s3:*\", [b.arn, b.arn + \"/*\"]);",
+        );
+        assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, "demo-ckpt");
+        let res = &prop(&p, "iam_role.r", "inline_policies")["p"]["Statement"][0]["Resource"];
+        assert_eq!(
+            res,
+            &json!(["arn:aws:s3:::demo-ckpt", "arn:aws:s3:::demo-ckpt/*"])
+        );
+        assert!(
+            error("deployment(\"Demo\"); s3_bucket(\"ckpt\");")
+                .0
+                .contains("must be lowercase")
+        );
+        assert!(
+            error("deployment(\"d\"); s3_bucket(\"c\").bucket_name(\"a..b\");")
+                .0
+                .contains("\"..\"")
+        );
+    }
+}
+
+mod database {
+    use super::*;
+
+    const PRE: &str = "let p = params(#{ pw: #{ secret: true, default: \"Str0ng-password\" } }); deployment(\"t\"); let m = security_group(\"m\", \"M\");";
+
+    #[test]
+    fn aurora_is_a_cluster_with_a_writer_and_its_own_security_group() {
+        let p = plan(&format!(
+            "{PRE} database(\"db\").master_user(\"postgres\", p.pw).allow_from(m);"
+        ));
+        assert_eq!(
+            prop(&p, "rds_cluster.db", "engine"),
+            &json!("aurora-postgresql")
+        );
+        assert_eq!(
+            prop(&p, "rds_cluster.db", "master_password"),
+            &json!(refs::reference("secret.pw"))
+        );
+        assert_eq!(
+            prop(&p, "rds_instance.db-writer", "cluster"),
+            &json!(refs::reference("rds_cluster.db.id"))
+        );
+        let rule = p
+            .get("security_group_rule.db-sg-ingress-tcp-5432-from-m")
+            .unwrap();
+        assert_eq!(rule.properties["from_port"], json!(5432));
+        assert!(p.to_json().contains("(sensitive)") && !p.to_json().contains("Str0ng-password"));
+    }
+
+    #[test]
+    fn postgres_is_one_instance() {
+        let p = plan(&format!(
+            "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).master_user(\"det\", p.pw);"
+        ));
+        assert_eq!(
+            prop(&p, "rds_instance.db", "engine_version"),
+            &json!("16.4")
+        );
+        assert_eq!(
+            prop(&p, "rds_instance.db", "allocated_storage_gb"),
+            &json!(50)
+        );
+        assert!(p.get("rds_cluster.db").is_none());
+    }
+
+    #[test]
+    fn invalid_settings_are_errors_without_the_password() {
+        assert!(
+            error(&format!("{PRE} database(\"db\").engine(\"mysql\");"))
+                .0
+                .contains("PostgreSQL")
+        );
+        assert!(
+            error(&format!("{PRE} database(\"db\");"))
+                .0
+                .contains("no master user")
+        );
+        let src = "let p = params(#{ pw: #{ secret: true, default: \"sh@rt\" } }); deployment(\"t\"); database(\"db\").master_user(\"u\", p.pw);";
+        let (m, _) = error(src);
+        assert!(m.contains("8-128") && !m.contains("sh@rt"), "{m}");
+        let c = run(&format!(
+            "{PRE} database(\"db\").master_user(\"u\", \"Literal-password-1\");"
+        ))
+        .unwrap();
+        assert!(c.diagnostics[0].message.contains("written in the script"));
+    }
+}
+
+mod master {
+    use super::*;
+
+    const PRE: &str = r#"deployment("t");
+let sg = security_group("agent", "A");
+let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
+"#;
+
+    fn pool(extra: &str) -> String {
+        format!(
+            "{PRE}let pool = aws_pool(\"default\").instance_type(\"g5.xlarge\").ssh_key_name(\"k\").iam_instance_profile(prof).security_group(sg){extra};\nlet c = master_config().resource_pool(pool);\nmaster_instance(\"m\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\").master_image(\"img:1\").config(c);"
+        )
+    }
+
+    #[test]
+    fn builds_master_yaml_with_references() {
+        let p = plan(&pool(""));
+        let yaml = p.master_yaml(Reveal::Redact).unwrap();
+        assert!(
+            yaml.contains("iam_instance_profile_arn: ${instance_profile.agent.arn}"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("security_group_id: ${security_group.agent.id}"),
+            "{yaml}"
+        );
+        let m = p.get("ec2_instance.m").unwrap();
+        assert!(m.depends_on.contains(&"instance_profile.agent".to_string()));
+        assert_eq!(m.properties["root_volume"]["size_gb"], json!(200));
+    }
+
+    #[test]
+    fn determined_rules_point_at_the_line_that_set_the_field() {
+        let cases = [
+            (".max_idle_agent_period(\"10\")", "bare number"),
+            (".max_agent_starting_period(\"1d\")", "24h"),
+            (
+                ".min_instances(3).max_instances(2)",
+                "max_instances (2) must be >= min_instances (3)",
+            ),
+            (".root_volume_size(50)", "must be >= 100"),
+            (".spot(true).spot_max_price(\"$1\")", "spot_max_price"),
+            (".instance_type(\"g6.xlarge\")", "instance_slots"),
+            (".master_url(\"http://local-ipv4:8080/api\")", "master_url"),
+        ];
+        for (extra, want) in cases {
+            let (m, line) = error(&pool(&format!("\n    {extra}")));
+            assert!(m.contains(want), "{extra}: {m}");
+            assert_eq!(line, 5, "{extra}: {m}");
+        }
+        assert!(run(&pool(".instance_type(\"g6.xlarge\").instance_slots(1)")).is_ok());
+    }
+
+    #[test]
+    fn config_level_rules() {
+        let base = format!("{PRE}let a = aws_pool(\"default\").instance_type(\"t3.large\");");
+        let (m, _) = error(&format!("{base} master_config().resource_pool(a);"));
+        assert!(m.contains("ssh_key_name is required"), "{m}");
+        let (m, _) = error(&format!(
+            "{base} master_config().set(\"chekpoint_storage\", 1);"
+        ));
+        assert!(m.contains("did you mean \"checkpoint_storage\""), "{m}");
+        let (m, _) = error(&format!(
+            "{base} a.ssh_key_name(\"k\"); let b = aws_pool(\"default\").instance_type(\"t3.large\").ssh_key_name(\"k\"); master_config().resource_pool(a).resource_pool(b);"
+        ));
+        assert!(m.contains("declared twice"), "{m}");
+        let (m, _) = error(&format!(
+            "{base} a.ssh_key_name(\"k\"); master_config(#{{ resource_pools: [], scheduler: #{{ type: \"round_robin\" }} }}).resource_pool(a);"
+        ));
+        assert!(m.contains("round_robin"), "{m}");
+        let (m, _) = error(&format!(
+            "{base} master_config(#{{ db: #{{ hots: \"h\" }} }});"
+        ));
+        assert_eq!(m, "unknown key \"hots\" in db (did you mean \"host\"?)");
+        let (m, _) = error(&format!("{base} a.iam_instance_profile(iam_role(\"x\"));"));
+        assert!(m.contains("not a role"), "{m}");
+    }
+
+    #[test]
+    fn map_literal_form_matches_the_builder() {
+        let built = plan(&pool(""));
+        let literal = plan(&format!(
+            "{PRE}let c = master_config(#{{ resource_pools: [#{{ pool_name: \"default\", provider: #{{ type: \"aws\", instance_type: \"g5.xlarge\", ssh_key_name: \"k\", iam_instance_profile_arn: prof.arn, network_interface: #{{ security_group_id: sg.id }} }} }}] }});\nmaster_instance(\"m\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\").master_image(\"img:1\").config(c);"
+        ));
+        assert_eq!(
+            built.master_yaml(Reveal::Redact),
+            literal.master_yaml(Reveal::Redact)
+        );
+    }
+
+    #[test]
+    fn tls_moves_the_port_to_8443() {
+        let p = plan(&format!(
+            "{PRE}let c = master_config().set(\"security\", #{{ tls: #{{ cert: \"/c.pem\", key: \"/k.pem\" }} }});\nmaster_instance(\"m\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\").master_image(\"img:1\").config(c);"
+        ));
+        let ud = p.user_data(Reveal::Redact).unwrap();
+        assert!(ud.contains("-p 8443:8443"));
+        assert!(p.outputs["master_url"].starts_with("https://"));
+    }
+
+    #[test]
+    fn a_master_needs_its_parts() {
+        let (m, _) = error("deployment(\"t\"); master_instance(\"m\").config(master_config());");
+        assert!(m.contains("needs .instance_type"), "{m}");
+        assert!(
+            error("deployment(\"t\"); master_instance(\"m\").image_id(\"ubuntu\");")
+                .0
+                .contains("not an AMI id")
+        );
+        assert!(
+            error("deployment(\"t\"); master_instance(\"m\").disk_gb(4);")
+                .0
+                .contains("8-16384")
+        );
+        assert!(
+            error("deployment(\"t\"); master_instance(\"a\"); master_instance(\"b\");")
+                .0
+                .contains("one master")
+        );
+    }
+}
+
+mod sandbox {
+    use super::*;
+    use crate::{MapLoader, ModuleLoader};
+    use std::rc::Rc;
+
+    #[test]
+    fn runaway_scripts_are_stopped() {
+        assert!(error("loop {}").0.contains("endless loop"));
+        assert!(error("fn f(x) { f(x + 1) } f(0);").0.contains("recursion"));
+        assert!(
+            error("let s = \"x\"; loop { s += s; }")
+                .0
+                .contains("sandbox limit")
+        );
+        assert!(
+            error("let a = []; loop { a.push(1); }")
+                .0
+                .contains("sandbox limit")
+        );
+        assert!(error("eval(\"1\")").0.contains("eval"));
+    }
+
+    #[test]
+    fn imports_resolve_inside_the_folder_only() {
+        let mut files = std::collections::BTreeMap::new();
+        files.insert(
+            "lib/m.rhai".to_string(),
+            "fn sg(n) { security_group(n, \"from module\") }".to_string(),
+        );
+        let loader: Rc<dyn ModuleLoader> = Rc::new(MapLoader(files));
+        let mut req = CompileRequest::new(
+            "dir/main.rhai",
+            "import \"lib/m\" as m; deployment(\"t\"); m::sg(\"web\");",
+            Mode::Preview,
+        );
+        req.loader = loader.clone();
+        let p = compile(&req).unwrap().plan;
+        assert_eq!(
+            p.get("security_group.web").unwrap().source.file,
+            "dir/lib/m.rhai"
+        );
+        for bad in ["/etc/passwd", "../secret", "lib/../../x"] {
+            let src = format!("import \"{bad}\" as m;");
+            let mut req = CompileRequest::new("dir/main.rhai", &src, Mode::Preview);
+            req.loader = loader.clone();
+            let e = compile(&req).unwrap_err();
+            assert!(
+                e.diagnostics[0].message.contains("cannot import"),
+                "{bad}: {:?}",
+                e.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn errors_inside_modules_point_into_the_module() {
+        let mut files = std::collections::BTreeMap::new();
+        files.insert(
+            "lib/m.rhai".to_string(),
+            "fn bad() {\n  tcp(99999)\n}".to_string(),
+        );
+        let mut req = CompileRequest::new(
+            "main.rhai",
+            "import \"lib/m\" as m;\nm::bad();",
+            Mode::Preview,
+        );
+        req.loader = Rc::new(MapLoader(files));
+        let d = &compile(&req).unwrap_err().diagnostics[0];
+        assert_eq!((d.file.as_str(), d.line), ("lib/m.rhai", 2), "{d:?}");
+        assert_eq!(d.source_line.as_deref(), Some("  tcp(99999)"));
+    }
+
+    #[test]
+    fn thrown_secrets_stay_hidden() {
+        let src =
+            "let p = params(#{ pw: #{ secret: true, default: \"topsecret-value\" } }); throw p.pw;";
+        let (m, _) = error(src);
+        assert!(!m.contains("topsecret") && m.contains("(sensitive)"), "{m}");
+    }
+}
