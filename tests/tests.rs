@@ -1,1 +1,179 @@
+//! Workspace integration tests: every example script's plan, snapshotted as text and JSON,
+//! and the plan's determinism. (CLI cases live in cli/tests, next to the binary they run.)
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use detscript_engine::{CompileRequest, ModuleLoader, Mode, ParamInput, Plan, Reveal, compile};
+use sha2::{Digest, Sha256};
+
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts")
+}
+
+struct DirLoader(PathBuf);
+
+impl ModuleLoader for DirLoader {
+    fn load(&self, path: &str) -> Option<String> {
+        std::fs::read_to_string(self.0.join(path)).ok()
+    }
+}
+
+/// The parameters every example is planned with: the required ones the scripts declare.
+fn example_params() -> BTreeMap<String, ParamInput> {
+    let mut p = BTreeMap::new();
+    p.insert("keypair".to_string(), ParamInput::Text("test-key".into()));
+    p.insert("db_password".to_string(), ParamInput::Text("Test-password-1".into()));
+    p
+}
+
+fn plan_of(path: &Path, params: BTreeMap<String, ParamInput>) -> Plan {
+    let source = std::fs::read_to_string(path).expect("readable script");
+    let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
+    let req = CompileRequest {
+        file: &file,
+        source: &source,
+        params,
+        mode: Mode::Apply,
+        loader: Rc::new(DirLoader(scripts_dir())),
+    };
+    match compile(&req) {
+        Ok(c) => {
+            assert!(c.diagnostics.is_empty(), "{file}: unexpected warnings {:#?}", c.diagnostics);
+            c.plan
+        }
+        Err(f) => panic!("{file} does not compile: {:#?}", f.diagnostics),
+    }
+}
+
+fn script_paths() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(scripts_dir())
+        .expect("scripts/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 2, "expected example scripts in scripts/");
+    paths
+}
+
+#[test]
+fn every_example_script_plans_and_matches_its_snapshots() {
+    for path in script_paths() {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let plan = plan_of(&path, example_params());
+        insta::assert_snapshot!(format!("{name}.plan.txt"), plan.render_text());
+        insta::assert_snapshot!(format!("{name}.plan.json"), plan.to_json());
+        if let Some(yaml) = plan.master_yaml(Reveal::Redact) {
+            insta::assert_snapshot!(format!("{name}.master.yaml"), yaml);
+        }
+        let json = plan.to_json();
+        assert!(!json.contains("Test-password-1"), "{name}: the secret leaked into the plan JSON");
+        assert!(!plan.render_text().contains("Test-password-1"), "{name}: the secret leaked into the plan text");
+    }
+}
+
+#[test]
+fn plan_json_is_byte_identical_across_runs_and_parameter_order() {
+    let path = scripts_dir().join("deploy.rhai");
+    let a = plan_of(&path, example_params()).to_json();
+    let mut reversed = BTreeMap::new();
+    for (k, v) in example_params().into_iter().rev() {
+        reversed.insert(k, v);
+    }
+    let b = plan_of(&path, reversed).to_json();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn sha256_is_the_hash_of_the_compact_document_without_it() {
+    let plan = plan_of(&scripts_dir().join("deploy.rhai"), example_params());
+    let mut doc: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    let claimed = doc.as_object_mut().unwrap().remove("sha256").unwrap();
+    let compact = serde_json::to_string(&doc).unwrap();
+    let actual: String = Sha256::digest(compact.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(claimed.as_str().unwrap(), actual);
+}
+
+#[test]
+fn a_changed_parameter_changes_the_hash() {
+    let path = scripts_dir().join("deploy.rhai");
+    let a = plan_of(&path, example_params()).sha256();
+    let mut params = example_params();
+    params.insert("max_instances".into(), ParamInput::Text("6".into()));
+    let b = plan_of(&path, params).sha256();
+    assert_ne!(a, b);
+}
+
+/// deploy.rhai holds exactly the resources of the AWS manual deployment guide.
+#[test]
+fn deploy_rhai_is_the_guide() {
+    let plan = plan_of(&scripts_dir().join("deploy.rhai"), example_params());
+    let ids: Vec<&str> = plan.resources.iter().map(|r| r.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        vec![
+            "ec2_instance.master",
+            "iam_role.agent",
+            "iam_role.master",
+            "instance_profile.agent",
+            "instance_profile.master",
+            "rds_cluster.db",
+            "rds_instance.db-writer",
+            "s3_bucket.checkpoints",
+            "security_group.agent",
+            "security_group.db-sg",
+            "security_group.master",
+            "security_group_rule.agent-egress-tcp-0-65535-to-0.0.0.0/0",
+            "security_group_rule.agent-ingress-tcp-0-65535-from-agent",
+            "security_group_rule.agent-ingress-tcp-0-65535-from-master",
+            "security_group_rule.agent-ingress-tcp-22-from-0.0.0.0/0",
+            "security_group_rule.db-sg-ingress-tcp-5432-from-master",
+            "security_group_rule.master-egress-tcp-0-65535-to-0.0.0.0/0",
+            "security_group_rule.master-egress-tcp-0-65535-to-agent",
+            "security_group_rule.master-ingress-tcp-22-from-0.0.0.0/0",
+            "security_group_rule.master-ingress-tcp-8080-from-0.0.0.0/0",
+            "security_group_rule.master-ingress-tcp-8080-from-agent",
+        ]
+    );
+    // Dependencies come from references only, and every one is declared before its user.
+    for (i, r) in plan.resources.iter().enumerate() {
+        for d in &r.depends_on {
+            let j = ids.iter().position(|x| x == d).expect("dependency in plan");
+            assert!(j < i, "{} comes before its dependency {d}", r.id);
+        }
+    }
+    let pass = &plan.get("iam_role.master").unwrap().properties["inline_policies"]["pass-role"]["Statement"][0];
+    assert_eq!(pass["Action"], serde_json::json!(["iam:PassRole"]));
+    assert_eq!(
+        detscript_engine::refs::whole_ref(pass["Resource"].as_str().unwrap()),
+        Some("iam_role.agent.arn")
+    );
+    let master = plan.get("ec2_instance.master").unwrap();
+    assert_eq!(master.properties["root_volume"]["size_gb"], serde_json::json!(200));
+    assert_eq!(master.properties["key_name"], serde_json::json!("test-key"));
+    let yaml = plan.master_yaml(Reveal::Secrets).unwrap();
+    let doc: serde_json::Value = serde_yaml_ng_free_parse(&yaml);
+    assert_eq!(doc["db"]["user"], "postgres");
+    assert_eq!(doc["db"]["password"], "Test-password-1");
+    assert_eq!(doc["db"]["host"], "${rds_cluster.db.endpoint}");
+    assert_eq!(doc["db"]["port"], 5432);
+    assert_eq!(doc["db"]["name"], "determined");
+    assert_eq!(doc["checkpoint_storage"]["type"], "s3");
+    assert_eq!(doc["checkpoint_storage"]["bucket"], "det-demo-checkpoints");
+    let provider = &doc["resource_pools"][0]["provider"];
+    assert_eq!(doc["resource_pools"][0]["pool_name"], "default");
+    assert_eq!(provider["type"], "aws");
+    assert_eq!(provider["tag_key"], "determined-det-demo");
+    assert_eq!(provider["tag_value"], "determined-det-demo-agent");
+    assert_eq!(provider["network_interface"]["public_ip"], true);
+    assert_eq!(provider["max_instances"], 5);
+}
+
+/// master.yaml parsed with the same YAML library the CLI uses for params files.
+fn serde_yaml_ng_free_parse(yaml: &str) -> serde_json::Value {
+    serde_yaml_ng::from_str(yaml).expect("master.yaml is valid YAML")
+}

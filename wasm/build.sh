@@ -39,17 +39,16 @@ if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | 
     host_cargo=(cargo)
 else
     need=()
-    [ -x /usr/bin/rustc ] && /usr/bin/rustc --version 2>/dev/null | grep -q . || need+=(rustc-web)
-    [ -x /usr/bin/cargo ] || need+=(cargo-web)
-    ls -d /usr/lib/rustlib/src/rust/library/std >/dev/null 2>&1 || need+=(rust-web-src)
-    command -v wasm-ld-19 >/dev/null || need+=(lld-19)
+    for p in rustc-web cargo-web rust-web-src lld-19; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+    done
     if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
     log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std (no rustup $target target)"
     RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
         /usr/bin/cargo build --release --target "$target" -Zbuild-std=std,panic_abort
     if command -v rustup >/dev/null; then host_cargo=(cargo); else host_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo); fi
 fi
-wasm_in="$here/target/$target/release/detscript_wasm.wasm"
+wasm_in="${CARGO_TARGET_DIR:-$here/target}/$target/release/detscript_wasm.wasm"
 
 # 2. wasm-bindgen-cli at exactly the crate's version.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)

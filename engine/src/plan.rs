@@ -240,7 +240,11 @@ impl Plan {
             .iter()
             .map(|r| {
                 let mut props = Value::Object(r.properties.clone());
-                refs::map_strings(&mut props, &mut |s| *s = refs::display(s, Style::Json));
+                refs::map_strings(&mut props, &mut |s| {
+                    if refs::has_refs(s) || s.contains("${") {
+                        *s = refs::display(s, Style::Json);
+                    }
+                });
                 json!({
                     "id": r.id,
                     "kind": r.kind,

@@ -2,7 +2,7 @@
 # Browser test of the WASM plan preview. Installs what is missing (Debian's chromium,
 # npm packages: playwright-core only, never a browser download), builds the page with
 # wasm/build.sh when it is missing or older than its sources, builds the CLI when it is
-# missing, serves wasm/www on 127.0.0.1 (free port) and runs the node test.
+# missing or older than its sources, serves wasm/www on 127.0.0.1 (free port) and runs the node test.
 # Artifacts: tests/artifacts/preview.png (+ preview-graph.png, preview-error.png, preview-metrics.json).
 set -euo pipefail
 
@@ -33,7 +33,10 @@ if [ ! -f "$wasm" ] || [ ! -f "$root/wasm/www/pkg/scripts.js" ] || [ -n "$(find 
     "$root/wasm/build.sh"
 fi
 
-if [ -z "${DETSCRIPT_BIN:-}" ] && [ ! -x "$root/target/debug/detscript" ]; then
+# The CLI is the reference the page is compared with: build it when missing or older
+# than its sources (a stale binary would fail the byte-for-byte comparison spuriously).
+cli_bin="$root/target/debug/detscript"
+if [ -z "${DETSCRIPT_BIN:-}" ] && { [ ! -x "$cli_bin" ] || [ -n "$(find "$root/engine/src" "$root/engine/Cargo.toml" "$root/cli/src" "$root/cli/Cargo.toml" "$root/Cargo.lock" -newer "$cli_bin" -print -quit 2>/dev/null)" ]; }; then
     log "building the CLI (cargo build -p detscript)"
     (cd "$root" && cargo build -p detscript)
 fi
@@ -53,4 +56,4 @@ PREVIEW_URL="$(awk '/^listening /{print $2; exit}' "$portfile")"
 export PREVIEW_URL
 log "page served at $PREVIEW_URL"
 
-node --test --test-reporter=spec "$here/preview.test.mjs"
+node --test --test-reporter=spec --test-timeout=180000 "$here/preview.test.mjs"

@@ -29,16 +29,7 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
         Ok(params) => params,
         Err(message) => return input_error(file, message),
     };
-    // The page bundles every `scripts/**/*.rhai`, keyed by path relative to scripts/.
-    let modules: BTreeMap<String, String> = serde_json::from_str(modules_json).unwrap_or_default();
-    let request = CompileRequest {
-        file,
-        source,
-        params,
-        mode: Mode::Preview,
-        loader: Rc::new(MapLoader(modules)),
-    };
-    let out = match compile(&request) {
+    let out = match compile(&request(file, source, params, modules_json)) {
         Ok(compiled) => {
             let plan = &compiled.plan;
             json!({
@@ -59,20 +50,39 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
     out.to_string()
 }
 
-/// The parameters `source` declares, as the JSON array `plan` also returns.
+/// The parameters `source` declares: `{ "ok": bool, "params": [...] }`. When the script
+/// fails, `params` lists those declared before the failure (none after a syntax error).
 #[wasm_bindgen]
-pub fn params(file: &str, source: &str) -> String {
-    let specs = match declared_params(file, source) {
-        Ok(specs) => specs,
-        Err(failure) => failure.params,
+pub fn params(file: &str, source: &str, modules_json: &str) -> String {
+    let (ok, specs) = match declared_params(&request(file, source, BTreeMap::new(), modules_json)) {
+        Ok(specs) => (true, specs),
+        Err(failure) => (false, failure.params),
     };
-    serde_json::to_string(&specs).unwrap_or_else(|_| "[]".into())
+    json!({ "ok": ok, "params": specs }).to_string()
 }
 
 /// The engine version this page was built with.
 #[wasm_bindgen]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// A preview-mode request; the page bundles every `scripts/**/*.rhai` for `import`,
+/// keyed by path relative to scripts/.
+fn request<'a>(
+    file: &'a str,
+    source: &'a str,
+    params: BTreeMap<String, ParamInput>,
+    modules_json: &str,
+) -> CompileRequest<'a> {
+    let modules: BTreeMap<String, String> = serde_json::from_str(modules_json).unwrap_or_default();
+    CompileRequest {
+        file,
+        source,
+        params,
+        mode: Mode::Preview,
+        loader: Rc::new(MapLoader(modules)),
+    }
 }
 
 fn parse_params(params_json: &str) -> Result<BTreeMap<String, ParamInput>, String> {

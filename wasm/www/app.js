@@ -3,6 +3,7 @@
 // happens in this page; it requests nothing but its own files.
 
 import { scripts } from './pkg/scripts.js';
+import * as firstInstance from './pkg/detscript_wasm.js';
 
 const DEBOUNCE_MS = 150;
 const DEFAULT_SCRIPT = 'deploy.rhai';
@@ -30,6 +31,7 @@ const state = {
   file: DEFAULT_SCRIPT,
   drafts: {},            // script name -> edited source
   paramSpecKey: '',      // JSON of the last param specs the form was built from
+  values: {},            // typed non-secret parameter values, kept across form rebuilds and scripts
   lastResult: null,      // last result from the engine, good or not
   lastGood: null,        // last result with ok: true (what the views show)
   seq: 0,                // number of plans computed
@@ -46,8 +48,7 @@ const modulesJson = JSON.stringify(scripts);
 async function loadEngine() {
   // A fresh module instance after a trap: wasm built with panic=abort cannot be
   // reused once it has trapped, so import the glue again (same files, same origin).
-  const suffix = state.moduleGen ? `?instance=${state.moduleGen}` : '';
-  const mod = await import(`./pkg/detscript_wasm.js${suffix}`);
+  const mod = state.moduleGen ? await import(`./pkg/detscript_wasm.js?instance=${state.moduleGen}`) : firstInstance;
   await mod.default();
   state.moduleGen += 1;
   engine = mod;
@@ -66,16 +67,25 @@ async function runPlan() {
   const started = performance.now();
   let result;
   try {
+    // The form first: only parameters the script (as it is now) declares are sent, so
+    // removing a declaration does not leave an "unknown parameter" behind.
+    // (Before the form exists no values are sent, and the plan's own list builds it.)
+    if (state.paramSpecKey) {
+      const declared = JSON.parse(engine.params(pathOf(state.file), ui.source.value, modulesJson));
+      if (declared.ok || declared.params.length) buildForm(declared.params);
+    }
     result = JSON.parse(engine.plan(pathOf(state.file), ui.source.value, JSON.stringify(currentParams()), modulesJson));
+    if (!state.paramSpecKey && result.params && result.params.length) buildForm(result.params);
   } catch (err) {
     result = {
       ok: false, plan_json: null, params: [],
-      diagnostics: [{ severity: 'error', code: 'internal', message: `the engine stopped: ${err}`, file: pathOf(state.file), line: 0, column: 0, notes: ['this is a bug in detscript; the engine was restarted'] }],
+      diagnostics: [{ severity: 'error', code: 'internal', message: `the engine stopped: ${err}`, file: pathOf(state.file), line: 0, column: 0, notes: ['this is a bug in detscript; the engine was restarted: edit the script or a parameter to plan again'] }],
     };
     engine = null;
     loadEngine().catch(() => {});
   }
   const planMs = performance.now() - started;
+  if (state.metrics.firstPlanMs === null) state.metrics.firstComputeMs = planMs;
   state.seq += 1;
   state.lastResult = result;
   if (result.ok) {
@@ -212,7 +222,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? '' : v);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : String(child));
   }
@@ -225,12 +235,17 @@ function buildForm(specs) {
   const key = JSON.stringify(specs);
   if (key === state.paramSpecKey) return;
   state.paramSpecKey = key;
-  const previous = currentParams();
+  const previous = { ...state.values, ...currentParams() };
   const rows = specs.map((spec) => {
     const id = `param-${spec.name}`;
     const kind = spec.kind || 'string';
     const keep = previous[spec.name] ?? '';
-    const common = { id, name: spec.name, dataset: { param: spec.name, kind }, oninput: schedulePlan, onchange: schedulePlan };
+    const edited = (e) => {
+      // Secrets stay in their input only; other values are remembered for rebuilds.
+      if (!spec.secret) state.values[spec.name] = e.target.value;
+      schedulePlan();
+    };
+    const common = { id, name: spec.name, dataset: { param: spec.name, kind }, oninput: edited, onchange: edited };
     let input;
     if (spec.choices && spec.choices.length) {
       input = el('select', common,
@@ -264,13 +279,23 @@ function buildForm(specs) {
 
 // ---------------------------------------------------------------- rendering
 
+/** Flags the form fields that an error names ("parameter 'x' ..."). */
+function markParams(diagnostics) {
+  for (const input of ui.fields.querySelectorAll('[data-param]')) {
+    const d = diagnostics.find((x) => x.severity === 'error' && x.message.startsWith(`parameter '${input.dataset.param}'`));
+    input.classList.toggle('invalid', Boolean(d));
+    input.setCustomValidity(d ? d.message : '');
+    input.title = d ? d.message : '';
+  }
+}
+
 function render(result, planMs) {
   const diagnostics = result.diagnostics || [];
   const errors = diagnostics.filter((d) => d.severity === 'error');
   const warnings = diagnostics.filter((d) => d.severity !== 'error');
 
-  if (result.ok || (result.params && result.params.length)) buildForm(result.params || []);
   markGutter(diagnostics);
+  markParams(diagnostics);
   renderDiagnostics(diagnostics, result.printed || []);
   ui.badgeDiag.textContent = diagnostics.length ? String(diagnostics.length) : '';
   ui.badgeDiag.className = 'badge' + (errors.length ? ' error' : warnings.length ? ' warning' : '');
@@ -298,6 +323,7 @@ function render(result, planMs) {
   state.metrics.lastPlanMs = planMs;
   if (result.ok && state.metrics.firstPlanMs === null) {
     state.metrics.firstPlanMs = now; // since navigation start
+    state.metrics.firstRenderMs = now - state.metrics.engineReadyAt - state.metrics.firstComputeMs;
     document.body.dataset.firstPlanMs = now.toFixed(1);
   }
   ui.metrics.textContent = [
@@ -357,6 +383,17 @@ function renderValue(value, ids) {
   }
   if (typeof value !== 'string') return el('span', { class: `v-${typeof value}` }, String(value));
   if (value.startsWith('(sensitive)')) return el('span', { class: 'v-sensitive', title: 'secret: never shown' }, value);
+  const lines = value.split('\n').length;
+  if (lines > 3) {
+    // A file-sized value (user data, a policy): folded, first line as its summary.
+    return el('details', { class: 'v-long' },
+      el('summary', {}, `${value.split('\n', 1)[0]} … (${lines} lines)`),
+      el('pre', { class: 'v-string' }, templated(value, ids)));
+  }
+  return templated(value, ids);
+}
+
+function templated(value, ids) {
   const parts = [];
   let last = 0;
   for (const m of value.matchAll(REF)) {
@@ -374,13 +411,23 @@ function unknownRef(text, ref, ids) {
   const owner = segments.slice(0, 2).join('.');
   const attr = segments.slice(2).join('.');
   const known = ids.has(owner);
+  const param = segments[0] === 'param' ? segments.slice(1).join('.') : null;
   const title = known
     ? `known after apply: ${attr || 'value'} of ${owner}`
-    : `unknown in this preview: ${ref}`;
+    : param ? `parameter ${param} has no value in this preview` : `unknown in this preview: ${ref}`;
+  const from = known ? `← ${owner}` : param ? `← parameter ${param} (no value)` : '← not known until apply';
   return el('span', {
-    class: 'unknown' + (known ? ' link' : ''), title,
-    onclick: known ? () => focusResource(owner) : undefined,
-  }, text, el('span', { class: 'from' }, known ? `← ${owner}` : '← not known until apply'));
+    class: 'unknown' + (known || param ? ' link' : ''), title,
+    onclick: known ? () => focusResource(owner) : param ? () => focusParam(param) : undefined,
+  }, text, el('span', { class: 'from' }, from));
+}
+
+function focusParam(name) {
+  const input = ui.fields.querySelector(`[data-param="${CSS.escape(name)}"]`);
+  if (input) {
+    input.scrollIntoView({ block: 'center' });
+    input.focus();
+  }
 }
 
 function focusResource(id) {
@@ -405,7 +452,8 @@ function renderPlan(result) {
     el('span', {}, `deployment `, el('b', {}, show(plan.deployment?.name ?? plan.deployment ?? '?'))),
     el('span', { id: 'resource-count', dataset: { count: String(plan.resources.length) } }, `${plan.resources.length} resources`),
     el('span', {}, `${groups.size} kinds`),
-    plan.sha256 ? el('span', { class: 'hash', title: 'sha256 of the canonical plan JSON' }, `sha256 ${String(plan.sha256).slice(0, 12)}…`) : null);
+    plan.sha256 ? el('span', { class: 'hash', title: 'sha256 of the canonical plan JSON' }, `sha256 ${String(plan.sha256).slice(0, 12)}…`) : null,
+    result.text ? el('button', { type: 'button', class: 'small', title: 'The plan as `detscript plan` prints it', onclick: (e) => copyText(result.text, e.currentTarget) }, 'Copy as text') : null);
   const sections = [...groups].map(([kind, list]) => el('section', { class: 'kind', dataset: { kind } },
     el('h3', {}, kind, el('span', { class: 'badge' }, String(list.length))),
     list.map((r) => el('article', { class: 'resource', dataset: { id: r.id } },
@@ -419,16 +467,58 @@ function renderPlan(result) {
       renderValue(r.properties ?? {}, ids),
       r.depends_on && r.depends_on.length ? el('div', { class: 'deps' }, 'depends on ',
         r.depends_on.map((d) => el('button', { type: 'button', class: 'chip', onclick: () => focusResource(d) }, d))) : null,
-      r.tags && Object.keys(r.tags).length ? el('details', { class: 'tags' }, el('summary', {}, `tags (${Object.keys(r.tags).length})`), renderValue(r.tags, ids)) : null)))));
+      r.tags && Object.keys(r.tags).length ? el('details', { class: 'tags' }, el('summary', {}, `tags (${Object.keys(r.tags).length})`), renderValue(r.tags, ids)) : null))));
   const files = plan.files && Object.keys(plan.files).length
     ? el('section', { class: 'kind files' }, el('h3', {}, 'files'), renderValue(plan.files, ids)) : null;
-  ui.views.plan.replaceChildren(summary, ...sections, files || '');
+  const outputs = plan.outputs && Object.keys(plan.outputs).length
+    ? el('section', { class: 'kind outputs' }, el('h3', {}, 'outputs'), renderValue(plan.outputs, ids)) : null;
+  ui.views.plan.replaceChildren(summary, ...sections, outputs || '', files || '');
   ui.badgePlan.textContent = String(plan.resources.length);
 
-  renderGraph(plan);
-  renderFile('master-yaml', 'master.yaml', result.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
-  renderFile('user-data', 'user-data.sh', result.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
-  renderFile('json', 'plan.json', result.plan_json, 'application/json', '');
+  // The other views right after the first paint (or when their tab is opened first).
+  renderLater(() => {
+    renderGraph(plan, result.dot);
+    renderFile('master-yaml', 'master.yaml', result.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
+    renderFile('user-data', 'user-data.sh', result.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
+    renderFile('json', 'plan.json', result.plan_json, 'application/json', '');
+  });
+}
+
+let pendingViews = null;
+function renderLater(fn) {
+  pendingViews = fn;
+  const flush = () => flushViews();
+  if (window.requestIdleCallback) requestIdleCallback(flush, { timeout: 100 });
+  else setTimeout(flush, 0);
+}
+function flushViews() {
+  const fn = pendingViews;
+  pendingViews = null;
+  if (fn) fn();
+}
+
+function download(filename, text, mime) {
+  const url = URL.createObjectURL(new Blob([text], { type: mime }));
+  const a = el('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el('textarea', {}, text);
+    document.body.append(area);
+    area.select();
+    document.execCommand('copy');
+    area.remove();
+  }
+  const label = button.textContent;
+  button.textContent = 'Copied';
+  setTimeout(() => { button.textContent = label; }, 1200);
 }
 
 function renderFile(view, filename, text, mime, missing) {
@@ -438,30 +528,9 @@ function renderFile(view, filename, text, mime, missing) {
     return;
   }
   const pre = el('pre', { class: 'file', dataset: { file: filename } }, text);
-  const copy = el('button', {
-    type: 'button', onclick: async () => {
-      try { await navigator.clipboard.writeText(text); } catch {
-        const range = document.createRange();
-        range.selectNodeContents(pre);
-        getSelection().removeAllRanges();
-        getSelection().addRange(range);
-        document.execCommand('copy');
-      }
-      copy.textContent = 'Copied';
-      setTimeout(() => { copy.textContent = 'Copy'; }, 1200);
-    },
-  }, 'Copy');
-  const download = el('button', {
-    type: 'button', onclick: () => {
-      const url = URL.createObjectURL(new Blob([text], { type: mime }));
-      const a = el('a', { href: url, download: filename });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    },
-  }, 'Download');
-  box.replaceChildren(el('div', { class: 'toolbar' }, el('span', { class: 'filename' }, filename), copy, download), pre);
+  const copy = el('button', { type: 'button', onclick: () => copyText(text, copy) }, 'Copy');
+  const save = el('button', { type: 'button', onclick: () => download(filename, text, mime) }, 'Download');
+  box.replaceChildren(el('div', { class: 'toolbar' }, el('span', { class: 'filename' }, filename), copy, save), pre);
 }
 
 // ---------------------------------------------------------------- graph
@@ -513,10 +582,10 @@ function layout(resources) {
 
 const KIND_COLORS = ['#2f6f9f', '#8a5a00', '#2e7d32', '#8e3b8e', '#b23c17', '#3f51b5', '#00796b', '#6d4c41'];
 
-function renderGraph(plan) {
+function renderGraph(plan, dot) {
   const resources = plan.resources;
   const { layers, deps } = layout(resources);
-  const W = 210, H = 44, GX = 70, GY = 16, PAD = 16;
+  const W = 250, H = 44, GX = 70, GY = 16, PAD = 16;
   const kinds = [...new Set(resources.map((r) => r.kind))];
   const color = (kind) => KIND_COLORS[kinds.indexOf(kind) % KIND_COLORS.length];
   const rows = Math.max(1, ...layers.map((l) => l.length));
@@ -546,7 +615,7 @@ function renderGraph(plan) {
   const nodes = svg('g', { class: 'nodes' });
   for (const [id, p] of at) {
     const r = byId.get(id);
-    const label = id.length > 30 ? id.slice(0, 29) + '…' : id;
+    const label = id.length > 34 ? id.slice(0, 33) + '…' : id;
     const g = svg('g', { class: 'node', transform: `translate(${p.x},${p.y})`, 'data-id': id, tabindex: '0' },
       svg('title', {}, `${id}${r.name ? ` (${typeof r.name === 'string' ? r.name : JSON.stringify(r.name)})` : ''}\nclick: show in Plan`),
       svg('rect', { width: W, height: H, rx: '6', fill: '#fff', stroke: color(r.kind) }),
@@ -561,7 +630,9 @@ function renderGraph(plan) {
   const legend = svg('text', { x: PAD, y: height - 10, class: 'legend' },
     `${resources.length} resources · arrows point from a resource to those that need it (creation order)`);
   root.append(edges, nodes, legend);
-  ui.views.graph.replaceChildren(root);
+  const toolbar = el('div', { class: 'toolbar' }, el('span', { class: 'filename' }, 'dependency graph'),
+    dot ? el('button', { type: 'button', title: 'Graphviz source, as `detscript graph` writes it', onclick: () => download('plan.dot', dot, 'text/vnd.graphviz') }, 'Download DOT') : null);
+  ui.views.graph.replaceChildren(toolbar, root);
 }
 
 function highlight(edges, id, on) {
@@ -573,6 +644,7 @@ function highlight(edges, id, on) {
 // ---------------------------------------------------------------- tabs
 
 function selectView(name) {
+  flushViews();
   for (const btn of ui.tabs.querySelectorAll('button')) btn.setAttribute('aria-selected', String(btn.dataset.view === name));
   for (const [key, view] of Object.entries(ui.views)) view.hidden = key !== name;
 }
@@ -602,6 +674,7 @@ async function main() {
   ui.picker.value = state.file;
   setSource(scripts[state.file]);
   const t0 = performance.now();
+  state.metrics.engineStartAt = t0;
   try {
     await loadEngine();
   } catch (err) {
@@ -610,7 +683,8 @@ async function main() {
     ui.status.textContent = `could not load the engine: ${err}`;
     return;
   }
-  state.metrics.wasmInitMs = performance.now() - t0;
+  state.metrics.engineReadyAt = performance.now();
+  state.metrics.wasmInitMs = state.metrics.engineReadyAt - t0;
   runPlan();
 }
 

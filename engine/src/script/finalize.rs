@@ -330,18 +330,18 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         );
     }
 
-    let deployment = DeploymentInfo {
-        name: dep.name.clone(),
-        region: dep.region.clone(),
-        tags: dep.tags.clone(),
-    };
+    let deployment = DeploymentInfo { name: dep.name.clone(), region: dep.region.clone(), tags: dep.tags.clone() };
+    let positions: HashMap<String, SourcePos> = resources.iter().map(|r| (r.id.clone(), r.source.clone())).collect();
     let mut plan = Plan::new(deployment, resources, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
         let first = cycle.ids.first().cloned().unwrap_or_default();
-        vec![Diagnostic::error(
-            format!("dependency cycle: {}", cycle.ids.join(" -> ")),
-            &SourcePos { file: st.main_file.clone(), ..Default::default() },
-        )
-        .with_note(format!("each of these resources refers to the next; break the loop, e.g. by removing a reference from {first}"))]
+        let pos = positions.get(&first).cloned().unwrap_or_default();
+        let mut d = Diagnostic::error(format!("dependency cycle: {}", cycle.ids.join(" -> ")), &pos);
+        for id in cycle.ids.iter().skip(1).take(cycle.ids.len().saturating_sub(2)) {
+            if let Some(p) = positions.get(id) {
+                d = d.with_note(format!("{id} is declared at {}:{}", p.file, p.line));
+            }
+        }
+        vec![d.with_note("each resource refers to the next one (through .arn, .id, ...); remove one of these references")]
     })?;
     plan.master = master_files;
     Ok(plan)

@@ -1,0 +1,189 @@
+//! The CLI as a user runs it: exit code, standard output and standard error, snapshotted.
+//! Error messages are tested verbatim, caret lines included.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_detscript");
+const SECRET: &str = "Hunter2-hunter2-secret";
+
+/// Runs detscript in cli/tests (so paths in messages are short and stable).
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"))
+        .env_remove("AWS_REGION")
+        .output()
+        .expect("detscript runs")
+}
+
+fn transcript(args: &[&str]) -> String {
+    let out = run(args);
+    format!(
+        "$ detscript {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn code(args: &[&str]) -> i32 {
+    run(args).status.code().unwrap_or(-1)
+}
+
+macro_rules! case {
+    ($name:ident, $($arg:expr),+) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(transcript(&[$($arg),+]));
+        }
+    };
+}
+
+// Script errors: exit 1, file:line:col, the line, a caret, and what was expected.
+case!(syntax_error, "plan", "fixtures/syntax.rhai");
+case!(runtime_error_bad_cidr, "plan", "fixtures/bad_cidr.rhai");
+case!(validation_errors_point_at_each_field, "plan", "fixtures/invalid_pool.rhai");
+case!(dependency_cycle_names_the_resources, "plan", "fixtures/cycle.rhai");
+case!(unknown_master_yaml_key_suggests, "plan", "fixtures/unknown_key.rhai");
+case!(unknown_function_suggests, "plan", "fixtures/typo.rhai");
+case!(error_inside_an_imported_module, "plan", "fixtures/module_error.rhai");
+
+// Parameters.
+case!(unknown_param_suggests, "plan", "fixtures/params.rhai", "--param", "replica=3");
+case!(ill_typed_param_names_it, "plan", "fixtures/params.rhai", "--param", "replicas=three");
+case!(bad_cidr_param, "plan", "fixtures/params.rhai", "-p", "cidr=10.0.0.0/99");
+case!(bad_duration_param, "plan", "fixtures/params.rhai", "-p", "period=1d");
+case!(params_lists_declarations, "params", "fixtures/params.rhai");
+
+// Sandbox.
+case!(endless_loop_is_stopped, "plan", "fixtures/runaway.rhai");
+case!(endless_recursion_is_stopped, "plan", "fixtures/recursion.rhai");
+case!(huge_string_is_refused, "plan", "fixtures/huge.rhai");
+case!(import_outside_the_folder_is_refused, "plan", "fixtures/escape.rhai");
+case!(absolute_import_is_refused, "plan", "fixtures/absolute.rhai");
+case!(no_file_access, "plan", "fixtures/no_io.rhai");
+
+// Usage errors: exit 2.
+case!(missing_file, "plan", "fixtures/nope.rhai");
+case!(malformed_param, "plan", "fixtures/small.rhai", "--param", "novalue");
+case!(unknown_flag, "plan", "fixtures/small.rhai", "--frobnicate");
+case!(unknown_render_target, "render", "fixtures/small.rhai", "main.yaml");
+
+// Success.
+case!(plan_text, "plan", "fixtures/small.rhai");
+case!(graph_dot, "graph", "fixtures/small.rhai");
+
+#[test]
+fn help_teaches_with_examples_and_exit_codes() {
+    for sub in [&["--help"][..], &["plan", "--help"], &["render", "--help"], &["graph", "--help"], &["params", "--help"]] {
+        let out = run(sub);
+        assert_eq!(out.status.code(), Some(0), "{sub:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Example"), "{sub:?} has no example:\n{text}");
+        assert!(text.contains("Exit codes:") && text.contains("2  usage error"), "{sub:?} lacks exit codes:\n{text}");
+    }
+    insta::assert_snapshot!(String::from_utf8_lossy(&run(&["plan", "--help"]).stdout));
+}
+
+#[test]
+fn plan_json_is_byte_identical_between_runs() {
+    let args = ["plan", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--output", "json"];
+    let a = run(&args);
+    let b = run(&args);
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(!a.stdout.is_empty());
+    assert_eq!(a.stdout, b.stdout);
+    let doc: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is JSON alone");
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["resources"].as_array().unwrap().len(), 21);
+}
+
+#[test]
+fn secrets_never_reach_plan_output_or_errors() {
+    let p = format!("password={SECRET}");
+    for args in [
+        vec!["plan", "fixtures/params.rhai", "-p", &p],
+        vec!["plan", "fixtures/params.rhai", "-p", &p, "--output", "json"],
+        vec!["graph", "fixtures/params.rhai", "-p", &p],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET), "{args:?}");
+    }
+    // A bad secret is reported without its value.
+    let short = "pw=sh@rt";
+    let out = run(&["plan", "fixtures/secret_error.rhai", "-p", short]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the master password contains '@'") || err.contains("8-128"), "{err}");
+    assert!(!err.contains("sh@rt"), "{err}");
+    // Printing or throwing a secret shows (sensitive).
+    let out = run(&["plan", "fixtures/secret_throw.rhai", "-p", &format!("pw={SECRET}")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(sensitive)") && !err.contains(SECRET), "{err}");
+}
+
+#[test]
+fn render_writes_secrets_only_to_a_private_file() {
+    let deploy = "../../scripts/deploy.rhai";
+    let pw = format!("db_password={SECRET}");
+    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("password: (sensitive)") && !stdout.contains(SECRET), "{stdout}");
+
+    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw, "--show-secrets"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(SECRET));
+
+    let dir = std::env::temp_dir().join(format!("detscript-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("master.yaml");
+    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw, "-o", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains(&format!("password: {SECRET}")), "{written}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Writing a file needs every parameter.
+    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-o", "/tmp/never-written.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'db_password' (string) is required"));
+}
+
+#[test]
+fn user_data_runs_the_master_as_the_guide_says() {
+    let out = run(&["render", "../../scripts/deploy.rhai", "user-data", "-p", "keypair=k"]);
+    assert_eq!(out.status.code(), Some(0));
+    let ud = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "docker network create determined",
+        "--network determined",
+        "-p 8080:8080",
+        "--restart unless-stopped",
+        "-v /usr/local/determined/etc/master.yaml:/etc/determined/master.yaml:ro",
+        "determinedai/determined-master:0.38.0",
+        "host: ${rds_cluster.db.endpoint}",
+    ] {
+        assert!(ud.contains(want), "user-data lacks {want:?}:\n{ud}");
+    }
+}
+
+#[test]
+fn exit_codes_by_class() {
+    assert_eq!(code(&["plan", "fixtures/small.rhai"]), 0);
+    assert_eq!(code(&["plan", "fixtures/syntax.rhai"]), 1);
+    assert_eq!(code(&["plan", "fixtures/params.rhai", "-p", "replicas=x"]), 1);
+    assert_eq!(code(&["plan", "fixtures/nope.rhai"]), 2);
+    assert_eq!(code(&["plan"]), 2);
+    assert_eq!(code(&["render", "fixtures/small.rhai", "master.yaml"]), 1);
+}
