@@ -29,6 +29,11 @@ fn example_params() -> BTreeMap<String, ParamInput> {
 }
 
 fn plan_of(path: &Path, params: BTreeMap<String, ParamInput>) -> Plan {
+    compiled(path, params).0
+}
+
+/// The plan and its findings (warnings).
+fn compiled(path: &Path, params: BTreeMap<String, ParamInput>) -> (Plan, Vec<detscript_engine::Diagnostic>) {
     let source = std::fs::read_to_string(path).expect("readable script");
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
     let req = CompileRequest {
@@ -39,10 +44,7 @@ fn plan_of(path: &Path, params: BTreeMap<String, ParamInput>) -> Plan {
         loader: Rc::new(DirLoader(scripts_dir())),
     };
     match compile(&req) {
-        Ok(c) => {
-            assert!(c.diagnostics.is_empty(), "{file}: unexpected warnings {:#?}", c.diagnostics);
-            c.plan
-        }
+        Ok(c) => (c.plan, c.diagnostics),
         Err(f) => panic!("{file} does not compile: {:#?}", f.diagnostics),
     }
 }
@@ -62,7 +64,9 @@ fn script_paths() -> Vec<PathBuf> {
 fn every_example_script_plans_and_matches_its_snapshots() {
     for path in script_paths() {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let plan = plan_of(&path, example_params());
+        let (plan, findings) = compiled(&path, example_params());
+        let rendered: String = findings.iter().map(|d| d.render()).collect();
+        insta::assert_snapshot!(format!("{name}.findings.txt"), rendered);
         insta::assert_snapshot!(format!("{name}.plan.txt"), plan.render_text());
         insta::assert_snapshot!(format!("{name}.plan.json"), plan.to_json());
         if let Some(yaml) = plan.master_yaml(Reveal::Redact) {
@@ -173,7 +177,118 @@ fn deploy_rhai_is_the_guide() {
     assert_eq!(provider["max_instances"], 5);
 }
 
+/// The hardened example passes every lint; the guide's own script gets the guide's traps.
+#[test]
+fn secure_rhai_has_no_findings_and_deploy_rhai_has_the_guides() {
+    let (_, findings) = compiled(&scripts_dir().join("secure.rhai"), example_params());
+    assert!(findings.is_empty(), "secure.rhai: {findings:#?}");
+    let (_, findings) = compiled(&scripts_dir().join("deploy.rhai"), example_params());
+    let mut ids: Vec<&str> = findings.iter().filter_map(|d| d.code.as_deref()).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["DS003", "DS003", "DS004", "DS005"]);
+}
+
 /// master.yaml parsed with the same YAML library the CLI uses for params files.
 fn serde_yaml_ng_free_parse(yaml: &str) -> serde_json::Value {
     serde_yaml_ng::from_str(yaml).expect("master.yaml is valid YAML")
+}
+
+/// A script compiled as `detscript export` does it (unset parameters become template
+/// parameters), exported as a CloudFormation template.
+fn cfn_template_of(path: &Path) -> serde_json::Value {
+    let source = std::fs::read_to_string(path).expect("readable script");
+    let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
+    let declared =
+        detscript_engine::declared_params(&CompileRequest::new(&file, &source, Mode::Preview))
+            .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
+    let params = example_params()
+        .into_iter()
+        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
+        .collect();
+    let req = CompileRequest {
+        file: &file,
+        source: &source,
+        params,
+        mode: Mode::Preview,
+        loader: Rc::new(DirLoader(scripts_dir())),
+    };
+    let compiled =
+        compile(&req).unwrap_or_else(|f| panic!("{file} does not compile: {:#?}", f.diagnostics));
+    detscript_engine::cfn::export(&compiled.plan, &compiled.params)
+        .unwrap_or_else(|e| panic!("{file} does not export: {e:#?}"))
+}
+
+#[test]
+fn deploy_rhai_exports_the_cloudformation_template_of_its_snapshots() {
+    let t = cfn_template_of(&scripts_dir().join("deploy.rhai"));
+    insta::assert_snapshot!("deploy.cfn.yaml", detscript_engine::cfn::to_yaml(&t));
+    insta::assert_snapshot!("deploy.cfn.json", detscript_engine::cfn::to_json(&t));
+}
+
+#[test]
+fn every_example_script_exports_a_self_consistent_template_without_its_secret() {
+    fn names(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("Ref", serde_json::Value::String(s)) => out.push(s.clone()),
+                        ("Fn::GetAtt", serde_json::Value::Array(a)) => {
+                            out.push(a[0].as_str().unwrap().into())
+                        }
+                        ("Fn::Sub", serde_json::Value::String(s)) => out.extend(
+                            s.split("${")
+                                .skip(1)
+                                .filter(|p| !p.starts_with('!'))
+                                .map(|p| p.split(['}', '.']).next().unwrap().to_string()),
+                        ),
+                        ("DependsOn", serde_json::Value::Array(a)) => {
+                            out.extend(a.iter().map(|d| d.as_str().unwrap().to_string()))
+                        }
+                        _ => names(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| names(x, out)),
+            _ => {}
+        }
+    }
+    for path in script_paths() {
+        let t = cfn_template_of(&path);
+        let text = detscript_engine::cfn::to_yaml(&t) + detscript_engine::cfn::to_json(&t).as_str();
+        assert!(
+            !text.contains("Test-password-1"),
+            "{}: the secret leaked into the template",
+            path.display()
+        );
+        let resources = t["Resources"].as_object().unwrap();
+        let empty = serde_json::Map::new();
+        let parameters = t
+            .get("Parameters")
+            .and_then(|p| p.as_object())
+            .unwrap_or(&empty);
+        let mut used = Vec::new();
+        names(&t, &mut used);
+        for n in used {
+            assert!(
+                resources.contains_key(&n) || parameters.contains_key(&n) || n.starts_with("AWS::"),
+                "{}: {n} is referenced but not defined",
+                path.display()
+            );
+        }
+        for (name, p) in parameters {
+            if name == "DbPassword" {
+                assert_eq!(
+                    p["NoEcho"],
+                    true,
+                    "{}: the secret parameter must be NoEcho",
+                    path.display()
+                );
+            }
+        }
+        for (id, r) in resources {
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+            assert!(r["Type"].as_str().unwrap().starts_with("AWS::"), "{id}");
+        }
+    }
 }

@@ -170,7 +170,7 @@ fn user_data_runs_the_master_as_the_guide_says() {
         "--network determined",
         "-p 8080:8080",
         "--restart unless-stopped",
-        "-v /usr/local/determined/etc/master.yaml:/etc/determined/master.yaml:ro",
+        "-v /usr/local/determined/etc:/etc/determined:ro",
         "determinedai/determined-master:0.38.0",
         "host: ${rds_cluster.db.endpoint}",
     ] {
@@ -186,4 +186,36 @@ fn exit_codes_by_class() {
     assert_eq!(code(&["plan", "fixtures/nope.rhai"]), 2);
     assert_eq!(code(&["plan"]), 2);
     assert_eq!(code(&["render", "fixtures/small.rhai", "master.yaml"]), 1);
+}
+
+// Lint.
+case!(lint_text_deploy, "lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1");
+case!(lint_deny_warnings_fails, "lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--deny", "warnings");
+case!(lint_error_finding, "lint", "fixtures/lint_errors.rhai");
+
+#[test]
+fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
+    let args = ["lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1"];
+    let out = run(&[&args[..], &["--output", "json"]].concat());
+    assert_eq!(out.status.code(), Some(0));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &findings[0];
+    assert!(first["code"].as_str().unwrap().starts_with("DS"));
+    assert!(first["line"].as_u64().unwrap() > 0 && first["fix"].is_string(), "{first}");
+
+    let out = run(&[&args[..], &["--output", "sarif"]].concat());
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings.as_array().unwrap().len());
+    assert_eq!(results[0]["ruleId"], first["code"]);
+    assert_eq!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"], first["line"]);
+    assert!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len() >= 20);
+}
+
+#[test]
+fn secure_example_passes_lint_with_deny_warnings() {
+    let out = run(&["lint", "../../scripts/secure.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--deny", "warnings"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("0 errors, 0 warnings\n"));
 }

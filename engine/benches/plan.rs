@@ -12,7 +12,9 @@ use detscript_engine::{CompileRequest, Mode, ParamInput, compile};
 /// parsing grows with the plan too.
 fn generated(resources: usize) -> String {
     let groups = resources / 2;
-    let mut s = String::from("deployment(\"bench\");\nlet g0 = security_group(\"g0\", \"generated\");\ng0.ingress(tcp(22), \"10.0.0.0/8\");\n");
+    let mut s = String::from(
+        "deployment(\"bench\");\nlet g0 = security_group(\"g0\", \"generated\");\ng0.ingress(tcp(22), \"10.0.0.0/8\");\n",
+    );
     for i in 1..groups {
         let _ = writeln!(s, "let g{i} = security_group(\"g{i}\", \"generated\");");
         let _ = writeln!(s, "g{i}.ingress(tcp(443), g{});", i - 1);
@@ -39,7 +41,8 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
             b.iter(|| {
-                let out = compile(&CompileRequest::new("gen.rhai", src, Mode::Apply)).expect("generated script compiles");
+                let out = compile(&CompileRequest::new("gen.rhai", src, Mode::Apply))
+                    .expect("generated script compiles");
                 assert_eq!(out.plan.len(), n);
                 out.plan.to_json()
             })
@@ -58,7 +61,8 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
             b.iter(|| {
-                let out = compile(&CompileRequest::new("loop.rhai", src, Mode::Apply)).expect("loop script compiles");
+                let out = compile(&CompileRequest::new("loop.rhai", src, Mode::Apply))
+                    .expect("loop script compiles");
                 assert_eq!(out.plan.len(), n);
                 out.plan.to_json()
             })

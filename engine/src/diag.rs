@@ -32,6 +32,9 @@ pub struct Diagnostic {
     pub source_line: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A one-line fix, for lint findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 impl Diagnostic {
@@ -53,7 +56,29 @@ impl Diagnostic {
             column: pos.column,
             source_line: None,
             notes: Vec::new(),
+            fix: None,
         }
+    }
+
+    /// A lint finding: a stable id and a one-line fix (also shown as a note).
+    pub fn finding(
+        severity: Severity,
+        id: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+        pos: &SourcePos,
+    ) -> Self {
+        let fix = fix.into();
+        let mut d = Self::new(severity, message, pos);
+        d.code = Some(id.to_string());
+        d.notes.push(format!("fix: {fix}"));
+        d.fix = Some(fix);
+        d
+    }
+
+    pub fn with_code(mut self, id: &str) -> Self {
+        self.code = Some(id.to_string());
+        self
     }
 
     pub fn with_note(mut self, note: impl Into<String>) -> Self {

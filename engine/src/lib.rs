@@ -19,8 +19,10 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod cfn;
 pub mod config;
 pub mod diag;
+pub mod lint;
 pub mod plan;
 pub mod refs;
 mod render;

@@ -98,6 +98,8 @@ pub struct MasterFiles {
     pub port: i64,
     pub tls: bool,
     pub public_ip: bool,
+    /// Absolute path of master.yaml on the master host.
+    pub config_path: String,
     pub config: MasterConfig,
 }
 
@@ -132,7 +134,13 @@ impl MasterFiles {
         } else {
             refs::display(&image, Style::Template)
         };
-        crate::userdata::master_user_data(&self.deployment, &image, self.port, &yaml)
+        crate::userdata::master_user_data(
+            &self.deployment,
+            &image,
+            self.port,
+            &yaml,
+            &self.config_path,
+        )
     }
 }
 

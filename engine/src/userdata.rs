@@ -2,13 +2,30 @@
 //! master.yaml to an absolute path and (re)starts the master container. Every step is
 //! idempotent, so running it again (on reboot, or by hand) converges to the same state.
 
-/// Where master.yaml lives on the master host; mounted read-only into the container.
-pub const HOST_CONFIG_DIR: &str = "/usr/local/determined/etc";
-pub const CONTAINER_CONFIG_PATH: &str = "/etc/determined/master.yaml";
+/// Where master.yaml lives on the master host by default; mounted read-only into the container.
+pub const HOST_CONFIG_PATH: &str = "/usr/local/determined/etc/master.yaml";
+/// The folder of master.yaml is mounted here (read-only), as Determined's own deployment
+/// does: files next to master.yaml, such as TLS certificates, are visible to the master.
+pub const CONTAINER_CONFIG_DIR: &str = "/etc/determined";
 const HEREDOC: &str = "DETSCRIPT_MASTER_YAML_EOF";
 
 /// The user-data script for a master running `image` on `port` with `master_yaml`.
-pub fn master_user_data(deployment: &str, image: &str, port: i64, master_yaml: &str) -> String {
+/// `config_path` is master.yaml's absolute path on the host (see [`HOST_CONFIG_PATH`]).
+pub fn master_user_data(
+    deployment: &str,
+    image: &str,
+    port: i64,
+    master_yaml: &str,
+    config_path: &str,
+) -> String {
+    let (dir, file) = config_path.rsplit_once('/').unwrap_or(("", config_path));
+    let dir = if dir.is_empty() { "/" } else { dir };
+    // The master reads /etc/determined/master.yaml unless told otherwise.
+    let config_flag = if file == "master.yaml" {
+        String::new()
+    } else {
+        format!(" \\\n  --config-file {CONTAINER_CONFIG_DIR}/{file}")
+    };
     // A quoted heredoc keeps master.yaml byte for byte (no shell expansion). Its delimiter
     // cannot occur in YAML that serde produced on a line of its own, but guard anyway.
     let delim = if master_yaml.lines().any(|l| l == HEREDOC) {
@@ -48,9 +65,9 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
 # 3. master.yaml, at an absolute path (a relative -v source would become a named volume).
 install -d -m 0755 {dir}
 umask 077
-cat > {dir}/master.yaml.new <<'{delim}'
+cat > {config_path}.new <<'{delim}'
 {yaml}{delim}
-mv {dir}/master.yaml.new {dir}/master.yaml
+mv {config_path}.new {config_path}
 
 # 4. The master container; replaced so that a changed config or image takes effect.
 docker pull {image}
@@ -60,11 +77,10 @@ docker run -d \
   --network determined \
   --restart unless-stopped \
   -p {port}:{port} \
-  -v {dir}/master.yaml:{container}:ro \
-  {image}
+  -v {dir}:{container}:ro \
+  {image}{config_flag}
 "#,
-        dir = HOST_CONFIG_DIR,
-        container = CONTAINER_CONFIG_PATH,
+        container = CONTAINER_CONFIG_DIR,
     )
 }
 
@@ -79,14 +95,19 @@ mod tests {
             "determinedai/determined-master:0.38.0",
             8080,
             "port: 8080\n",
+            HOST_CONFIG_PATH,
         );
         assert!(ud.starts_with("#!/bin/bash\n"));
         assert!(ud.contains("docker network create determined"));
         assert!(ud.contains("--network determined"));
         assert!(ud.contains("-p 8080:8080"));
         assert!(ud.contains("--restart unless-stopped"));
+        assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
+        assert!(!ud.contains("--config-file"));
+        let other = master_user_data("demo", "img", 8080, "port: 8080\n", "/opt/det/cluster.yaml");
         assert!(
-            ud.contains("-v /usr/local/determined/etc/master.yaml:/etc/determined/master.yaml:ro")
+            other.contains("-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"),
+            "{other}"
         );
         assert!(ud.contains("\nport: 8080\nDETSCRIPT_MASTER_YAML_EOF\n"));
         assert!(!ud.contains("--rm"));
@@ -94,7 +115,13 @@ mod tests {
 
     #[test]
     fn heredoc_delimiter_never_collides() {
-        let ud = master_user_data("d", "img", 8080, "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n");
+        let ud = master_user_data(
+            "d",
+            "img",
+            8080,
+            "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
+            HOST_CONFIG_PATH,
+        );
         assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     }
 }

@@ -34,7 +34,12 @@ pub(crate) struct DbDecl {
     pub database_name: Option<String>,
     pub storage_gb: i64,
     pub encrypted: bool,
+    pub public: bool,
+    pub ssl_mode: Option<String>,
+    pub ssl_root_cert: Option<String>,
     pub pos: SourcePos,
+    /// Where settings were made (`master_user`, `encrypted`, `engine`, ...), for findings.
+    pub field_pos: std::collections::HashMap<String, SourcePos>,
     /// The security group made by `.allow_from`, if any.
     pub sg: Option<String>,
 }
@@ -123,7 +128,11 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 database_name: None,
                 storage_gb: 20,
                 encrypted: true,
+                public: false,
+                ssl_mode: None,
+                ssl_root_cert: None,
                 pos,
+                field_pos: Default::default(),
                 sg: None,
             });
             Ok(Database {
@@ -164,7 +173,9 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 }
             }
             let mut st = s.borrow_mut();
+            let pos = pos_of(ctx, &st);
             let d = &mut st.databases[db.idx];
+            d.field_pos.insert("engine".into(), pos);
             d.engine = engine.to_string();
             d.version = version.map(str::to_string);
             Ok(db.clone())
@@ -219,6 +230,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             check_password(&real).or_else(|m| fail(&ctx, format!("{who}: {m}")))?;
         }
         let d = &mut st.databases[db.idx];
+        d.field_pos.insert("master_user".into(), pos);
         d.user = Some(user.to_string());
         d.password = Some(password.to_string());
         Ok(db.clone())
@@ -253,12 +265,68 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         },
     );
 
+    for (method, set) in [
+        (
+            "encrypted",
+            (|d: &mut DbDecl, on: bool| d.encrypted = on) as fn(&mut DbDecl, bool),
+        ),
+        ("publicly_accessible", |d: &mut DbDecl, on: bool| {
+            d.public = on
+        }),
+    ] {
+        let s = state.clone();
+        engine.register_fn(
+            method,
+            move |ctx: NativeCallContext, db: &mut Database, on: bool| -> Database {
+                let mut st = s.borrow_mut();
+                let pos = pos_of(&ctx, &st);
+                let d = &mut st.databases[db.idx];
+                set(d, on);
+                d.field_pos.insert(method.to_string(), pos);
+                db.clone()
+            },
+        );
+    }
     let s = state.clone();
     engine.register_fn(
-        "encrypted",
-        move |db: &mut Database, on: bool| -> Database {
-            s.borrow_mut().databases[db.idx].encrypted = on;
-            db.clone()
+        "ssl_mode",
+        move |ctx: NativeCallContext, db: &mut Database, mode: &str| -> RhaiResult<Database> {
+            const MODES: &[&str] = &[
+                "disable",
+                "allow",
+                "prefer",
+                "require",
+                "verify-ca",
+                "verify-full",
+            ];
+            if !MODES.contains(&mode) {
+                return fail(
+                    &ctx,
+                    format!(
+                        "database '{}': ssl_mode must be one of {}, got {mode:?}",
+                        db.name,
+                        MODES.join(", ")
+                    ),
+                );
+            }
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let d = &mut st.databases[db.idx];
+            d.ssl_mode = Some(mode.to_string());
+            d.field_pos.insert("ssl_mode".into(), pos);
+            Ok(db.clone())
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
+        "ssl_root_cert",
+        move |ctx: NativeCallContext, db: &mut Database, path: &str| -> RhaiResult<Database> {
+            let mut st = s.borrow_mut();
+            let pos = pos_of(&ctx, &st);
+            let d = &mut st.databases[db.idx];
+            d.ssl_root_cert = Some(path.to_string());
+            d.field_pos.insert("ssl_root_cert".into(), pos);
+            Ok(db.clone())
         },
     );
 
@@ -365,7 +433,7 @@ pub(crate) fn materialize(
     );
     props.insert("port".into(), Value::from(PG_PORT));
     props.insert("storage_encrypted".into(), Value::Bool(db.encrypted));
-    props.insert("publicly_accessible".into(), Value::Bool(false));
+    props.insert("publicly_accessible".into(), Value::Bool(db.public));
     if let Some(sg) = &db.sg {
         props.insert(
             "vpc_security_group_ids".into(),
@@ -392,7 +460,7 @@ pub(crate) fn materialize(
         );
         writer.insert("engine".into(), Value::String(db.engine.clone()));
         writer.insert("instance_class".into(), Value::String(class));
-        writer.insert("publicly_accessible".into(), Value::Bool(false));
+        writer.insert("publicly_accessible".into(), Value::Bool(db.public));
         decls.push(Decl {
             id: format!("rds_instance.{}-writer", db.name),
             kind: Kind::RdsInstance,
@@ -401,6 +469,7 @@ pub(crate) fn materialize(
             tags: BTreeMap::new(),
             pos,
             pending: false,
+            field_pos: std::collections::HashMap::new(),
         });
         (alias, cluster_id)
     } else {

@@ -76,6 +76,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
                 if !refs::has_refs(&name) {
                     if let Err(m) = check_bucket_name(&name) {
                         errors.push(Diagnostic::error(format!("s3_bucket '{}': {m}", d.name), &d.pos)
+                            .with_code("DS017")
                             .with_note("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"));
                     }
                 }
@@ -174,6 +175,14 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         }
     }
 
+    for d in &st.decls {
+        for (k, pos) in &d.field_pos {
+            if let Some(policy) = k.strip_prefix("policy:") {
+                st.role_policy_pos
+                    .insert((d.id.clone(), policy.to_string()), pos.clone());
+            }
+        }
+    }
     let mut resources = Vec::with_capacity(st.decls.len());
     for d in std::mem::take(&mut st.decls) {
         let Decl {
@@ -330,8 +339,15 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         );
     }
 
-    let deployment = DeploymentInfo { name: dep.name.clone(), region: dep.region.clone(), tags: dep.tags.clone() };
-    let positions: HashMap<String, SourcePos> = resources.iter().map(|r| (r.id.clone(), r.source.clone())).collect();
+    let deployment = DeploymentInfo {
+        name: dep.name.clone(),
+        region: dep.region.clone(),
+        tags: dep.tags.clone(),
+    };
+    let positions: HashMap<String, SourcePos> = resources
+        .iter()
+        .map(|r| (r.id.clone(), r.source.clone()))
+        .collect();
     let mut plan = Plan::new(deployment, resources, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
         let first = cycle.ids.first().cloned().unwrap_or_default();
         let pos = positions.get(&first).cloned().unwrap_or_default();
@@ -383,6 +399,12 @@ fn build_configs(st: &mut State, errors: &mut Vec<Diagnostic>) -> Vec<Option<Mas
                         .unwrap_or_else(|| "determined".into()),
                 ),
             );
+            if let Some(mode) = &db.ssl_mode {
+                m.insert("ssl_mode".into(), Value::String(mode.clone()));
+            }
+            if let Some(cert) = &db.ssl_root_cert {
+                m.insert("ssl_root_cert".into(), Value::String(cert.clone()));
+            }
             json.insert("db".into(), Value::Object(m));
         }
         let builder_pools = cfg.pools.len();
@@ -448,7 +470,12 @@ fn build_configs(st: &mut State, errors: &mut Vec<Diagnostic>) -> Vec<Option<Mas
                         Some(i) => format!("{}: {}", pool_label(i, &json), v.message),
                         None => format!("master_config: {}", v.message),
                     };
-                    errors.push(Diagnostic::error(msg, &pos));
+                    let d = Diagnostic::error(msg, &pos);
+                    errors.push(if v.field == "instance_type" {
+                        d.with_code("DS018")
+                    } else {
+                        d
+                    });
                 }
                 out.push(Some(model));
             }
@@ -578,6 +605,7 @@ fn build_master(
         port,
         tls,
         public_ip: m.public_ip,
+        config_path: m.config_path.clone(),
         config,
     };
     let mut props = Map::new();
@@ -627,8 +655,8 @@ fn build_master(
     props.insert(
         "metadata_options".into(),
         serde_json::json!({
-            "http_tokens": "required",
-            "http_put_response_hop_limit": 2,
+            "http_tokens": if m.imdsv2 { "required" } else { "optional" },
+            "http_put_response_hop_limit": m.hop_limit,
         }),
     );
     props.insert("master_image".into(), Value::String(files.image.clone()));

@@ -145,7 +145,9 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         let resource = if resources.len() == 1 { json!(resources[0]) } else { json!(resources) };
         let statement = json!({ "Effect": "Allow", "Action": actions, "Resource": resource });
         let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
         let d = st.decl(&role.id);
+        d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
         let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
         let doc = policies
             .entry(policy.to_string())
@@ -175,7 +177,9 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         }
         obj.entry("Version").or_insert_with(|| json!(POLICY_VERSION));
         let mut st = s.borrow_mut();
+        let pos = pos_of(&ctx, &st);
         let d = st.decl(&role.id);
+        d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
         let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
         if policies.contains_key(policy) {
             return fail(&ctx, format!("{who}: a policy with this name is already attached to the role"));

@@ -76,6 +76,9 @@ pub(crate) struct MasterDecl {
     pub master_image: Option<String>,
     pub config: Option<usize>,
     pub public_ip: bool,
+    pub imdsv2: bool,
+    pub hop_limit: i64,
+    pub config_path: String,
     pub pos: SourcePos,
     pub field_pos: HashMap<String, SourcePos>,
 }
@@ -573,7 +576,17 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         let i = st.declare(Kind::Ec2Instance, name, pos.clone()).or_else(|m| fail(&ctx, m))?;
         st.decls[i].pending = true;
         let id = st.decls[i].id.clone();
-        st.masters.push(MasterDecl { name: name.to_string(), decl: i, disk_gb: 200, public_ip: true, pos, ..Default::default() });
+        st.masters.push(MasterDecl {
+            name: name.to_string(),
+            decl: i,
+            disk_gb: 200,
+            public_ip: true,
+            imdsv2: true,
+            hop_limit: 2,
+            config_path: crate::userdata::HOST_CONFIG_PATH.to_string(),
+            pos,
+            ..Default::default()
+        });
         Ok(MasterInstance { idx: st.masters.len() - 1, id })
     });
     type Setter = fn(&mut MasterDecl, &Dynamic) -> Result<(), String>;
@@ -664,6 +677,34 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             m.public_ip = v
                 .as_bool()
                 .map_err(|_| format!("expects true or false, got {}", values::describe(v)))?;
+            Ok(())
+        }),
+        ("imdsv2", |m, v| {
+            m.imdsv2 = v
+                .as_bool()
+                .map_err(|_| format!("expects true or false, got {}", values::describe(v)))?;
+            Ok(())
+        }),
+        ("metadata_hop_limit", |m, v| {
+            let n = values::as_int(v)
+                .ok_or_else(|| format!("expects an integer, got {}", values::describe(v)))?;
+            if !(1..=64).contains(&n) {
+                return Err(format!("the hop limit must be 1-64, got {n}"));
+            }
+            m.hop_limit = n;
+            Ok(())
+        }),
+        ("config_path", |m, v| {
+            let t = values::as_string(v)
+                .ok_or_else(|| format!("expects a file path, got {}", values::describe(v)))?;
+            if t.is_empty()
+                || t.ends_with('/')
+                || t.contains(char::is_whitespace)
+                || t.contains('\'')
+            {
+                return Err(format!("{t:?} is not a file path"));
+            }
+            m.config_path = t;
             Ok(())
         }),
         ("security_group", |m, v| {

@@ -9,6 +9,7 @@ mod database;
 mod deployment;
 mod finalize;
 mod iam;
+mod lints;
 mod master;
 mod params;
 mod resolver;
@@ -22,7 +23,7 @@ use std::rc::Rc;
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 use serde_json::{Map, Value};
 
-use crate::diag::{Diagnostic, SourcePos};
+use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::plan::Kind;
 use crate::{CompileRequest, Compiled, Failure, Mode, ParamSpec};
 
@@ -55,6 +56,8 @@ pub(crate) struct Decl {
     pub pos: SourcePos,
     /// Filled at the end for resources whose shape depends on later calls (database, master).
     pub pending: bool,
+    /// Where parts of the resource were set (e.g. `policy:NAME`), for findings.
+    pub field_pos: HashMap<String, SourcePos>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +76,10 @@ pub(crate) struct State {
     pub pools: Vec<master::PoolDecl>,
     pub masters: Vec<master::MasterDecl>,
     pub printed: Vec<String>,
+    pub allows: Vec<lints::Allow>,
+    pub policies: Vec<lints::Policy>,
+    /// Where each inline policy of a role was first written: (role id, policy name).
+    pub role_policy_pos: HashMap<(String, String), SourcePos>,
 }
 
 pub(crate) type Shared = Rc<RefCell<State>>;
@@ -100,6 +107,7 @@ impl State {
             tags: BTreeMap::new(),
             pos,
             pending: false,
+            field_pos: HashMap::new(),
         });
         self.by_id.insert(id, i);
         Ok(i)
@@ -120,6 +128,7 @@ impl State {
             tags: BTreeMap::new(),
             pos,
             pending: false,
+            field_pos: HashMap::new(),
         });
         self.by_id.insert(id, i);
         Ok(i)
@@ -216,6 +225,7 @@ pub(crate) fn engine(
     bucket::register(&mut engine, state);
     database::register(&mut engine, state);
     master::register(&mut engine, state);
+    lints::register(&mut engine, state);
     engine
 }
 
@@ -322,16 +332,32 @@ pub(crate) fn compile(
         ast.set_source(req.file);
         engine
             .run_ast(&ast)
+            .map(|()| ast)
             .map_err(|e| vec![runtime_diagnostic(&e, req.file)])
     });
-    let outcome = match run {
-        Ok(()) => {
+    let outcome = run.and_then(|ast| {
+        let plan = {
             let mut st = state.borrow_mut();
             params::check_unused(&mut st);
-            finalize::finish(&mut st)
+            finalize::finish(&mut st)?
+        };
+        // Lints and the script's policies; policies run without a borrow of the state,
+        // since they are script code that may call the API.
+        let mut findings = lints::check(&state.borrow(), &plan);
+        let policies = state.borrow().policies.clone();
+        findings.extend(lints::run_policies(&policies, &plan, &engine, &ast));
+        let findings = lints::apply_allows(&state.borrow(), findings);
+        let (errors, warnings): (Vec<_>, Vec<_>) = findings
+            .into_iter()
+            .partition(|d| d.severity == Severity::Error);
+        let mut st = state.borrow_mut();
+        st.warnings.extend(warnings);
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(errors)
         }
-        Err(diags) => Err(diags),
-    };
+    });
     let st = state.borrow();
     let params = st.params.specs();
     let attach = |mut d: Diagnostic| {

@@ -412,7 +412,7 @@ mod database {
     #[test]
     fn postgres_is_one_instance() {
         let p = plan(&format!(
-            "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).master_user(\"det\", p.pw);"
+            "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw);"
         ));
         assert_eq!(
             prop(&p, "rds_instance.db", "engine_version"),
@@ -648,5 +648,240 @@ mod sandbox {
             "let p = params(#{ pw: #{ secret: true, default: \"topsecret-value\" } }); throw p.pw;";
         let (m, _) = error(src);
         assert!(!m.contains("topsecret") && m.contains("(sensitive)"), "{m}");
+    }
+}
+
+mod lints {
+    use super::*;
+
+    /// A clean cluster; each case changes one line to trigger one rule.
+    const CLEAN: &str = r#"let p = params(#{ pw: #{ secret: true, default: "Clean-password-1" } });
+deployment("lint");
+let bucket = s3_bucket("ckpt");
+let m = security_group("master", "M");
+let a = security_group("agent", "A");
+m.ingress(tcp(8080), a);
+m.ingress(tcp(8080), "10.0.0.0/16");
+m.ingress(tcp(22), "10.0.0.0/16");
+a.ingress(all_tcp(), m);
+let ar = iam_role("agent").assumed_by("ec2.amazonaws.com").allow("s3", ["s3:GetObject"], [bucket.arn + "/*"]);
+let mr = iam_role("master").assumed_by("ec2.amazonaws.com").allow("pass", "iam:PassRole", ar.arn).allow("ec2", "ec2:RunInstances", "*");
+let db = database("db").engine("aurora-postgresql", "16.4").master_user("postgres", p.pw).allow_from(m);
+let pool = aws_pool("default").instance_type("g5.xlarge").image_id("ami-0123456789abcdef0").ssh_key_name("k")
+    .iam_instance_profile(instance_profile(ar)).security_group(a).tag("det-lint", "det-lint-agent");
+let c = master_config().checkpoint_storage(s3_checkpoints(bucket)).db(db).resource_pool(pool);
+master_instance("master").instance_type("m6i.xlarge").image_id("ami-0123456789abcdef0")
+    .master_image("img:1").security_group(m).instance_profile(instance_profile(mr)).config(c);
+"#;
+
+    fn findings(src: &str) -> Vec<(String, u32)> {
+        let diags = match run(src) {
+            Ok(c) => c.diagnostics,
+            Err(f) => f.diagnostics,
+        };
+        diags
+            .into_iter()
+            .filter_map(|d| d.code.map(|c| (c, d.line)))
+            .collect()
+    }
+
+    fn change(from: &str, to: &str) -> String {
+        assert!(CLEAN.contains(from), "{from}");
+        CLEAN.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn the_clean_cluster_has_no_findings() {
+        assert_eq!(findings(CLEAN), vec![]);
+    }
+
+    #[test]
+    fn each_rule_triggers_at_its_line() {
+        let cases: &[(&str, &str, &str, u32)] = &[
+            (
+                "m.ingress(tcp(8080), a);",
+                "m.ingress(tcp(9090), a);",
+                "DS001",
+                14,
+            ),
+            (
+                "m.ingress(tcp(8080), a);",
+                "m.ingress(all_tcp(), a);",
+                "DS002",
+                6,
+            ),
+            (
+                "m.ingress(tcp(22), \"10.0.0.0/16\");",
+                "m.ingress(tcp(22), \"0.0.0.0/0\");",
+                "DS003",
+                8,
+            ),
+            (
+                "m.ingress(tcp(8080), \"10.0.0.0/16\");",
+                "m.ingress(tcp(8080), \"::/0\");",
+                "DS004",
+                7,
+            ),
+            (
+                "[\"s3:GetObject\"], [bucket.arn + \"/*\"]",
+                "[\"s3:*\"], \"*\"",
+                "DS005",
+                10,
+            ),
+            (
+                "allow(\"pass\", \"iam:PassRole\", ar.arn)",
+                "allow(\"pass\", \"iam:PassRole\", \"*\")",
+                "DS006",
+                11,
+            ),
+            (
+                "allow(\"ec2\", \"ec2:RunInstances\", \"*\")",
+                "allow(\"ec2\", \"*\", \"*\")",
+                "DS007",
+                11,
+            ),
+            (
+                "master_instance(\"master\").instance_type(\"m6i.xlarge\")",
+                "master_instance(\"master\").instance_type(\"t2.large\")",
+                "DS008",
+                16,
+            ),
+            (
+                ".allow_from(m);",
+                ".allow_from(m).encrypted(false);",
+                "DS009",
+                12,
+            ),
+            (
+                ".allow_from(m);",
+                ".allow_from(m).publicly_accessible(true);",
+                "DS010",
+                12,
+            ),
+            (
+                "engine(\"aurora-postgresql\", \"16.4\")",
+                "engine(\"aurora-postgresql\", \"12.9\")",
+                "DS011",
+                12,
+            ),
+            (
+                "engine(\"aurora-postgresql\", \"16.4\")",
+                "engine(\"postgres\", \"16.4\")",
+                "DS012",
+                12,
+            ),
+            (
+                ".allow_from(m);",
+                ".allow_from(m).ssl_mode(\"verify-full\");",
+                "DS012",
+                12,
+            ),
+            ("\"Clean-password-1\"", "\"Clean:password#1\"", "DS013", 12),
+            (".config(c);", ".config(c).imdsv2(false);", "DS014", 17),
+            (
+                ".config(c);",
+                ".config(c).metadata_hop_limit(1);",
+                "DS015",
+                17,
+            ),
+            (
+                ".tag(\"det-lint\", \"det-lint-agent\")",
+                ".tag(\"managed_by\", \"x\")",
+                "DS016",
+                14,
+            ),
+            (
+                ".tag(\"det-lint\", \"det-lint-agent\")",
+                ".tag(\"team\", \"gpu\")",
+                "DS016",
+                14,
+            ),
+            (
+                "s3_bucket(\"ckpt\")",
+                "s3_bucket(\"ckpt\").bucket_name(\"x\")",
+                "",
+                3,
+            ),
+            ("deployment(\"lint\");", "deployment(\"Lint\");", "DS017", 3),
+            (
+                "instance_type(\"g5.xlarge\")",
+                "instance_type(\"g6.xlarge\")",
+                "DS018",
+                13,
+            ),
+            (
+                "image_id(\"ami-0123456789abcdef0\").ssh_key_name",
+                "image_id(\"ubuntu-22\").ssh_key_name",
+                "DS018",
+                13,
+            ),
+            (
+                ".config(c);",
+                ".config(c).config_path(\"etc/master.yaml\");",
+                "DS019",
+                17,
+            ),
+        ];
+        for (from, to, id, line) in cases {
+            let got = findings(&change(from, to));
+            if id.is_empty() {
+                continue; // an invalid bucket_name is refused by the builder itself
+            }
+            assert!(
+                got.contains(&(id.to_string(), *line)),
+                "{id} at line {line} expected after {to:?}, got {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_silences_a_finding_and_an_unused_allow_is_reported() {
+        let open = change(
+            "m.ingress(tcp(22), \"10.0.0.0/16\");",
+            "m.ingress(tcp(22), \"0.0.0.0/0\");",
+        );
+        let allowed = format!("{open}allow(\"DS003\", \"a bastion host: SSH is the point\");\n");
+        assert_eq!(findings(&allowed), vec![]);
+        let unused = format!("{CLEAN}allow(\"DS003\", \"nothing to silence\");\n");
+        assert_eq!(findings(&unused), vec![("DS020".to_string(), 18)]);
+        assert!(
+            error(&format!("{CLEAN}allow(\"DS999\", \"typo\");"))
+                .0
+                .contains("no rule has this id")
+        );
+        assert!(
+            error(&format!("{CLEAN}allow(\"DS003\", \"\");"))
+                .0
+                .contains("needs a reason")
+        );
+    }
+
+    #[test]
+    fn policies_see_the_plan_and_report_at_resource_lines() {
+        let src = format!(
+            "{CLEAN}policy(\"no-ssh\", |plan| plan.filter(|r| r.kind == \"security_group_rule\" && r.properties.to_port == 22)\n    .map(|r| #{{ resource: r.id, message: \"SSH is not allowed here: \" + r.id, fix: \"use SSM\" }}));\n"
+        );
+        let c = run(&src).unwrap();
+        let f: Vec<_> = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.code.as_deref() == Some("no-ssh"))
+            .collect();
+        assert_eq!(f.len(), 1, "{:?}", c.diagnostics);
+        assert_eq!(f[0].line, 8);
+        assert_eq!(f[0].fix.as_deref(), Some("use SSM"));
+        // An error-severity finding fails the plan; a policy can be allowed like a rule.
+        let failing = src.replace("fix: \"use SSM\"", "fix: \"use SSM\", severity: \"error\"");
+        assert!(run(&failing).is_err());
+        assert!(
+            run(&format!(
+                "{failing}allow(\"no-ssh\", \"approved by security\");"
+            ))
+            .is_ok()
+        );
+        // A broken policy is an error at its declaration.
+        let (m, line) = error(&format!("{CLEAN}policy(\"bad\", |plan| plan.nope());"));
+        assert!(m.contains("policy 'bad' failed"), "{m}");
+        assert_eq!(line, 18);
     }
 }

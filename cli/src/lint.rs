@@ -1,0 +1,110 @@
+//! `detscript lint`: findings as text, JSON or SARIF.
+
+use clap::ValueEnum;
+use detscript_engine::{Diagnostic, Mode, Severity, compile_with_interrupt, lint::RULES};
+use serde_json::{Value, json};
+
+use crate::cli::{print_out, script_deadline};
+use crate::input::Script;
+use crate::{Exit, exit};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    Warnings,
+}
+
+pub fn run(script: &Script, format: LintFormat, deny_warnings: bool) -> Result<(), Exit> {
+    let req = script.request(Mode::Preview);
+    let diagnostics = match compile_with_interrupt(&req, script_deadline()) {
+        Ok(c) => c.diagnostics,
+        Err(f) => f.diagnostics,
+    };
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = diagnostics.len() - errors;
+    match format {
+        LintFormat::Text => {
+            let mut out = String::new();
+            for d in &diagnostics {
+                out.push_str(&d.render());
+            }
+            out.push_str(&format!(
+                "{}: {errors} error{}, {warnings} warning{}\n",
+                script.display,
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            ));
+            print_out(&out)?;
+        }
+        LintFormat::Json => {
+            print_out(&(serde_json::to_string_pretty(&diagnostics).unwrap_or_default() + "\n"))?;
+        }
+        LintFormat::Sarif => {
+            print_out(&(serde_json::to_string_pretty(&sarif(&diagnostics)).unwrap_or_default() + "\n"))?;
+        }
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) { Err(Exit(exit::SCRIPT)) } else { Ok(()) }
+}
+
+/// SARIF 2.1.0, as code-scanning tools read it.
+fn sarif(diagnostics: &[Diagnostic]) -> Value {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "shortDescription": { "text": r.title },
+                "defaultConfiguration": { "level": level(r.severity) },
+            })
+        })
+        .collect();
+    let results: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let mut text = d.message.clone();
+            if let Some(fix) = &d.fix {
+                text.push_str(&format!(" Fix: {fix}"));
+            }
+            let mut result = json!({
+                "ruleId": d.code.clone().unwrap_or_else(|| "script-error".into()),
+                "level": level(d.severity),
+                "message": { "text": text },
+            });
+            if d.line > 0 {
+                result["locations"] = json!([{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": d.file },
+                        "region": { "startLine": d.line, "startColumn": d.column.max(1) },
+                    }
+                }]);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "detscript",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/detscript/detscript",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
