@@ -219,3 +219,8 @@ fn secure_example_passes_lint_with_deny_warnings() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("0 errors, 0 warnings\n"));
 }
+
+// Parameter files.
+case!(params_file_yaml, "plan", "fixtures/params.rhai", "--params", "fixtures/params.yaml", "-p", "replicas=4");
+case!(params_file_ill_typed, "plan", "fixtures/params.rhai", "--params", "fixtures/bad_params.json");
+case!(params_file_missing, "plan", "fixtures/params.rhai", "--params", "fixtures/nope.yaml");
