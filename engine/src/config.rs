@@ -34,6 +34,16 @@ pub const PASS_THROUGH_KEYS: &[&str] = &[
     "webhooks",
 ];
 
+/// `db.ssl_mode` values (libpq's).
+pub const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
 /// Top-level keys with a typed model.
 pub const TYPED_KEYS: &[&str] = &[
     "port",
@@ -555,20 +565,12 @@ impl MasterConfig {
                 _ => {}
             }
             if let Some(mode) = &db.ssl_mode {
-                const MODES: &[&str] = &[
-                    "disable",
-                    "allow",
-                    "prefer",
-                    "require",
-                    "verify-ca",
-                    "verify-full",
-                ];
-                if known(mode) && !MODES.contains(&mode.as_str()) {
+                if known(mode) && !SSL_MODES.contains(&mode.as_str()) {
                     top(
                         "db.ssl_mode",
                         format!(
                             "db.ssl_mode must be one of {}, got {mode:?}",
-                            MODES.join(", ")
+                            SSL_MODES.join(", ")
                         ),
                     );
                 }

@@ -291,14 +291,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn(
         "ssl_mode",
         move |ctx: NativeCallContext, db: &mut Database, mode: &str| -> RhaiResult<Database> {
-            const MODES: &[&str] = &[
-                "disable",
-                "allow",
-                "prefer",
-                "require",
-                "verify-ca",
-                "verify-full",
-            ];
+            const MODES: &[&str] = crate::config::SSL_MODES;
             if !MODES.contains(&mode) {
                 return fail(
                     &ctx,
