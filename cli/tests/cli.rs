@@ -224,3 +224,4 @@ fn secure_example_passes_lint_with_deny_warnings() {
 case!(params_file_yaml, "plan", "fixtures/params.rhai", "--params", "fixtures/params.yaml", "-p", "replicas=4");
 case!(params_file_ill_typed, "plan", "fixtures/params.rhai", "--params", "fixtures/bad_params.json");
 case!(params_file_missing, "plan", "fixtures/params.rhai", "--params", "fixtures/nope.yaml");
+case!(unknown_property_suggests, "plan", "fixtures/property_typo.rhai");

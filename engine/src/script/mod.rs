@@ -330,10 +330,16 @@ pub(crate) fn compile(
     });
     let run = result.and_then(|mut ast| {
         ast.set_source(req.file);
-        engine
-            .run_ast(&ast)
-            .map(|()| ast)
-            .map_err(|e| vec![runtime_diagnostic(&e, req.file)])
+        engine.run_ast(&ast).map(|()| ast).map_err(|e| {
+            let known: Vec<String> = state
+                .borrow()
+                .params
+                .specs()
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            vec![runtime_diagnostic(&e, req.file, &known)]
+        })
     });
     let outcome = run.and_then(|ast| {
         let plan = {
@@ -418,7 +424,7 @@ fn parse_message(e: &rhai::ParseError) -> String {
 
 /// Turns a Rhai error (possibly wrapped by function calls and modules) into one diagnostic
 /// at the innermost position, with the call chain as notes.
-fn runtime_diagnostic(err: &EvalAltResult, main_file: &str) -> Diagnostic {
+fn runtime_diagnostic(err: &EvalAltResult, main_file: &str, param_names: &[String]) -> Diagnostic {
     let mut notes = Vec::new();
     let mut file = main_file.to_string();
     let mut cur = err;
@@ -453,6 +459,30 @@ fn runtime_diagnostic(err: &EvalAltResult, main_file: &str) -> Diagnostic {
         }
         EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => unknown_function(sig),
+        EvalAltResult::ErrorPropertyNotFound(name, _) => {
+            const ATTRIBUTES: &[&str] = &[
+                "arn",
+                "id",
+                "name",
+                "endpoint",
+                "port",
+                "public_ip",
+                "private_ip",
+            ];
+            let candidates = param_names
+                .iter()
+                .map(String::as_str)
+                .chain(ATTRIBUTES.iter().copied());
+            match crate::config::suggest(name, candidates) {
+                Some(s) => format!("unknown property '{name}' (did you mean '{s}'?)"),
+                None if !param_names.is_empty() => format!(
+                    "unknown property '{name}'; the parameters are {} and handles have {}",
+                    param_names.join(", "),
+                    ATTRIBUTES.join(", ")
+                ),
+                None => format!("unknown property '{name}'"),
+            }
+        }
         EvalAltResult::ErrorTooManyOperations(_) => format!(
             "the script was stopped after {} operations: is there an endless loop?",
             limits::MAX_OPERATIONS
