@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use detscript_engine::{CompileRequest, ModuleLoader, Mode, ParamInput, Plan, Reveal, compile};
+use detscript_engine::{CompileRequest, Mode, ModuleLoader, ParamInput, Plan, Reveal, compile};
 use sha2::{Digest, Sha256};
 
 fn scripts_dir() -> PathBuf {
@@ -24,7 +24,10 @@ impl ModuleLoader for DirLoader {
 fn example_params() -> BTreeMap<String, ParamInput> {
     let mut p = BTreeMap::new();
     p.insert("keypair".to_string(), ParamInput::Text("test-key".into()));
-    p.insert("db_password".to_string(), ParamInput::Text("Test-password-1".into()));
+    p.insert(
+        "db_password".to_string(),
+        ParamInput::Text("Test-password-1".into()),
+    );
     p
 }
 
@@ -33,7 +36,10 @@ fn plan_of(path: &Path, params: BTreeMap<String, ParamInput>) -> Plan {
 }
 
 /// The plan and its findings (warnings).
-fn compiled(path: &Path, params: BTreeMap<String, ParamInput>) -> (Plan, Vec<detscript_engine::Diagnostic>) {
+fn compiled(
+    path: &Path,
+    params: BTreeMap<String, ParamInput>,
+) -> (Plan, Vec<detscript_engine::Diagnostic>) {
     let source = std::fs::read_to_string(path).expect("readable script");
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
     let req = CompileRequest {
@@ -73,8 +79,14 @@ fn every_example_script_plans_and_matches_its_snapshots() {
             insta::assert_snapshot!(format!("{name}.master.yaml"), yaml);
         }
         let json = plan.to_json();
-        assert!(!json.contains("Test-password-1"), "{name}: the secret leaked into the plan JSON");
-        assert!(!plan.render_text().contains("Test-password-1"), "{name}: the secret leaked into the plan text");
+        assert!(
+            !json.contains("Test-password-1"),
+            "{name}: the secret leaked into the plan JSON"
+        );
+        assert!(
+            !plan.render_text().contains("Test-password-1"),
+            "{name}: the secret leaked into the plan text"
+        );
     }
 }
 
@@ -96,7 +108,10 @@ fn sha256_is_the_hash_of_the_compact_document_without_it() {
     let mut doc: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     let claimed = doc.as_object_mut().unwrap().remove("sha256").unwrap();
     let compact = serde_json::to_string(&doc).unwrap();
-    let actual: String = Sha256::digest(compact.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let actual: String = Sha256::digest(compact.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(claimed.as_str().unwrap(), actual);
 }
 
@@ -150,14 +165,18 @@ fn deploy_rhai_is_the_guide() {
             assert!(j < i, "{} comes before its dependency {d}", r.id);
         }
     }
-    let pass = &plan.get("iam_role.master").unwrap().properties["inline_policies"]["pass-role"]["Statement"][0];
+    let pass = &plan.get("iam_role.master").unwrap().properties["inline_policies"]["pass-role"]["Statement"]
+        [0];
     assert_eq!(pass["Action"], serde_json::json!(["iam:PassRole"]));
     assert_eq!(
         detscript_engine::refs::whole_ref(pass["Resource"].as_str().unwrap()),
         Some("iam_role.agent.arn")
     );
     let master = plan.get("ec2_instance.master").unwrap();
-    assert_eq!(master.properties["root_volume"]["size_gb"], serde_json::json!(200));
+    assert_eq!(
+        master.properties["root_volume"]["size_gb"],
+        serde_json::json!(200)
+    );
     assert_eq!(master.properties["key_name"], serde_json::json!("test-key"));
     let yaml = plan.master_yaml(Reveal::Secrets).unwrap();
     let doc: serde_json::Value = serde_yaml_ng_free_parse(&yaml);
@@ -198,20 +217,20 @@ fn serde_yaml_ng_free_parse(yaml: &str) -> serde_json::Value {
 fn cfn_template_of(path: &Path) -> serde_json::Value {
     let source = std::fs::read_to_string(path).expect("readable script");
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-    let declared =
-        detscript_engine::declared_params(&CompileRequest::new(&file, &source, Mode::Preview))
-            .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
-    let params = example_params()
-        .into_iter()
-        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
-        .collect();
-    let req = CompileRequest {
+    let mut req = CompileRequest {
         file: &file,
         source: &source,
-        params,
+        params: BTreeMap::new(),
         mode: Mode::Preview,
         loader: Rc::new(DirLoader(scripts_dir())),
     };
+    // Only the parameters the script declares: others are errors.
+    let declared = detscript_engine::declared_params(&req)
+        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
+    req.params = example_params()
+        .into_iter()
+        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
+        .collect();
     let compiled =
         compile(&req).unwrap_or_else(|f| panic!("{file} does not compile: {:#?}", f.diagnostics));
     detscript_engine::cfn::export(&compiled.plan, &compiled.params)

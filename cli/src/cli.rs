@@ -154,6 +154,47 @@ exit_codes!()))]
         #[command(flatten)]
         script: ScriptArgs,
     },
+    /// Export the plan as an AWS CloudFormation template (YAML or JSON)
+    #[command(
+        long_about = "Export the plan as an AWS CloudFormation template, deployable with `aws cloudformation deploy` \
+(with --capabilities CAPABILITY_NAMED_IAM, as the IAM roles are named). Every resource becomes its AWS::* resource, \
+references become Ref/Fn::GetAtt/Fn::Sub so that CloudFormation orders them as the plan does, and the master's \
+user-data embeds master.yaml with the database endpoint filled in by CloudFormation. Secret parameters become NoEcho \
+template parameters (their values never enter the template) and parameters without a value become template \
+parameters; the others are resolved. A construct the exporter cannot express is an error naming the resource.",
+        after_help = concat!("Examples:\n  detscript export scripts/deploy.rhai --param keypair=my-key -o template.yaml\n  detscript export scripts/deploy.rhai --params prod.yaml --format json > template.json\n  aws cloudformation deploy --template-file template.yaml --stack-name det-demo --capabilities CAPABILITY_NAMED_IAM --parameter-overrides VpcId=vpc-... DbPassword=...\n\n",
+exit_codes!())
+    )]
+    Export {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Template format: cloudformation (YAML) or json
+        #[arg(long, short = 'f', value_enum, default_value_t = ExportFormat::Cloudformation)]
+        format: ExportFormat,
+        /// Write the template to this file instead of standard output
+        #[arg(long, short = 'o', value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Check a script for what would break the cluster or fail a security review
+    #[command(
+        long_about = "Check a script, before anything is created, for what AWS or Determined's master would \
+reject, what would keep the cluster from working, and what a security reviewer would flag. Each finding has a \
+stable id (DS001...), a severity, the script line and a one-line fix. Silence one in the script with \
+allow(\"DS003\", \"why it is fine here\"); add rules of your own with policy(\"name\", |plan| [...]). \
+The same findings appear in `detscript plan` and in the browser preview.",
+        after_help = concat!("Examples:\n  detscript lint scripts/deploy.rhai\n  detscript lint scripts/secure.rhai --deny warnings\n  detscript lint scripts/deploy.rhai --output sarif > detscript.sarif\n\n",
+"Exit codes:\n  0  no error (and, with --deny warnings, no warning)\n  1  findings that fail the check, or the script is invalid\n  2  usage error (unknown flag, missing argument, unreadable file)")
+    )]
+    Lint {
+        #[command(flatten)]
+        script: ScriptArgs,
+        /// Output format: text for people, json or sarif (SARIF 2.1.0) for tools
+        #[arg(long, short = 'o', value_enum, default_value_t = crate::lint::LintFormat::Text)]
+        output: crate::lint::LintFormat,
+        /// Fail (exit 1) on warnings too
+        #[arg(long, value_enum, value_name = "LEVEL")]
+        deny: Option<crate::lint::Deny>,
+    },
     /// List the parameters a script declares, with kind, default and doc
     #[command(after_help = concat!("Example:\n  detscript params scripts/deploy.rhai\n\n",
 exit_codes!()))]
@@ -187,6 +228,15 @@ impl ScriptArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    /// CloudFormation YAML
+    #[value(alias = "yaml")]
+    Cloudformation,
+    /// CloudFormation JSON
     Json,
 }
 
@@ -328,6 +378,45 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
             print_diagnostics(&compiled.diagnostics);
             print_out(&compiled.plan.to_dot())
         }
+        Command::Export {
+            script,
+            format,
+            out,
+        } => {
+            let script = script.read()?;
+            // Unset parameters and secrets become template parameters.
+            let compiled = compile_or_report(&script, Mode::Preview)?;
+            print_diagnostics(&compiled.diagnostics);
+            let template = match detscript_engine::cfn::export(&compiled.plan, &compiled.params) {
+                Ok(t) => t,
+                Err(errors) => {
+                    print_diagnostics(&errors);
+                    return Err(Exit(exit::SCRIPT));
+                }
+            };
+            let text = match format {
+                ExportFormat::Cloudformation => detscript_engine::cfn::to_yaml(&template),
+                ExportFormat::Json => detscript_engine::cfn::to_json(&template),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text).map_err(|e| {
+                        usage_error(format!("cannot write {}: {e}", path.display()))
+                    })?;
+                    eprintln!("wrote {}", path.display());
+                    Ok(())
+                }
+                None => print_out(&text),
+            }
+        }
+        Command::Lint {
+            script,
+            output,
+            deny,
+        } => {
+            let script = script.read()?;
+            crate::lint::run(&script, output, deny.is_some())
+        }
         Command::Params { file, output } => {
             let script = read_script(&file, &[], None)?;
             let specs = match detscript_engine::declared_params(&script.request(Mode::Preview)) {
@@ -350,14 +439,18 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
 /// Wall-clock budget of one script run; the operation limit usually ends runaway scripts first.
 const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn compile_or_report(script: &Script, mode: Mode) -> Result<Compiled, Exit> {
-    let req = script.request(mode);
+/// Stops a script that runs longer than [`SCRIPT_DEADLINE`] from now.
+pub(crate) fn script_deadline() -> detscript_engine::Interrupt {
     let started = std::time::Instant::now();
-    let deadline: detscript_engine::Interrupt = std::rc::Rc::new(move || {
+    std::rc::Rc::new(move || {
         (started.elapsed() > SCRIPT_DEADLINE)
             .then(|| format!("it ran longer than {} s", SCRIPT_DEADLINE.as_secs()))
-    });
-    match compile_with_interrupt(&req, deadline) {
+    })
+}
+
+fn compile_or_report(script: &Script, mode: Mode) -> Result<Compiled, Exit> {
+    let req = script.request(mode);
+    match compile_with_interrupt(&req, script_deadline()) {
         Ok(c) => {
             for line in &c.printed {
                 eprintln!("script: {line}");
@@ -408,7 +501,7 @@ fn params_table(specs: &[detscript_engine::ParamSpec]) -> String {
     out
 }
 
-fn print_out(text: &str) -> Result<(), Exit> {
+pub(crate) fn print_out(text: &str) -> Result<(), Exit> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

@@ -26,7 +26,10 @@ pub fn run(script: &Script, format: LintFormat, deny_warnings: bool) -> Result<(
         Ok(c) => c.diagnostics,
         Err(f) => f.diagnostics,
     };
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = diagnostics.len() - errors;
     match format {
         LintFormat::Text => {
@@ -46,10 +49,16 @@ pub fn run(script: &Script, format: LintFormat, deny_warnings: bool) -> Result<(
             print_out(&(serde_json::to_string_pretty(&diagnostics).unwrap_or_default() + "\n"))?;
         }
         LintFormat::Sarif => {
-            print_out(&(serde_json::to_string_pretty(&sarif(&diagnostics)).unwrap_or_default() + "\n"))?;
+            print_out(
+                &(serde_json::to_string_pretty(&sarif(&diagnostics)).unwrap_or_default() + "\n"),
+            )?;
         }
     }
-    if errors > 0 || (deny_warnings && warnings > 0) { Err(Exit(exit::SCRIPT)) } else { Ok(()) }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        Err(Exit(exit::SCRIPT))
+    } else {
+        Ok(())
+    }
 }
 
 /// SARIF 2.1.0, as code-scanning tools read it.

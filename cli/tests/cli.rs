@@ -44,32 +44,91 @@ macro_rules! case {
 // Script errors: exit 1, file:line:col, the line, a caret, and what was expected.
 case!(syntax_error, "plan", "fixtures/syntax.rhai");
 case!(runtime_error_bad_cidr, "plan", "fixtures/bad_cidr.rhai");
-case!(validation_errors_point_at_each_field, "plan", "fixtures/invalid_pool.rhai");
-case!(dependency_cycle_names_the_resources, "plan", "fixtures/cycle.rhai");
-case!(unknown_master_yaml_key_suggests, "plan", "fixtures/unknown_key.rhai");
+case!(
+    validation_errors_point_at_each_field,
+    "plan",
+    "fixtures/invalid_pool.rhai"
+);
+case!(
+    dependency_cycle_names_the_resources,
+    "plan",
+    "fixtures/cycle.rhai"
+);
+case!(
+    unknown_master_yaml_key_suggests,
+    "plan",
+    "fixtures/unknown_key.rhai"
+);
 case!(unknown_function_suggests, "plan", "fixtures/typo.rhai");
-case!(error_inside_an_imported_module, "plan", "fixtures/module_error.rhai");
+case!(
+    error_inside_an_imported_module,
+    "plan",
+    "fixtures/module_error.rhai"
+);
 
 // Parameters.
-case!(unknown_param_suggests, "plan", "fixtures/params.rhai", "--param", "replica=3");
-case!(ill_typed_param_names_it, "plan", "fixtures/params.rhai", "--param", "replicas=three");
-case!(bad_cidr_param, "plan", "fixtures/params.rhai", "-p", "cidr=10.0.0.0/99");
-case!(bad_duration_param, "plan", "fixtures/params.rhai", "-p", "period=1d");
+case!(
+    unknown_param_suggests,
+    "plan",
+    "fixtures/params.rhai",
+    "--param",
+    "replica=3"
+);
+case!(
+    ill_typed_param_names_it,
+    "plan",
+    "fixtures/params.rhai",
+    "--param",
+    "replicas=three"
+);
+case!(
+    bad_cidr_param,
+    "plan",
+    "fixtures/params.rhai",
+    "-p",
+    "cidr=10.0.0.0/99"
+);
+case!(
+    bad_duration_param,
+    "plan",
+    "fixtures/params.rhai",
+    "-p",
+    "period=1d"
+);
 case!(params_lists_declarations, "params", "fixtures/params.rhai");
 
 // Sandbox.
 case!(endless_loop_is_stopped, "plan", "fixtures/runaway.rhai");
-case!(endless_recursion_is_stopped, "plan", "fixtures/recursion.rhai");
+case!(
+    endless_recursion_is_stopped,
+    "plan",
+    "fixtures/recursion.rhai"
+);
 case!(huge_string_is_refused, "plan", "fixtures/huge.rhai");
-case!(import_outside_the_folder_is_refused, "plan", "fixtures/escape.rhai");
+case!(
+    import_outside_the_folder_is_refused,
+    "plan",
+    "fixtures/escape.rhai"
+);
 case!(absolute_import_is_refused, "plan", "fixtures/absolute.rhai");
 case!(no_file_access, "plan", "fixtures/no_io.rhai");
 
 // Usage errors: exit 2.
 case!(missing_file, "plan", "fixtures/nope.rhai");
-case!(malformed_param, "plan", "fixtures/small.rhai", "--param", "novalue");
+case!(
+    malformed_param,
+    "plan",
+    "fixtures/small.rhai",
+    "--param",
+    "novalue"
+);
 case!(unknown_flag, "plan", "fixtures/small.rhai", "--frobnicate");
-case!(unknown_render_target, "render", "fixtures/small.rhai", "main.yaml");
+case!(
+    unknown_render_target,
+    "render",
+    "fixtures/small.rhai",
+    "main.yaml"
+);
 
 // Success.
 case!(plan_text, "plan", "fixtures/small.rhai");
@@ -77,22 +136,45 @@ case!(graph_dot, "graph", "fixtures/small.rhai");
 
 #[test]
 fn help_teaches_with_examples_and_exit_codes() {
-    for sub in [&["--help"][..], &["plan", "--help"], &["render", "--help"], &["graph", "--help"], &["params", "--help"]] {
+    for sub in [
+        &["--help"][..],
+        &["plan", "--help"],
+        &["render", "--help"],
+        &["graph", "--help"],
+        &["params", "--help"],
+    ] {
         let out = run(sub);
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Example"), "{sub:?} has no example:\n{text}");
-        assert!(text.contains("Exit codes:") && text.contains("2  usage error"), "{sub:?} lacks exit codes:\n{text}");
+        assert!(
+            text.contains("Exit codes:") && text.contains("2  usage error"),
+            "{sub:?} lacks exit codes:\n{text}"
+        );
     }
     insta::assert_snapshot!(String::from_utf8_lossy(&run(&["plan", "--help"]).stdout));
 }
 
 #[test]
 fn plan_json_is_byte_identical_between_runs() {
-    let args = ["plan", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--output", "json"];
+    let args = [
+        "plan",
+        "../../scripts/deploy.rhai",
+        "-p",
+        "keypair=k",
+        "-p",
+        "db_password=Abcdefgh-1",
+        "--output",
+        "json",
+    ];
     let a = run(&args);
     let b = run(&args);
-    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
     assert!(!a.stdout.is_empty());
     assert_eq!(a.stdout, b.stdout);
     let doc: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is JSON alone");
@@ -110,59 +192,131 @@ fn secrets_never_reach_plan_output_or_errors() {
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(0));
-        assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET), "{args:?}");
-        assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET), "{args:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains(SECRET),
+            "{args:?}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains(SECRET),
+            "{args:?}"
+        );
     }
     // A bad secret is reported without its value.
     let short = "pw=sh@rt";
     let out = run(&["plan", "fixtures/secret_error.rhai", "-p", short]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the master password contains '@'") || err.contains("8-128"), "{err}");
+    assert!(
+        err.contains("the master password contains '@'") || err.contains("8-128"),
+        "{err}"
+    );
     assert!(!err.contains("sh@rt"), "{err}");
     // Printing or throwing a secret shows (sensitive).
-    let out = run(&["plan", "fixtures/secret_throw.rhai", "-p", &format!("pw={SECRET}")]);
+    let out = run(&[
+        "plan",
+        "fixtures/secret_throw.rhai",
+        "-p",
+        &format!("pw={SECRET}"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("(sensitive)") && !err.contains(SECRET), "{err}");
+    assert!(
+        err.contains("(sensitive)") && !err.contains(SECRET),
+        "{err}"
+    );
 }
 
 #[test]
 fn render_writes_secrets_only_to_a_private_file() {
     let deploy = "../../scripts/deploy.rhai";
     let pw = format!("db_password={SECRET}");
-    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw]);
+    let out = run(&[
+        "render",
+        deploy,
+        "master.yaml",
+        "-p",
+        "keypair=k",
+        "-p",
+        &pw,
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("password: (sensitive)") && !stdout.contains(SECRET), "{stdout}");
+    assert!(
+        stdout.contains("password: (sensitive)") && !stdout.contains(SECRET),
+        "{stdout}"
+    );
 
-    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw, "--show-secrets"]);
+    let out = run(&[
+        "render",
+        deploy,
+        "master.yaml",
+        "-p",
+        "keypair=k",
+        "-p",
+        &pw,
+        "--show-secrets",
+    ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(SECRET));
 
     let dir = std::env::temp_dir().join(format!("detscript-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("master.yaml");
-    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-p", &pw, "-o", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "render",
+        deploy,
+        "master.yaml",
+        "-p",
+        "keypair=k",
+        "-p",
+        &pw,
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty());
     assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
     let written = std::fs::read_to_string(&file).unwrap();
-    assert!(written.contains(&format!("password: {SECRET}")), "{written}");
+    assert!(
+        written.contains(&format!("password: {SECRET}")),
+        "{written}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 
     // Writing a file needs every parameter.
-    let out = run(&["render", deploy, "master.yaml", "-p", "keypair=k", "-o", "/tmp/never-written.yaml"]);
+    let out = run(&[
+        "render",
+        deploy,
+        "master.yaml",
+        "-p",
+        "keypair=k",
+        "-o",
+        "/tmp/never-written.yaml",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'db_password' (string) is required"));
 }
 
 #[test]
 fn user_data_runs_the_master_as_the_guide_says() {
-    let out = run(&["render", "../../scripts/deploy.rhai", "user-data", "-p", "keypair=k"]);
+    let out = run(&[
+        "render",
+        "../../scripts/deploy.rhai",
+        "user-data",
+        "-p",
+        "keypair=k",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let ud = String::from_utf8_lossy(&out.stdout);
     for want in [
@@ -182,26 +336,57 @@ fn user_data_runs_the_master_as_the_guide_says() {
 fn exit_codes_by_class() {
     assert_eq!(code(&["plan", "fixtures/small.rhai"]), 0);
     assert_eq!(code(&["plan", "fixtures/syntax.rhai"]), 1);
-    assert_eq!(code(&["plan", "fixtures/params.rhai", "-p", "replicas=x"]), 1);
+    assert_eq!(
+        code(&["plan", "fixtures/params.rhai", "-p", "replicas=x"]),
+        1
+    );
     assert_eq!(code(&["plan", "fixtures/nope.rhai"]), 2);
     assert_eq!(code(&["plan"]), 2);
     assert_eq!(code(&["render", "fixtures/small.rhai", "master.yaml"]), 1);
 }
 
 // Lint.
-case!(lint_text_deploy, "lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1");
-case!(lint_deny_warnings_fails, "lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--deny", "warnings");
+case!(
+    lint_text_deploy,
+    "lint",
+    "../../scripts/deploy.rhai",
+    "-p",
+    "keypair=k",
+    "-p",
+    "db_password=Abcdefgh-1"
+);
+case!(
+    lint_deny_warnings_fails,
+    "lint",
+    "../../scripts/deploy.rhai",
+    "-p",
+    "keypair=k",
+    "-p",
+    "db_password=Abcdefgh-1",
+    "--deny",
+    "warnings"
+);
 case!(lint_error_finding, "lint", "fixtures/lint_errors.rhai");
 
 #[test]
 fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
-    let args = ["lint", "../../scripts/deploy.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1"];
+    let args = [
+        "lint",
+        "../../scripts/deploy.rhai",
+        "-p",
+        "keypair=k",
+        "-p",
+        "db_password=Abcdefgh-1",
+    ];
     let out = run(&[&args[..], &["--output", "json"]].concat());
     assert_eq!(out.status.code(), Some(0));
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &findings[0];
     assert!(first["code"].as_str().unwrap().starts_with("DS"));
-    assert!(first["line"].as_u64().unwrap() > 0 && first["fix"].is_string(), "{first}");
+    assert!(
+        first["line"].as_u64().unwrap() > 0 && first["fix"].is_string(),
+        "{first}"
+    );
 
     let out = run(&[&args[..], &["--output", "sarif"]].concat());
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -209,19 +394,66 @@ fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), findings.as_array().unwrap().len());
     assert_eq!(results[0]["ruleId"], first["code"]);
-    assert_eq!(results[0]["locations"][0]["physicalLocation"]["region"]["startLine"], first["line"]);
-    assert!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len() >= 20);
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        first["line"]
+    );
+    assert!(
+        sarif["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 20
+    );
 }
 
 #[test]
 fn secure_example_passes_lint_with_deny_warnings() {
-    let out = run(&["lint", "../../scripts/secure.rhai", "-p", "keypair=k", "-p", "db_password=Abcdefgh-1", "--deny", "warnings"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(&[
+        "lint",
+        "../../scripts/secure.rhai",
+        "-p",
+        "keypair=k",
+        "-p",
+        "db_password=Abcdefgh-1",
+        "--deny",
+        "warnings",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("0 errors, 0 warnings\n"));
 }
 
 // Parameter files.
-case!(params_file_yaml, "plan", "fixtures/params.rhai", "--params", "fixtures/params.yaml", "-p", "replicas=4");
-case!(params_file_ill_typed, "plan", "fixtures/params.rhai", "--params", "fixtures/bad_params.json");
-case!(params_file_missing, "plan", "fixtures/params.rhai", "--params", "fixtures/nope.yaml");
-case!(unknown_property_suggests, "plan", "fixtures/property_typo.rhai");
+case!(
+    params_file_yaml,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/params.yaml",
+    "-p",
+    "replicas=4"
+);
+case!(
+    params_file_ill_typed,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/bad_params.json"
+);
+case!(
+    params_file_missing,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/nope.yaml"
+);
+case!(
+    unknown_property_suggests,
+    "plan",
+    "fixtures/property_typo.rhai"
+);
