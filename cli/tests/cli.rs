@@ -457,3 +457,36 @@ case!(
     "plan",
     "fixtures/property_typo.rhai"
 );
+
+// Export.
+case!(
+    export_small_json,
+    "export",
+    "fixtures/small.rhai",
+    "--format",
+    "json"
+);
+
+#[test]
+fn export_keeps_secrets_out_of_the_template() {
+    let out = run(&[
+        "export",
+        "../../scripts/deploy.rhai",
+        "-p",
+        "keypair=k",
+        "-p",
+        &format!("db_password={SECRET}"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let template = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        template.contains("AWSTemplateFormatVersion") && template.contains("NoEcho"),
+        "{template}"
+    );
+    assert!(!template.contains(SECRET));
+}
