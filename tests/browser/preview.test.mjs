@@ -216,6 +216,20 @@ test('a syntax error shows a diagnostic on its line and keeps the last good plan
   assert.equal(await renderedResources(), count);
 });
 
+test('lint findings show in Diagnostics with the ids, lines and fixes of `detscript lint`', async () => {
+  const lint = JSON.parse(cli('lint', SCRIPT, '--param', 'keypair=test-key', '--output', 'json'));
+  const expected = lint.filter((d) => d.code).map((d) => `${d.code}:${d.line}`).sort();
+  assert.ok(expected.length >= 3, `the CLI reports the guide's findings: ${expected}`);
+  await page.click('#tabs [data-view="diagnostics"]');
+  const shown = await page.locator('#view-diagnostics .diagnostic').evaluateAll((els) =>
+    els.map((e) => ({ code: e.querySelector('.code')?.textContent, line: e.getAttribute('data-line'), text: e.textContent })));
+  const got = shown.filter((d) => d.code).map((d) => `${d.code}:${d.line}`).sort();
+  assert.deepEqual(got, expected);
+  const ssh = shown.find((d) => d.code === 'DS003');
+  assert.match(ssh.text, /fix: limit SSH/);
+  await page.click('#tabs [data-view="plan"]');
+});
+
 test('typing re-plans once it pauses (debounced), not on every key', async () => {
   const seq = () => page.evaluate(() => Number(document.body.dataset.seq));
   const before = await seq();
