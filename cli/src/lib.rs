@@ -5,6 +5,7 @@
 pub mod aws;
 mod cli;
 mod input;
+mod lint;
 mod output;
 
 use std::process::ExitCode;

@@ -189,7 +189,27 @@ pub async fn run_async(
     let t0 = Instant::now();
     let ui = Arc::new(Ui::new(opts.json, secret_values(&plan), label_width(&plan)));
     let clients = connect_or_fail(args, &plan).await?;
-    let (state, d) = refresh(&clients, &plan, &ui).await?;
+    let (state, mut d) = refresh(&clients, &plan, &ui).await?;
+    // Determined manages every instance carrying a pool's tag pair: before launching a new
+    // master, refuse if instances we do not know already carry it.
+    let new_master = d
+        .changes
+        .iter()
+        .any(|c| c.kind == Kind::Ec2Instance && c.action == Action::Create);
+    if new_master {
+        for (k, v) in agent_pools(&plan) {
+            let (ids, _) = super::ec2::find_agents(&clients, &k, &v)
+                .await
+                .map_err(|e| fail(format!("{e:#}")))?;
+            if !ids.is_empty() {
+                d.conflicts.push(format!(
+                    "EC2 instances [{}] already carry the agent tag {k}={v}; the new master would manage \
+(and may terminate) them: choose a tag unique to this installation",
+                    ids.join(", ")
+                ));
+            }
+        }
+    }
     let discovery = t0.elapsed();
     if opts.json {
         ui.event(diff_json(&d));
@@ -223,6 +243,7 @@ pub async fn run_async(
         deployment: plan.deployment.name.clone(),
         waits: Waits::default(),
         ui: ui.clone(),
+        vpc_id: state.vpc_id.clone(),
     });
     let nodes = apply_nodes(&plan, &state, &d);
     let exec_start = Instant::now();
@@ -539,6 +560,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         deployment: plan.deployment.name.clone(),
         waits: Waits::default(),
         ui: ui.clone(),
+        vpc_id: state.vpc_id.clone(),
     });
     if !opts.delete_data {
         for l in lives

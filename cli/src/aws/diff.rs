@@ -7,7 +7,7 @@ use detscript_engine::refs;
 use detscript_engine::{Kind, Plan, Resource};
 use serde_json::Value;
 
-use super::discover::{Detail, Live, LiveRule, Peer, State, decode_policy, normalize_policy};
+use super::discover::{Detail, Live, LiveRule, Peer, State, normalize_policy};
 use super::{Attrs, bool_prop, has_unresolved, int_prop, resolve_props, str_list, str_prop};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -492,7 +492,6 @@ fn compare(
         }
         _ => return Action::Replace("kind changed".into()),
     }
-    let _ = decode_policy; // (used by discovery)
     if upd.is_empty() {
         Action::NoOp
     } else {
@@ -517,5 +516,172 @@ fn diff_sgs(props: &Value, live: &[String], after_apply: bool, upd: &mut Vec<Str
             have.into_iter().collect::<Vec<_>>().join(", "),
             want.into_iter().collect::<Vec<_>>().join(", ")
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use detscript_engine::{CompileRequest, Mode, ParamInput, compile};
+
+    use super::*;
+    use crate::aws::discover::{Detail, Live, LiveRule, Peer, State, decode_policy};
+
+    fn plan(inbound: &str) -> Plan {
+        let src = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/deploy.rhai"
+        ))
+        .expect("script");
+        let mut req = CompileRequest::new("deploy.rhai", &src, Mode::Apply);
+        for (k, v) in [
+            ("keypair", "k"),
+            ("db_password", "Secret-pass-1"),
+            ("inbound_cidr", inbound),
+        ] {
+            req.params
+                .insert(k.to_string(), ParamInput::Text(v.to_string()));
+        }
+        compile(&req).expect("compiles").plan
+    }
+
+    /// Live state for the security groups and rules of `p`, as if applied (plus AWS's
+    /// default egress rule on the master group).
+    fn groups_state(p: &Plan) -> State {
+        let mut st = State::default();
+        let mut attrs = Attrs::default();
+        for r in p.resources.iter().filter(|r| r.kind == Kind::SecurityGroup) {
+            let gid = format!("sg-{}", r.name);
+            let a: BTreeMap<String, String> = [("id".to_string(), gid)].into_iter().collect();
+            attrs.insert_all(&r.id, &a);
+            st.owned.insert(
+                r.id.clone(),
+                Live {
+                    id: r.id.clone(),
+                    kind: Kind::SecurityGroup,
+                    name: r.name.clone(),
+                    attrs: a,
+                    detail: Detail::Sg {
+                        description: r.properties["description"].as_str().unwrap().to_string(),
+                        vpc_id: "vpc-1".into(),
+                    },
+                },
+            );
+        }
+        for (n, r) in p
+            .resources
+            .iter()
+            .filter(|r| r.kind == Kind::SecurityGroupRule)
+            .enumerate()
+        {
+            let props = resolve_props(p, &r.properties, &attrs);
+            let w = WantRule::from_props(&props).unwrap();
+            st.rules.push(LiveRule {
+                rule_id: format!("sgr-{n}"),
+                group_id: w.group_id,
+                egress: w.egress,
+                protocol: w.protocol,
+                from: w.from,
+                to: w.to,
+                peer: w.peer,
+                description: None,
+            });
+        }
+        st.rules.push(LiveRule {
+            rule_id: "sgr-default".into(),
+            group_id: "sg-det-demo-master".into(),
+            egress: true,
+            protocol: "-1".into(),
+            from: -1,
+            to: -1,
+            peer: Peer::V4("0.0.0.0/0".into()),
+            description: None,
+        });
+        st
+    }
+
+    #[test]
+    fn nothing_live_means_create_everything_and_say_so_for_default_egress() {
+        let p = plan("0.0.0.0/0");
+        let d = diff(&p, &State::default());
+        assert_eq!(d.pending(), p.len());
+        assert!(d.changes.iter().all(|c| c.action == Action::Create));
+        let text = d.render(&p);
+        assert!(text.contains("default allow-all egress rule will be revoked"));
+        assert!(text.contains(&format!("{} to create", p.len())));
+    }
+
+    #[test]
+    fn matching_rules_are_unchanged_and_the_default_egress_rule_is_revoked() {
+        let p = plan("0.0.0.0/0");
+        let st = groups_state(&p);
+        let d = diff(&p, &st);
+        for c in d
+            .changes
+            .iter()
+            .filter(|c| matches!(c.kind, Kind::SecurityGroup | Kind::SecurityGroupRule))
+        {
+            assert_eq!(c.action, Action::NoOp, "{}", c.id);
+        }
+        let revoked: Vec<String> = d
+            .removals
+            .iter()
+            .map(|r| match r {
+                Removal::Rule(r) => r.rule_id.clone(),
+                Removal::Resource(l) => l.id.clone(),
+            })
+            .collect();
+        assert_eq!(revoked, vec!["sgr-default".to_string()]);
+    }
+
+    #[test]
+    fn a_changed_cidr_changes_only_those_rules() {
+        let st = groups_state(&plan("0.0.0.0/0"));
+        let p = plan("10.0.0.0/8");
+        let d = diff(&p, &st);
+        let created: Vec<&str> = d
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Create)
+            .map(|c| c.id.as_str())
+            .filter(|id| id.starts_with("security_group"))
+            .collect();
+        assert_eq!(created.len(), 3, "{created:?}");
+        assert!(created.iter().all(|id| id.ends_with("from-10.0.0.0/8")));
+        let revoked = d
+            .removals
+            .iter()
+            .filter(|r| matches!(r, Removal::Rule(r) if r.peer == Peer::V4("0.0.0.0/0".into()) && !r.egress))
+            .count();
+        assert_eq!(revoked, 3);
+    }
+
+    #[test]
+    fn changed_group_description_is_a_blocked_replace() {
+        let p = plan("0.0.0.0/0");
+        let mut st = groups_state(&p);
+        if let Some(Live {
+            detail: Detail::Sg { description, .. },
+            ..
+        }) = st.owned.get_mut("security_group.agent")
+        {
+            *description = "old".into();
+        }
+        let d = diff(&p, &st);
+        assert!(
+            d.blocked
+                .iter()
+                .any(|b| b.starts_with("security_group.agent"))
+        );
+    }
+
+    #[test]
+    fn policies_compare_after_normalization() {
+        let a = serde_json::json!({"Statement": [{"Action": ["s3:*"], "Resource": "*"}]});
+        let b = serde_json::json!({"Statement": {"Action": "s3:*", "Resource": ["*"]}});
+        assert_eq!(normalize_policy(&a), normalize_policy(&b));
+        let encoded = "%7B%22Statement%22%3A%7B%22Action%22%3A%22s3%3A%2A%22%2C%22Resource%22%3A%22%2A%22%7D%7D";
+        assert_eq!(decode_policy(encoded), normalize_policy(&a));
     }
 }

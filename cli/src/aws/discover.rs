@@ -248,15 +248,16 @@ fn planned(plan: &Plan, kind: Kind) -> BTreeMap<String, String> {
 /// Reads everything the deployment owns, plus same-named foreign resources (conflicts).
 pub async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
     let dep = plan.deployment.name.as_str();
-    let (sgs, iam, s3, rds, ec2) = tokio::join!(
+    let (sgs, iam, profiles, s3, rds, ec2) = tokio::join!(
         discover_sgs(c, plan, dep),
         discover_iam(c, plan, dep),
+        discover_profiles(c, plan, dep),
         discover_s3(c, plan, dep),
         discover_rds(c, plan, dep),
         discover_ec2(c, plan, dep),
     );
     let mut state = sgs?;
-    for part in [iam?, s3?, rds?, ec2?] {
+    for part in [iam?, profiles?, s3?, rds?, ec2?] {
         state.owned.extend(part.owned);
         state.conflicts.extend(part.conflicts);
     }
@@ -279,47 +280,55 @@ pub async fn default_vpc(c: &Clients) -> Result<Option<String>> {
 }
 
 async fn discover_sgs(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
-    let mut st = State {
-        vpc_id: default_vpc(c).await?,
-        ..State::default()
-    };
     let names = planned(plan, Kind::SecurityGroup);
-    let mut groups = Vec::new();
-    let owned = c
-        .ec2
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_DEPLOYMENT}"))
-                .values(dep)
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| aws_err("DescribeSecurityGroups", "", e))?;
-    groups.extend(owned);
-    if !names.is_empty() {
-        let mut req = c.ec2.describe_security_groups().filters(
-            Filter::builder()
-                .name("group-name")
-                .set_values(Some(names.keys().cloned().collect()))
-                .build(),
-        );
-        if let Some(v) = &st.vpc_id {
-            req = req.filters(Filter::builder().name("vpc-id").values(v).build());
-        }
-        let same_name = req
+    let owned = async {
+        c.ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{TAG_DEPLOYMENT}"))
+                    .values(dep)
+                    .build(),
+            )
             .into_paginator()
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| aws_err("DescribeSecurityGroups", "", e))?;
-        groups.extend(same_name);
-    }
+            .map_err(|e| aws_err("DescribeSecurityGroups", "", e))
+    };
+    let same_name = async {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        c.ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .set_values(Some(names.keys().cloned().collect()))
+                    .build(),
+            )
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_err("DescribeSecurityGroups", "", e))
+    };
+    // Three independent reads, concurrently.
+    let (vpc, owned, same_name) = tokio::join!(default_vpc(c), owned, same_name);
+    let mut st = State {
+        vpc_id: vpc?,
+        ..State::default()
+    };
+    let mut groups = owned?;
+    // Names are unique per VPC: only the default VPC (where groups are created) conflicts.
+    groups.extend(
+        same_name?
+            .into_iter()
+            .filter(|g| st.vpc_id.is_none() || g.vpc_id() == st.vpc_id.as_deref()),
+    );
     let mut seen = BTreeSet::new();
     let mut owned_ids = Vec::new();
     for g in groups {
@@ -398,7 +407,6 @@ async fn discover_iam(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
     let mut st = State::default();
     let prefix = format!("{dep}-");
     let role_names = planned(plan, Kind::IamRole);
-    let profile_names = planned(plan, Kind::InstanceProfile);
 
     let roles = c
         .iam
@@ -426,6 +434,13 @@ async fn discover_iam(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
         }
     }
 
+    Ok(st)
+}
+
+async fn discover_profiles(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
+    let mut st = State::default();
+    let prefix = format!("{dep}-");
+    let profile_names = planned(plan, Kind::InstanceProfile);
     let profiles = c
         .iam
         .list_instance_profiles()
@@ -639,15 +654,22 @@ async fn discover_rds(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
     let mut st = State::default();
     let cluster_names = planned(plan, Kind::RdsCluster);
     let instance_names = planned(plan, Kind::RdsInstance);
-    let clusters = c
-        .rds
-        .describe_db_clusters()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| aws_err("DescribeDBClusters", "", e))?;
+    let (clusters, instances) = tokio::join!(
+        c.rds
+            .describe_db_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        c.rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    let clusters = clusters.map_err(|e| aws_err("DescribeDBClusters", "", e))?;
+    let instances = instances.map_err(|e| aws_err("DescribeDBInstances", "", e))?;
     for cl in clusters {
         let name = cl.db_cluster_identifier().unwrap_or_default().to_string();
         let tags = tag_map(cl.tag_list().iter().map(|t| (t.key(), t.value())));
@@ -692,15 +714,6 @@ async fn discover_rds(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
             cluster_names.get(&name).map(String::as_str),
         );
     }
-    let instances = c
-        .rds
-        .describe_db_instances()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| aws_err("DescribeDBInstances", "", e))?;
     for i in instances {
         let name = i.db_instance_identifier().unwrap_or_default().to_string();
         let tags = tag_map(i.tag_list().iter().map(|t| (t.key(), t.value())));
@@ -754,27 +767,28 @@ async fn discover_ec2(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
         .name("instance-state-name")
         .set_values(Some(LIVE_STATES.iter().map(|s| s.to_string()).collect()))
         .build();
-    let mut found = Vec::new();
-    let owned = c
-        .ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{TAG_DEPLOYMENT}"))
-                .values(dep)
-                .build(),
-        )
-        .filters(state_filter.clone())
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| aws_err("DescribeInstances", "", e))?;
-    found.extend(owned);
-    if !names.is_empty() {
-        let same = c
-            .ec2
+    let owned = async {
+        c.ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name(format!("tag:{TAG_DEPLOYMENT}"))
+                    .values(dep)
+                    .build(),
+            )
+            .filters(state_filter.clone())
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_err("DescribeInstances", "", e))
+    };
+    let same = async {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        c.ec2
             .describe_instances()
             .filters(
                 Filter::builder()
@@ -782,15 +796,17 @@ async fn discover_ec2(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
                     .set_values(Some(names.keys().cloned().collect()))
                     .build(),
             )
-            .filters(state_filter)
+            .filters(state_filter.clone())
             .into_paginator()
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| aws_err("DescribeInstances", "", e))?;
-        found.extend(same);
-    }
+            .map_err(|e| aws_err("DescribeInstances", "", e))
+    };
+    let (owned, same) = tokio::join!(owned, same);
+    let mut found = owned?;
+    found.extend(same?);
     let mut seen = BTreeSet::new();
     for res in found {
         for i in res.instances() {

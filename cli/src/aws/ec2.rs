@@ -127,6 +127,53 @@ pub async fn create_instance(
                 .build(),
         );
     }
+    // The same token within AWS's idempotency window returns the earlier instance, even one
+    // terminated since (destroy, then run again): then launch with a token naming it.
+    let mut tries = 0;
+    let iid = loop {
+        tries += 1;
+        let iid = launch(ctx, r, req.clone()).await?;
+        let state = instance_state(ctx, &iid).await?;
+        if matches!(state.as_deref(), Some("terminated") | Some("shutting-down")) && tries < 3 {
+            let token = client_token(&ctx.deployment, &r.id, &ctx.plan.sha256(), Some(&iid));
+            req = req.client_token(token);
+            continue;
+        }
+        break iid;
+    };
+    ctx.ui
+        .resource(&r.id, "waiting", None, &format!("{iid} to be running"));
+    wait_running(ctx, &iid).await
+}
+
+async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
+    match ctx
+        .clients
+        .ec2
+        .describe_instances()
+        .instance_ids(iid)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .next()
+            .and_then(|i| i.state())
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())),
+        Err(e) if code_of(&e) == Some("InvalidInstanceID.NotFound") => Ok(None),
+        Err(e) => Err(aws_err("DescribeInstances", iid, e)),
+    }
+}
+
+/// RunInstances, retrying while a new instance profile propagates. Returns the instance id.
+async fn launch(
+    ctx: &Ctx,
+    r: &Resource,
+    req: aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder,
+) -> Result<String> {
     let out = retry_while(
         ctx.waits.iam_propagation,
         || req.clone().send(),
@@ -154,9 +201,7 @@ pub async fn create_instance(
     else {
         bail!("RunInstances {}: no instance in the response", r.name);
     };
-    ctx.ui
-        .resource(&r.id, "waiting", None, &format!("{iid} to be running"));
-    wait_running(ctx, &iid).await
+    Ok(iid)
 }
 
 async fn wait_running(ctx: &Ctx, iid: &str) -> Result<BTreeMap<String, String>> {
@@ -343,4 +388,41 @@ pub async fn cancel_spot(ctx: &Ctx, ids: &[String]) -> Result<()> {
         .await
         .map_err(|e| aws_err("CancelSpotInstanceRequests", &ids.join(","), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_profile_propagation_errors_are_retried() {
+        let msg = "Value (det-demo-master) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name";
+        assert!(is_profile_propagation(
+            Some("InvalidParameterValue"),
+            Some(msg)
+        ));
+        assert!(is_profile_propagation(
+            Some("InvalidParameterValue"),
+            Some("Instance profile arn:aws:iam::1:instance-profile/x has no associated IAM Roles")
+        ));
+        assert!(!is_profile_propagation(
+            Some("InvalidParameterValue"),
+            Some("Invalid AMI ID")
+        ));
+        assert!(!is_profile_propagation(Some("NoSuchEntity"), Some(msg)));
+        assert!(!is_profile_propagation(None, None));
+    }
+
+    #[test]
+    fn client_token_is_stable_short_and_changes_with_its_inputs() {
+        let a = client_token("det", "ec2_instance.master", "abc", None);
+        assert_eq!(a, client_token("det", "ec2_instance.master", "abc", None));
+        assert!(a.len() <= 64 && a.is_ascii());
+        assert_ne!(a, client_token("det", "ec2_instance.master", "abd", None));
+        assert_ne!(
+            a,
+            client_token("det", "ec2_instance.master", "abc", Some("i-1"))
+        );
+        assert_ne!(a, client_token("det2", "ec2_instance.master", "abc", None));
+    }
 }

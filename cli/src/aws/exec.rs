@@ -66,6 +66,14 @@ pub struct Outcome {
     pub deps: Vec<usize>,
 }
 
+/// A finished job: node index, start offset, duration, result (attributes and a note).
+type Finished = (
+    usize,
+    Duration,
+    Duration,
+    Result<(BTreeMap<String, String>, String)>,
+);
+
 /// Runs the jobs; returns one outcome per node (same order) and the attributes gathered.
 pub async fn execute(
     ctx: Arc<Ctx>,
@@ -96,12 +104,7 @@ pub async fn execute(
     let mut jobs: Vec<Option<Job>> = nodes.into_iter().map(|nd| Some(nd.job)).collect();
     let mut attrs = attrs;
     let sem = Arc::new(Semaphore::new(parallelism.max(1)));
-    let mut set: JoinSet<(
-        usize,
-        Duration,
-        Duration,
-        Result<(BTreeMap<String, String>, String)>,
-    )> = JoinSet::new();
+    let mut set: JoinSet<Finished> = JoinSet::new();
     let mut failed = false;
     let mut ready: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
     loop {

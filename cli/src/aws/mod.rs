@@ -270,6 +270,21 @@ pub fn str_list(v: &serde_json::Value, key: &str) -> Vec<String> {
 /// says the error is transient (eventual consistency), then returns the last result.
 pub async fn retry_while<T, E, F, Fut>(
     limit: Duration,
+    f: F,
+    retry: impl Fn(&E) -> bool,
+    on_retry: impl FnMut(&E, Duration),
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    retry_from(Duration::from_secs(1), limit, f, retry, on_retry).await
+}
+
+/// [`retry_while`] with the first delay given (the delay doubles up to 10 s).
+pub async fn retry_from<T, E, F, Fut>(
+    first: Duration,
+    limit: Duration,
     mut f: F,
     retry: impl Fn(&E) -> bool,
     mut on_retry: impl FnMut(&E, Duration),
@@ -279,7 +294,7 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
 {
     let start = tokio::time::Instant::now();
-    let mut delay = Duration::from_secs(1);
+    let mut delay = first;
     loop {
         match f().await {
             Ok(v) => return Ok(v),
@@ -362,6 +377,8 @@ pub struct Ctx {
     pub deployment: String,
     pub waits: Waits,
     pub ui: Arc<ui::Ui>,
+    /// The default VPC found by discovery (security groups are created there).
+    pub vpc_id: Option<String>,
 }
 
 impl Ctx {
@@ -383,10 +400,13 @@ impl Ctx {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
+    const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test]
     async fn retry_while_retries_only_matching_errors_within_the_limit() {
         let mut calls = 0;
-        let r: Result<u32, &str> = retry_while(
+        let r: Result<u32, &str> = retry_from(
+            MS,
             Duration::from_secs(120),
             || {
                 calls += 1;
@@ -406,7 +426,8 @@ mod tests {
         assert_eq!(r, Ok(4));
 
         let mut calls = 0;
-        let r: Result<u32, &str> = retry_while(
+        let r: Result<u32, &str> = retry_from(
+            MS,
             Duration::from_secs(120),
             || {
                 calls += 1;
@@ -420,11 +441,29 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
+    async fn waiters_time_out_with_a_message_naming_what_was_awaited() {
+        let r: anyhow::Result<()> = wait_for(
+            "RDS cluster x to become available",
+            Duration::from_millis(1),
+            || async { Ok(None) },
+        )
+        .await;
+        let msg = r.unwrap_err().to_string();
+        assert!(
+            msg.starts_with("timed out after 0s waiting for RDS cluster x to become available"),
+            "{msg}"
+        );
+        assert!(msg.contains("run again later"), "{msg}");
+    }
+
+    #[tokio::test]
     async fn retry_while_gives_up_after_the_limit() {
         let mut calls = 0u32;
-        let r: Result<(), &str> = retry_while(
-            Duration::from_secs(20),
+        // Delays 1, 2, 4, 8, 16 ms (jittered): the 40 ms limit allows 4 or 5 retries.
+        let r: Result<(), &str> = retry_from(
+            MS,
+            Duration::from_millis(40),
             || {
                 calls += 1;
                 async { Err("DependencyViolation") }
@@ -434,6 +473,6 @@ mod tests {
         )
         .await;
         assert!(r.is_err());
-        assert!((3..=6).contains(&calls), "{calls}");
+        assert!((3..=7).contains(&calls), "{calls}");
     }
 }

@@ -72,12 +72,19 @@ pub async fn create(ctx: &Ctx, r: &Resource, props: &Value) -> Result<BTreeMap<S
     }
     match req.send().await {
         Ok(_) => {}
-        // Ours from an earlier, interrupted run (discovery saw it without tags only if the
-        // tagging call never happened): adopt it.
-        Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => {}
         Err(e) => return Err(aws_err("CreateBucket", &name, e)),
     }
-    configure(ctx, &r.id, &name, props, true, true, true, true).await?;
+    // Tags come in a second call: if it fails, remove the new, empty bucket again so that
+    // the next run does not find an untagged bucket with our name (which it must not touch).
+    if let Err(e) = configure(ctx, &r.id, &name, props, true, true, true, true).await {
+        let cleanup = ctx.clients.s3.delete_bucket().bucket(&name).send().await;
+        return Err(match cleanup {
+            Ok(_) => e.context(format!("bucket {name} was created and deleted again")),
+            Err(_) => e.context(format!(
+                "bucket {name} was created but could not be tagged or deleted: delete it by hand"
+            )),
+        });
+    }
     Ok(attrs(&name))
 }
 

@@ -28,7 +28,11 @@ pub async fn create_group(
 ) -> Result<BTreeMap<String, String>> {
     let c = &ctx.clients;
     let name = str_prop(props, "group_name").unwrap_or(&r.name).to_string();
-    let Some(vpc) = super::discover::default_vpc(c).await? else {
+    let vpc = match &ctx.vpc_id {
+        Some(v) => Some(v.clone()),
+        None => super::discover::default_vpc(c).await?,
+    };
+    let Some(vpc) = vpc else {
         bail!(
             "no default VPC in {}: security group {name} needs one",
             c.region

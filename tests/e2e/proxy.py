@@ -1,0 +1,148 @@
+"""A loopback HTTP proxy in front of moto_server that adds fixed latency per request and
+injects AWS errors moto never returns (IAM propagation, DependencyViolation, throttling).
+
+    python proxy.py --upstream http://127.0.0.1:5000 [--latency-ms 50]
+                    [--fault ACTION:STATUS:CODE:COUNT[:MESSAGE]] ...
+
+Prints "PORT <n>" on stdout once listening on 127.0.0.1:<n>. A fault answers the first COUNT
+requests whose Action (query protocol: EC2, IAM, RDS) equals ACTION with the given HTTP
+status and error code, then forwards as usual. GET /__proxy/stats returns counts per action.
+"""
+
+import argparse
+import http.client
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
+
+
+class State:
+    def __init__(self, upstream, latency, faults):
+        u = urllib.parse.urlparse(upstream)
+        self.host, self.port = u.hostname, u.port or 80
+        self.latency = latency
+        self.faults = faults  # list of dicts with remaining counts
+        self.lock = threading.Lock()
+        self.counts = {}
+
+
+def parse_fault(s):
+    parts = s.split(":", 4)
+    action, status, code, count = parts[:4]
+    msg = parts[4] if len(parts) > 4 else code
+    return {"action": action, "status": int(status), "code": code, "left": int(count), "message": msg}
+
+
+def service_of(headers):
+    m = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request", headers.get("Authorization", ""))
+    return m.group(1) if m else ""
+
+
+def error_body(service, code, message):
+    message = message.replace("&", "&amp;").replace("<", "&lt;")
+    if service == "ec2":
+        return (
+            f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error></Errors><RequestID>proxy-fault</RequestID></Response>"
+        )
+    return (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+        f"</Error><RequestId>proxy-fault</RequestId></ErrorResponse>"
+    )
+
+
+def make_handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path == "/__proxy/stats":
+                data = json.dumps(state.counts).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            action = ""
+            q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            if "Action" in q:
+                action = q["Action"][0]
+            elif body and b"Action=" in body:
+                f = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+                action = f.get("Action", [""])[0]
+            if not action:
+                # REST (S3): METHOD plus the sub-resource (`PUT tagging`), else bucket/object.
+                u = urllib.parse.urlparse(self.path)
+                keys = [k for k, _ in urllib.parse.parse_qsl(u.query, keep_blank_values=True)]
+                sub = next((k for k in keys if k and not k.startswith("x-")), "")
+                depth = len([p for p in u.path.split("/") if p])
+                action = f"{self.command} {sub or ('object' if depth > 1 else 'bucket')}"
+            with state.lock:
+                state.counts[action] = state.counts.get(action, 0) + 1
+                fault = None
+                for f in state.faults:
+                    if f["action"] == action and f["left"] > 0:
+                        f["left"] -= 1
+                        fault = f
+                        break
+            if state.latency:
+                time.sleep(state.latency)
+            if fault:
+                data = error_body(service_of(self.headers), fault["code"], fault["message"]).encode()
+                self.send_response(fault["status"])
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            conn = http.client.HTTPConnection(state.host, state.port, timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            self.send_response(resp.status, resp.reason)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP and k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+    return Handler
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--fault", action="append", default=[])
+    ap.add_argument("--port", type=int, default=0)
+    a = ap.parse_args()
+    state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault])
+    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state))
+    srv.daemon_threads = True
+    print(f"PORT {srv.server_address[1]}", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
