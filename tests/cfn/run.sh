@@ -20,8 +20,13 @@ if [ ! -x "$cfn_lint" ]; then
 fi
 echo "using $("$cfn_lint" --version)"
 
-cargo build --quiet -p detscript || exit 1
-detscript="$root/target/debug/detscript"
+# DETSCRIPT_BIN: use this binary (tests/run passes the one `cargo test` just built).
+if [ -n "${DETSCRIPT_BIN:-}" ]; then
+    detscript="$DETSCRIPT_BIN"
+else
+    cargo build --quiet -p detscript || exit 1
+    detscript="$root/target/debug/detscript"
+fi
 
 out="$root/tests/artifacts/cfn"
 rm -rf "$out"
