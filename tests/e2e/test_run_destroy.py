@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import KEYPAIR, PASSWORD, Aws, aws_env, det, mutating
+from conftest import KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, mutating
 
 CL = "det-e2e"
 ANY = "0.0.0.0/0"
@@ -426,3 +426,22 @@ def test_bucket_that_cannot_be_tagged_is_removed_so_the_next_run_succeeds(aws, p
     assert "buckets" not in aws.owned(CL)
     run_ok()
     assert aws.owned(CL)["buckets"] == [f"{CL}-checkpoints"]
+
+
+def test_private_master_without_subnet_gets_no_public_ip(aws):
+    """two-pools.rhai: public_ip(false) and no subnet_id, in the default VPC."""
+    script = ROOT / "scripts" / "two-pools.rhai"
+    run_ok(script=script, cluster="det-private")
+    masters = aws.live_instances([{"Name": "tag:detscript:id", "Values": ["ec2_instance.master"]},
+                                  {"Name": "tag:detscript:deployment", "Values": ["det-private"]}])
+    assert len(masters) == 1
+    m = masters[0]
+    assert not m.get("PublicIpAddress"), m
+    eni = m["NetworkInterfaces"][0]
+    assert [g["GroupName"] for g in eni["Groups"]] == ["det-private-master"]
+    # The live master matches the script: nothing to change.
+    r = det("plan", "--refresh", "--detailed-exitcode", script=script, cluster="det-private")
+    assert r.code == 0, r
+    r = det("destroy", "--skip-final-snapshot", script=script, cluster="det-private")
+    assert r.code == 0, r
+    assert aws.owned("det-private") == {}

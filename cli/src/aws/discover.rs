@@ -842,11 +842,27 @@ async fn discover_ec2(c: &Clients, plan: &Plan, dep: &str) -> Result<State> {
                         .unwrap_or_default(),
                     image_id: i.image_id().unwrap_or_default().to_string(),
                     key_name: i.key_name().map(str::to_string),
-                    sgs: i
-                        .security_groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_string))
-                        .collect(),
+                    // The primary interface's groups are the instance's (moto leaves the
+                    // instance-level list empty for instances launched with an interface).
+                    sgs: {
+                        let mut sgs: Vec<String> = i
+                            .security_groups()
+                            .iter()
+                            .filter_map(|g| g.group_id().map(str::to_string))
+                            .collect();
+                        if sgs.is_empty() {
+                            sgs = i
+                                .network_interfaces()
+                                .iter()
+                                .filter(|n| {
+                                    n.attachment().and_then(|a| a.device_index()) == Some(0)
+                                })
+                                .flat_map(|n| n.groups())
+                                .filter_map(|g| g.group_id().map(str::to_string))
+                                .collect();
+                        }
+                        sgs
+                    },
                     profile_arn: i
                         .iam_instance_profile()
                         .and_then(|p| p.arn())

@@ -58,6 +58,42 @@ pub fn client_token(deployment: &str, id: &str, plan_sha: &str, replacing: Optio
         .collect()
 }
 
+/// The default subnet of the default VPC in the first availability zone (by name).
+async fn default_subnet(ctx: &Ctx) -> Result<String> {
+    let out = ctx
+        .clients
+        .ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("default-for-az")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "failed to find the default VPC's subnets: {}",
+                aws_sdk_ec2::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let mut subnets: Vec<(String, String)> = out
+        .subnets()
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s.availability_zone()?.to_string(),
+                s.subnet_id()?.to_string(),
+            ))
+        })
+        .collect();
+    subnets.sort();
+    subnets.into_iter().next().map(|(_, id)| id).ok_or_else(|| {
+        anyhow::anyhow!("the master has public_ip(false) and no subnet_id, and this region has no default subnet: set .subnet_id(...)")
+    })
+}
+
 pub async fn create_instance(
     ctx: &Ctx,
     r: &Resource,
@@ -82,12 +118,22 @@ pub async fn create_instance(
         .user_data(aws_smithy_types::base64::encode(user_data.as_bytes()))
         .tag_specifications(tag_spec(ResourceType::Instance, &ctx.owner_tags(&r.id)))
         .tag_specifications(tag_spec(ResourceType::Volume, &ctx.owner_tags(&r.id)));
-    if let Some(subnet) = str_prop(props, "subnet_id") {
+    let public_ip = props
+        .get("associate_public_ip_address")
+        .and_then(Value::as_bool);
+    // Without a subnet, EC2 picks the default VPC's default subnet, whose setting decides the
+    // public IP: a master that must not have one needs an explicit interface, and so a subnet.
+    let subnet = match str_prop(props, "subnet_id") {
+        Some(s) => Some(s.to_string()),
+        None if public_ip == Some(false) => Some(default_subnet(ctx).await?),
+        None => None,
+    };
+    if let Some(subnet) = subnet {
         req = req.network_interfaces(
             InstanceNetworkInterfaceSpecification::builder()
                 .device_index(0)
                 .subnet_id(subnet)
-                .associate_public_ip_address(bool_prop(props, "associate_public_ip_address"))
+                .set_associate_public_ip_address(public_ip)
                 .set_groups(Some(sgs.clone()))
                 .build(),
         );
