@@ -233,10 +233,7 @@ impl Plan {
 
     /// Replaces secret markers by their values (for apply and `render -o`).
     pub fn reveal(&self, s: &str) -> String {
-        refs::substitute(s, &|p| {
-            p.strip_prefix("secret.")
-                .and_then(|n| self.secrets.get(n).cloned())
-        })
+        refs::substitute(s, &|p| self.secret_lookup(p, Reveal::Secrets))
     }
 
     /// The canonical document as a JSON value: sorted keys, secrets redacted, references as
@@ -327,6 +324,11 @@ impl Plan {
     /// The master's generation inputs, if the plan has a master.
     pub fn master(&self) -> Option<&MasterFiles> {
         self.master.as_ref()
+    }
+
+    /// The values of the plan's secrets (for scrubbing them from anything printed).
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secrets.values().map(String::as_str)
     }
 
     fn secret_lookup(&self, path: &str, reveal: Reveal) -> Option<String> {

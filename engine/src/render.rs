@@ -102,13 +102,9 @@ fn text(v: &str) -> String {
 
 /// `${security_group.agent.id}` → `security_group.agent`, for peers and links.
 fn peer(v: &str) -> String {
-    match refs::whole_ref(v) {
-        Some(p) if !refs::is_secret(p) && !p.starts_with("param.") => p
-            .rsplit_once('.')
-            .map(|(id, _)| id.to_string())
-            .unwrap_or_else(|| p.to_string()),
-        _ => text(v),
-    }
+    refs::whole_ref_resource(v)
+        .map(str::to_string)
+        .unwrap_or_else(|| text(v))
 }
 
 fn scalar(v: &Value) -> String {

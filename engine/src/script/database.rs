@@ -8,7 +8,7 @@ use rhai::{Dynamic, Engine, INT, NativeCallContext};
 use serde_json::{Map, Value};
 
 use super::security_group::SecurityGroup;
-use super::{Decl, RhaiResult, Shared, fail, pos_of, values};
+use super::{Decl, RhaiResult, Shared, check_name, fail, pos_of, values};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::plan::Kind;
 use crate::refs;
@@ -98,23 +98,24 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         move |ctx: NativeCallContext, name: &str| -> RhaiResult<Database> {
             let mut st = s.borrow_mut();
             let pos = pos_of(&ctx, &st);
-            let id = format!("database.{name}");
-            if let Some(&i) = st.by_id.get(&id) {
-                return fail(
-                    &ctx,
-                    format!(
-                        "database {name:?} is already declared at line {}",
-                        st.decls[i].pos.line
-                    ),
-                );
-            }
-            // Check the name like any resource name.
-            st.declare(Kind::RdsCluster, name, pos.clone())
-                .or_else(|m| fail(&ctx, m))?;
-            let decl = st.decls.len() - 1;
-            let old = std::mem::replace(&mut st.decls[decl].id, id.clone());
-            st.by_id.remove(&old);
-            st.by_id.insert(id, decl);
+            // Checked like any resource name; the kind (cluster or instance) is decided
+            // at the end by .engine(...), so the placeholder is `database.NAME` until then.
+            check_name(Kind::RdsCluster, name).or_else(|m| fail(&ctx, m))?;
+            let decl = match st.push_decl(
+                format!("database.{name}"),
+                Kind::RdsCluster,
+                name,
+                pos.clone(),
+            ) {
+                Ok(i) => i,
+                Err(i) => {
+                    let line = st.decls[i].pos.line;
+                    return fail(
+                        &ctx,
+                        format!("database {name:?} is already declared at line {line}"),
+                    );
+                }
+            };
             st.decls[decl].pending = true;
             let idx = st.databases.len();
             st.databases.push(DbDecl {

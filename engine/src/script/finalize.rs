@@ -137,7 +137,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
                 .get("cluster")
                 .and_then(Value::as_str)
                 .and_then(refs::whole_ref)?;
-            Some((cluster.rsplit_once('.')?.0.to_string(), d.id.clone()))
+            Some((refs::resource_of(cluster).to_string(), d.id.clone()))
         })
         .collect();
     let alias_lookup = |p: &str| -> Option<String> {
@@ -163,16 +163,19 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     let fix = |s: &str| -> String {
         refs::substitute(&refs::substitute(s, &alias_lookup), &known_lookup)
     };
+    // The master's files, rendered once: the instance's user_data and the plan's files.
+    let mut master_texts = None;
     if let Some(mf) = master_files.as_mut() {
         let mut cfg = mf.config.clone();
         map_config_strings(&mut cfg, &fix);
         mf.config = cfg;
+        let user_data = mf.render_user_data(&|_| None, true);
         if let Some(m) = st.masters.first() {
-            st.decls[m.decl].props.insert(
-                "user_data".into(),
-                Value::String(mf.render_user_data(&|_| None, true)),
-            );
+            st.decls[m.decl]
+                .props
+                .insert("user_data".into(), Value::String(user_data.clone()));
         }
+        master_texts = Some((mf.render_yaml(&|_| None, true), user_data));
     }
 
     for d in &st.decls {
@@ -208,7 +211,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
                 if path.starts_with("param.") || path.starts_with("secret.") {
                     continue;
                 }
-                let target = path.rsplit_once('.').map(|(id, _)| id).unwrap_or(path);
+                let target = refs::resource_of(path);
                 if target == id {
                     continue;
                 }
@@ -332,11 +335,10 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
                 }
             }
         }
-        files.insert("master.yaml".to_string(), mf.render_yaml(&|_| None, true));
-        files.insert(
-            "user-data".to_string(),
-            mf.render_user_data(&|_| None, true),
-        );
+    }
+    if let Some((yaml, user_data)) = master_texts {
+        files.insert("master.yaml".to_string(), yaml);
+        files.insert("user-data".to_string(), user_data);
     }
 
     let deployment = DeploymentInfo {

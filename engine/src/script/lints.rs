@@ -94,9 +94,7 @@ impl RuleView<'_> {
 
 /// `${security_group.x.id}` → `security_group.x`.
 fn ref_target(s: &str) -> Option<&str> {
-    refs::whole_ref(s)
-        .and_then(|p| p.rsplit_once('.'))
-        .map(|(id, _)| id)
+    refs::whole_ref_resource(s)
 }
 
 fn rules(plan: &Plan) -> Vec<RuleView<'_>> {

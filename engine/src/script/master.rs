@@ -196,11 +196,6 @@ fn set_path(map: &mut Map<String, Value>, path: &str, v: Value) {
     }
 }
 
-fn config_json_value(st: &State, d: &Dynamic) -> Result<Value, String> {
-    let _ = st;
-    values::to_json(d)
-}
-
 /// Sets a top-level master.yaml key from a script value; used by `.set` and the map form.
 fn set_top_key(
     ctx: &NativeCallContext,
@@ -236,7 +231,7 @@ fn set_top_key(
                     attach_pool(ctx, st, cfg, p.idx)?;
                 } else {
                     plain.push(
-                        config_json_value(st, item).or_else(|m| {
+                        values::to_json(item).or_else(|m| {
                             fail(ctx, format!("master_config: resource_pools: {m}"))
                         })?,
                     );
@@ -253,8 +248,7 @@ fn set_top_key(
             return Ok(());
         }
     }
-    let value =
-        config_json_value(st, v).or_else(|m| fail(ctx, format!("master_config: {key}: {m}")))?;
+    let value = values::to_json(v).or_else(|m| fail(ctx, format!("master_config: {key}: {m}")))?;
     st.configs[cfg].json.insert(key.to_string(), value);
     st.configs[cfg].field_pos.insert(key.to_string(), pos);
     Ok(())

@@ -86,17 +86,16 @@ pub(crate) type Shared = Rc<RefCell<State>>;
 
 impl State {
     /// Declares a resource; a second one with the same id is an error naming the first.
-    pub fn declare(&mut self, kind: Kind, name: &str, pos: SourcePos) -> Result<usize, String> {
-        check_name(kind, name)?;
-        let id = format!("{}.{}", kind.as_str(), name);
+    /// Adds a declaration under `id`; a taken id returns the index of the first one.
+    pub fn push_decl(
+        &mut self,
+        id: String,
+        kind: Kind,
+        name: &str,
+        pos: SourcePos,
+    ) -> Result<usize, usize> {
         if let Some(&i) = self.by_id.get(&id) {
-            let first = &self.decls[i].pos;
-            return Err(format!(
-                "{} {name:?} is already declared at {}:{}; names must be unique per kind",
-                kind.as_str(),
-                first.file,
-                first.line
-            ));
+            return Err(i);
         }
         let i = self.decls.len();
         self.decls.push(Decl {
@@ -113,25 +112,26 @@ impl State {
         Ok(i)
     }
 
+    /// Declares a resource; a second one with the same id is an error naming the first.
+    pub fn declare(&mut self, kind: Kind, name: &str, pos: SourcePos) -> Result<usize, String> {
+        check_name(kind, name)?;
+        let id = format!("{}.{}", kind.as_str(), name);
+        self.push_decl(id, kind, name, pos).map_err(|i| {
+            let first = &self.decls[i].pos;
+            format!(
+                "{} {name:?} is already declared at {}:{}; names must be unique per kind",
+                kind.as_str(),
+                first.file,
+                first.line
+            )
+        })
+    }
+
     /// Declares a security group rule; a duplicate returns the line of the first.
     pub fn declare_rule(&mut self, name: &str, pos: SourcePos) -> Result<usize, u32> {
         let id = format!("{}.{}", Kind::SecurityGroupRule.as_str(), name);
-        if let Some(&i) = self.by_id.get(&id) {
-            return Err(self.decls[i].pos.line);
-        }
-        let i = self.decls.len();
-        self.decls.push(Decl {
-            id: id.clone(),
-            kind: Kind::SecurityGroupRule,
-            name: name.to_string(),
-            props: Map::new(),
-            tags: BTreeMap::new(),
-            pos,
-            pending: false,
-            field_pos: HashMap::new(),
-        });
-        self.by_id.insert(id, i);
-        Ok(i)
+        self.push_decl(id, Kind::SecurityGroupRule, name, pos)
+            .map_err(|i| self.decls[i].pos.line)
     }
 
     pub fn decl(&mut self, id: &str) -> &mut Decl {
@@ -140,7 +140,7 @@ impl State {
     }
 }
 
-fn check_name(kind: Kind, name: &str) -> Result<(), String> {
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 48
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
