@@ -22,12 +22,14 @@
 pub mod cfn;
 pub mod config;
 pub mod diag;
+pub mod kinds;
 pub mod lint;
 pub mod plan;
 pub mod refs;
 mod render;
 mod script;
 pub mod userdata;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

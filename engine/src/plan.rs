@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::config::MasterConfig;
 use crate::diag::SourcePos;
+use crate::kinds::Spec;
 use crate::refs::{self, Style};
+use crate::value::Secrets;
 
 /// Version of the plan JSON layout; bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -49,6 +51,8 @@ pub struct Resource {
     pub kind: Kind,
     /// Physical name in AWS (prefixed with the deployment name).
     pub name: String,
+    /// The typed properties.
+    pub spec: Spec,
     /// Properties; strings may hold references (see [`crate::refs`]).
     pub properties: Map<String, Value>,
     pub tags: BTreeMap<String, String>,
@@ -83,7 +87,7 @@ pub struct Plan {
     pub outputs: BTreeMap<String, String>,
     /// Generated files (`master.yaml`, `user-data`), with references and secret markers.
     pub files: BTreeMap<String, String>,
-    pub(crate) secrets: BTreeMap<String, String>,
+    pub(crate) secrets: Secrets,
     pub(crate) master: Option<MasterFiles>,
     index: HashMap<String, usize>,
 }
@@ -158,7 +162,7 @@ impl Plan {
         resources: Vec<Resource>,
         outputs: BTreeMap<String, String>,
         files: BTreeMap<String, String>,
-        secrets: BTreeMap<String, String>,
+        secrets: Secrets,
     ) -> Result<Plan, Cycle> {
         let n = resources.len();
         let pos: HashMap<&str, usize> = resources
@@ -228,7 +232,12 @@ impl Plan {
 
     /// Names of the secret parameters this plan uses.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        self.secrets.keys().map(String::as_str)
+        self.secrets.names()
+    }
+
+    /// The plan's secret values (reveal only for apply and private files).
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// Replaces secret markers by their values (for apply and `render -o`).
@@ -244,12 +253,7 @@ impl Plan {
             .resources
             .iter()
             .map(|r| {
-                let mut props = Value::Object(r.properties.clone());
-                refs::map_strings(&mut props, &mut |s| {
-                    if refs::has_refs(s) || s.contains("${") {
-                        *s = refs::display(s, Style::Json);
-                    }
-                });
+                let props = Value::Object(r.spec.to_json());
                 json!({
                     "id": r.id,
                     "kind": r.kind,
@@ -328,14 +332,15 @@ impl Plan {
 
     /// The values of the plan's secrets (for scrubbing them from anything printed).
     pub fn secret_values(&self) -> impl Iterator<Item = &str> {
-        self.secrets.values().map(String::as_str)
+        self.secrets.values().map(crate::value::Secret::reveal)
     }
 
     fn secret_lookup(&self, path: &str, reveal: Reveal) -> Option<String> {
         match reveal {
             Reveal::Secrets => path
                 .strip_prefix("secret.")
-                .and_then(|n| self.secrets.get(n).cloned()),
+                .and_then(|n| self.secrets.get(n))
+                .map(|v| v.reveal().to_string()),
             Reveal::Redact => None,
         }
     }

@@ -21,6 +21,16 @@ pub fn reference(path: &str) -> String {
     s
 }
 
+/// True when `s` holds either marker character: text from outside the engine never may.
+pub fn has_marker_chars(s: &str) -> bool {
+    s.contains([OPEN, CLOSE])
+}
+
+/// `s` with marker characters replaced by U+FFFD.
+pub fn scrub_markers(s: &str) -> String {
+    s.replace([OPEN, CLOSE], "\u{FFFD}")
+}
+
 /// True when `s` contains at least one reference or secret.
 pub fn has_refs(s: &str) -> bool {
     s.contains(OPEN)

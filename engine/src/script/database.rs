@@ -217,7 +217,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         let pos = pos_of(&ctx, &st);
         // Validate the real value of a secret without ever showing it.
         let real = match refs::whole_ref(password) {
-            Some(path) => path.strip_prefix("secret.").and_then(|n| st.params.secrets.get(n).cloned()),
+            Some(path) => path.strip_prefix("secret.").and_then(|n| st.params.secrets.get(n)).map(|v| v.reveal().to_string()),
             None if refs::has_refs(password) => None,
             None => {
                 st.warnings.push(Diagnostic::warning(

@@ -10,6 +10,7 @@ use super::database::{self, PG_PORT};
 use super::{Decl, State};
 use crate::config::{MasterConfig, unknown_key_message};
 use crate::diag::{Diagnostic, SourcePos};
+use crate::kinds::Spec;
 use crate::plan::{DeploymentInfo, Kind, MasterFiles, Plan, Resource};
 use crate::refs;
 
@@ -250,10 +251,21 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         let Value::Object(properties) = props else {
             unreachable!("props stay an object")
         };
+        let spec = match Spec::from_marked(kind, &properties) {
+            Ok(spec) => spec,
+            Err(e) => {
+                errors.push(Diagnostic::error(
+                    format!("internal error: {id} does not fit its kind's model: {e}"),
+                    &pos,
+                ));
+                continue;
+            }
+        };
         resources.push(Resource {
             id,
             kind,
             name,
+            spec,
             properties,
             tags,
             depends_on: deps.into_iter().collect(),

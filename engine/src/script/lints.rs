@@ -479,7 +479,8 @@ pub(crate) fn check(st: &State, plan: &Plan) -> Vec<Diagnostic> {
             .and_then(|p| match refs::whole_ref(p) {
                 Some(path) => path
                     .strip_prefix("secret.")
-                    .and_then(|n| st.params.secrets.get(n).cloned()),
+                    .and_then(|n| st.params.secrets.get(n))
+                    .map(|v| v.reveal().to_string()),
                 None if !refs::has_refs(p) => Some(p.to_string()),
                 None => None,
             });

@@ -202,9 +202,22 @@ pub(crate) fn engine(
     // `default` is reserved in Rhai, but the script API's params use it as a map key
     // (`#{ default: "x" }`): let it through as a plain identifier.
     #[allow(deprecated)]
+    // Literals may not hold the engine's reference markers: only the engine makes references.
     engine.on_parse_token(|token, _pos, _state| match token {
         rhai::Token::Reserved(word) if word.as_str() == "default" => rhai::Token::Identifier(word),
+        rhai::Token::StringConstant(s) | rhai::Token::InterpolatedString(s)
+            if crate::refs::has_marker_chars(&s) =>
+        {
+            reserved_char_error()
+        }
+        rhai::Token::CharConstant(c) if crate::refs::has_marker_chars(&c.to_string()) => {
+            reserved_char_error()
+        }
         other => other,
+    });
+    // A blob decoded as UTF-8 cannot forge a marker either.
+    engine.register_fn("as_string", |blob: rhai::Blob| {
+        crate::refs::scrub_markers(&String::from_utf8_lossy(&blob))
     });
     let main_file = state.borrow().main_file.clone();
     engine.set_module_resolver(resolver::SandboxResolver::new(loader, &main_file, sources));
@@ -227,6 +240,13 @@ pub(crate) fn engine(
     master::register(&mut engine, state);
     lints::register(&mut engine, state);
     engine
+}
+
+fn reserved_char_error() -> rhai::Token {
+    rhai::Token::LexError(Box::new(rhai::LexError::ImproperSymbol(
+        String::new(),
+        "a string holds a character of U+E000-U+E001, which detscript reserves".into(),
+    )))
 }
 
 /// Names of the script API, for "did you mean" on unknown functions.
@@ -555,3 +575,5 @@ fn unknown_function(sig: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_model;

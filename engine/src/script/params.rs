@@ -19,7 +19,7 @@ pub(crate) struct ParamState {
     given: BTreeMap<String, ParamInput>,
     specs: Vec<ParamSpec>,
     declared_at: Option<SourcePos>,
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: crate::value::Secrets,
 }
 
 impl ParamState {
@@ -158,6 +158,11 @@ fn parse_spec(name: &str, d: &Dynamic) -> Result<ParamSpec, String> {
 /// Checks and converts one value; the error names the parameter and never shows a secret.
 fn check_value(spec: &ParamSpec, input: &ParamInput) -> Result<Dynamic, String> {
     let name = &spec.name;
+    if input_has_markers(input) {
+        return Err(format!(
+            "parameter {name}: the value contains a character of U+E000-U+E001, which detscript reserves; remove it"
+        ));
+    }
     let shown = |raw: &str| {
         if spec.secret {
             String::new()
@@ -308,7 +313,9 @@ fn value_for(st: &mut State, spec: &ParamSpec) -> Result<Dynamic, String> {
     };
     if spec.secret {
         let text = values::as_string(&value).unwrap_or_default();
-        st.params.secrets.insert(spec.name.clone(), text);
+        st.params
+            .secrets
+            .insert(spec.name.clone(), crate::value::Secret::new(text));
         return Ok(Dynamic::from(refs::reference(&format!(
             "secret.{}",
             spec.name
@@ -318,6 +325,24 @@ fn value_for(st: &mut State, spec: &ParamSpec) -> Result<Dynamic, String> {
 }
 
 /// After the run: every given value must belong to a declared parameter.
+/// True when a given value holds the engine's reserved marker characters anywhere.
+fn input_has_markers(input: &ParamInput) -> bool {
+    fn json(v: &Value) -> bool {
+        match v {
+            Value::String(s) => crate::refs::has_marker_chars(s),
+            Value::Array(a) => a.iter().any(json),
+            Value::Object(m) => m
+                .iter()
+                .any(|(k, v)| crate::refs::has_marker_chars(k) || json(v)),
+            _ => false,
+        }
+    }
+    match input {
+        ParamInput::Text(t) => crate::refs::has_marker_chars(t),
+        ParamInput::Json(v) => json(v),
+    }
+}
+
 pub(crate) fn check_unused(st: &mut State) {
     let declared: Vec<String> = st.params.specs.iter().map(|s| s.name.clone()).collect();
     let pos = st.params.declared_at.clone().unwrap_or_else(|| SourcePos {

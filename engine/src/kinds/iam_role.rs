@@ -1,0 +1,45 @@
+//! `iam_role`: a role with its trust policy, inline policies and managed policies.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{Doc, Tmpl};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamRoleSpec {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub assume_role_policy: Option<Doc>,
+    /// Inline policies by name.
+    pub inline_policies: BTreeMap<String, Doc>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub managed_policies: Option<Vec<Tmpl>>,
+}
+
+pub fn physical_name(deployment: &str, name: &str) -> String {
+    format!("{deployment}-{name}")
+}
+
+/// A statement of a policy document, read back for checks.
+pub struct StatementView<'a> {
+    pub effect: Option<&'a str>,
+    pub actions: Vec<&'a Tmpl>,
+    pub resources: Vec<&'a Tmpl>,
+}
+
+/// The statements of a policy document (`Statement` as a map or an array of maps).
+pub fn statements(doc: &Doc) -> Vec<StatementView<'_>> {
+    let list: Vec<&Doc> = match doc.get("Statement") {
+        Some(Doc::Array(a)) => a.iter().collect(),
+        Some(d @ Doc::Object(_)) => vec![d],
+        _ => Vec::new(),
+    };
+    list.into_iter()
+        .map(|s| StatementView {
+            effect: s.get("Effect").and_then(Doc::as_text),
+            actions: s.strings_at("Action"),
+            resources: s.strings_at("Resource"),
+        })
+        .collect()
+}

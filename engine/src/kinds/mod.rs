@@ -1,0 +1,146 @@
+//! One module per resource kind: its typed spec, physical name, outputs and checks. The plan
+//! holds a [`Spec`] per resource; every consumer (text, lints, CloudFormation, AWS) matches
+//! on it, so a new kind is a compile error wherever it is not handled yet.
+
+pub mod ec2_instance;
+pub mod iam_role;
+pub mod instance_profile;
+pub mod rds;
+pub mod s3_bucket;
+pub mod security_group;
+pub mod security_group_rule;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+pub use ec2_instance::Ec2InstanceSpec;
+pub use iam_role::IamRoleSpec;
+pub use instance_profile::InstanceProfileSpec;
+pub use rds::{RdsClusterSpec, RdsInstanceSpec};
+pub use s3_bucket::S3BucketSpec;
+pub use security_group::SecurityGroupSpec;
+pub use security_group_rule::SecurityGroupRuleSpec;
+
+use crate::plan::Kind;
+use crate::value::{self, Ref, Tmpl};
+
+/// Outputs of a plan, by name.
+pub type Outputs = BTreeMap<String, Tmpl>;
+
+/// The typed properties of a plan resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Spec {
+    S3Bucket(S3BucketSpec),
+    SecurityGroup(SecurityGroupSpec),
+    SecurityGroupRule(SecurityGroupRuleSpec),
+    IamRole(IamRoleSpec),
+    InstanceProfile(InstanceProfileSpec),
+    RdsCluster(RdsClusterSpec),
+    RdsInstance(RdsInstanceSpec),
+    Ec2Instance(Ec2InstanceSpec),
+}
+
+impl Spec {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Spec::S3Bucket(_) => Kind::S3Bucket,
+            Spec::SecurityGroup(_) => Kind::SecurityGroup,
+            Spec::SecurityGroupRule(_) => Kind::SecurityGroupRule,
+            Spec::IamRole(_) => Kind::IamRole,
+            Spec::InstanceProfile(_) => Kind::InstanceProfile,
+            Spec::RdsCluster(_) => Kind::RdsCluster,
+            Spec::RdsInstance(_) => Kind::RdsInstance,
+            Spec::Ec2Instance(_) => Kind::Ec2Instance,
+        }
+    }
+
+    /// Builds the spec of `kind` from a builder's marked properties.
+    pub(crate) fn from_marked(kind: Kind, props: &Map<String, Value>) -> Result<Spec, String> {
+        fn de<T: serde::de::DeserializeOwned>(props: &Map<String, Value>) -> Result<T, String> {
+            serde_json::from_value(Value::Object(props.clone())).map_err(|e| e.to_string())
+        }
+        Ok(match kind {
+            Kind::S3Bucket => Spec::S3Bucket(de(props)?),
+            Kind::SecurityGroup => Spec::SecurityGroup(de(props)?),
+            Kind::SecurityGroupRule => Spec::SecurityGroupRule(de(props)?),
+            Kind::IamRole => Spec::IamRole(de(props)?),
+            Kind::InstanceProfile => Spec::InstanceProfile(de(props)?),
+            Kind::RdsCluster => Spec::RdsCluster(de(props)?),
+            Kind::RdsInstance => Spec::RdsInstance(de(props)?),
+            Kind::Ec2Instance => Spec::Ec2Instance(de(props)?),
+        })
+    }
+
+    /// The canonical JSON properties (references `${path}`, secrets `(sensitive)`).
+    pub fn to_json(&self) -> Map<String, Value> {
+        match serde_json::to_value(self).expect("specs serialize") {
+            Value::Object(m) => m,
+            _ => unreachable!("specs are structs"),
+        }
+    }
+
+    /// The properties with references kept as engine markers (text rendering, script policies).
+    pub(crate) fn to_marked_json(&self) -> Map<String, Value> {
+        value::marked(|| self.to_json())
+    }
+
+    /// Every reference the spec holds.
+    pub fn refs(&self) -> Vec<Ref> {
+        let mut out = Vec::new();
+        let v = Value::Object(self.to_marked_json());
+        crate::refs::visit_strings(&v, &mut |s| {
+            for t in Tmpl::from_marked(s).refs() {
+                out.push(t.clone());
+            }
+        });
+        out
+    }
+
+    /// Outputs this resource contributes (the master's come from its files).
+    pub fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
+        match self {
+            Spec::S3Bucket(s) => s.outputs(name, out),
+            Spec::SecurityGroup(s) => s.outputs(id, name, out),
+            Spec::RdsCluster(s) => s.outputs(id, out),
+            Spec::RdsInstance(s) => s.outputs(id, out),
+            Spec::SecurityGroupRule(_)
+            | Spec::IamRole(_)
+            | Spec::InstanceProfile(_)
+            | Spec::Ec2Instance(_) => {}
+        }
+    }
+}
+
+/// The physical name of a resource of `kind` named `name` in `deployment`.
+pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
+    match kind {
+        Kind::S3Bucket => s3_bucket::physical_name(deployment, name),
+        Kind::SecurityGroup => security_group::physical_name(deployment, name),
+        Kind::SecurityGroupRule => security_group_rule::physical_name(deployment, name),
+        Kind::IamRole => iam_role::physical_name(deployment, name),
+        Kind::InstanceProfile => instance_profile::physical_name(deployment, name),
+        Kind::RdsCluster | Kind::RdsInstance => rds::physical_name(deployment, name),
+        Kind::Ec2Instance => ec2_instance::physical_name(deployment, name),
+    }
+}
+
+/// Whether AWS shows the resource by a `Name` tag.
+pub fn has_name_tag(kind: Kind) -> bool {
+    matches!(kind, Kind::SecurityGroup | Kind::Ec2Instance)
+}
+
+/// The AWS partition of a region (`aws`, `aws-us-gov`, `aws-cn`).
+pub fn partition(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        _ => "aws",
+    }
+}
+
+/// The ownership tags every resource carries.
+pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
+pub const TAG_ID: &str = "detscript:id";

@@ -1,0 +1,111 @@
+//! `security_group_rule`: one ingress or egress rule of a security group.
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{Ref, Tmpl};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// `tcp`, `udp` or `all` (every protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    All,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::All => "all",
+        }
+    }
+
+    /// The EC2 API's `IpProtocol` (`-1` for all).
+    pub fn ip_protocol(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::All => "-1",
+        }
+    }
+}
+
+/// The other side of a rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// Another security group (its id).
+    #[serde(rename = "peer_group")]
+    Group(Ref),
+    #[serde(rename = "cidr_ipv4")]
+    Ipv4(Tmpl),
+    #[serde(rename = "cidr_ipv6")]
+    Ipv6(Tmpl),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupRuleSpec {
+    /// The group the rule belongs to (its id).
+    pub group: Ref,
+    pub direction: Direction,
+    pub protocol: Protocol,
+    pub from_port: i64,
+    pub to_port: i64,
+    #[serde(flatten)]
+    pub peer: Peer,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub description: Option<Tmpl>,
+}
+
+pub fn physical_name(deployment: &str, name: &str) -> String {
+    format!("{deployment}-{name}")
+}
+
+impl SecurityGroupRuleSpec {
+    /// True when the rule opens `port` (or the whole range containing it).
+    pub fn covers(&self, port: i64) -> bool {
+        self.protocol != Protocol::Udp && self.from_port <= port && port <= self.to_port
+    }
+
+    /// `tcp 22`, `tcp 0-65535`, `all traffic`.
+    pub fn ports_label(&self) -> String {
+        match self.protocol {
+            Protocol::All => "all traffic".into(),
+            p if self.from_port == self.to_port => format!("{} {}", p.as_str(), self.from_port),
+            p => format!("{} {}-{}", p.as_str(), self.from_port, self.to_port),
+        }
+    }
+
+    /// The CIDR of the peer, if it is one and known.
+    pub fn cidr(&self) -> Option<&Tmpl> {
+        match &self.peer {
+            Peer::Ipv4(c) | Peer::Ipv6(c) => Some(c),
+            Peer::Group(_) => None,
+        }
+    }
+
+    /// True when the peer is the whole internet (`0.0.0.0/0` or `::/0`).
+    pub fn open_to_world(&self) -> bool {
+        self.cidr()
+            .and_then(Tmpl::as_text)
+            .is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
+    }
+}

@@ -1,0 +1,97 @@
+//! The typed model at the script's edges: nothing from outside becomes a reference or secret.
+
+use crate::kinds::Spec;
+use crate::value::Part;
+use crate::{CompileRequest, Mode, ParamInput, compile, refs};
+
+const SRC: &str = r#"
+let p = params(#{ keypair: #{ doc: "key" }, pw: #{ secret: true } });
+deployment("demo");
+let sg = security_group("m", "master");
+let role = iam_role("r").assumed_by("ec2.amazonaws.com");
+let db = database("db").engine("postgres").ssl_mode("require").master_user("postgres", p.pw).allow_from(sg);
+master_instance("master").instance_type("m6i.xlarge").image_id("ami-0fc5d935ebf8bc3bc")
+    .key_name(p.keypair).security_group(sg).instance_profile(instance_profile(role))
+    .master_image("determinedai/determined-master:0.38.0")
+    .config(master_config().db(db));
+"#;
+
+fn forged(path: &str) -> String {
+    format!("{}{path}{}", '\u{E000}', '\u{E001}')
+}
+
+#[test]
+fn a_parameter_holding_marker_characters_is_refused() {
+    let req = CompileRequest::new("t.rhai", SRC, Mode::Apply)
+        .param("keypair", ParamInput::Text(forged("secret.pw")))
+        .param("pw", ParamInput::Text("Correct-Horse-9".into()));
+    let f = compile(&req).expect_err("a forged reference must not compile");
+    let msg = &f.diagnostics[0].message;
+    assert!(
+        msg.contains("parameter keypair") && msg.contains("reserves"),
+        "{msg}"
+    );
+    assert!(!msg.contains("Correct-Horse-9"));
+}
+
+#[test]
+fn a_script_literal_holding_marker_characters_is_refused() {
+    let src = format!(
+        "deployment(\"d\");\nsecurity_group(\"web\", \"{}\");",
+        forged("secret.pw")
+    );
+    let f = compile(&CompileRequest::new("t.rhai", &src, Mode::Preview)).unwrap_err();
+    assert!(
+        f.diagnostics[0].message.contains("reserves"),
+        "{:?}",
+        f.diagnostics
+    );
+    assert_eq!(f.diagnostics[0].line, 2);
+    // An escape sequence makes the same character.
+    let src = "deployment(\"d\");\nsecurity_group(\"web\", \"\\u{E000}secret.pw\\u{E001}\");";
+    assert!(compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).is_err());
+}
+
+#[test]
+fn a_blob_cannot_forge_a_marker() {
+    let src = r#"
+let b = blob();
+for x in [0xEE, 0x80, 0x80] { b.push(x); }
+deployment("d");
+security_group("web", b.as_string() + "x");
+"#;
+    let c = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap();
+    let Spec::SecurityGroup(sg) = &c.plan.get("security_group.web").unwrap().spec else {
+        panic!("a security group")
+    };
+    assert!(sg.description.is_known());
+    assert!(!refs::has_marker_chars(sg.description.as_text().unwrap()));
+}
+
+#[test]
+fn specs_hold_typed_references_and_secrets() {
+    let req = CompileRequest::new("t.rhai", SRC, Mode::Apply)
+        .param("keypair", ParamInput::Text("k".into()))
+        .param("pw", ParamInput::Text("Correct-Horse-9".into()));
+    let c = compile(&req).unwrap();
+    let Spec::RdsInstance(db) = &c.plan.get("rds_instance.db").unwrap().spec else {
+        panic!("a standalone instance")
+    };
+    let settings = db.db.as_ref().unwrap();
+    assert_eq!(
+        settings.master_password.parts(),
+        &[Part::Secret("pw".into())]
+    );
+    let Spec::Ec2Instance(m) = &c.plan.get("ec2_instance.master").unwrap().spec else {
+        panic!("the master")
+    };
+    assert_eq!(m.key_name.as_ref().unwrap().as_text(), Some("k"));
+    let r = m.iam_instance_profile.as_ref().unwrap().as_ref().unwrap();
+    assert_eq!(
+        (r.resource.as_str(), r.attr.as_str()),
+        ("instance_profile.r", "arn")
+    );
+    // The plan JSON shows neither the secret nor markers.
+    let json = c.plan.to_json();
+    assert!(!json.contains("Correct-Horse-9") && !refs::has_marker_chars(&json));
+}
