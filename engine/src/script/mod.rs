@@ -555,3 +555,5 @@ fn unknown_function(sig: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_userdata;
