@@ -171,7 +171,7 @@ impl Script {
 
     /// A simple command spread over lines: each group of words on its own line, joined by
     /// ` \` and indented by two spaces.
-    pub(crate) fn long_command(&mut self, lines: &[&[Word]]) -> &mut Self {
+    pub(crate) fn long_command(&mut self, lines: &[Vec<Word>]) -> &mut Self {
         for (i, words) in lines.iter().enumerate() {
             if i > 0 {
                 self.text.push_str(" \\\n  ");
@@ -296,41 +296,34 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
     .code("\n# 4. The master container; replaced so that a changed config or image takes effect.\n")
     .command(&[Word::lit("docker"), Word::lit("pull"), image.clone()])
     .code("docker rm -f determined-master >/dev/null 2>&1 || true\n");
-    let mount = Word::value(&format!("{dir}:{CONTAINER_CONFIG_DIR}:ro"));
-    let publish = Word::value(&format!("{port}:{port}"));
-    let mut run: Vec<&[Word]> = Vec::new();
-    let head = [Word::lit("docker"), Word::lit("run"), Word::lit("-d")];
-    let name = [Word::lit("--name"), Word::lit("determined-master")];
-    let network = [Word::lit("--network"), Word::lit("determined")];
-    let restart = [Word::lit("--restart"), Word::lit("unless-stopped")];
-    let publish = [Word::lit("-p"), publish];
-    let mount = [Word::lit("-v"), mount];
-    let image = [image];
-    run.extend([
-        &head[..],
-        &name[..],
-        &network[..],
-        &restart[..],
-        &publish[..],
-        &mount[..],
-        &image[..],
-    ]);
+    let mut run = vec![
+        vec![Word::lit("docker"), Word::lit("run"), Word::lit("-d")],
+        vec![Word::lit("--name"), Word::lit("determined-master")],
+        vec![Word::lit("--network"), Word::lit("determined")],
+        vec![Word::lit("--restart"), Word::lit("unless-stopped")],
+        vec![Word::lit("-p"), Word::value(&format!("{port}:{port}"))],
+        vec![
+            Word::lit("-v"),
+            Word::value(&format!("{dir}:{CONTAINER_CONFIG_DIR}:ro")),
+        ],
+        vec![image],
+    ];
     // The master reads /etc/determined/master.yaml unless told otherwise.
-    let config_flag;
     if file != "master.yaml" {
-        config_flag = [
+        run.push(vec![
             Word::lit("--config-file"),
             Word::value(&format!("{CONTAINER_CONFIG_DIR}/{file}")),
-        ];
-        run.push(&config_flag[..]);
+        ]);
     }
     s.long_command(&run);
     s.finish()
 }
 
-/// How a rejected value is shown in a message: quoted and escaped, cut after 80 characters.
+/// How a rejected value is shown in a message: references as `${path}` (secrets as
+/// `(sensitive)`), quoted and escaped, cut after 80 characters.
 fn shown(v: &str) -> String {
     const MAX: usize = 80;
+    let v = &refs::display(v, refs::Style::Template);
     match v.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{:?}...", &v[..cut]),
         None => format!("{v:?}"),

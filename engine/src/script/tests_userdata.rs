@@ -157,3 +157,33 @@ fn unset_parameters_stay_unknown_in_a_preview() {
     );
     assert!(ud.contains("\n  --config-file /etc/determined/${param.config}\n"));
 }
+
+#[test]
+fn the_reported_render_command_is_refused() {
+    // `detscript render scripts/deploy.rhai user-data -p keypair=k -p 'version=0.38.0;touch${IFS}/tmp/x'`
+    let src = include_str!("../../../scripts/deploy.rhai");
+    let line = src
+        .lines()
+        .position(|l| l.contains(".master_image("))
+        .expect("deploy.rhai sets the master image") as u32
+        + 1;
+    for mode in [Mode::Preview, Mode::Apply] {
+        let req = CompileRequest::new("deploy.rhai", src, mode)
+            .param("keypair", ParamInput::Text("k".into()))
+            .param("db_password", ParamInput::Text("Str0ng-password-1".into()))
+            .param(
+                "version",
+                ParamInput::Text("0.38.0;touch${IFS}/tmp/x".into()),
+            );
+        let f = compile(&req).expect_err("a hostile version");
+        let d = &f.diagnostics[0];
+        assert_eq!(d.line, line, "{}", d.message);
+        assert!(
+            d.message.contains(
+                "expects a Docker image reference such as \"determinedai/determined-master:0.38.0\", got \"determinedai/determined-master:0.38.0;touch${IFS}/tmp/x\""
+            ),
+            "{}",
+            d.message
+        );
+    }
+}

@@ -266,7 +266,13 @@ fn image_references_follow_dockers_grammar() {
         Ok(())
     );
     assert_eq!(check_image(&r), Ok(()));
-    assert!(check_image(&format!("x;{r}")).is_err());
+    let e = check_image(&format!("x;{r}")).unwrap_err();
+    assert!(
+        e.contains("got \"x;${param.version}\": ';' is not allowed"),
+        "{e}"
+    );
+    let e = check_image(&format!("{};x", refs::reference("secret.pw"))).unwrap_err();
+    assert!(e.contains("got \"(sensitive);x\""), "{e}");
 }
 
 #[test]
