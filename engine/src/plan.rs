@@ -133,18 +133,20 @@ impl MasterFiles {
     pub fn render_user_data(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
         let yaml = self.render_yaml(lookup, raw);
         let image = refs::substitute(&self.image, lookup);
-        let image = if raw {
-            image
-        } else {
-            refs::display(&image, Style::Template)
-        };
-        crate::userdata::master_user_data(
+        // References still in the image stay markers until the script is built (the builder
+        // quotes the text around them, never them), and only then are shown as `${path}`.
+        let user_data = crate::userdata::master_user_data(
             &self.deployment,
             &image,
             self.port,
             &yaml,
             &self.config_path,
-        )
+        );
+        if raw {
+            user_data
+        } else {
+            refs::display(&user_data, Style::Template)
+        }
     }
 }
 

@@ -661,9 +661,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     values::describe(v)
                 )
             })?;
-            if t.is_empty() || t.contains(char::is_whitespace) {
-                return Err(format!("{t:?} is not a Docker image reference"));
-            }
+            crate::userdata::check_image(&t)?;
             m.master_image = Some(t);
             Ok(())
         }),
@@ -691,13 +689,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         ("config_path", |m, v| {
             let t = values::as_string(v)
                 .ok_or_else(|| format!("expects a file path, got {}", values::describe(v)))?;
-            if t.is_empty()
-                || t.ends_with('/')
-                || t.contains(char::is_whitespace)
-                || t.contains('\'')
-            {
-                return Err(format!("{t:?} is not a file path"));
-            }
+            crate::userdata::check_config_path(&t)?;
             m.config_path = t;
             Ok(())
         }),

@@ -577,3 +577,5 @@ fn unknown_function(sig: &str) -> String {
 mod tests;
 #[cfg(test)]
 mod tests_model;
+#[cfg(test)]
+mod tests_userdata;
