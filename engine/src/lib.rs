@@ -37,7 +37,9 @@ use std::rc::Rc;
 use serde::Serialize;
 
 pub use diag::{Diagnostic, Severity, SourcePos};
-pub use plan::{Kind, MasterFiles, Plan, Resource, Reveal};
+pub use kinds::Spec;
+pub use plan::{AgentPool, Kind, MasterFiles, Plan, Resource, Reveal};
+pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};
 pub use script::limits;
 
 /// How missing required parameters are treated.

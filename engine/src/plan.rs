@@ -11,7 +11,7 @@ use crate::config::MasterConfig;
 use crate::diag::SourcePos;
 use crate::kinds::Spec;
 use crate::refs::{self, Style};
-use crate::value::Secrets;
+use crate::value::{Secrets, Tmpl};
 
 /// Version of the plan JSON layout; bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -148,6 +148,16 @@ impl MasterFiles {
             refs::display(&user_data, Style::Template)
         }
     }
+}
+
+/// An AWS resource pool of the master: its agents carry `tag_key=tag_value` and run with
+/// `instance_profile` (an ARN, known after apply).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentPool {
+    pub pool: String,
+    pub tag_key: String,
+    pub tag_value: String,
+    pub instance_profile: Option<Tmpl>,
 }
 
 /// A dependency cycle, named by the resources in it.
@@ -325,6 +335,51 @@ impl Plan {
         let m = self.master.as_ref()?;
         let all = |p: &str| self.secret_lookup(p, Reveal::Secrets).or_else(|| lookup(p));
         Some((m.render_yaml(&all, false), m.render_user_data(&all, false)))
+    }
+
+    /// The outputs as templates (references resolved after apply; secrets never appear).
+    pub fn output_values(&self) -> BTreeMap<String, Tmpl> {
+        self.outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), Tmpl::from_marked(v)))
+            .collect()
+    }
+
+    /// The agents the master launches, one entry per AWS pool with a known tag: how `destroy`
+    /// finds them (the pool tag) and tells them from foreign instances (the agent profile).
+    pub fn agent_pools(&self) -> Vec<AgentPool> {
+        let mut out: Vec<AgentPool> = Vec::new();
+        let Some(m) = self.master.as_ref() else {
+            return out;
+        };
+        for p in &m.config.resource_pools {
+            let Some(pr) = &p.provider else { continue };
+            let (Some(k), Some(v)) = (&pr.tag_key, &pr.tag_value) else {
+                continue;
+            };
+            if refs::has_refs(k) || refs::has_refs(v) {
+                continue;
+            }
+            out.push(AgentPool {
+                pool: p.pool_name.clone(),
+                tag_key: k.clone(),
+                tag_value: v.clone(),
+                instance_profile: pr
+                    .iam_instance_profile_arn
+                    .as_deref()
+                    .map(Tmpl::from_marked),
+            });
+        }
+        out
+    }
+
+    /// The ids of the resources that depend on `id` (delete them before it).
+    pub fn dependents(&self, id: &str) -> Vec<&str> {
+        self.resources
+            .iter()
+            .filter(|r| r.depends_on.iter().any(|d| d == id))
+            .map(|r| r.id.as_str())
+            .collect()
     }
 
     /// The master's generation inputs, if the plan has a master.
