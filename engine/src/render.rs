@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::plan::{Kind, Plan, Resource};
+use crate::kinds::Spec;
+use crate::plan::{Plan, Resource};
+use crate::value::Tmpl;
 use crate::refs::{self, Style};
 
 const OWNERSHIP_TAGS: &[&str] = &["detscript:deployment", "detscript:id"];
@@ -100,11 +102,20 @@ fn text(v: &str) -> String {
     refs::display(v, Style::Text)
 }
 
-/// `${security_group.agent.id}` → `security_group.agent`, for peers and links.
-fn peer(v: &str) -> String {
-    refs::whole_ref_resource(v)
-        .map(str::to_string)
-        .unwrap_or_else(|| text(v))
+/// A whole reference names its resource (`security_group.agent`); other values read as text.
+pub(crate) fn peer(t: &Tmpl) -> String {
+    t.as_ref()
+        .map(|r| r.resource.clone())
+        .unwrap_or_else(|| t.display(Style::Text))
+}
+
+/// A template as a plan value: unknowns in words, literal text quoted.
+pub(crate) fn scalar_tmpl(t: &Tmpl) -> String {
+    let shown = t.display(Style::Text);
+    match t.parts() {
+        [one] if !matches!(one, crate::value::Part::Text(_)) => shown,
+        _ => format!("{shown:?}"),
+    }
 }
 
 fn scalar(v: &Value) -> String {
@@ -126,10 +137,15 @@ fn scalar(v: &Value) -> String {
 
 fn render_resource(out: &mut String, r: &Resource) {
     let _ = writeln!(out, "  + {}  ({})", r.id, r.name);
-    match r.kind {
-        Kind::SecurityGroupRule => render_rule(out, r),
-        Kind::IamRole => render_role(out, r),
-        _ => render_props(out, &r.properties, 6),
+    match &r.spec {
+        Spec::SecurityGroupRule(rule) => rule.render_text(out),
+        Spec::IamRole(role) => role.render_text(out),
+        Spec::S3Bucket(_)
+        | Spec::SecurityGroup(_)
+        | Spec::InstanceProfile(_)
+        | Spec::RdsCluster(_)
+        | Spec::RdsInstance(_)
+        | Spec::Ec2Instance(_) => render_props(out, &r.spec.to_marked_json(), 6),
     }
     let extra: Vec<String> = r
         .tags
@@ -171,84 +187,6 @@ fn render_props(out: &mut String, props: &serde_json::Map<String, Value>, indent
             _ => {
                 let _ = writeln!(out, "{pad}{k:<width$} = {}", scalar(v));
             }
-        }
-    }
-}
-
-fn render_rule(out: &mut String, r: &Resource) {
-    let p = &r.properties;
-    let get = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
-    let dir = get("direction");
-    let proto = get("protocol");
-    let from = p.get("from_port").and_then(Value::as_i64).unwrap_or(0);
-    let to = p.get("to_port").and_then(Value::as_i64).unwrap_or(0);
-    let ports = if proto == "all" {
-        "all traffic".to_string()
-    } else if from == to {
-        format!("{proto} {from}")
-    } else {
-        format!("{proto} {from}-{to}")
-    };
-    let other = ["peer_group", "cidr_ipv4", "cidr_ipv6"]
-        .iter()
-        .find_map(|k| p.get(*k).and_then(Value::as_str))
-        .map(peer)
-        .unwrap_or_default();
-    let word = if dir == "ingress" { "from" } else { "to" };
-    let _ = writeln!(
-        out,
-        "      {} {dir} {ports} {word} {other}",
-        peer(get("group"))
-    );
-}
-
-fn render_role(out: &mut String, r: &Resource) {
-    let p = &r.properties;
-    let trust: Vec<String> = p
-        .get("assume_role_policy")
-        .and_then(|d| d.get("Statement"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.pointer("/Principal/Service"))
-        .flat_map(|s| match s {
-            Value::Array(a) => a.iter().map(scalar).collect::<Vec<_>>(),
-            other => vec![scalar(other)],
-        })
-        .collect();
-    let _ = writeln!(out, "      assumed by {}", trust.join(", "));
-    if let Some(Value::Object(policies)) = p.get("inline_policies") {
-        for (name, doc) in policies {
-            let _ = writeln!(out, "      policy {name}");
-            for st in doc
-                .get("Statement")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let effect = st
-                    .get("Effect")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Allow")
-                    .to_lowercase();
-                let list = |v: Option<&Value>| match v {
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .map(|x| x.as_str().map(text).unwrap_or_else(|| x.to_string()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    Some(Value::String(s)) => text(s),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                };
-                let _ = writeln!(out, "        {effect} {}", list(st.get("Action")));
-                let _ = writeln!(out, "          on {}", list(st.get("Resource")));
-            }
-        }
-    }
-    if let Some(Value::Array(arns)) = p.get("managed_policies") {
-        for arn in arns {
-            let _ = writeln!(out, "      managed policy {}", scalar(arn));
         }
     }
 }

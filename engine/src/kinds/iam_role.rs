@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::{Doc, Tmpl};
+use crate::value::{Doc, Style, Tmpl};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +19,57 @@ pub struct IamRoleSpec {
 
 pub fn physical_name(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}")
+}
+
+impl IamRoleSpec {
+    /// The plan text: who assumes the role, then each policy's statements in words.
+    pub(crate) fn render_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let item = |d: &Doc| match d {
+            Doc::Str(t) => t.display(Style::Text),
+            other => other.display(Style::Text).to_string(),
+        };
+        let trust: Vec<String> = self
+            .assume_role_policy
+            .iter()
+            .filter_map(|d| d.get("Statement").and_then(Doc::as_array))
+            .flatten()
+            .filter_map(|s| s.get("Principal").and_then(|p| p.get("Service")))
+            .flat_map(|s| match s {
+                Doc::Array(a) => a.iter().map(scalar).collect::<Vec<_>>(),
+                other => vec![scalar(other)],
+            })
+            .collect();
+        let _ = writeln!(out, "      assumed by {}", trust.join(", "));
+        for (name, doc) in &self.inline_policies {
+            let _ = writeln!(out, "      policy {name}");
+            for st in doc.get("Statement").and_then(Doc::as_array).into_iter().flatten() {
+                let effect = st
+                    .get("Effect")
+                    .and_then(Doc::as_text)
+                    .unwrap_or("Allow")
+                    .to_lowercase();
+                let list = |v: Option<&Doc>| match v {
+                    Some(Doc::Array(a)) => a.iter().map(item).collect::<Vec<_>>().join(", "),
+                    Some(d) => item(d),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "        {effect} {}", list(st.get("Action")));
+                let _ = writeln!(out, "          on {}", list(st.get("Resource")));
+            }
+        }
+        for arn in self.managed_policies.iter().flatten() {
+            let _ = writeln!(out, "      managed policy {}", crate::render::scalar_tmpl(arn));
+        }
+    }
+}
+
+/// A document value as the plan shows a scalar.
+fn scalar(d: &Doc) -> String {
+    match d {
+        Doc::Str(t) => crate::render::scalar_tmpl(t),
+        other => other.display(Style::Text).to_string(),
+    }
 }
 
 /// A statement of a policy document, read back for checks.

@@ -80,6 +80,26 @@ pub fn physical_name(deployment: &str, name: &str) -> String {
 }
 
 impl SecurityGroupRuleSpec {
+    /// The plan text: `security_group.master ingress tcp 22 from 0.0.0.0/0`.
+    pub(crate) fn render_text(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let other = match &self.peer {
+            Peer::Group(r) => r.resource.clone(),
+            Peer::Ipv4(c) | Peer::Ipv6(c) => crate::render::peer(c),
+        };
+        let word = match self.direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        let _ = writeln!(
+            out,
+            "      {} {} {} {word} {other}",
+            self.group.resource,
+            self.direction.as_str(),
+            self.ports_label()
+        );
+    }
+
     /// True when the rule opens `port` (or the whole range containing it).
     pub fn covers(&self, port: i64) -> bool {
         self.protocol != Protocol::Udp && self.from_port <= port && port <= self.to_port
