@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::kinds::Spec;
 use crate::plan::{Plan, Resource};
-use crate::value::Tmpl;
 use crate::refs::{self, Style};
+use crate::value::Tmpl;
 
 const OWNERSHIP_TAGS: &[&str] = &["detscript:deployment", "detscript:id"];
 

@@ -43,7 +43,12 @@ impl IamRoleSpec {
         let _ = writeln!(out, "      assumed by {}", trust.join(", "));
         for (name, doc) in &self.inline_policies {
             let _ = writeln!(out, "      policy {name}");
-            for st in doc.get("Statement").and_then(Doc::as_array).into_iter().flatten() {
+            for st in doc
+                .get("Statement")
+                .and_then(Doc::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let effect = st
                     .get("Effect")
                     .and_then(Doc::as_text)
@@ -59,7 +64,11 @@ impl IamRoleSpec {
             }
         }
         for arn in self.managed_policies.iter().flatten() {
-            let _ = writeln!(out, "      managed policy {}", crate::render::scalar_tmpl(arn));
+            let _ = writeln!(
+                out,
+                "      managed policy {}",
+                crate::render::scalar_tmpl(arn)
+            );
         }
     }
 }

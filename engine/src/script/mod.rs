@@ -249,76 +249,39 @@ fn reserved_char_error() -> rhai::Token {
     )))
 }
 
-/// Names of the script API, for "did you mean" on unknown functions.
-pub(crate) const API_FUNCTIONS: &[&str] = &[
-    "params",
-    "deployment",
-    "security_group",
-    "tcp",
-    "tcp_range",
-    "all_tcp",
-    "udp",
-    "udp_range",
-    "all_traffic",
-    "iam_role",
-    "instance_profile",
-    "s3_bucket",
-    "database",
-    "master_config",
-    "s3_checkpoints",
-    "aws_pool",
-    "master_instance",
-    "ingress",
-    "egress",
-    "assumed_by",
-    "allow",
-    "policy",
-    "managed_policy",
-    "engine",
-    "instance_class",
-    "master_user",
-    "database_name",
-    "allow_from",
-    "storage_gb",
-    "encrypted",
-    "checkpoint_storage",
-    "db",
-    "resource_pool",
-    "port",
-    "set",
-    "region",
-    "tags",
-    "instance_type",
-    "image_id",
-    "disk_gb",
-    "key_name",
-    "security_group",
-    "subnet_id",
-    "instance_profile",
-    "master_image",
-    "config",
-    "public_ip",
-    "bucket_name",
-    "iam_instance_profile",
-    "agent_docker_image",
-    "instance_name",
-    "master_url",
-    "max_idle_agent_period",
-    "max_agent_starting_period",
-    "min_instances",
-    "max_instances",
-    "ssh_key_name",
-    "tag",
-    "spot",
-    "spot_max_price",
-    "root_volume_size",
-    "instance_slots",
-    "cpu_slots_allowed",
-    "custom_tag",
-    "startup_script",
-    "description",
-    "prefix",
-];
+thread_local! {
+    /// Names of the script API, for "did you mean" on unknown functions: read from the
+    /// engine's own registrations, once per thread.
+    static API_NAMES: Vec<String> = api_names(&engine_for_docs());
+}
+
+/// An engine with the whole API registered against a throwaway state (for names and docs).
+pub(crate) fn engine_for_docs() -> Engine {
+    let state: Shared = Rc::new(RefCell::new(State::default()));
+    engine(
+        &state,
+        Rc::new(crate::NoModules),
+        resolver::Sources::default(),
+    )
+}
+
+/// The script-facing function names registered on `engine` (getters become their property).
+pub(crate) fn api_names(engine: &Engine) -> Vec<String> {
+    let mut names: Vec<String> = engine
+        .gen_fn_signatures(false)
+        .iter()
+        .filter_map(|sig| {
+            let name = sig.split('(').next()?.trim();
+            let name = name.strip_prefix("get$").unwrap_or(name);
+            (name.chars().next()?.is_ascii_alphabetic() && !name.contains('$'))
+                .then(|| name.to_string())
+        })
+        .filter(|n| n != "to_string" && n != "as_string")
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
 
 /// Runs a script and builds its plan.
 pub(crate) fn compile(
@@ -565,7 +528,10 @@ fn unknown_function(sig: &str) -> String {
         .replace("i64", "int")
         .replace("rhai::", "");
     let mut msg = format!("unknown function or wrong argument types: {sig}");
-    if let Some(s) = crate::config::suggest(name, API_FUNCTIONS.iter().copied()) {
+    let suggestion = API_NAMES.with(|names| {
+        crate::config::suggest(name, names.iter().map(String::as_str)).map(str::to_string)
+    });
+    if let Some(s) = suggestion {
         if s != name {
             msg.push_str(&format!(" (did you mean '{s}'?)"));
         }

@@ -95,3 +95,36 @@ fn specs_hold_typed_references_and_secrets() {
     let json = c.plan.to_json();
     assert!(!json.contains("Correct-Horse-9") && !refs::has_marker_chars(&json));
 }
+
+#[test]
+fn did_you_mean_comes_from_the_registrations() {
+    let names = super::api_names(&super::engine_for_docs());
+    for n in [
+        "params",
+        "deployment",
+        "security_group",
+        "ingress",
+        "iam_role",
+        "allow",
+        "s3_bucket",
+        "database",
+        "ssl_mode",
+        "master_config",
+        "aws_pool",
+        "master_instance",
+        "policy",
+        "arn",
+        "endpoint",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    let src = "deployment(\"d\");\nsecurity_grop(\"web\", \"w\");";
+    let f = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap_err();
+    assert!(
+        f.diagnostics[0]
+            .message
+            .contains("did you mean 'security_group'"),
+        "{}",
+        f.diagnostics[0].message
+    );
+}
