@@ -489,15 +489,28 @@ mod params_file {
         let mut token_start = true;
         let mut line_indent = 0;
         let mut at_line_start = true;
+        // The indentation of the line where an unfinished plain (unquoted) scalar began: its
+        // more indented continuation lines (any, inside brackets) are text, quotes included.
+        let mut plain_from: Option<usize> = None;
         while i < b.len() {
             if at_line_start {
                 let start = i;
                 while i < b.len() && b[i] == b' ' {
                     i += 1;
                 }
-                line_indent = i - start;
                 at_line_start = false;
-                token_start = true;
+                if i < b.len() && matches!(b[i], b'\n' | b'\r') {
+                    continue;
+                }
+                let indent = i - start;
+                match plain_from {
+                    Some(from) if depth > 0 || indent > from => token_start = false,
+                    _ => {
+                        plain_from = None;
+                        line_indent = indent;
+                        token_start = true;
+                    }
+                }
                 continue;
             }
             let c = b[i];
@@ -509,11 +522,13 @@ mod params_file {
                 }
                 b' ' | b'\t' | b'\r' => i += 1,
                 b'#' if i == 0 || blank(i - 1) => {
+                    plain_from = None;
                     while i < b.len() && b[i] != b'\n' {
                         i += 1;
                     }
                 }
                 b'[' | b'{' => {
+                    plain_from = None;
                     depth += 1;
                     if depth > max {
                         return Some(line);
@@ -522,16 +537,23 @@ mod params_file {
                     i += 1;
                 }
                 b']' | b'}' => {
+                    plain_from = None;
                     depth = depth.saturating_sub(1);
                     token_start = false;
                     i += 1;
                 }
                 b',' => {
+                    if depth > 0 {
+                        plain_from = None;
+                    }
                     token_start = depth > 0;
                     i += 1;
                 }
                 b':' => {
                     token_start = blank(i + 1);
+                    if token_start {
+                        plain_from = None;
+                    }
                     i += 1;
                 }
                 b'-' | b'?' if token_start && blank(i + 1) => i += 1,
@@ -580,6 +602,9 @@ mod params_file {
                     }
                 }
                 _ => {
+                    if token_start {
+                        plain_from = Some(line_indent);
+                    }
                     token_start = false;
                     i += 1;
                 }
@@ -608,6 +633,11 @@ mod params_file {
             // After a multi-line quoted string, brackets count again.
             let multi = format!("a: ['x\n', {}\n", "[".repeat(65));
             assert_eq!(flow_depth_over(&multi, 64), Some(2));
+            // A quote at the start of a plain scalar's continuation line is text.
+            let continued = format!("a: x\n\n  'y\nb: {}\n", "[".repeat(65));
+            assert_eq!(flow_depth_over(&continued, 64), Some(4));
+            let continued = format!("a: [x\n'y, {}\n", "[".repeat(65));
+            assert_eq!(flow_depth_over(&continued, 64), Some(2));
         }
 
         #[test]

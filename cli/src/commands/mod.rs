@@ -72,8 +72,8 @@ fn check_endpoint(aws: &AwsArgs) -> Result<(), Exit> {
     let (what, url) = match &aws.endpoint_url {
         Some(url) => ("--endpoint-url", url.clone()),
         None => match std::env::var("AWS_ENDPOINT_URL") {
-            Ok(url) => ("AWS_ENDPOINT_URL", url),
-            Err(_) => return Ok(()),
+            Ok(url) if !url.is_empty() => ("AWS_ENDPOINT_URL", url),
+            _ => return Ok(()),
         },
     };
     endpoint_problem(&url).map_or(Ok(()), |why| {
