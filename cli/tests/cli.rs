@@ -490,3 +490,265 @@ fn export_keeps_secrets_out_of_the_template() {
     );
     assert!(!template.contains(SECRET));
 }
+
+// Input hardening: what a script or params file may be, and how much of it errors quote.
+
+/// A fresh, empty folder for files a test creates.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("detscript-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs detscript, killing it after `secs` seconds (`None`: it had to be killed).
+fn run_within(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"))
+        .env_remove("AWS_REGION")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("detscript runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_is_refused_not_waited_on() {
+    let dir = temp_dir("fifo");
+    let fifo = dir.join("deploy.rhai");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let fifo = fifo.to_str().unwrap();
+    for (args, what) in [
+        (vec!["plan", fifo], "script"),
+        (
+            vec!["plan", "fixtures/small.rhai", "--params", fifo],
+            "params file",
+        ),
+    ] {
+        let out = run_within(&args, 10).unwrap_or_else(|| panic!("{args:?} hangs"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr_of(&out),
+            format!("error: cannot read {what} {fifo}: it is a FIFO, not a regular file\n")
+        );
+    }
+    assert!(stderr_of(&run(&["plan", "/dev/zero"])).contains("it is a device, not a regular file"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn file_over_4_mib_is_refused() {
+    let dir = temp_dir("large");
+    let limit = 4 * 1024 * 1024;
+    // Spaces: a valid (empty) script and an empty params file, were they read.
+    let big = dir.join("big.rhai");
+    std::fs::write(&big, vec![b' '; limit + 1]).unwrap();
+    let big = big.to_str().unwrap();
+    let out = run(&["plan", big]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr_of(&out),
+        format!("error: script {big} is too large (over 4 MiB)\n")
+    );
+    let out = run(&["plan", "fixtures/small.rhai", "--params", big]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr_of(&out),
+        format!("error: params file {big} is too large (over 4 MiB)\n")
+    );
+    // Exactly 4 MiB is read.
+    let edge = dir.join("edge.yaml");
+    std::fs::write(&edge, vec![b' '; limit]).unwrap();
+    let out = run(&[
+        "plan",
+        "fixtures/small.rhai",
+        "--params",
+        edge.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn errors_quote_at_most_100_characters_of_the_input() {
+    let long = "x".repeat(100_000);
+    let no_equals = format!("name{long}");
+    let out = run(&["plan", "fixtures/small.rhai", "--param", &no_equals]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "error: --param \"name{}...\" must look like NAME=VALUE\n",
+            "x".repeat(96)
+        )
+    );
+    let no_name = format!("={long}");
+    let out = run(&["plan", "fixtures/small.rhai", "--param", &no_name]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).len() < 200, "{}", stderr_of(&out));
+
+    let dir = temp_dir("quote");
+    let params = dir.join("p.yaml");
+    // A key given twice, and a value the YAML parser quotes in its message.
+    std::fs::write(&params, format!("{long}: 1\n{long}: 2\n")).unwrap();
+    let out = run(&[
+        "plan",
+        "fixtures/params.rhai",
+        "--params",
+        params.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).len() < 300, "{}", stderr_of(&out));
+    std::fs::write(&params, format!("replicas: !!int {long}\n")).unwrap();
+    let out = run(&[
+        "plan",
+        "fixtures/params.rhai",
+        "--params",
+        params.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(
+        err.len() < 400 && err.ends_with("at line 1 column 11\n"),
+        "{err}"
+    );
+    // A long file name keeps its end.
+    let deep = dir.join("d".repeat(200)).join("deploy.rhai");
+    let out = run(&["plan", deep.to_str().unwrap()]);
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("error: cannot read script ...")
+            && err.contains("ddd/deploy.rhai: No such file")
+            && err.len() < 200,
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A byte order mark (some Windows editors write one) is not part of the script.
+case!(byte_order_mark_is_ignored, "plan", "fixtures/bom.rhai");
+case!(
+    byte_order_mark_in_params_file_is_ignored,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/bom_params.yaml"
+);
+
+// A key given twice in a params file is an error, not "the last one wins".
+case!(
+    params_file_duplicate_key_yaml,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/dup_params.yaml"
+);
+case!(
+    params_file_duplicate_key_json,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/dup_params.json"
+);
+
+// Deep nesting is refused before the YAML parser sees it.
+case!(
+    params_file_too_deep,
+    "plan",
+    "fixtures/params.rhai",
+    "--params",
+    "fixtures/deep_params.json"
+);
+
+#[test]
+fn deeply_nested_params_file_is_refused_fast() {
+    let dir = temp_dir("deep");
+    let file = dir.join("deep.yaml");
+    std::fs::write(&file, format!("replicas: {}\n", "[".repeat(100_000))).unwrap();
+    let started = std::time::Instant::now();
+    let out = run_within(
+        &[
+            "plan",
+            "fixtures/params.rhai",
+            "--params",
+            file.to_str().unwrap(),
+        ],
+        10,
+    )
+    .expect("a 100,000-deep params file is refused within 10 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("nests lists or maps more than 64 levels deep (line 1)"),
+        "{}",
+        stderr_of(&out)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A malformed --endpoint-url is one line, before anything connects.
+case!(
+    invalid_endpoint_url,
+    "run",
+    "fixtures/small.rhai",
+    "--endpoint-url",
+    "not a url",
+    "--yes"
+);
+
+#[test]
+fn invalid_endpoint_url_is_refused_by_every_aws_command() {
+    for args in [
+        &[
+            "destroy",
+            "fixtures/small.rhai",
+            "--yes",
+            "--endpoint-url",
+            "ftp://x",
+        ][..],
+        &[
+            "plan",
+            "fixtures/small.rhai",
+            "--refresh",
+            "--endpoint-url",
+            "http://",
+        ],
+        &[
+            "run",
+            "fixtures/small.rhai",
+            "--endpoint-url",
+            "localhost:5000",
+        ],
+    ] {
+        let out = run_within(args, 10).unwrap_or_else(|| panic!("{args:?} hangs"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(
+            err.starts_with("error: --endpoint-url ") && err.lines().count() == 1,
+            "{err}"
+        );
+    }
+    // Without --refresh, plan does not connect: the flag is not looked at.
+    assert_eq!(
+        code(&["plan", "fixtures/small.rhai", "--endpoint-url", "not a url"]),
+        0
+    );
+}

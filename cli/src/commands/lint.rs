@@ -1,26 +1,16 @@
 //! `detscript lint`: findings as text, JSON or SARIF.
 
-use clap::ValueEnum;
 use detscript_engine::{Diagnostic, Mode, Severity, compile_with_interrupt, lint::RULES};
 use serde_json::{Value, json};
 
-use crate::cli::{print_out, script_deadline};
-use crate::input::Script;
-use crate::{Exit, exit};
+use super::script_deadline;
+use crate::cli::{LintArgs, LintFormat};
+use crate::exit::{self, Exit};
+use crate::output::print_out;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LintFormat {
-    Text,
-    Json,
-    Sarif,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Deny {
-    Warnings,
-}
-
-pub fn run(script: &Script, format: LintFormat, deny_warnings: bool) -> Result<(), Exit> {
+pub fn run(args: LintArgs) -> Result<(), Exit> {
+    let script = args.script.read()?;
+    let deny_warnings = args.deny.is_some();
     let req = script.request(Mode::Preview);
     let diagnostics = match compile_with_interrupt(&req, script_deadline()) {
         Ok(c) => c.diagnostics,
@@ -31,7 +21,7 @@ pub fn run(script: &Script, format: LintFormat, deny_warnings: bool) -> Result<(
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diagnostics.len() - errors;
-    match format {
+    match args.output {
         LintFormat::Text => {
             let mut out = String::new();
             for d in &diagnostics {
