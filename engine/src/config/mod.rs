@@ -1,0 +1,370 @@
+//! Determined's master configuration (`master.yaml`) as a typed serde model, with the
+//! rules that Determined's master applies when it loads the file
+//! (`master/internal/config`, `provconfig`). A violation names the field it is about so
+//! that the script builder can point at the line that set it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+
+/// Top-level keys of Determined's master config that detscript passes through untyped.
+pub const PASS_THROUGH_KEYS: &[&str] = &[
+    "additional_resource_managers",
+    "cache",
+    "cluster_name",
+    "config_file",
+    "enable_cors",
+    "feature_switches",
+    "hpimportance",
+    "integrations",
+    "launch_error",
+    "logging",
+    "notebook_timeout",
+    "observability",
+    "reserved_ports",
+    "resource_manager",
+    "root",
+    "scheduler",
+    "task_container_defaults",
+    "telemetry",
+    "tensorboard_timeout",
+    "webhooks",
+];
+
+/// `db.ssl_mode` values (libpq's).
+pub const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// Top-level keys with a typed model.
+pub const TYPED_KEYS: &[&str] = &[
+    "port",
+    "checkpoint_storage",
+    "db",
+    "resource_pools",
+    "security",
+    "log",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MasterConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_storage: Option<CheckpointStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<DbConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_pools: Vec<ResourcePool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogConfig>,
+    /// Other top-level keys (checked against [`PASS_THROUGH_KEYS`]).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_root_cert: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CheckpointStorage {
+    S3(S3Storage),
+    SharedFs(BTreeMap<String, Value>),
+    Gcs(BTreeMap<String, Value>),
+    Azure(BTreeMap<String, Value>),
+    Directory(BTreeMap<String, Value>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Storage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_experiment_best: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_trial_best: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_trial_latest: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePool {
+    pub pool_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_aux_containers_per_agent: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reattach_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reconnect_wait: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_container_defaults: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<AwsProvider>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkInterface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_ip: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// `resource_pools[].provider` with `type: aws`: the common provider fields and the AWS ones.
+/// Field order follows the guide's snippet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsProvider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_docker_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_docker_network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_docker_runtime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reconnect_attempts: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reconnect_backoff: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_slots: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_slots_allowed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_cert_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_idle_agent_period: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_agent_starting_period: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_instances: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_error_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_error_retries: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface: Option<NetworkInterface>,
+    #[serde(rename = "type", default = "aws")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_volume_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_startup_script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_stream: Option<String>,
+}
+
+fn aws() -> String {
+    "aws".to_string()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecurityConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_user_password: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<bool>,
+}
+
+mod rules;
+mod slots;
+
+pub use rules::*;
+pub use slots::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_follow_go() {
+        for ok in ["10m", "90s", "1h30m", "1.5h", "500ms", "20m0s"] {
+            assert!(check_duration(ok).is_ok(), "{ok}");
+        }
+        for bad in ["10", "1d", "", "m", "0s", "10 m", "1..5h", "-5m"] {
+            assert!(check_duration(bad).is_err(), "{bad}");
+        }
+        assert!(check_duration("1d").unwrap_err().contains("24h"));
+    }
+
+    #[test]
+    fn master_url_form() {
+        assert!(check_master_url("http://local-ipv4:8080").is_ok());
+        assert!(check_master_url("https://public-hostname:8443").is_ok());
+        assert!(check_master_url("http://local-ipv4").is_err());
+        assert!(check_master_url("ftp://x:1").is_err());
+        assert!(check_master_url("http://x:8080/api").is_err());
+        assert!(check_master_url("local-ipv4:8080").is_err());
+    }
+
+    #[test]
+    fn spot_price_is_digits_and_one_dot() {
+        assert!(check_spot_price("0.90").is_ok());
+        assert!(check_spot_price("3").is_ok());
+        assert!(check_spot_price("$1").is_err());
+        assert!(check_spot_price("1.2.3").is_err());
+    }
+
+    #[test]
+    fn unknown_provider_type_needs_slots() {
+        let mut p = AwsProvider {
+            kind: "aws".into(),
+            ssh_key_name: Some("k".into()),
+            ..Default::default()
+        };
+        p.instance_type = Some("g6.xlarge".into());
+        let cfg = MasterConfig {
+            resource_pools: vec![ResourcePool {
+                pool_name: "default".into(),
+                provider: Some(p.clone()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let v = cfg.validate();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "instance_type");
+        p.instance_slots = Some(1);
+        let cfg = MasterConfig {
+            resource_pools: vec![ResourcePool {
+                pool_name: "default".into(),
+                provider: Some(p),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_empty());
+    }
+
+    #[test]
+    fn unknown_top_level_key_suggests() {
+        let mut cfg = MasterConfig::default();
+        cfg.other.insert("chekpoint_storage".into(), Value::Null);
+        let v = cfg.validate();
+        assert!(
+            v[0].message.contains("did you mean \"checkpoint_storage\""),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn min_max_instances() {
+        let p = AwsProvider {
+            kind: "aws".into(),
+            ssh_key_name: Some("k".into()),
+            instance_type: Some("t3.large".into()),
+            min_instances: Some(3),
+            max_instances: Some(2),
+            ..Default::default()
+        };
+        let cfg = MasterConfig {
+            resource_pools: vec![ResourcePool {
+                pool_name: "default".into(),
+                provider: Some(p),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(cfg.validate()[0].field, "max_instances");
+    }
+}
