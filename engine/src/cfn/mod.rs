@@ -63,6 +63,9 @@ const SECTIONS: &[&str] = &[
     "Outputs",
 ];
 
+/// A kind's plan attributes and CloudFormation's for them (`None`: the resource's `Ref`).
+pub(crate) type CfnAttrs = &'static [(&'static str, Option<&'static str>)];
+
 /// What a kind's mapping gives: the resource's type, properties and, for a stateful
 /// resource, its `DeletionPolicy`/`UpdateReplacePolicy` (cfn-lint I3011).
 pub(crate) struct Mapped {

@@ -244,23 +244,26 @@ fn literal_dollar_brace_is_escaped_inside_sub() {
     );
 }
 
-#[test]
-fn an_unsupported_setting_is_an_error_naming_the_resource() {
+/// The errors of exporting CLUSTER with the spec of resource `id` changed by `change`.
+fn export_changed(id: &str, change: impl FnOnce(&mut crate::Spec)) -> (Compiled, Vec<Diagnostic>) {
     let mut c = compiled(
         CLUSTER,
         &[("keypair", "k"), ("db_password", "Secret-pass-1")],
     );
-    let r = c
-        .plan
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "rds_cluster.db")
-        .unwrap();
-    let crate::Spec::RdsCluster(spec) = &mut r.spec else {
-        panic!("a cluster")
-    };
-    spec.publicly_accessible = true;
+    let r = c.plan.resources.iter_mut().find(|r| r.id == id).unwrap();
+    change(&mut r.spec);
     let errors = export(&c.plan, &c.params).unwrap_err();
+    (c, errors)
+}
+
+#[test]
+fn an_unsupported_setting_is_an_error_naming_the_resource() {
+    let (c, errors) = export_changed("rds_cluster.db", |spec| {
+        let crate::Spec::RdsCluster(spec) = spec else {
+            panic!("a cluster")
+        };
+        spec.publicly_accessible = true;
+    });
     assert_eq!(errors.len(), 1);
     assert!(
         errors[0].message.starts_with("rds_cluster.db: "),
@@ -276,21 +279,12 @@ fn an_unsupported_setting_is_an_error_naming_the_resource() {
 
 #[test]
 fn an_unknown_attribute_is_an_error_naming_the_resource() {
-    let mut c = compiled(
-        CLUSTER,
-        &[("keypair", "k"), ("db_password", "Secret-pass-1")],
-    );
-    let r = c
-        .plan
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "security_group.agent")
-        .unwrap();
-    let crate::Spec::SecurityGroup(spec) = &mut r.spec else {
-        panic!("a security group")
-    };
-    spec.description = Tmpl::reference(Ref::new("security_group.master", "owner"));
-    let errors = export(&c.plan, &c.params).unwrap_err();
+    let (_, errors) = export_changed("security_group.agent", |spec| {
+        let crate::Spec::SecurityGroup(spec) = spec else {
+            panic!("a security group")
+        };
+        spec.description = Tmpl::reference(Ref::new("security_group.master", "owner"));
+    });
     assert!(errors[0].message.starts_with("security_group.agent: "));
     assert!(errors[0].message.contains("security_group.master.owner"));
 }

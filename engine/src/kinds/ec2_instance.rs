@@ -51,7 +51,7 @@ pub fn physical_name(deployment: &str, name: &str) -> String {
 
 use serde_json::json;
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::{Kind, Resource};
 
 impl Ec2InstanceSpec {
@@ -109,17 +109,14 @@ impl Ec2InstanceSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "id" => Some(None),
-            "public_ip" => Some(Some("PublicIp")),
-            "private_ip" => Some(Some("PrivateIp")),
-            "public_dns" => Some(Some("PublicDnsName")),
-            "private_dns" => Some(Some("PrivateDnsName")),
-            _ => None,
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[
+        ("id", None),
+        ("public_ip", Some("PublicIp")),
+        ("private_ip", Some("PrivateIp")),
+        ("public_dns", Some("PublicDnsName")),
+        ("private_dns", Some("PrivateDnsName")),
+    ];
 }
 
 /// `AWS::EC2::Instance.IamInstanceProfile` takes the profile's name: `Ref` of the profile

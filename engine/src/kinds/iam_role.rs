@@ -46,7 +46,7 @@ pub fn statements(doc: &Doc) -> Vec<StatementView<'_>> {
 
 // CloudFormation ------------------------------------------------------------------------------
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 
 impl IamRoleSpec {
@@ -75,12 +75,6 @@ impl IamRoleSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "name" => Some(None),
-            "arn" => Some(Some("Arn")),
-            _ => None,
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
 }

@@ -17,7 +17,7 @@ pub fn physical_name(deployment: &str, name: &str) -> String {
 
 // CloudFormation ------------------------------------------------------------------------------
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::{Kind, Resource};
 
 impl InstanceProfileSpec {
@@ -40,8 +40,6 @@ impl InstanceProfileSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        super::iam_role::IamRoleSpec::cfn_attr(attr)
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a role's.
+    pub(crate) const CFN_ATTRS: CfnAttrs = super::iam_role::IamRoleSpec::CFN_ATTRS;
 }

@@ -169,15 +169,16 @@ impl Spec {
     /// The CloudFormation attribute for one of the resource's plan attributes: `Some(None)`
     /// is `Ref`, `None` an attribute CloudFormation does not provide.
     pub(crate) fn cfn_attr(&self, attr: &str) -> Option<Option<&'static str>> {
-        match self {
-            Spec::S3Bucket(_) => S3BucketSpec::cfn_attr(attr),
-            Spec::SecurityGroup(_) => SecurityGroupSpec::cfn_attr(attr),
-            Spec::SecurityGroupRule(_) => None,
-            Spec::IamRole(_) => IamRoleSpec::cfn_attr(attr),
-            Spec::InstanceProfile(_) => InstanceProfileSpec::cfn_attr(attr),
-            Spec::RdsCluster(_) => RdsClusterSpec::cfn_attr(attr),
-            Spec::RdsInstance(_) => RdsInstanceSpec::cfn_attr(attr),
-            Spec::Ec2Instance(_) => Ec2InstanceSpec::cfn_attr(attr),
-        }
+        let table = match self {
+            Spec::S3Bucket(_) => S3BucketSpec::CFN_ATTRS,
+            Spec::SecurityGroup(_) => SecurityGroupSpec::CFN_ATTRS,
+            Spec::SecurityGroupRule(_) => &[],
+            Spec::IamRole(_) => IamRoleSpec::CFN_ATTRS,
+            Spec::InstanceProfile(_) => InstanceProfileSpec::CFN_ATTRS,
+            Spec::RdsCluster(_) => RdsClusterSpec::CFN_ATTRS,
+            Spec::RdsInstance(_) => RdsInstanceSpec::CFN_ATTRS,
+            Spec::Ec2Instance(_) => Ec2InstanceSpec::CFN_ATTRS,
+        };
+        table.iter().find(|(a, _)| *a == attr).map(|(_, c)| *c)
     }
 }

@@ -85,7 +85,7 @@ impl RdsInstanceSpec {
 
 // CloudFormation ------------------------------------------------------------------------------
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 
 impl DbSettings {
@@ -139,13 +139,13 @@ impl RdsClusterSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "reader_endpoint" => Some(Some("ReadEndpoint.Address")),
-            _ => RdsInstanceSpec::cfn_attr(attr),
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[
+        ("reader_endpoint", Some("ReadEndpoint.Address")),
+        ("id", None),
+        ("endpoint", Some("Endpoint.Address")),
+        ("port", Some("Endpoint.Port")),
+    ];
 }
 
 impl RdsInstanceSpec {
@@ -175,13 +175,7 @@ impl RdsInstanceSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "id" => Some(None),
-            "endpoint" => Some(Some("Endpoint.Address")),
-            "port" => Some(Some("Endpoint.Port")),
-            _ => None,
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a cluster's but the
+    /// reader endpoint (its first).
+    pub(crate) const CFN_ATTRS: CfnAttrs = RdsClusterSpec::CFN_ATTRS.split_at(1).1;
 }

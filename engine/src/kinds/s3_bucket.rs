@@ -34,7 +34,7 @@ impl S3BucketSpec {
 
 // CloudFormation ------------------------------------------------------------------------------
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 
 impl S3BucketSpec {
@@ -69,12 +69,6 @@ impl S3BucketSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "name" => Some(None),
-            "arn" => Some(Some("Arn")),
-            _ => None,
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
 }

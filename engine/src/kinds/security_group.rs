@@ -27,7 +27,7 @@ impl SecurityGroupSpec {
 
 // CloudFormation ------------------------------------------------------------------------------
 
-use crate::cfn::{Cx, Mapped};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 
 impl SecurityGroupSpec {
@@ -55,11 +55,6 @@ impl SecurityGroupSpec {
         Ok(m)
     }
 
-    /// The CloudFormation attribute of a plan attribute (`Some(None)`: `Ref`).
-    pub(crate) fn cfn_attr(attr: &str) -> Option<Option<&'static str>> {
-        match attr {
-            "id" => Some(Some("GroupId")),
-            _ => None,
-        }
-    }
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", Some("GroupId"))];
 }
