@@ -431,7 +431,11 @@ impl<'a> Cx<'a> {
 
     /// The user-data of the EC2 instance `r` (`fallback` when it is not the master).
     pub fn user_data(&mut self, r: &Resource, fallback: &Tmpl) -> Result<Value, String> {
-        let t = match self.plan.master().filter(|m| m.instance_name == r.name) {
+        let master = self
+            .plan
+            .master()
+            .filter(|m| r.id.strip_prefix("ec2_instance.") == Some(m.instance_name.as_str()));
+        let t = match master {
             Some(m) => {
                 let (t, quoted) = master::user_data(m)?;
                 self.in_master_yaml.extend(quoted);

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::master::{DB_PASSWORD_PATTERN, DB_PASSWORD_RULES, ONE_LINE_PATTERN, ONE_LINE_RULES};
 use super::{Cx, truncate};
 
 /// How a parameter is used, which decides its template type.
@@ -54,7 +55,26 @@ instance and the database are created (as detscript run does). Find it with: aws
         );
         if usage == ParamUse::Secret {
             p.insert("NoEcho".into(), json!(true));
-        } else if let Some(choices) = spec.and_then(|s| s.choices.as_ref()) {
+        }
+        let choices = spec.and_then(|s| s.choices.as_ref());
+        if ty == "String" && (usage == ParamUse::Secret || choices.is_none()) {
+            // What master.yaml's block scalars (and RDS) can take; see `master`.
+            let rule = if self.db_passwords.contains(name) {
+                Some((DB_PASSWORD_PATTERN, DB_PASSWORD_RULES))
+            } else if self.in_master_yaml.contains(name) {
+                Some((ONE_LINE_PATTERN, ONE_LINE_RULES))
+            } else {
+                None
+            };
+            if let Some((pattern, rules)) = rule {
+                p.insert("AllowedPattern".into(), json!(pattern));
+                p.insert(
+                    "ConstraintDescription".into(),
+                    json!(format!("must be {rules}")),
+                );
+            }
+        }
+        if let (false, Some(choices)) = (usage == ParamUse::Secret, choices) {
             let list: Vec<Value> = choices
                 .iter()
                 .map(|c| match c {

@@ -322,3 +322,124 @@ fn camel_case_ids() {
     assert_ne!(ids[0], ids[1]);
     assert!(ids[0].starts_with('X') && ids[0].len() == 9);
 }
+
+/// `Fn::Sub` as CloudFormation evaluates it: `${!` is a literal `${`, every other `${NAME}`
+/// or `${NAME.ATTR}` the raw value `vars` gives (unchanged by what it holds).
+fn cfn_sub(text: &str, vars: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 2..];
+        if let Some(r) = rest.strip_prefix('!') {
+            out.push_str("${");
+            rest = r;
+        } else {
+            let end = rest.find('}').expect("a closed ${");
+            out.push_str(&vars(&rest[..end]));
+            rest = &rest[end + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// master.yaml as the master reads it once CloudFormation has filled in `vars`.
+fn deployed_master_yaml(t: &Value, vars: &dyn Fn(&str) -> String) -> Value {
+    let ud = t["Resources"]["Ec2InstanceMaster"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+        .as_str()
+        .expect("the user-data is a Fn::Sub");
+    let script = cfn_sub(ud, vars);
+    let (_, after) = script.split_once("<<'").expect("a quoted heredoc");
+    let (delim, body) = after.split_once("'\n").unwrap();
+    let yaml = body
+        .split_once(&format!("\n{delim}\n"))
+        .expect("the heredoc's end")
+        .0;
+    serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("master.yaml: {e}\n{yaml}"))
+}
+
+/// What `^[!#-.0-?A-~]{8,128}$` (the DbPassword parameter's AllowedPattern) admits.
+fn password_pattern_admits(pw: &str) -> bool {
+    (8..=128).contains(&pw.len())
+        && pw
+            .bytes()
+            .all(|b| matches!(b, b'!' | b'#'..=b'.' | b'0'..=b'?' | b'A'..=b'~'))
+}
+
+#[test]
+fn the_password_pattern_is_the_engines_password_rule() {
+    for b in 0u8..=127 {
+        let c = b as char;
+        let engine = c.is_ascii_graphic() && !matches!(c, '/' | '"' | '@');
+        assert_eq!(
+            password_pattern_admits(&c.to_string().repeat(8)),
+            engine,
+            "{c:?}"
+        );
+    }
+    assert_eq!(master::DB_PASSWORD_PATTERN, "^[!#-.0-?A-~]{8,128}$");
+    assert!(!password_pattern_admits("a: b #c-long"));
+}
+
+#[test]
+fn a_hostile_password_lands_in_master_yaml_exactly() {
+    let t = template(
+        CLUSTER,
+        &[("keypair", "k"), ("db_password", "Secret-pass-1")],
+    );
+    let p = &t["Parameters"]["DbPassword"];
+    assert_eq!(p["AllowedPattern"], master::DB_PASSWORD_PATTERN);
+    assert!(
+        p["ConstraintDescription"]
+            .as_str()
+            .unwrap()
+            .contains("8-128")
+    );
+    for pw in [
+        "*alias-pw1",
+        "&anchor-pw1",
+        "'quoted'pw1",
+        "a:b#c!d%e\\f",
+        "a:#b\\\"\\n'c",
+        "!tag-pw-12",
+        "12345678",
+        "0x1F2E3D4C",
+        "-dash-pw-1",
+        "|pipe-pw-1",
+        ">fold-pw-1",
+        "{a:b}[c],d",
+        "#hash-pw-1",
+        "%pct-pw-12",
+        "~tilde-pw1",
+        "${Other}x1",
+        "${!Lit}x12",
+        "DETSCRIPT_MASTER_YAML_EOF",
+    ] {
+        if !pw.contains('"') {
+            assert!(password_pattern_admits(pw), "{pw}");
+        }
+        let yaml = deployed_master_yaml(&t, &|name| match name {
+            "DbPassword" => pw.to_string(),
+            other => format!("value-of-{other}"),
+        });
+        assert_eq!(yaml["db"]["password"], json!(pw), "{pw}");
+        assert_eq!(yaml["db"]["host"], "value-of-RdsClusterDb.Endpoint.Address");
+    }
+}
+
+#[test]
+fn an_unset_parameter_in_master_yaml_is_quoted_and_one_line() {
+    let t = template(CLUSTER, &[("db_password", "Secret-pass-1")]);
+    let p = &t["Parameters"]["Keypair"];
+    assert_eq!(p["Type"], "AWS::EC2::KeyPair::KeyName");
+    for key in ["  lead: b #c", "*k", "'k", "yes", "k\\n"] {
+        let yaml = deployed_master_yaml(&t, &|name| match name {
+            "Keypair" => key.to_string(),
+            "DbPassword" => "Secret-pass-1".into(),
+            other => format!("value-of-{other}"),
+        });
+        let pool = &yaml["resource_pools"][0]["provider"];
+        assert_eq!(pool["ssh_key_name"], json!(key), "{key:?}");
+    }
+}
