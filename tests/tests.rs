@@ -311,3 +311,7 @@ fn every_example_script_exports_a_self_consistent_template_without_its_secret() 
         }
     }
 }
+
+/// CloudFormation export checks (tests/cfn/export.rs).
+#[path = "cfn/export.rs"]
+mod cfn_export;

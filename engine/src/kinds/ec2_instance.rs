@@ -46,3 +46,102 @@ pub struct Ec2InstanceSpec {
 pub fn physical_name(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}")
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use serde_json::json;
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::{Kind, Resource};
+
+impl Ec2InstanceSpec {
+    /// `AWS::EC2::Instance` with the master's user-data.
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::EC2::Instance");
+        m.set("InstanceType", cx.tmpl(&self.instance_type)?);
+        m.set("ImageId", cx.tmpl(&self.image_id)?);
+        if let Some(k) = &self.key_name {
+            m.set("KeyName", cx.key_name(k)?);
+        }
+        let sgs = cx.tmpls(&self.security_group_ids)?;
+        let public = self.associate_public_ip_address;
+        if self.subnet_id.is_some() || !public {
+            // Only a network interface can say whether the instance gets a public IP.
+            let mut ni = json!({
+                "DeviceIndex": "0",
+                "AssociatePublicIpAddress": public,
+                "DeleteOnTermination": true,
+                "GroupSet": sgs,
+            });
+            if let Some(s) = &self.subnet_id {
+                ni["SubnetId"] = cx.tmpl(s)?;
+            }
+            m.set("NetworkInterfaces", json!([ni]));
+        } else {
+            m.set("SecurityGroupIds", sgs);
+        }
+        if let Some(p) = &self.iam_instance_profile {
+            m.set("IamInstanceProfile", cfn_instance_profile(cx, p)?);
+        }
+        let rv = &self.root_volume;
+        m.set(
+            "BlockDeviceMappings",
+            json!([{ "DeviceName": rv.device_name, "Ebs": {
+                "VolumeSize": rv.size_gb,
+                "VolumeType": rv.volume_type,
+                "Encrypted": rv.encrypted,
+                "DeleteOnTermination": true,
+            }}]),
+        );
+        let mo = &self.metadata_options;
+        m.set(
+            "MetadataOptions",
+            json!({
+                "HttpEndpoint": "enabled",
+                "HttpTokens": mo.http_tokens,
+                "HttpPutResponseHopLimit": mo.http_put_response_hop_limit,
+            }),
+        );
+        // master_image and master_port are inputs of the user-data, which holds them.
+        m.set("UserData", cx.user_data(r, &self.user_data)?);
+        m.set("PropagateTagsToVolumeOnCreation", true.into());
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[
+        ("id", None),
+        ("public_ip", Some("PublicIp")),
+        ("private_ip", Some("PrivateIp")),
+        ("public_dns", Some("PublicDnsName")),
+        ("private_dns", Some("PrivateDnsName")),
+    ];
+}
+
+/// `AWS::EC2::Instance.IamInstanceProfile` takes the profile's name: `Ref` of the profile
+/// for the plan's `instance_profile.X.arn`, or the name at the end of a literal ARN.
+fn cfn_instance_profile(cx: &mut Cx, t: &Tmpl) -> Result<serde_json::Value, String> {
+    if let Some(r) = t.as_ref() {
+        let is_profile = cx
+            .plan()
+            .get(&r.resource)
+            .is_some_and(|x| x.kind == Kind::InstanceProfile);
+        if is_profile && matches!(r.attr.as_str(), "arn" | "name") {
+            return Ok(cx.ref_to(&r.resource));
+        }
+        return Err(format!(
+            "iam_instance_profile refers to {r}, which is not an instance profile's arn"
+        ));
+    }
+    let Some(s) = t.as_text() else {
+        return Err(
+            "iam_instance_profile mixes text and references; CloudFormation needs the profile name"
+                .into(),
+        );
+    };
+    match s.strip_prefix("arn:") {
+        Some(_) => Ok(json!(s.rsplit('/').next().unwrap_or(s))),
+        None => Ok(json!(s)),
+    }
+}

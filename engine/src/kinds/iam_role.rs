@@ -103,3 +103,38 @@ pub fn statements(doc: &Doc) -> Vec<StatementView<'_>> {
         })
         .collect()
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
+
+impl IamRoleSpec {
+    /// `AWS::IAM::Role` with its inline policies.
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::IAM::Role");
+        m.set("RoleName", r.name.as_str().into());
+        let trust = self
+            .assume_role_policy
+            .as_ref()
+            .ok_or("the role has no trust policy (assume_role_policy)")?;
+        m.set("AssumeRolePolicyDocument", cx.doc(trust)?);
+        if !self.inline_policies.is_empty() {
+            let mut list = Vec::new();
+            for (name, doc) in &self.inline_policies {
+                list.push(
+                    serde_json::json!({ "PolicyName": name, "PolicyDocument": cx.doc(doc)? }),
+                );
+            }
+            m.set("Policies", list.into());
+        }
+        if let Some(arns) = &self.managed_policies {
+            m.set("ManagedPolicyArns", cx.tmpls(arns)?);
+        }
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
+}

@@ -14,3 +14,32 @@ pub struct InstanceProfileSpec {
 pub fn physical_name(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}")
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::{Kind, Resource};
+
+impl InstanceProfileSpec {
+    /// `AWS::IAM::InstanceProfile` (it has no Tags). The plan carries the role's physical
+    /// name; the profile refers to the role so that CloudFormation creates it first.
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let role = self.role.as_text().and_then(|name| {
+            cx.plan()
+                .resources
+                .iter()
+                .find(|x| x.kind == Kind::IamRole && x.name == name)
+        });
+        let role = match role {
+            Some(x) => cx.ref_to(&x.id),
+            None => cx.tmpl(&self.role)?,
+        };
+        let mut m = Mapped::new("AWS::IAM::InstanceProfile");
+        m.set("InstanceProfileName", r.name.as_str().into());
+        m.set("Roles", serde_json::json!([role]));
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a role's.
+    pub(crate) const CFN_ATTRS: CfnAttrs = super::iam_role::IamRoleSpec::CFN_ATTRS;
+}

@@ -144,3 +144,41 @@ pub fn partition(region: Option<&str>) -> &'static str {
 /// The ownership tags every resource carries.
 pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
 pub const TAG_ID: &str = "detscript:id";
+
+// CloudFormation ------------------------------------------------------------------------------
+
+impl Spec {
+    /// The resource's CloudFormation mapping (see [`crate::cfn`]); every kind has one.
+    pub(crate) fn cfn(
+        &self,
+        r: &crate::plan::Resource,
+        cx: &mut crate::cfn::Cx,
+    ) -> Result<crate::cfn::Mapped, String> {
+        match self {
+            Spec::S3Bucket(s) => s.cfn(r, cx),
+            Spec::SecurityGroup(s) => s.cfn(r, cx),
+            Spec::SecurityGroupRule(s) => s.cfn(cx),
+            Spec::IamRole(s) => s.cfn(r, cx),
+            Spec::InstanceProfile(s) => s.cfn(r, cx),
+            Spec::RdsCluster(s) => s.cfn(r, cx),
+            Spec::RdsInstance(s) => s.cfn(r, cx),
+            Spec::Ec2Instance(s) => s.cfn(r, cx),
+        }
+    }
+
+    /// The CloudFormation attribute for one of the resource's plan attributes: `Some(None)`
+    /// is `Ref`, `None` an attribute CloudFormation does not provide.
+    pub(crate) fn cfn_attr(&self, attr: &str) -> Option<Option<&'static str>> {
+        let table = match self {
+            Spec::S3Bucket(_) => S3BucketSpec::CFN_ATTRS,
+            Spec::SecurityGroup(_) => SecurityGroupSpec::CFN_ATTRS,
+            Spec::SecurityGroupRule(_) => &[],
+            Spec::IamRole(_) => IamRoleSpec::CFN_ATTRS,
+            Spec::InstanceProfile(_) => InstanceProfileSpec::CFN_ATTRS,
+            Spec::RdsCluster(_) => RdsClusterSpec::CFN_ATTRS,
+            Spec::RdsInstance(_) => RdsInstanceSpec::CFN_ATTRS,
+            Spec::Ec2Instance(_) => Ec2InstanceSpec::CFN_ATTRS,
+        };
+        table.iter().find(|(a, _)| *a == attr).map(|(_, c)| *c)
+    }
+}

@@ -82,3 +82,100 @@ impl RdsInstanceSpec {
         }
     }
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
+
+impl DbSettings {
+    /// Engine version, credentials, database name, port, backups, encryption and security
+    /// groups, which a cluster and a standalone instance share under different names.
+    fn cfn(&self, cx: &mut Cx, m: &mut Mapped, cluster: bool) -> Result<(), String> {
+        if let Some(v) = &self.engine_version {
+            m.set("EngineVersion", cx.tmpl(v)?);
+        }
+        m.set("MasterUsername", cx.tmpl(&self.master_username)?);
+        m.set("MasterUserPassword", cx.db_password(&self.master_password)?);
+        let name = cx.tmpl(&self.database_name)?;
+        m.set(if cluster { "DatabaseName" } else { "DBName" }, name);
+        // DBInstance's Port is a string in CloudFormation's schema; DBCluster's an integer.
+        let port = self.port;
+        m.set(
+            "Port",
+            if cluster {
+                port.into()
+            } else {
+                port.to_string().into()
+            },
+        );
+        // RDS's default (1 day), as `run` leaves it, written out (cfn-lint I3013).
+        m.set("BackupRetentionPeriod", 1.into());
+        m.set("StorageEncrypted", self.storage_encrypted.into());
+        if let Some(sgs) = &self.vpc_security_group_ids {
+            let key = if cluster {
+                "VpcSecurityGroupIds"
+            } else {
+                "VPCSecurityGroups"
+            };
+            m.set(key, cx.tmpls(sgs)?);
+        }
+        Ok(())
+    }
+}
+
+impl RdsClusterSpec {
+    /// `AWS::RDS::DBCluster`, snapshotted when the stack deletes or replaces it.
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::RDS::DBCluster").keep("Snapshot");
+        m.set("DBClusterIdentifier", self.identifier.as_str().into());
+        m.set("Engine", self.engine.as_str().into());
+        self.db.cfn(cx, &mut m, true)?;
+        // PubliclyAccessible belongs to the cluster's instances for Aurora.
+        if self.publicly_accessible {
+            return Err("a publicly accessible Aurora cluster is not supported".into());
+        }
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[
+        ("reader_endpoint", Some("ReadEndpoint.Address")),
+        ("id", None),
+        ("endpoint", Some("Endpoint.Address")),
+        ("port", Some("Endpoint.Port")),
+    ];
+}
+
+impl RdsInstanceSpec {
+    /// `AWS::RDS::DBInstance`: an Aurora cluster's writer (its data is the cluster's, so it
+    /// is deleted with the stack) or a standalone database (snapshotted).
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::RDS::DBInstance");
+        m.set("DBInstanceIdentifier", self.identifier.as_str().into());
+        m.set("DBInstanceClass", cx.tmpl(&self.instance_class)?);
+        m.set("Engine", self.engine.as_str().into());
+        if let Some(c) = &self.cluster {
+            m.set("DBClusterIdentifier", cx.reference(c)?);
+            m = m.keep("Delete");
+        } else {
+            let db = self
+                .db
+                .as_ref()
+                .ok_or("a database outside a cluster needs its engine settings and credentials")?;
+            db.cfn(cx, &mut m, false)?;
+            if let Some(gb) = self.allocated_storage_gb {
+                m.set("AllocatedStorage", gb.to_string().into());
+            }
+            m = m.keep("Snapshot");
+        }
+        m.set("PubliclyAccessible", self.publicly_accessible.into());
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a cluster's but the
+    /// reader endpoint (its first).
+    pub(crate) const CFN_ATTRS: CfnAttrs = RdsClusterSpec::CFN_ATTRS.split_at(1).1;
+}

@@ -31,3 +31,44 @@ impl S3BucketSpec {
         out.insert(format!("{name}_bucket"), self.bucket.clone());
     }
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
+
+impl S3BucketSpec {
+    /// `AWS::S3::Bucket`, kept when the stack is deleted (its checkpoints are data).
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::S3::Bucket").keep("Retain");
+        m.set("BucketName", cx.tmpl(&self.bucket)?);
+        if self.block_public_access {
+            m.set(
+                "PublicAccessBlockConfiguration",
+                serde_json::json!({
+                    "BlockPublicAcls": true,
+                    "BlockPublicPolicy": true,
+                    "IgnorePublicAcls": true,
+                    "RestrictPublicBuckets": true,
+                }),
+            );
+        }
+        m.set(
+            "BucketEncryption",
+            serde_json::json!({ "ServerSideEncryptionConfiguration": [
+                { "ServerSideEncryptionByDefault": { "SSEAlgorithm": self.encryption } }
+            ]}),
+        );
+        if self.versioning {
+            m.set(
+                "VersioningConfiguration",
+                serde_json::json!({ "Status": "Enabled" }),
+            );
+        }
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
+}

@@ -24,3 +24,37 @@ impl SecurityGroupSpec {
         );
     }
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
+
+impl SecurityGroupSpec {
+    /// `AWS::EC2::SecurityGroup` in the template's VPC. Its rules are separate resources; the
+    /// inline egress rule AWS CDK uses for "no outbound traffic" matches nothing and makes
+    /// CloudFormation remove the default allow-all egress, as `run` does.
+    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+        let mut m = Mapped::new("AWS::EC2::SecurityGroup");
+        m.set("GroupDescription", cx.tmpl(&self.description)?);
+        m.set("GroupName", self.group_name.as_str().into());
+        if let Some(vpc) = cx.vpc() {
+            m.set("VpcId", serde_json::json!({ "Ref": vpc }));
+        }
+        m.set(
+            "SecurityGroupEgress",
+            serde_json::json!([{
+                "CidrIp": "255.255.255.255/32",
+                "Description": "Disallow all traffic",
+                "FromPort": 252,
+                "IpProtocol": "icmp",
+                "ToPort": 86,
+            }]),
+        );
+        m.set("Tags", cx.tags(r)?);
+        Ok(m)
+    }
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
+    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", Some("GroupId"))];
+}

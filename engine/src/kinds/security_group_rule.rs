@@ -129,3 +129,54 @@ impl SecurityGroupRuleSpec {
             .is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
     }
 }
+
+// CloudFormation ------------------------------------------------------------------------------
+
+use crate::cfn::{Cx, Mapped, camel};
+
+impl SecurityGroupRuleSpec {
+    /// `AWS::EC2::SecurityGroupIngress` or `AWS::EC2::SecurityGroupEgress`.
+    pub(crate) fn cfn(&self, cx: &mut Cx) -> Result<Mapped, String> {
+        let (ty, peer_key) = match self.direction {
+            Direction::Ingress => ("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId"),
+            Direction::Egress => (
+                "AWS::EC2::SecurityGroupEgress",
+                "DestinationSecurityGroupId",
+            ),
+        };
+        let mut m = Mapped::new(ty);
+        m.set("GroupId", cx.reference(&self.group)?);
+        m.set("IpProtocol", self.protocol.ip_protocol().into());
+        if self.protocol != Protocol::All {
+            m.set("FromPort", self.from_port.into());
+            m.set("ToPort", self.to_port.into());
+        }
+        match &self.peer {
+            Peer::Group(g) => m.set(peer_key, cx.reference(g)?),
+            Peer::Ipv4(c) => m.set("CidrIp", cx.tmpl(c)?),
+            Peer::Ipv6(c) => m.set("CidrIpv6", cx.tmpl(c)?),
+        };
+        if let Some(d) = &self.description {
+            m.set("Description", cx.tmpl(d)?);
+        }
+        Ok(m)
+    }
+
+    /// The logical id before its hash: the group, the direction and the ports
+    /// (`SecurityGroupMasterIngressTcp22`).
+    pub(crate) fn cfn_id_base(&self) -> String {
+        let group = if self.group.attr == "id" {
+            camel(&self.group.resource)
+        } else {
+            "SecurityGroup".into()
+        };
+        let ports = match self.protocol {
+            Protocol::All => "All".to_string(),
+            p if self.from_port == self.to_port => {
+                format!("{}{}", camel(p.as_str()), self.from_port)
+            }
+            p => format!("{}{}To{}", camel(p.as_str()), self.from_port, self.to_port),
+        };
+        format!("{group}{}{ports}", camel(self.direction.as_str()))
+    }
+}
