@@ -24,6 +24,7 @@ pub mod config;
 pub mod diag;
 pub mod kinds;
 pub mod lint;
+pub mod lints;
 pub mod plan;
 pub mod refs;
 mod render;
@@ -39,8 +40,8 @@ use serde::Serialize;
 pub use diag::{Diagnostic, Severity, SourcePos};
 pub use kinds::Spec;
 pub use plan::{AgentPool, Kind, MasterFiles, Plan, Resource, Reveal};
-pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};
 pub use script::limits;
+pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};
 
 /// How missing required parameters are treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
