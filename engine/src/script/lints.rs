@@ -237,3 +237,22 @@ pub(crate) fn apply_allows(st: &State, findings: Vec<Diagnostic>) -> Vec<Diagnos
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{CompileRequest, Mode, compile};
+
+    /// Policies see references as `${path}` and literal text as written (not the canonical
+    /// JSON's `$${`).
+    #[test]
+    fn policies_see_templates_as_written() {
+        let src = r#"deployment("d");
+let web = security_group("web", "a ${x} b");
+web.ingress(tcp(22), "10.0.0.0/8");
+policy("show", |plan| plan.map(|r| #{ resource: r.id, message: if r.kind == "security_group" { r.properties.description } else { r.properties.group } }));
+"#;
+        let c = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap();
+        let shown: Vec<&str> = c.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(shown, ["a ${x} b", "${security_group.web.id}"]);
+    }
+}
