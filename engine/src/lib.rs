@@ -24,6 +24,7 @@ pub mod config;
 pub mod diag;
 pub mod kinds;
 pub mod lint;
+pub mod lints;
 pub mod plan;
 pub mod refs;
 mod render;

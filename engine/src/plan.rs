@@ -59,6 +59,25 @@ pub struct Resource {
     /// Logical ids this resource references, sorted.
     pub depends_on: Vec<String>,
     pub source: SourcePos,
+    /// What the script said about the resource beyond its AWS properties (for findings);
+    /// not part of the canonical JSON.
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Where the parts of a resource were written in the script, and the script's settings that
+/// are not AWS properties. Lint findings point here rather than at the resource's line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Origin {
+    /// The resource's place in the script's declaration order (the plan is in dependency order).
+    pub declared: usize,
+    /// Where parts of the resource were set, by field: `instance_type`, `encrypted`,
+    /// `policy:NAME` (an inline policy of a role); on the master, `pool:NAME` (where the
+    /// `aws_pool` was declared) and `pool.FIELD:NAME` (where the pool's FIELD was set).
+    pub field_pos: BTreeMap<String, SourcePos>,
+    /// Settings of the script that are not AWS properties: a database's `ssl_mode` and
+    /// `ssl_root_cert`, which Determined uses to connect.
+    pub settings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -11,7 +11,7 @@ use super::{Decl, State};
 use crate::config::{MasterConfig, unknown_key_message};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::Spec;
-use crate::plan::{DeploymentInfo, Kind, MasterFiles, Plan, Resource};
+use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource};
 use crate::refs;
 
 pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
@@ -179,16 +179,9 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         master_texts = Some((mf.render_yaml(&|_| None, true), user_data));
     }
 
-    for d in &st.decls {
-        for (k, pos) in &d.field_pos {
-            if let Some(policy) = k.strip_prefix("policy:") {
-                st.role_policy_pos
-                    .insert((d.id.clone(), policy.to_string()), pos.clone());
-            }
-        }
-    }
+    let mut origins = origins(st);
     let mut resources = Vec::with_capacity(st.decls.len());
-    for d in std::mem::take(&mut st.decls) {
+    for (i, d) in std::mem::take(&mut st.decls).into_iter().enumerate() {
         let Decl {
             id,
             kind,
@@ -270,6 +263,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
             tags,
             depends_on: deps.into_iter().collect(),
             source: pos,
+            origin: std::mem::take(&mut origins[i]),
         });
     }
     if !errors.is_empty() {
@@ -375,6 +369,50 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     })?;
     plan.master = master_files;
     Ok(plan)
+}
+
+/// For each declaration (by index): where its parts were set and the settings the lint
+/// rules read that are not AWS properties. A database gets the positions and SSL settings of
+/// its builder; the master gets its own and, as `pool:NAME` / `pool.FIELD:NAME`, its pools'.
+fn origins(st: &State) -> Vec<Origin> {
+    let mut out: Vec<Origin> = st
+        .decls
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Origin {
+            declared: i,
+            field_pos: d.field_pos.clone().into_iter().collect(),
+            settings: BTreeMap::new(),
+        })
+        .collect();
+    for db in &st.databases {
+        let o = &mut out[db.decl];
+        o.field_pos.extend(db.field_pos.clone());
+        for (key, value) in [
+            ("ssl_mode", &db.ssl_mode),
+            ("ssl_root_cert", &db.ssl_root_cert),
+        ] {
+            if let Some(v) = value {
+                o.settings.insert(key.to_string(), v.clone());
+            }
+        }
+    }
+    if let Some(m) = st.masters.first() {
+        let o = &mut out[m.decl];
+        o.field_pos.extend(m.field_pos.clone());
+        for p in &st.pools {
+            let key = format!("pool:{}", p.name);
+            if o.field_pos.contains_key(&key) {
+                continue; // findings find a pool by name: the first one declared
+            }
+            o.field_pos.insert(key, p.pos.clone());
+            for (field, pos) in &p.field_pos {
+                o.field_pos
+                    .insert(format!("pool.{field}:{}", p.name), pos.clone());
+            }
+        }
+    }
+    out
 }
 
 fn map_config_strings(cfg: &mut MasterConfig, f: &dyn Fn(&str) -> String) {

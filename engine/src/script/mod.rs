@@ -78,8 +78,6 @@ pub(crate) struct State {
     pub printed: Vec<String>,
     pub allows: Vec<lints::Allow>,
     pub policies: Vec<lints::Policy>,
-    /// Where each inline policy of a role was first written: (role id, policy name).
-    pub role_policy_pos: HashMap<(String, String), SourcePos>,
 }
 
 pub(crate) type Shared = Rc<RefCell<State>>;
@@ -332,7 +330,7 @@ pub(crate) fn compile(
         };
         // Lints and the script's policies; policies run without a borrow of the state,
         // since they are script code that may call the API.
-        let mut findings = lints::check(&state.borrow(), &plan);
+        let mut findings = crate::lints::check(&plan);
         let policies = state.borrow().policies.clone();
         findings.extend(lints::run_policies(&policies, &plan, &engine, &ast));
         let findings = lints::apply_allows(&state.borrow(), findings);

@@ -1,0 +1,129 @@
+//! Determined's AWS resource pools: the tag that marks a pool's agents (DS016) and the agent
+//! AMI (DS018; the instance type is checked with master.yaml, where the pool is built).
+
+use super::{Master, config_text, each, finding};
+use crate::config::AwsProvider;
+use crate::diag::{Diagnostic, SourcePos};
+use crate::plan::Plan;
+
+/// An AWS pool of the master's config.
+struct Pool<'a> {
+    name: &'a str,
+    provider: &'a AwsProvider,
+    deployment: &'a str,
+    master: &'a Master<'a>,
+}
+
+impl Pool<'_> {
+    fn pos(&self, field: &str) -> SourcePos {
+        self.master.pool_pos(self.name, field)
+    }
+}
+
+/// DS016, DS018 for each pool, in the config's order.
+pub fn check(plan: &Plan) -> Vec<Diagnostic> {
+    let rules: [fn(&Pool) -> Option<Diagnostic>; 2] = [agent_tag, agent_ami];
+    let Some(master) = Master::of(plan) else {
+        return Vec::new();
+    };
+    let pools: Vec<Pool> = master
+        .files
+        .config
+        .resource_pools
+        .iter()
+        .filter_map(|pool| {
+            Some(Pool {
+                name: &pool.pool_name,
+                provider: pool.provider.as_ref()?,
+                deployment: &plan.deployment.name,
+                master: &master,
+            })
+        })
+        .collect();
+    each(&pools, &rules)
+}
+
+/// DS016: no tag, Determined's default tag, or a tag that does not name this deployment.
+fn agent_tag(p: &Pool) -> Option<Diagnostic> {
+    let (name, deployment) = (p.name, p.deployment);
+    let suggested = format!(".tag(\"determined-{deployment}\", \"determined-{deployment}-agent\")");
+    let (message, fix) = match (&p.provider.tag_key, &p.provider.tag_value) {
+        (None, _) | (_, None) => (
+            format!(
+                "pool '{name}' has no tag(...): Determined then manages every instance tagged managed_by=<master instance id>, and a replaced master orphans its agents"
+            ),
+            suggested,
+        ),
+        (Some(k), Some(_)) if k == "managed_by" || k == "managed-by" => (
+            format!(
+                "pool '{name}' uses Determined's default tag key {k:?}, shared by every Determined installation in the account"
+            ),
+            suggested,
+        ),
+        (Some(k), Some(v))
+            if config_text(k).is_known()
+                && config_text(v).is_known()
+                && !k.contains(deployment)
+                && !v.contains(deployment) =>
+        {
+            (
+                format!(
+                    "pool '{name}' tags its agents {k}={v}, which does not name this deployment: another cluster with the same tag would manage (and terminate) these instances"
+                ),
+                format!("include the deployment name, e.g. {suggested}"),
+            )
+        }
+        _ => return None,
+    };
+    Some(finding("DS016", message, fix, &p.pos("tag_key")))
+}
+
+/// DS018: an image id that is not an AMI id.
+fn agent_ami(p: &Pool) -> Option<Diagnostic> {
+    let ami = p.provider.image_id.as_deref()?;
+    let looks_right = ami
+        .strip_prefix("ami-")
+        .is_some_and(|h| (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit()));
+    if looks_right || !config_text(ami).is_known() {
+        return None;
+    }
+    Some(finding(
+        "DS018",
+        format!("pool '{}': image_id {ami:?} is not an AMI id", p.name),
+        "use the Determined agent AMI id of your region (ami-...)",
+        &p.pos("image_id"),
+    ))
+}
+
+#[cfg(test)]
+pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
+    use super::testing::trigger;
+    &[
+        trigger(
+            ".tag(\"det-lint\", \"det-lint-agent\")",
+            ".tag(\"managed_by\", \"x\")",
+            "DS016",
+            14,
+        ),
+        trigger(
+            ".tag(\"det-lint\", \"det-lint-agent\")",
+            ".tag(\"team\", \"gpu\")",
+            "DS016",
+            14,
+        ),
+        trigger(
+            "image_id(\"ami-0123456789abcdef0\").ssh_key_name",
+            "image_id(\"ubuntu-22\").ssh_key_name",
+            "DS018",
+            13,
+        ),
+    ]
+};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_rule_triggers_at_its_line() {
+        super::super::testing::assert_triggers(super::check, super::TRIGGERS);
+    }
+}
