@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-
 /// Top-level keys of Determined's master config that detscript passes through untyped.
 pub const PASS_THROUGH_KEYS: &[&str] = &[
     "additional_resource_managers",
