@@ -1,0 +1,418 @@
+//! After the script ran: materialize databases and the master, check the master config,
+//! name every resource, derive dependencies from references and order the plan.
+
+mod config;
+mod master;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::bucket::check_bucket_name;
+use super::database;
+use super::{Decl, State};
+use crate::diag::{Diagnostic, SourcePos};
+use crate::kinds::{self, Spec};
+use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource};
+use crate::refs;
+
+use super::deployment::DeploymentDecl;
+
+pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
+    let mut errors = std::mem::take(&mut st.late_errors);
+    let Some(dep) = st.deployment.clone() else {
+        let pos = SourcePos {
+            file: st.main_file.clone(),
+            line: 1,
+            column: 1,
+        };
+        errors.push(Diagnostic::error(
+            "the script never calls deployment(name): it names every AWS resource and tags it as owned",
+            &pos,
+        ).with_note("add a line such as: deployment(p.cluster_id);"));
+        return Err(errors);
+    };
+    let mut aliases: HashMap<String, String> = HashMap::new();
+    for db in st.databases.clone() {
+        let (alias, real) = database::materialize(&db, &mut st.decls, &mut errors);
+        aliases.insert(alias, real);
+    }
+    let configs = config::build_configs(st, &mut errors);
+    let mut master_files = None;
+    if let Some(m) = st.masters.first().cloned() {
+        master_files = master::build_master(st, &m, &configs, &dep.name, &mut errors);
+    }
+    warn_unattached(st);
+    let physical = physical_names(st, &dep, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let texts = Lookups::new(&dep, &aliases, &physical).master_texts(st, &mut master_files);
+    let resources = build_resources(st, &dep, &aliases, &physical, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut outputs = BTreeMap::new();
+    for r in &resources {
+        let mut typed = kinds::Outputs::new();
+        let short = r.id.split_once('.').map(|(_, n)| n).unwrap_or(&r.id);
+        r.spec.outputs(&r.id, short, &mut typed);
+        outputs.extend(typed.into_iter().map(|(k, v)| (k, v.to_marked())));
+    }
+    if let Some(mf) = master_files.as_ref() {
+        master::outputs(mf, &mut outputs);
+    }
+    let mut files = BTreeMap::new();
+    if let Some((yaml, user_data)) = texts {
+        files.insert("master.yaml".to_string(), yaml);
+        files.insert("user-data".to_string(), user_data);
+    }
+    let deployment = DeploymentInfo {
+        name: dep.name.clone(),
+        region: dep.region.clone(),
+        tags: dep.tags.clone(),
+    };
+    let mut plan = assemble(deployment, resources, outputs, files, st)?;
+    plan.master = master_files;
+    Ok(plan)
+}
+
+fn warn_unattached(st: &mut State) {
+    for (i, c) in st.configs.iter().enumerate() {
+        if !c.used && st.masters.first().and_then(|m| m.config) != Some(i) {
+            st.warnings.push(Diagnostic::warning(
+                "this master_config is never given to a master_instance(...).config(...), so it is not deployed",
+                &c.pos,
+            ));
+        }
+    }
+    for p in &st.pools {
+        if p.attached_to.is_none() {
+            st.warnings.push(Diagnostic::warning(
+                format!(
+                    "aws_pool '{}' is never added to a master_config with .resource_pool(...)",
+                    p.name
+                ),
+                &p.pos,
+            ));
+        }
+    }
+}
+
+/// Names every resource in AWS (the kind's rule) and checks what AWS would refuse.
+fn physical_names(
+    st: &mut State,
+    dep: &DeploymentDecl,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<String, String> {
+    let mut physical: HashMap<String, String> = HashMap::new();
+    for d in &mut st.decls {
+        if d.pending {
+            continue;
+        }
+        let mut name = kinds::physical_name(d.kind, &dep.name, &d.name);
+        let field = match d.kind {
+            Kind::S3Bucket => {
+                if let Some(given) = d.props.get("bucket").and_then(Value::as_str) {
+                    name = given.to_string();
+                }
+                if !refs::has_refs(&name) {
+                    if let Err(m) = check_bucket_name(&name) {
+                        errors.push(Diagnostic::error(format!("s3_bucket '{}': {m}", d.name), &d.pos)
+                            .with_code("DS017")
+                            .with_note("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"));
+                    }
+                }
+                Some("bucket")
+            }
+            Kind::RdsCluster | Kind::RdsInstance => {
+                if let Err(m) = kinds::rds::check_identifier(&name) {
+                    errors.push(Diagnostic::error(m, &d.pos));
+                }
+                Some("identifier")
+            }
+            Kind::IamRole | Kind::InstanceProfile => {
+                if name.len() > 64 {
+                    errors.push(Diagnostic::error(
+                        format!("IAM name {name:?} is longer than 64 characters"),
+                        &d.pos,
+                    ));
+                }
+                None
+            }
+            Kind::SecurityGroup => Some("group_name"),
+            Kind::SecurityGroupRule | Kind::Ec2Instance => None,
+        };
+        if let Some(field) = field {
+            d.props.insert(field.into(), Value::String(name.clone()));
+        }
+        physical.insert(d.id.clone(), name);
+    }
+    physical
+}
+
+/// How references are rewritten once every resource is named: a database alias becomes its
+/// real resource, and names and bucket ARNs (known before apply) become text.
+struct Lookups<'a> {
+    aliases: &'a HashMap<String, String>,
+    physical: &'a HashMap<String, String>,
+    partition: &'static str,
+}
+
+impl<'a> Lookups<'a> {
+    fn new(
+        dep: &DeploymentDecl,
+        aliases: &'a HashMap<String, String>,
+        physical: &'a HashMap<String, String>,
+    ) -> Self {
+        Lookups {
+            aliases,
+            physical,
+            partition: kinds::partition(dep.region.as_deref()),
+        }
+    }
+
+    fn alias(&self, p: &str) -> Option<String> {
+        let (head, rest) = p.split_once('.')?;
+        if head != "database" {
+            return None;
+        }
+        let (name, attr) = rest.rsplit_once('.')?;
+        self.aliases
+            .get(&format!("database.{name}"))
+            .map(|real| refs::reference(&format!("{real}.{attr}")))
+    }
+
+    fn known(&self, p: &str) -> Option<String> {
+        let (id, attr) = p.rsplit_once('.')?;
+        let name = self.physical.get(id)?;
+        match attr {
+            "name" => Some(name.clone()),
+            "arn" if id.starts_with("s3_bucket.") => {
+                Some(kinds::s3_bucket::arn(self.partition, name))
+            }
+            _ => None,
+        }
+    }
+
+    fn fix(&self, s: &str) -> String {
+        refs::substitute(&refs::substitute(s, &|p| self.alias(p)), &|p| self.known(p))
+    }
+
+    /// The master's files, rendered once: the instance's user_data and the plan's files.
+    fn master_texts(
+        &self,
+        st: &mut State,
+        master_files: &mut Option<MasterFiles>,
+    ) -> Option<(String, String)> {
+        let mf = master_files.as_mut()?;
+        let mut cfg = mf.config.clone();
+        config::map_config_strings(&mut cfg, &|s| self.fix(s));
+        mf.config = cfg;
+        let user_data = mf.render_user_data(&|_| None, true);
+        if let Some(m) = st.masters.first() {
+            st.decls[m.decl]
+                .props
+                .insert("user_data".into(), Value::String(user_data.clone()));
+        }
+        Some((mf.render_yaml(&|_| None, true), user_data))
+    }
+}
+
+/// The plan's resources: references rewritten, dependencies derived from them, tags and
+/// the typed spec of each.
+fn build_resources(
+    st: &mut State,
+    dep: &DeploymentDecl,
+    aliases: &HashMap<String, String>,
+    physical: &HashMap<String, String>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Resource> {
+    let look = Lookups::new(dep, aliases, physical);
+    let ids: BTreeSet<String> = st.decls.iter().map(|d| d.id.clone()).collect();
+    let writers = writers(&st.decls);
+    let mut origins = origins(st);
+    let mut resources = Vec::with_capacity(st.decls.len());
+    for (i, d) in std::mem::take(&mut st.decls).into_iter().enumerate() {
+        let Decl {
+            id,
+            kind,
+            props,
+            pos,
+            tags: extra_tags,
+            ..
+        } = d;
+        let mut props = Value::Object(props);
+        if !aliases.is_empty() {
+            refs::map_strings(&mut props, &mut |s| {
+                if refs::has_refs(s) {
+                    *s = refs::substitute(s, &|p| look.alias(p));
+                }
+            });
+        }
+        let (deps, unknown) = dependencies(&id, &props, &ids, &writers);
+        for path in unknown {
+            errors.push(Diagnostic::error(
+                format!("{id} refers to {path}, which is not in this plan"),
+                &pos,
+            ));
+        }
+        refs::map_strings(&mut props, &mut |s| {
+            if refs::has_refs(s) {
+                *s = refs::substitute(s, &|p| look.known(p));
+            }
+        });
+        let name = physical.get(&id).cloned().unwrap_or_default();
+        let mut tags: BTreeMap<String, String> = dep.tags.clone();
+        tags.extend(extra_tags);
+        if kinds::has_name_tag(kind) {
+            tags.insert("Name".into(), name.clone());
+        }
+        tags.insert(kinds::TAG_DEPLOYMENT.into(), dep.name.clone());
+        tags.insert(kinds::TAG_ID.into(), id.clone());
+        let Value::Object(properties) = props else {
+            unreachable!("props stay an object")
+        };
+        let spec = match Spec::from_marked(kind, &properties) {
+            Ok(spec) => spec,
+            Err(e) => {
+                errors.push(Diagnostic::error(
+                    format!("internal error: {id} does not fit its kind's model: {e}"),
+                    &pos,
+                ));
+                continue;
+            }
+        };
+        resources.push(Resource {
+            id,
+            kind,
+            name,
+            spec,
+            properties,
+            tags,
+            depends_on: deps.into_iter().collect(),
+            source: pos,
+            origin: std::mem::take(&mut origins[i]),
+        });
+    }
+    resources
+}
+
+/// Aurora cluster id → its writer instance's id.
+fn writers(decls: &[Decl]) -> HashMap<String, String> {
+    decls
+        .iter()
+        .filter(|d| d.kind == Kind::RdsInstance)
+        .filter_map(|d| {
+            let cluster = d
+                .props
+                .get("cluster")
+                .and_then(Value::as_str)
+                .and_then(refs::whole_ref)?;
+            Some((refs::resource_of(cluster).to_string(), d.id.clone()))
+        })
+        .collect()
+}
+
+/// The resources `props` refers to, and the references to nothing in the plan.
+fn dependencies(
+    id: &str,
+    props: &Value,
+    ids: &BTreeSet<String>,
+    writers: &HashMap<String, String>,
+) -> (BTreeSet<String>, Vec<String>) {
+    let mut deps = BTreeSet::new();
+    let mut unknown = Vec::new();
+    refs::visit_strings(props, &mut |s| {
+        for path in refs::paths(s) {
+            if path.starts_with("param.") || path.starts_with("secret.") {
+                continue;
+            }
+            let target = refs::resource_of(path);
+            if target == id {
+                continue;
+            }
+            if ids.contains(target) {
+                deps.insert(target.to_string());
+                // Whoever uses a cluster's endpoint needs its writer instance too.
+                if let Some(writer) = writers.get(target) {
+                    if writer != id {
+                        deps.insert(writer.clone());
+                    }
+                }
+            } else {
+                unknown.push(path.to_string());
+            }
+        }
+    });
+    (deps, unknown)
+}
+
+/// Orders the resources into a plan; a cycle is an error naming every resource in it.
+fn assemble(
+    deployment: DeploymentInfo,
+    resources: Vec<Resource>,
+    outputs: BTreeMap<String, String>,
+    files: BTreeMap<String, String>,
+    st: &State,
+) -> Result<Plan, Vec<Diagnostic>> {
+    let positions: HashMap<String, SourcePos> = resources
+        .iter()
+        .map(|r| (r.id.clone(), r.source.clone()))
+        .collect();
+    Plan::new(deployment, resources, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
+        let first = cycle.ids.first().cloned().unwrap_or_default();
+        let pos = positions.get(&first).cloned().unwrap_or_default();
+        let mut d = Diagnostic::error(format!("dependency cycle: {}", cycle.ids.join(" -> ")), &pos);
+        for id in cycle.ids.iter().skip(1).take(cycle.ids.len().saturating_sub(2)) {
+            if let Some(p) = positions.get(id) {
+                d = d.with_note(format!("{id} is declared at {}:{}", p.file, p.line));
+            }
+        }
+        vec![d.with_note("each resource refers to the next one (through .arn, .id, ...); remove one of these references")]
+    })
+}
+
+/// For each declaration (by index): where its parts were set and the settings the lint
+/// rules read that are not AWS properties. A database gets the positions and SSL settings of
+/// its builder; the master gets its own and, as `pool:NAME` / `pool.FIELD:NAME`, its pools'.
+fn origins(st: &State) -> Vec<Origin> {
+    let mut out: Vec<Origin> = st
+        .decls
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Origin {
+            declared: i,
+            field_pos: d.field_pos.clone().into_iter().collect(),
+            settings: BTreeMap::new(),
+        })
+        .collect();
+    for db in &st.databases {
+        let o = &mut out[db.decl];
+        o.field_pos.extend(db.field_pos.clone());
+        for (key, value) in [
+            ("ssl_mode", &db.ssl_mode),
+            ("ssl_root_cert", &db.ssl_root_cert),
+        ] {
+            if let Some(v) = value {
+                o.settings.insert(key.to_string(), v.clone());
+            }
+        }
+    }
+    if let Some(m) = st.masters.first() {
+        let o = &mut out[m.decl];
+        o.field_pos.extend(m.field_pos.clone());
+        for p in &st.pools {
+            let key = format!("pool:{}", p.name);
+            if o.field_pos.contains_key(&key) {
+                continue; // findings find a pool by name: the first one declared
+            }
+            o.field_pos.insert(key, p.pos.clone());
+            for (field, pos) in &p.field_pos {
+                o.field_pos
+                    .insert(format!("pool.{field}:{}", p.name), pos.clone());
+            }
+        }
+    }
+    out
+}
