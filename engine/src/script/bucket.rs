@@ -3,15 +3,10 @@
 use rhai::{Engine, NativeCallContext};
 use serde_json::Value;
 
+use super::handles::Bucket;
 use super::{RhaiResult, Shared, fail, pos_of};
 use crate::plan::Kind;
 use crate::refs;
-
-#[derive(Debug, Clone)]
-pub(crate) struct Bucket {
-    pub id: String,
-    pub name: String,
-}
 
 /// S3's bucket naming rules (general purpose buckets).
 pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {

@@ -7,19 +7,14 @@ use std::collections::BTreeMap;
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
 use serde_json::{Map, Value};
 
-use super::security_group::SecurityGroup;
+use super::handles::Database;
+use super::handles::SecurityGroup;
 use super::{Decl, RhaiResult, Shared, check_name, fail, pos_of, values};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::plan::Kind;
 use crate::refs;
 
 pub(crate) const PG_PORT: i64 = 5432;
-
-#[derive(Debug, Clone)]
-pub(crate) struct Database {
-    pub idx: usize,
-    pub name: String,
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct DbDecl {

@@ -4,20 +4,10 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 use serde_json::{Map, Value, json};
 
+use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, fail, pos_of, values};
 use crate::plan::Kind;
 use crate::refs;
-
-#[derive(Debug, Clone)]
-pub(crate) struct IamRole {
-    pub id: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct InstanceProfile {
-    pub id: String,
-}
 
 const POLICY_VERSION: &str = "2012-10-17";
 

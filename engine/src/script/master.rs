@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
 use serde_json::{Map, Value, json};
 
-use super::bucket::Bucket;
-use super::database::Database;
-use super::iam::{IamRole, InstanceProfile};
-use super::security_group::SecurityGroup;
+use super::handles::Bucket;
+use super::handles::Database;
+use super::handles::SecurityGroup;
+use super::handles::{CheckpointStorage, MasterInstance};
+use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, State, fail, pos_of, values};
 use crate::config::{PASS_THROUGH_KEYS, TYPED_KEYS};
 use crate::diag::SourcePos;
@@ -17,8 +18,6 @@ use crate::plan::Kind;
 use crate::refs;
 
 /// `checkpoint_storage` as built by `s3_checkpoints(bucket)`.
-#[derive(Debug, Clone)]
-pub(crate) struct CheckpointStorage(pub Value);
 
 #[derive(Debug, Clone)]
 pub(crate) struct ConfigHandle {
@@ -29,12 +28,6 @@ pub(crate) struct ConfigHandle {
 pub(crate) struct Pool {
     pub idx: usize,
     pub name: String,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct MasterInstance {
-    pub idx: usize,
-    pub id: String,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ mod bucket;
 mod database;
 mod deployment;
 mod finalize;
+mod handles;
 mod iam;
 mod lints;
 mod master;

@@ -9,16 +9,11 @@
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
 use serde_json::Value;
 
+use super::handles::SecurityGroup;
 use super::params::check_cidr;
 use super::{RhaiResult, Shared, fail, pos_of, values};
 use crate::plan::Kind;
 use crate::refs;
-
-#[derive(Debug, Clone)]
-pub(crate) struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-}
 
 /// Protocol and port range of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

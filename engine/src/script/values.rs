@@ -3,11 +3,11 @@
 use rhai::{Dynamic, INT};
 use serde_json::{Map, Value};
 
-use super::bucket::Bucket;
-use super::database::Database;
-use super::iam::{IamRole, InstanceProfile};
-use super::master::{CheckpointStorage, MasterInstance};
-use super::security_group::SecurityGroup;
+use super::handles::Bucket;
+use super::handles::Database;
+use super::handles::SecurityGroup;
+use super::handles::{CheckpointStorage, MasterInstance};
+use super::handles::{IamRole, InstanceProfile};
 use crate::refs;
 
 /// A short description of a value for error messages, e.g. `string "abc"` or `integer 5`.
