@@ -52,44 +52,35 @@ pub const TYPED_KEYS: &[&str] = &[
     "log",
 ];
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MasterConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_storage: Option<CheckpointStorage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db: Option<DbConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_pools: Vec<ResourcePool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecurityConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogConfig>,
     /// Other top-level keys (checked against [`PASS_THROUGH_KEYS`]).
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DbConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_root_cert: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CheckpointStorage {
@@ -100,58 +91,44 @@ pub enum CheckpointStorage {
     Directory(BTreeMap<String, Value>),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Storage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save_experiment_best: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save_trial_best: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save_trial_latest: Option<i64>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourcePool {
     pub pool_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_aux_containers_per_agent: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_reattach_enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_reconnect_wait: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_container_defaults: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<AwsProvider>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkInterface {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_group_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tag {
@@ -161,74 +138,44 @@ pub struct Tag {
 
 /// `resource_pools[].provider` with `type: aws`: the common provider fields and the AWS ones.
 /// Field order follows the guide's snippet.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsProvider {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam_instance_profile_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_docker_image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_docker_network: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_docker_runtime: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_reconnect_attempts: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_reconnect_backoff: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_slots: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_slots_allowed: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_cert_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_idle_agent_period: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_agent_starting_period: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_instances: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_error_timeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_error_retries: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_interface: Option<NetworkInterface>,
     #[serde(rename = "type", default = "aws")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_volume_size: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spot_max_price: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_key_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_script: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_startup_script: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag_value: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_tags: Vec<Tag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_group: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_stream: Option<String>,
 }
 
@@ -236,31 +183,28 @@ fn aws() -> String {
     "aws".to_string()
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SecurityConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_user_password: Option<String>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<bool>,
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::value::Tmpl;
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootVolume {
@@ -13,6 +14,7 @@ pub struct RootVolume {
     pub encrypted: bool,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataOptions {
@@ -21,17 +23,15 @@ pub struct MetadataOptions {
     pub http_put_response_hop_limit: i64,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ec2InstanceSpec {
     pub instance_type: Tmpl,
     pub image_id: Tmpl,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_name: Option<Tmpl>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub subnet_id: Option<Tmpl>,
     pub security_group_ids: Vec<Tmpl>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub iam_instance_profile: Option<Tmpl>,
     pub associate_public_ip_address: bool,
     pub root_volume: RootVolume,

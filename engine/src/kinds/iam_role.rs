@@ -6,14 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::value::{Doc, Style, Tmpl};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IamRoleSpec {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub assume_role_policy: Option<Doc>,
     /// Inline policies by name.
     pub inline_policies: BTreeMap<String, Doc>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub managed_policies: Option<Vec<Tmpl>>,
 }
 

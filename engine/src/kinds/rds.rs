@@ -6,9 +6,9 @@ use super::Outputs;
 use crate::value::{Ref, Tmpl};
 
 /// What a cluster and a standalone instance both hold.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DbSettings {
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub engine_version: Option<Tmpl>,
     pub database_name: Tmpl,
     pub master_username: Tmpl,
@@ -16,10 +16,10 @@ pub struct DbSettings {
     pub master_password: Tmpl,
     pub port: i64,
     pub storage_encrypted: bool,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub vpc_security_group_ids: Option<Vec<Tmpl>>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RdsClusterSpec {
     pub identifier: String,
@@ -29,6 +29,7 @@ pub struct RdsClusterSpec {
     pub db: DbSettings,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RdsInstanceSpec {
     pub identifier: String,
@@ -36,9 +37,7 @@ pub struct RdsInstanceSpec {
     pub instance_class: Tmpl,
     pub publicly_accessible: bool,
     /// The Aurora cluster this instance is the writer of.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cluster: Option<Ref>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub allocated_storage_gb: Option<i64>,
     /// Set for a standalone instance.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::value::{Ref, Tmpl};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -21,6 +22,7 @@ impl Direction {
 }
 
 /// `tcp`, `udp` or `all` (every protocol).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
@@ -49,6 +51,7 @@ impl Protocol {
 }
 
 /// The other side of a rule.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Peer {
@@ -61,6 +64,7 @@ pub enum Peer {
     Ipv6(Tmpl),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecurityGroupRuleSpec {
     /// The group the rule belongs to (its id).
@@ -71,7 +75,6 @@ pub struct SecurityGroupRuleSpec {
     pub to_port: i64,
     #[serde(flatten)]
     pub peer: Peer,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub description: Option<Tmpl>,
 }
 
