@@ -11,7 +11,7 @@ use super::handles::Database;
 use super::handles::SecurityGroup;
 use super::handles::{CheckpointStorage, MasterInstance};
 use super::handles::{IamRole, InstanceProfile};
-use super::{RhaiResult, Shared, State, fail, pos_of, values};
+use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
 use crate::config::{PASS_THROUGH_KEYS, TYPED_KEYS};
 use crate::diag::SourcePos;
 use crate::plan::Kind;
@@ -330,58 +330,39 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         },
     );
 
-    let s = state.clone();
-    engine.register_fn(
+    method(
+        engine,
+        state,
         "checkpoint_storage",
-        move |ctx: NativeCallContext,
-              c: &mut ConfigHandle,
-              v: Dynamic|
-              -> RhaiResult<ConfigHandle> {
-            let mut st = s.borrow_mut();
-            set_top_key(&ctx, &mut st, c.idx, "checkpoint_storage", &v)?;
-            Ok(c.clone())
-        },
+        |ctx, st, c: &ConfigHandle, v| set_top_key(ctx, st, c.idx, "checkpoint_storage", v),
     );
-    let s = state.clone();
-    engine.register_fn(
-        "db",
-        move |ctx: NativeCallContext,
-              c: &mut ConfigHandle,
-              v: Dynamic|
-              -> RhaiResult<ConfigHandle> {
-            if !v.is::<Database>() && !v.is_map() {
-                return fail(
-                    &ctx,
-                    format!(
-                        "master_config: .db() expects a database(...) handle or a map, got {}",
-                        values::describe(&v)
-                    ),
-                );
-            }
-            let mut st = s.borrow_mut();
-            set_top_key(&ctx, &mut st, c.idx, "db", &v)?;
-            Ok(c.clone())
-        },
-    );
-    let s = state.clone();
-    engine.register_fn(
+    method(engine, state, "db", |ctx, st, c: &ConfigHandle, v| {
+        if !v.is::<Database>() && !v.is_map() {
+            return fail(
+                ctx,
+                format!(
+                    "master_config: .db() expects a database(...) handle or a map, got {}",
+                    values::describe(v)
+                ),
+            );
+        }
+        set_top_key(ctx, st, c.idx, "db", v)
+    });
+    method(
+        engine,
+        state,
         "resource_pool",
-        move |ctx: NativeCallContext,
-              c: &mut ConfigHandle,
-              p: Dynamic|
-              -> RhaiResult<ConfigHandle> {
+        |ctx, st, c: &ConfigHandle, p| {
             let Some(p) = p.read_lock::<Pool>().map(|p| p.clone()) else {
                 return fail(
-                    &ctx,
+                    ctx,
                     format!(
                         "master_config: .resource_pool() expects an aws_pool(...) handle, got {}",
-                        values::describe(&p)
+                        values::describe(p)
                     ),
                 );
             };
-            let mut st = s.borrow_mut();
-            attach_pool(&ctx, &mut st, c.idx, p.idx)?;
-            Ok(c.clone())
+            attach_pool(ctx, st, c.idx, p.idx)
         },
     );
     let s = state.clone();
@@ -443,72 +424,100 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             })
         },
     );
-    for &(method, path, kind) in PROVIDER_FIELDS {
-        let s = state.clone();
-        engine.register_fn(
-            method,
-            move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
-                let who = format!("aws_pool '{}'", p.name);
-                let value = field_value(&ctx, &who, method, kind, &v)?;
-                let mut st = s.borrow_mut();
-                let pos = pos_of(&ctx, &st);
-                let pool = &mut st.pools[p.idx];
-                set_path(&mut pool.provider, path, value);
-                pool.field_pos
-                    .insert(path.rsplit('.').next().unwrap_or(path).to_string(), pos);
-                Ok(p.clone())
-            },
-        );
-    }
-    for &(method, kind) in POOL_FIELDS {
-        let s = state.clone();
-        engine.register_fn(
-            method,
-            move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
-                let who = format!("aws_pool '{}'", p.name);
-                let value = field_value(&ctx, &who, method, kind, &v)?;
-                let mut st = s.borrow_mut();
-                let pos = pos_of(&ctx, &st);
-                let pool = &mut st.pools[p.idx];
-                pool.json.insert(method.to_string(), value);
-                pool.field_pos.insert(method.to_string(), pos);
-                Ok(p.clone())
-            },
-        );
-    }
-    let s = state.clone();
-    engine.register_fn("iam_instance_profile", move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
-        let who = format!("aws_pool '{}'", p.name);
-        let arn = if let Some(prof) = v.read_lock::<InstanceProfile>() {
-            refs::reference(&format!("{}.arn", prof.id))
-        } else if v.is::<IamRole>() {
-            return fail(&ctx, format!("{who}: iam_instance_profile needs an instance profile, not a role: pass instance_profile(role)"));
-        } else {
-            return fail(&ctx, format!("{who}: iam_instance_profile expects an instance_profile(...) handle, got {}", values::describe(&v)));
-        };
-        let mut st = s.borrow_mut();
-        let pos = pos_of(&ctx, &st);
+    // A pool field: the path in the provider map (or the pool's own key) and its value.
+    let set_field = |ctx: &NativeCallContext,
+                     st: &mut State,
+                     p: &Pool,
+                     path: &str,
+                     provider: bool,
+                     value: Value| {
+        let pos = pos_of(ctx, st);
         let pool = &mut st.pools[p.idx];
-        pool.provider.insert("iam_instance_profile_arn".into(), Value::String(arn));
-        pool.field_pos.insert("iam_instance_profile_arn".into(), pos);
-        Ok(p.clone())
-    });
-    let s = state.clone();
-    engine.register_fn("security_group", move |ctx: NativeCallContext, p: &mut Pool, v: Dynamic| -> RhaiResult<Pool> {
-        let id = if let Some(sg) = v.read_lock::<SecurityGroup>() {
-            refs::reference(&format!("{}.id", sg.id))
-        } else if let Some(text) = values::as_string(&v) {
-            text
+        if provider {
+            set_path(&mut pool.provider, path, value);
         } else {
-            return fail(&ctx, format!("aws_pool '{}': security_group expects a security_group(...) handle or an id, got {}", p.name, values::describe(&v)));
-        };
-        let mut st = s.borrow_mut();
-        let pos = pos_of(&ctx, &st);
-        let pool = &mut st.pools[p.idx];
-        set_path(&mut pool.provider, "network_interface.security_group_id", Value::String(id));
-        pool.field_pos.insert("security_group_id".into(), pos);
-        Ok(p.clone())
-    });
+            pool.json.insert(path.to_string(), value);
+        }
+        pool.field_pos
+            .insert(path.rsplit('.').next().unwrap_or(path).to_string(), pos);
+    };
+    let pool_fields = PROVIDER_FIELDS
+        .iter()
+        .map(|&(m, path, kind)| (m, path, kind, true))
+        .chain(POOL_FIELDS.iter().map(|&(m, kind)| (m, m, kind, false)));
+    for (name, path, kind, provider) in pool_fields {
+        method(engine, state, name, move |ctx, st, p: &Pool, v| {
+            let who = format!("aws_pool '{}'", p.name);
+            let value = field_value(ctx, &who, name, kind, v)?;
+            set_field(ctx, st, p, path, provider, value);
+            Ok(())
+        });
+    }
+    method(
+        engine,
+        state,
+        "iam_instance_profile",
+        move |ctx, st, p: &Pool, v| {
+            let who = format!("aws_pool '{}'", p.name);
+            let arn = if let Some(prof) = v.read_lock::<InstanceProfile>() {
+                refs::reference(&format!("{}.arn", prof.id))
+            } else if v.is::<IamRole>() {
+                return fail(
+                    ctx,
+                    format!(
+                        "{who}: iam_instance_profile needs an instance profile, not a role: pass instance_profile(role)"
+                    ),
+                );
+            } else {
+                return fail(
+                    ctx,
+                    format!(
+                        "{who}: iam_instance_profile expects an instance_profile(...) handle, got {}",
+                        values::describe(v)
+                    ),
+                );
+            };
+            set_field(
+                ctx,
+                st,
+                p,
+                "iam_instance_profile_arn",
+                true,
+                Value::String(arn),
+            );
+            Ok(())
+        },
+    );
+    method(
+        engine,
+        state,
+        "security_group",
+        move |ctx, st, p: &Pool, v| {
+            let id = if let Some(sg) = v.read_lock::<SecurityGroup>() {
+                refs::reference(&format!("{}.id", sg.id))
+            } else if let Some(text) = values::as_string(v) {
+                text
+            } else {
+                return fail(
+                    ctx,
+                    format!(
+                        "aws_pool '{}': security_group expects a security_group(...) handle or an id, got {}",
+                        p.name,
+                        values::describe(v)
+                    ),
+                );
+            };
+            set_field(
+                ctx,
+                st,
+                p,
+                "network_interface.security_group_id",
+                true,
+                Value::String(id),
+            );
+            Ok(())
+        },
+    );
     let s = state.clone();
     engine.register_fn(
         "tag",
@@ -715,51 +724,39 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
     ];
-    for &(method, setter) in setters {
-        let s = state.clone();
-        engine.register_fn(
-            method,
-            move |ctx: NativeCallContext,
-                  m: &mut MasterInstance,
-                  v: Dynamic|
-                  -> RhaiResult<MasterInstance> {
-                let mut st = s.borrow_mut();
-                let pos = pos_of(&ctx, &st);
+    for &(name, setter) in setters {
+        method(
+            engine,
+            state,
+            name,
+            move |ctx, st, m: &MasterInstance, v| {
+                let pos = pos_of(ctx, st);
                 let decl = &mut st.masters[m.idx];
-                let name = decl.name.clone();
-                setter(decl, &v).or_else(|e| {
-                    fail(&ctx, format!("master_instance '{name}': .{method}() {e}"))
-                })?;
-                decl.field_pos.insert(method.to_string(), pos);
-                Ok(m.clone())
+                let who = decl.name.clone();
+                setter(decl, v)
+                    .or_else(|e| fail(ctx, format!("master_instance '{who}': .{name}() {e}")))?;
+                decl.field_pos.insert(name.to_string(), pos);
+                Ok(())
             },
         );
     }
-    let s = state.clone();
-    engine.register_fn(
-        "config",
-        move |ctx: NativeCallContext,
-              m: &mut MasterInstance,
-              c: Dynamic|
-              -> RhaiResult<MasterInstance> {
-            let Some(c) = c.read_lock::<ConfigHandle>().map(|c| c.clone()) else {
-                return fail(
-                    &ctx,
-                    format!(
-                        ".config() expects a master_config(...), got {}",
-                        values::describe(&c)
-                    ),
-                );
-            };
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            st.configs[c.idx].used = true;
-            let decl = &mut st.masters[m.idx];
-            decl.config = Some(c.idx);
-            decl.field_pos.insert("config".into(), pos);
-            Ok(m.clone())
-        },
-    );
+    method(engine, state, "config", |ctx, st, m: &MasterInstance, c| {
+        let Some(c) = c.read_lock::<ConfigHandle>().map(|c| c.clone()) else {
+            return fail(
+                ctx,
+                format!(
+                    ".config() expects a master_config(...), got {}",
+                    values::describe(c)
+                ),
+            );
+        };
+        let pos = pos_of(ctx, st);
+        st.configs[c.idx].used = true;
+        let decl = &mut st.masters[m.idx];
+        decl.config = Some(c.idx);
+        decl.field_pos.insert("config".into(), pos);
+        Ok(())
+    });
 
     engine.register_get("public_ip", |m: &mut MasterInstance| {
         refs::reference(&format!("{}.public_ip", m.id))

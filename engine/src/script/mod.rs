@@ -180,6 +180,24 @@ pub(crate) fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiRe
     )))
 }
 
+/// Registers the method `name(handle, value)`, returning the handle: `f` gets the call, the
+/// state and the value, and changes the declaration behind the handle.
+pub(crate) fn method<H: rhai::Variant + Clone>(
+    engine: &mut Engine,
+    state: &Shared,
+    name: &str,
+    f: impl Fn(&NativeCallContext, &mut State, &H, &Dynamic) -> RhaiResult<()> + 'static,
+) {
+    let s = state.clone();
+    engine.register_fn(
+        name,
+        move |ctx: NativeCallContext, h: &mut H, v: Dynamic| -> RhaiResult<H> {
+            f(&ctx, &mut s.borrow_mut(), h, &v)?;
+            Ok(h.clone())
+        },
+    );
+}
+
 /// Builds the hardened engine with the whole script API registered against `state`.
 pub(crate) fn engine(
     state: &Shared,
