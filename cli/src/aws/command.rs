@@ -39,6 +39,18 @@ async fn connect_or_fail(args: &AwsArgs, plan: &Plan) -> Result<Clients, Exit> {
         .map_err(fail)
 }
 
+/// What the providers work with.
+fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &State) -> Arc<Ctx> {
+    Arc::new(Ctx {
+        clients,
+        plan: plan.clone(),
+        deployment: plan.deployment.name.clone(),
+        waits: Waits::default(),
+        ui: ui.clone(),
+        vpc_id: state.vpc_id.clone(),
+    })
+}
+
 fn label_width(plan: &Plan) -> usize {
     plan.resources
         .iter()
@@ -243,14 +255,7 @@ pub async fn run_async(
         // Confirmation blocks on standard input: step out of the async context.
         tokio::task::block_in_place(|| confirm("apply these changes", opts.yes))?;
     }
-    let ctx = Arc::new(Ctx {
-        clients,
-        plan: plan.clone(),
-        deployment: plan.deployment.name.clone(),
-        waits: Waits::default(),
-        ui: ui.clone(),
-        vpc_id: state.vpc_id.clone(),
-    });
+    let ctx = context(clients, &plan, &ui, &state);
     let nodes = apply_nodes(&plan, &state, &d);
     let exec_start = Instant::now();
     let (outcomes, attrs) = execute(ctx, nodes, opts.parallelism, attrs).await;
@@ -570,14 +575,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         ui.out(&format!("detscript will delete:\n{text}\n"));
     }
     // Refuse before deleting anything if a bucket holds data and --delete-data is missing.
-    let ctx = Arc::new(Ctx {
-        clients,
-        plan: plan.clone(),
-        deployment: plan.deployment.name.clone(),
-        waits: Waits::default(),
-        ui: ui.clone(),
-        vpc_id: state.vpc_id.clone(),
-    });
+    let ctx = context(clients, &plan, &ui, &state);
     if !opts.delete_data {
         for l in lives
             .iter()

@@ -268,19 +268,8 @@ mod tests {
                 .to_live(),
             );
         }
-        st.rules.push(
-            LiveRule {
-                rule_id: "sgr-default".into(),
-                group_id: "sg-det-demo-master".into(),
-                egress: true,
-                protocol: "-1".into(),
-                from: -1,
-                to: -1,
-                peer: Peer::V4("0.0.0.0/0".into()),
-                description: None,
-            }
-            .to_live(),
-        );
+        st.rules
+            .push(LiveRule::allow_all_egress("sgr-default", "sg-det-demo-master").to_live());
         st
     }
 

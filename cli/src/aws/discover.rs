@@ -10,7 +10,7 @@ use detscript_engine::kinds::TAG_DEPLOYMENT;
 pub use super::providers::Detail;
 pub use super::providers::discover;
 pub use super::providers::sg::{LiveRule, Peer};
-use super::providers::{AttrMap, owned_by, tagged_id};
+use super::providers::{AttrMap, LiveDetail, owned_by, tagged_id};
 
 /// A live resource owned by the deployment.
 #[derive(Debug, Clone)]
@@ -25,12 +25,12 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(name: impl Into<String>, attrs: AttrMap, detail: Detail) -> Live {
+    pub fn new(name: impl Into<String>, attrs: AttrMap, detail: impl Into<Detail>) -> Live {
         Live {
             id: String::new(),
             name: name.into(),
             attrs,
-            detail,
+            detail: detail.into(),
         }
     }
 
@@ -63,10 +63,7 @@ pub struct State {
 impl State {
     /// The live rules of the owned groups.
     pub fn rule_details(&self) -> impl Iterator<Item = &LiveRule> {
-        self.rules.iter().filter_map(|l| match &l.detail {
-            Detail::SecurityGroupRule(r) => Some(r),
-            _ => None,
-        })
+        self.rules.iter().filter_map(|l| LiveRule::of(&l.detail))
     }
 
     pub fn merge(&mut self, other: State) {

@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::sg::{filter, tag_spec};
 use super::{
-    AttrMap, Cmp, Detail, Provider, Vals, all_items, attr_map, diff_groups, found, owned_by,
-    planned, tag_map,
+    AttrMap, Cmp, Detail, Have, Provider, Vals, Want, all_items, attr_map, diff_groups, found,
+    owned_by, planned, tag_map,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -109,13 +109,6 @@ impl Provider for Ec2Instance {
     type Live = InstanceLive;
     const REPLACEABLE: bool = true;
 
-    fn detail(d: &Detail) -> Option<&InstanceLive> {
-        match d {
-            Detail::Ec2Instance(i) => Some(i),
-            _ => None,
-        }
-    }
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
         let names = planned(plan, Kind::Ec2Instance);
@@ -176,7 +169,11 @@ impl Provider for Ec2Instance {
         Ok(st)
     }
 
-    fn compare(spec: &Ec2InstanceSpec, _: &Live, l: &InstanceLive, cx: &Cmp) -> Action {
+    fn compare(
+        spec: &Ec2InstanceSpec,
+        Have { d: l, .. }: Have<'_, InstanceLive>,
+        cx: &Cmp,
+    ) -> Action {
         let v = &cx.vals;
         let t = v.shown(&spec.instance_type);
         if t != l.instance_type {
@@ -228,22 +225,14 @@ impl Provider for Ec2Instance {
         d.sgs.iter().chain(&d.profile_arn).cloned().collect()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        r: &Resource,
-        spec: &Ec2InstanceSpec,
-        v: Vals<'_>,
-    ) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Ec2InstanceSpec>) -> Result<AttrMap> {
         launch_master(ctx, r, spec, v, None).await
     }
 
     async fn update(
         ctx: &Ctx,
-        _: &Resource,
-        spec: &Ec2InstanceSpec,
-        live: &Live,
-        _: &InstanceLive,
-        v: Vals<'_>,
+        Want { spec, v, .. }: Want<'_, Ec2InstanceSpec>,
+        Have { live, .. }: Have<'_, InstanceLive>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.clients
@@ -260,11 +249,8 @@ impl Provider for Ec2Instance {
     /// Terminates the old instance, then launches the new one.
     async fn replace(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &Ec2InstanceSpec,
-        live: &Live,
-        _: &InstanceLive,
-        v: Vals<'_>,
+        Want { r, spec, v }: Want<'_, Ec2InstanceSpec>,
+        Have { live, .. }: Have<'_, InstanceLive>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.ui
@@ -273,7 +259,11 @@ impl Provider for Ec2Instance {
         launch_master(ctx, r, spec, v, Some(&iid)).await
     }
 
-    async fn delete(ctx: &Ctx, live: &Live, _: &InstanceLive, _: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, InstanceLive>,
+        _: DeleteOpts,
+    ) -> Result<String> {
         terminate(ctx, &[live.physical()]).await?;
         Ok(String::new())
     }
@@ -309,12 +299,7 @@ async fn default_subnet(ctx: &Ctx) -> Result<String> {
         .clients
         .ec2
         .describe_subnets()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("default-for-az")
-                .values("true")
-                .build(),
-        )
+        .filters(filter("default-for-az", vec!["true".into()]))
         .send()
         .await
         .map_err(|e| {
@@ -550,23 +535,14 @@ pub async fn find_agents(
     let inst = c
         .ec2
         .describe_instances()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{key}"))
-                .values(value)
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .set_values(Some(
-                    ["pending", "running", "stopping", "stopped", "shutting-down"]
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                ))
-                .build(),
-        )
+        .filters(filter(format!("tag:{key}"), vec![value.into()]))
+        .filters(filter(
+            "instance-state-name",
+            ["pending", "running", "stopping", "stopped", "shutting-down"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ))
         .into_paginator()
         .items()
         .send()
@@ -581,12 +557,7 @@ pub async fn find_agents(
     let spot = c
         .ec2
         .describe_spot_instance_requests()
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{key}"))
-                .values(value)
-                .build(),
-        )
+        .filters(filter(format!("tag:{key}"), vec![value.into()]))
         .send()
         .await
         .map_err(|e| {

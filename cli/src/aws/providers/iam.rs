@@ -9,8 +9,8 @@ use detscript_engine::{Kind, Plan, Resource};
 use serde_json::Value;
 
 use super::{
-    AttrMap, Cmp, Detail, Provider, Read, Vals, all_items, attr_map, found, read_candidates,
-    sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Detail, Have, Provider, Read, Vals, Want, all_items, attr_map, found,
+    read_candidates, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -204,20 +204,13 @@ impl Provider for IamRole {
     type Spec = IamRoleSpec;
     type Live = RoleLive;
 
-    fn detail(d: &Detail) -> Option<&RoleLive> {
-        match d {
-            Detail::IamRole(r) => Some(r),
-            _ => None,
-        }
-    }
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let roles = all_items!(c.iam.list_roles(), "ListRoles", "")?;
         let names = roles.iter().map(|r| r.role_name().to_string()).collect();
         read_candidates(c, plan, Kind::IamRole, names, read_role).await
     }
 
-    fn compare(spec: &IamRoleSpec, _: &Live, l: &RoleLive, cx: &Cmp) -> Action {
+    fn compare(spec: &IamRoleSpec, Have { d: l, .. }: Have<'_, RoleLive>, cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         let want_assume = spec
             .assume_role_policy
@@ -262,7 +255,7 @@ impl Provider for IamRole {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, r: &Resource, spec: &IamRoleSpec, v: Vals<'_>) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, IamRoleSpec>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
         let assume = match &spec.assume_role_policy {
@@ -287,11 +280,8 @@ impl Provider for IamRole {
 
     async fn update(
         ctx: &Ctx,
-        _: &Resource,
-        spec: &IamRoleSpec,
-        live: &Live,
-        l: &RoleLive,
-        v: Vals<'_>,
+        Want { spec, v, .. }: Want<'_, IamRoleSpec>,
+        Have { live, d: l }: Have<'_, RoleLive>,
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = live.name.clone();
@@ -329,9 +319,12 @@ impl Provider for IamRole {
     }
 
     /// Detaches it from any instance profile, drops inline and managed policies, then the role.
-    async fn delete(ctx: &Ctx, live: &Live, _: &RoleLive, _: DeleteOpts) -> Result<String> {
-        let iam = &ctx.clients.iam;
-        let name = live.name.as_str();
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, RoleLive>,
+        _: DeleteOpts,
+    ) -> Result<String> {
+        let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         let req = iam.list_instance_profiles_for_role().role_name(name);
         if let Ok(p) = req.send().await {
             for prof in p.instance_profiles() {
@@ -374,13 +367,6 @@ impl Provider for InstanceProfile {
     type Spec = InstanceProfileSpec;
     type Live = ProfileLive;
 
-    fn detail(d: &Detail) -> Option<&ProfileLive> {
-        match d {
-            Detail::InstanceProfile(p) => Some(p),
-            _ => None,
-        }
-    }
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.iam.list_instance_profiles(), "ListInstanceProfiles", "")?;
         let names = all
@@ -390,7 +376,11 @@ impl Provider for InstanceProfile {
         read_candidates(c, plan, Kind::InstanceProfile, names, read_profile).await
     }
 
-    fn compare(spec: &InstanceProfileSpec, _: &Live, l: &ProfileLive, cx: &Cmp) -> Action {
+    fn compare(
+        spec: &InstanceProfileSpec,
+        Have { d: l, .. }: Have<'_, ProfileLive>,
+        cx: &Cmp,
+    ) -> Action {
         let want = cx.vals.shown(&spec.role);
         if l.roles.as_slice() != [want.clone()] {
             return Action::Update(vec![format!("~ role [{}] -> {want}", l.roles.join(", "))]);
@@ -404,9 +394,7 @@ impl Provider for InstanceProfile {
 
     async fn create(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &InstanceProfileSpec,
-        v: Vals<'_>,
+        Want { r, spec, v }: Want<'_, InstanceProfileSpec>,
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
@@ -428,19 +416,19 @@ impl Provider for InstanceProfile {
 
     async fn update(
         ctx: &Ctx,
-        _: &Resource,
-        spec: &InstanceProfileSpec,
-        live: &Live,
-        l: &ProfileLive,
-        v: Vals<'_>,
+        Want { spec, v, .. }: Want<'_, InstanceProfileSpec>,
+        Have { live, d: l }: Have<'_, ProfileLive>,
     ) -> Result<AttrMap> {
         set_roles(ctx, &live.name, &l.roles, &v.text(&spec.role)?).await?;
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, live: &Live, _: &ProfileLive, _: DeleteOpts) -> Result<String> {
-        let iam = &ctx.clients.iam;
-        let name = live.name.as_str();
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, ProfileLive>,
+        _: DeleteOpts,
+    ) -> Result<String> {
+        let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         let res = iam
             .get_instance_profile()
             .instance_profile_name(name)

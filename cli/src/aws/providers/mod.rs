@@ -31,9 +31,44 @@ pub use sg::{SecurityGroup, SecurityGroupRule};
 /// Attributes of one resource other resources may reference (`id`, `arn`, `endpoint`, ...).
 pub type AttrMap = BTreeMap<String, String>;
 
-/// The live state of an owned resource, by kind.
-#[derive(Debug, Clone)]
-pub enum Detail {
+/// The enum of live details (one variant per kind, named as [`Kind`]'s), and for each
+/// detail type its projection out of the enum ([`LiveDetail`]).
+macro_rules! details {
+    ($($kind:ident($ty:ty)),* $(,)?) => {
+        /// The live state of an owned resource, by kind.
+        #[derive(Debug, Clone)]
+        pub enum Detail {
+            $($kind($ty)),*
+        }
+
+        /// Every kind, in the order of [`Detail`]'s variants.
+        pub const KINDS: &[Kind] = &[$(Kind::$kind),*];
+
+        impl Detail {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Detail::$kind(_) => Kind::$kind),*
+                }
+            }
+        }
+
+        $(
+            impl LiveDetail for $ty {
+                fn of(d: &Detail) -> Option<&Self> {
+                    if let Detail::$kind(x) = d { Some(x) } else { None }
+                }
+            }
+
+            impl From<$ty> for Detail {
+                fn from(d: $ty) -> Detail {
+                    Detail::$kind(d)
+                }
+            }
+        )*
+    };
+}
+
+details! {
     S3Bucket(s3::BucketLive),
     SecurityGroup(sg::GroupLive),
     SecurityGroupRule(sg::LiveRule),
@@ -44,20 +79,30 @@ pub enum Detail {
     Ec2Instance(ec2::InstanceLive),
 }
 
-impl Detail {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Detail::S3Bucket(_) => Kind::S3Bucket,
-            Detail::SecurityGroup(_) => Kind::SecurityGroup,
-            Detail::SecurityGroupRule(_) => Kind::SecurityGroupRule,
-            Detail::IamRole(_) => Kind::IamRole,
-            Detail::InstanceProfile(_) => Kind::InstanceProfile,
-            Detail::RdsCluster(_) => Kind::RdsCluster,
-            Detail::RdsInstance(_) => Kind::RdsInstance,
-            Detail::Ec2Instance(_) => Kind::Ec2Instance,
-        }
+/// A kind's live detail, taken out of a [`Detail`] when it is of that kind.
+pub trait LiveDetail: Sized {
+    fn of(d: &Detail) -> Option<&Self>;
+}
+
+/// A planned resource being applied: its plan entry, its typed spec, the values known now.
+pub struct Want<'a, S> {
+    pub r: &'a Resource,
+    pub spec: &'a S,
+    pub v: Vals<'a>,
+}
+
+/// A live resource: what every kind has ([`Live`]) and its kind's detail.
+pub struct Have<'a, L> {
+    pub live: &'a Live,
+    pub d: &'a L,
+}
+
+impl<L> Clone for Have<'_, L> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
+impl<L> Copy for Have<'_, L> {}
 
 /// Values of the plan resolved against the attributes known so far; secrets are revealed
 /// (for AWS only, never for a screen).
@@ -122,7 +167,7 @@ pub struct Cmp<'a> {
 pub trait Provider {
     type Spec: Sync;
     /// What discovery reads back about one live resource of this kind.
-    type Live: Clone + std::fmt::Debug + Send + Sync + 'static;
+    type Live: LiveDetail + Clone + std::fmt::Debug + Send + Sync + 'static;
     /// Whether `run` may delete and create it again by itself (else the change is blocked).
     const REPLACEABLE: bool = false;
 
@@ -130,18 +175,16 @@ pub trait Provider {
     /// not own (conflicts).
     fn discover(c: &Clients, plan: &Plan) -> impl Future<Output = Result<State>> + Send;
 
-    /// The typed live state of `d`, if it is of this kind.
-    fn detail(d: &Detail) -> Option<&Self::Live>;
-
     /// The live counterpart of a planned resource: by default the owned one with its id.
     fn find<'s>(
         state: &'s State,
         r: &Resource,
         _spec: &Self::Spec,
         _cx: &mut Cmp,
-    ) -> Option<(&'s Live, &'s Self::Live)> {
-        let l = state.owned.get(&r.id)?;
-        Some((l, Self::detail(&l.detail)?))
+    ) -> Option<Have<'s, Self::Live>> {
+        let live = state.owned.get(&r.id)?;
+        let d = Self::Live::of(&live.detail)?;
+        Some(Have { live, d })
     }
 
     /// Lines shown under a create.
@@ -149,68 +192,74 @@ pub trait Provider {
         Vec::new()
     }
 
-    /// What it takes to make `live` what `spec` says.
-    fn compare(spec: &Self::Spec, live: &Live, d: &Self::Live, cx: &Cmp) -> Action;
+    /// What it takes to make the live resource what `spec` says.
+    fn compare(spec: &Self::Spec, have: Have<'_, Self::Live>, cx: &Cmp) -> Action;
 
     /// The AWS ids, names and ARNs of other resources `d` uses (delete it before them).
     fn uses(d: &Self::Live) -> Vec<String>;
 
     fn create(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &Self::Spec,
-        v: Vals<'_>,
+        want: Want<'_, Self::Spec>,
     ) -> impl Future<Output = Result<AttrMap>> + Send;
 
     fn update(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &Self::Spec,
-        live: &Live,
-        d: &Self::Live,
-        v: Vals<'_>,
+        want: Want<'_, Self::Spec>,
+        have: Have<'_, Self::Live>,
     ) -> impl Future<Output = Result<AttrMap>> + Send;
 
-    /// Replaces the resource (only kinds with [`Provider::REPLACEABLE`]).
+    /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
         _ctx: &Ctx,
-        r: &Resource,
-        _spec: &Self::Spec,
-        _live: &Live,
-        _d: &Self::Live,
-        _v: Vals<'_>,
+        want: Want<'_, Self::Spec>,
+        _have: Have<'_, Self::Live>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
-        let msg = format!("{}: cannot replace a {}", r.id, r.kind.as_str());
+        let msg = format!("{}: cannot replace a {}", want.r.id, want.r.kind.as_str());
         async move { Err(anyhow!(msg)) }
     }
 
     /// Deletes it; returns a note for the report.
     fn delete(
         ctx: &Ctx,
-        live: &Live,
-        d: &Self::Live,
+        have: Have<'_, Self::Live>,
         opts: DeleteOpts,
     ) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// Reads everything the deployment owns, plus same-named foreign resources (conflicts).
+/// Reads everything the deployment owns, plus same-named foreign resources (conflicts): every
+/// kind concurrently.
 pub async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
-    let d = |k| discover_kind(k, c, plan);
-    let (a, b, cc, dd, e, f, g, h) = tokio::join!(
-        d(Kind::SecurityGroup),
-        d(Kind::SecurityGroupRule),
-        d(Kind::IamRole),
-        d(Kind::InstanceProfile),
-        d(Kind::S3Bucket),
-        d(Kind::RdsCluster),
-        d(Kind::RdsInstance),
-        d(Kind::Ec2Instance),
-    );
-    let mut state = a?;
-    for part in [b?, cc?, dd?, e?, f?, g?, h?] {
-        state.merge(part);
+    let parts = join_all(KINDS.iter().map(|&k| Box::pin(discover_kind(k, c, plan)))).await;
+    let mut state = State::default();
+    for part in parts {
+        state.merge(part?);
     }
     Ok(state)
+}
+
+/// Polls the futures concurrently; their outputs in order.
+async fn join_all<F: Future + Unpin>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut slots: Vec<(F, Option<F::Output>)> = futures.map(|f| (f, None)).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in slots.iter_mut().filter(|(_, out)| out.is_none()) {
+            match std::pin::Pin::new(f).poll(cx) {
+                std::task::Poll::Ready(v) => *out = Some(v),
+                std::task::Poll::Pending => pending = true,
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    slots
+        .into_iter()
+        .map(|(_, out)| out.expect("every future finished"))
+        .collect()
 }
 
 async fn discover_kind(k: Kind, c: &Clients, plan: &Plan) -> Result<State> {
@@ -256,7 +305,7 @@ fn compare_as<'s, P: Provider>(
 ) -> Compared<'s> {
     let (action, notes, live) = match P::find(state, r, spec, cx) {
         None => (Action::Create, P::create_notes(spec), None),
-        Some((l, d)) => (P::compare(spec, l, d, cx), Vec::new(), Some(l)),
+        Some(have) => (P::compare(spec, have, cx), Vec::new(), Some(have.live)),
     };
     Compared {
         action,
@@ -296,35 +345,35 @@ async fn apply_as<P: Provider>(
     live: Option<&Live>,
     v: Vals<'_>,
 ) -> Result<AttrMap> {
-    let need_live = || {
-        live.and_then(|l| Some((l, P::detail(&l.detail)?)))
-            .ok_or_else(|| anyhow!("{}: no live resource to update", r.id))
-    };
+    let want = Want { r, spec, v };
+    let have = live.and_then(|live| {
+        Some(Have {
+            live,
+            d: P::Live::of(&live.detail)?,
+        })
+    });
+    let need_live = || have.ok_or_else(|| anyhow!("{}: no live resource to update", r.id));
     match action {
-        Action::NoOp => Ok(need_live()?.0.attrs.clone()),
-        Action::Create => P::create(ctx, r, spec, v).await,
-        Action::Update(_) => {
-            let (l, d) = need_live()?;
-            P::update(ctx, r, spec, l, d, v).await
-        }
-        Action::Replace(_) => {
-            let (l, d) = need_live()?;
-            P::replace(ctx, r, spec, l, d, v).await
-        }
+        Action::NoOp => Ok(need_live()?.live.attrs.clone()),
+        Action::Create => P::create(ctx, want).await,
+        Action::Update(_) => P::update(ctx, want, need_live()?).await,
+        Action::Replace(_) => P::replace(ctx, want, need_live()?).await,
     }
 }
 
 /// Deletes an owned resource (or revokes a rule). Returns a note for the report.
 pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
     match &live.detail {
-        Detail::S3Bucket(d) => S3Bucket::delete(ctx, live, d, opts).await,
-        Detail::SecurityGroup(d) => SecurityGroup::delete(ctx, live, d, opts).await,
-        Detail::SecurityGroupRule(d) => SecurityGroupRule::delete(ctx, live, d, opts).await,
-        Detail::IamRole(d) => IamRole::delete(ctx, live, d, opts).await,
-        Detail::InstanceProfile(d) => InstanceProfile::delete(ctx, live, d, opts).await,
-        Detail::RdsCluster(d) => RdsCluster::delete(ctx, live, d, opts).await,
-        Detail::RdsInstance(d) => RdsInstance::delete(ctx, live, d, opts).await,
-        Detail::Ec2Instance(d) => Ec2Instance::delete(ctx, live, d, opts).await,
+        Detail::S3Bucket(d) => S3Bucket::delete(ctx, Have { live, d }, opts).await,
+        Detail::SecurityGroup(d) => SecurityGroup::delete(ctx, Have { live, d }, opts).await,
+        Detail::SecurityGroupRule(d) => {
+            SecurityGroupRule::delete(ctx, Have { live, d }, opts).await
+        }
+        Detail::IamRole(d) => IamRole::delete(ctx, Have { live, d }, opts).await,
+        Detail::InstanceProfile(d) => InstanceProfile::delete(ctx, Have { live, d }, opts).await,
+        Detail::RdsCluster(d) => RdsCluster::delete(ctx, Have { live, d }, opts).await,
+        Detail::RdsInstance(d) => RdsInstance::delete(ctx, Have { live, d }, opts).await,
+        Detail::Ec2Instance(d) => Ec2Instance::delete(ctx, Have { live, d }, opts).await,
     }
 }
 

@@ -7,8 +7,8 @@ use detscript_engine::kinds::{RdsClusterSpec, RdsInstanceSpec};
 use detscript_engine::{Kind, Plan, Resource, Tmpl};
 
 use super::{
-    AttrMap, Cmp, Detail, Provider, Vals, all_items, attr_map, diff_groups, found, owned_by,
-    planned, sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, diff_groups, found, owned_by, planned,
+    sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -71,15 +71,57 @@ fn group_ids<'a>(ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
     ids.flatten().map(str::to_string).collect()
 }
 
-/// Records a discovered database resource, unless it is ours and already being deleted.
-fn add_db(st: &mut State, plan: &Plan, kind: Kind, tags: &[Tag], status: &str, live: Live) {
+/// Records discovered database resources (live, tags, status) as owned or as conflicts,
+/// leaving out ours that are already being deleted.
+fn discovered<'a>(
+    plan: &Plan,
+    kind: Kind,
+    found: impl Iterator<Item = (Live, &'a [Tag], Option<&'a str>)>,
+) -> State {
     let dep = plan.deployment.name.as_str();
-    let tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
-    if status == "deleting" && owned_by(&tags, dep) {
-        return;
+    let names = planned(plan, kind);
+    let mut st = State::default();
+    for (live, tags, status) in found {
+        let tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
+        if status == Some("deleting") && owned_by(&tags, dep) {
+            continue;
+        }
+        let planned_id = names.get(&live.name).cloned();
+        st.add(dep, &tags, live, planned_id.as_deref());
     }
-    let planned_id = planned(plan, kind).get(&live.name).cloned();
-    st.add(dep, &tags, live, planned_id.as_deref());
+    st
+}
+
+impl ClusterLive {
+    fn read(cl: &DbCluster) -> ClusterLive {
+        ClusterLive {
+            engine: cl.engine().unwrap_or_default().to_string(),
+            engine_version: cl.engine_version().map(str::to_string),
+            database_name: cl.database_name().map(str::to_string),
+            sgs: group_ids(
+                cl.vpc_security_groups()
+                    .iter()
+                    .map(|g| g.vpc_security_group_id()),
+            ),
+            status: cl.status().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+impl DbInstanceLive {
+    fn read(i: &DbInstance) -> DbInstanceLive {
+        DbInstanceLive {
+            engine: i.engine().unwrap_or_default().to_string(),
+            class: i.db_instance_class().unwrap_or_default().to_string(),
+            cluster: i.db_cluster_identifier().map(str::to_string),
+            sgs: group_ids(
+                i.vpc_security_groups()
+                    .iter()
+                    .map(|g| g.vpc_security_group_id()),
+            ),
+            status: i.db_instance_status().unwrap_or_default().to_string(),
+        }
+    }
 }
 
 async fn describe_cluster(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
@@ -149,36 +191,21 @@ impl Provider for RdsCluster {
     type Spec = RdsClusterSpec;
     type Live = ClusterLive;
 
-    fn detail(d: &Detail) -> Option<&ClusterLive> {
-        match d {
-            Detail::RdsCluster(c) => Some(c),
-            _ => None,
-        }
-    }
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
-        let mut st = State::default();
-        for cl in all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")? {
-            let detail = Detail::RdsCluster(ClusterLive {
-                engine: cl.engine().unwrap_or_default().to_string(),
-                engine_version: cl.engine_version().map(str::to_string),
-                database_name: cl.database_name().map(str::to_string),
-                sgs: group_ids(
-                    cl.vpc_security_groups()
-                        .iter()
-                        .map(|g| g.vpc_security_group_id()),
-                ),
-                status: cl.status().unwrap_or_default().to_string(),
-            });
+        let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
+        let found = all.iter().map(|cl| {
             let name = cl.db_cluster_identifier().unwrap_or_default();
-            let live = Live::new(name, cluster_attrs(&cl), detail);
-            let status = cl.status().unwrap_or_default();
-            add_db(&mut st, plan, Kind::RdsCluster, cl.tag_list(), status, live);
-        }
-        Ok(st)
+            let live = Live::new(name, cluster_attrs(cl), ClusterLive::read(cl));
+            (live, cl.tag_list(), cl.status())
+        });
+        Ok(discovered(plan, Kind::RdsCluster, found))
     }
 
-    fn compare(spec: &RdsClusterSpec, _: &Live, l: &ClusterLive, cx: &Cmp) -> Action {
+    fn compare(
+        spec: &RdsClusterSpec,
+        Have { d: l, .. }: Have<'_, ClusterLive>,
+        cx: &Cmp,
+    ) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.engine) {
             return a;
         }
@@ -209,12 +236,7 @@ impl Provider for RdsCluster {
         d.sgs.clone()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        r: &Resource,
-        spec: &RdsClusterSpec,
-        v: Vals<'_>,
-    ) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let db = &spec.db;
         let res = ctx
@@ -246,11 +268,8 @@ impl Provider for RdsCluster {
 
     async fn update(
         ctx: &Ctx,
-        _: &Resource,
-        spec: &RdsClusterSpec,
-        live: &Live,
-        _: &ClusterLive,
-        v: Vals<'_>,
+        Want { spec, v, .. }: Want<'_, RdsClusterSpec>,
+        Have { live, .. }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
         ctx.clients
@@ -267,7 +286,11 @@ impl Provider for RdsCluster {
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
-    async fn delete(ctx: &Ctx, live: &Live, _: &ClusterLive, opts: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, ClusterLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
         let id = live.name.as_str();
         let snap = final_snapshot(id, opts.skip_final_snapshot);
         let res = ctx
@@ -301,36 +324,21 @@ impl Provider for RdsInstance {
     type Spec = RdsInstanceSpec;
     type Live = DbInstanceLive;
 
-    fn detail(d: &Detail) -> Option<&DbInstanceLive> {
-        match d {
-            Detail::RdsInstance(i) => Some(i),
-            _ => None,
-        }
-    }
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
-        let mut st = State::default();
-        for i in all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")? {
-            let detail = Detail::RdsInstance(DbInstanceLive {
-                engine: i.engine().unwrap_or_default().to_string(),
-                class: i.db_instance_class().unwrap_or_default().to_string(),
-                cluster: i.db_cluster_identifier().map(str::to_string),
-                sgs: group_ids(
-                    i.vpc_security_groups()
-                        .iter()
-                        .map(|g| g.vpc_security_group_id()),
-                ),
-                status: i.db_instance_status().unwrap_or_default().to_string(),
-            });
+        let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
+        let found = all.iter().map(|i| {
             let name = i.db_instance_identifier().unwrap_or_default();
-            let live = Live::new(name, instance_attrs(&i), detail);
-            let status = i.db_instance_status().unwrap_or_default();
-            add_db(&mut st, plan, Kind::RdsInstance, i.tag_list(), status, live);
-        }
-        Ok(st)
+            let live = Live::new(name, instance_attrs(i), DbInstanceLive::read(i));
+            (live, i.tag_list(), i.db_instance_status())
+        });
+        Ok(discovered(plan, Kind::RdsInstance, found))
     }
 
-    fn compare(spec: &RdsInstanceSpec, _: &Live, l: &DbInstanceLive, cx: &Cmp) -> Action {
+    fn compare(
+        spec: &RdsInstanceSpec,
+        Have { d: l, .. }: Have<'_, DbInstanceLive>,
+        cx: &Cmp,
+    ) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.engine) {
             return a;
         }
@@ -360,12 +368,7 @@ impl Provider for RdsInstance {
         d.sgs.iter().chain(&d.cluster).cloned().collect()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        r: &Resource,
-        spec: &RdsInstanceSpec,
-        v: Vals<'_>,
-    ) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let mut req = ctx
             .clients
@@ -402,11 +405,8 @@ impl Provider for RdsInstance {
 
     async fn update(
         ctx: &Ctx,
-        _: &Resource,
-        spec: &RdsInstanceSpec,
-        live: &Live,
-        _: &DbInstanceLive,
-        v: Vals<'_>,
+        Want { spec, v, .. }: Want<'_, RdsInstanceSpec>,
+        Have { live, .. }: Have<'_, DbInstanceLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
         let mut req = ctx
@@ -428,8 +428,7 @@ impl Provider for RdsInstance {
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
     async fn delete(
         ctx: &Ctx,
-        live: &Live,
-        d: &DbInstanceLive,
+        Have { live, d }: Have<'_, DbInstanceLive>,
         opts: DeleteOpts,
     ) -> Result<String> {
         let id = live.name.as_str();

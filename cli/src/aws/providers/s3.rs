@@ -13,7 +13,7 @@ use detscript_engine::kinds::{self, S3BucketSpec};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Detail, Provider, Vals, found, owned_by, planned, sdk_tags, tag_map,
+    AttrMap, Cmp, Detail, Have, Provider, Want, found, owned_by, planned, sdk_tags, tag_map,
     update_or_noop,
 };
 use crate::aws::diff::Action;
@@ -52,13 +52,6 @@ fn attrs(region: &str, name: &str) -> AttrMap {
 impl Provider for S3Bucket {
     type Spec = S3BucketSpec;
     type Live = BucketLive;
-
-    fn detail(d: &Detail) -> Option<&BucketLive> {
-        match d {
-            Detail::S3Bucket(b) => Some(b),
-            _ => None,
-        }
-    }
 
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
@@ -118,7 +111,7 @@ impl Provider for S3Bucket {
         Ok(st)
     }
 
-    fn compare(spec: &S3BucketSpec, _live: &Live, l: &BucketLive, _cx: &Cmp) -> Action {
+    fn compare(spec: &S3BucketSpec, Have { d: l, .. }: Have<'_, BucketLive>, _cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         if spec.block_public_access && !l.block_public_access {
             upd.push("~ block all public access".into());
@@ -147,7 +140,7 @@ impl Provider for S3Bucket {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, _v: Vals<'_>) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, .. }: Want<'_, S3BucketSpec>) -> Result<AttrMap> {
         let s3 = &ctx.clients.s3;
         let name = r.name.clone();
         let mut req = s3.create_bucket().bucket(&name);
@@ -185,11 +178,8 @@ impl Provider for S3Bucket {
 
     async fn update(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &S3BucketSpec,
-        _live: &Live,
-        l: &BucketLive,
-        _v: Vals<'_>,
+        Want { r, spec, .. }: Want<'_, S3BucketSpec>,
+        Have { d: l, .. }: Have<'_, BucketLive>,
     ) -> Result<AttrMap> {
         let name = r.name.clone();
         let which = Settings {
@@ -205,7 +195,11 @@ impl Provider for S3Bucket {
         Ok(attrs(&ctx.clients.region, &name))
     }
 
-    async fn delete(ctx: &Ctx, live: &Live, _: &BucketLive, opts: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, BucketLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
         delete_bucket(ctx, &live.name, opts.delete_data).await
     }
 }
@@ -264,8 +258,8 @@ async fn put_versioning(ctx: &Ctx, name: &str, status: BucketVersioningStatus) -
         .versioning_configuration(VersioningConfiguration::builder().status(status).build())
         .send()
         .await
-        .map(|_| ())
         .map_err(|e| aws_err("PutBucketVersioning", name, e))
+        .map(drop)
 }
 
 /// Applies the chosen settings concurrently.
@@ -287,8 +281,8 @@ async fn configure(
             .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| aws_err("PutBucketTagging", name, e))
+            .map(drop)
     };
     let block = async {
         if !(which.block && spec.block_public_access) {
@@ -306,8 +300,8 @@ async fn configure(
             )
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| aws_err("PutPublicAccessBlock", name, e))
+            .map(drop)
     };
     let encryption = async {
         if !which.encryption {
@@ -329,8 +323,8 @@ async fn configure(
             )
             .send()
             .await
-            .map(|_| ())
             .map_err(|e| aws_err("PutBucketEncryption", name, e))
+            .map(drop)
     };
     let versioning = async {
         if !(which.versioning && spec.versioning) {

@@ -12,8 +12,8 @@ use detscript_engine::kinds::{SecurityGroupRuleSpec, SecurityGroupSpec, TAG_DEPL
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Detail, Provider, Vals, all_items, attr_map, found, owned_by, planned, sdk_tags,
-    tag_map,
+    AttrMap, Cmp, Detail, Have, LiveDetail, Provider, Vals, Want, all_items, attr_map, found,
+    owned_by, planned, sdk_tags, tag_map,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -59,6 +59,20 @@ impl LiveRule {
             format!("egress {proto} to {peer}")
         } else {
             format!("ingress {proto} from {peer}")
+        }
+    }
+
+    /// The allow-all egress rule AWS adds to every new group.
+    pub fn allow_all_egress(rule_id: &str, group_id: &str) -> LiveRule {
+        LiveRule {
+            rule_id: rule_id.into(),
+            group_id: group_id.into(),
+            egress: true,
+            protocol: "-1".into(),
+            from: -1,
+            to: -1,
+            peer: Peer::V4("0.0.0.0/0".into()),
+            description: None,
         }
     }
 
@@ -179,13 +193,6 @@ impl Provider for SecurityGroup {
     type Spec = SecurityGroupSpec;
     type Live = GroupLive;
 
-    fn detail(d: &Detail) -> Option<&GroupLive> {
-        match d {
-            Detail::SecurityGroup(g) => Some(g),
-            _ => None,
-        }
-    }
-
     /// Groups by tag and by planned name, and every rule of the owned groups.
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
@@ -282,7 +289,11 @@ impl Provider for SecurityGroup {
         vec!["AWS's default allow-all egress rule will be revoked: egress rules are explicit in the script".into()]
     }
 
-    fn compare(spec: &SecurityGroupSpec, live: &Live, g: &GroupLive, cx: &Cmp) -> Action {
+    fn compare(
+        spec: &SecurityGroupSpec,
+        Have { live, d: g }: Have<'_, GroupLive>,
+        cx: &Cmp,
+    ) -> Action {
         let want = cx.vals.shown(&spec.description);
         if want != g.description {
             return Action::Replace(format!(
@@ -302,9 +313,7 @@ impl Provider for SecurityGroup {
 
     async fn create(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &SecurityGroupSpec,
-        v: Vals<'_>,
+        Want { r, spec, v }: Want<'_, SecurityGroupSpec>,
     ) -> Result<AttrMap> {
         let c = &ctx.clients;
         let name = spec.group_name.clone();
@@ -335,16 +344,7 @@ impl Provider for SecurityGroup {
             .map_err(|e| aws_err("CreateSecurityGroup", &name, e))?;
         let gid = out.group_id().unwrap_or_default().to_string();
         // AWS adds an allow-all egress rule to every new group; the script's egress is explicit.
-        let default_egress = LiveRule {
-            rule_id: String::new(),
-            group_id: gid.clone(),
-            egress: true,
-            protocol: "-1".into(),
-            from: -1,
-            to: -1,
-            peer: Peer::V4("0.0.0.0/0".into()),
-            description: None,
-        };
+        let default_egress = LiveRule::allow_all_egress("", &gid);
         revoke(
             ctx,
             &default_egress,
@@ -359,17 +359,18 @@ impl Provider for SecurityGroup {
 
     async fn update(
         _: &Ctx,
-        r: &Resource,
-        _: &SecurityGroupSpec,
-        _: &Live,
-        _: &GroupLive,
-        _: Vals<'_>,
+        Want { r, .. }: Want<'_, SecurityGroupSpec>,
+        _: Have<'_, GroupLive>,
     ) -> Result<AttrMap> {
         bail!("{}: a security group has nothing to update in place", r.id)
     }
 
     /// Deletes the group, retrying `DependencyViolation` (ENIs draining) for a while.
-    async fn delete(ctx: &Ctx, live: &Live, _: &GroupLive, _: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, GroupLive>,
+        _: DeleteOpts,
+    ) -> Result<String> {
         let gid = live.physical();
         let ec2 = ctx.clients.ec2.clone();
         let res = retry_while(
@@ -408,13 +409,6 @@ impl Provider for SecurityGroupRule {
     type Spec = SecurityGroupRuleSpec;
     type Live = LiveRule;
 
-    fn detail(d: &Detail) -> Option<&LiveRule> {
-        match d {
-            Detail::SecurityGroupRule(r) => Some(r),
-            _ => None,
-        }
-    }
-
     /// Rules are read with their groups ([`SecurityGroup::discover`]).
     async fn discover(_: &Clients, _: &Plan) -> Result<State> {
         Ok(State::default())
@@ -427,17 +421,17 @@ impl Provider for SecurityGroupRule {
         _r: &Resource,
         spec: &SecurityGroupRuleSpec,
         cx: &mut Cmp,
-    ) -> Option<(&'s Live, &'s LiveRule)> {
+    ) -> Option<Have<'s, LiveRule>> {
         let want = LiveRule::wanted(spec, &cx.vals)?;
-        let hit = state.rules.iter().find_map(|l| {
-            let d = Self::detail(&l.detail)?;
-            (!cx.used_rules.contains(&d.rule_id) && want.matches(d)).then_some((l, d))
+        let hit = state.rules.iter().find_map(|live| {
+            let d = LiveRule::of(&live.detail)?;
+            (!cx.used_rules.contains(&d.rule_id) && want.matches(d)).then_some(Have { live, d })
         })?;
-        cx.used_rules.insert(hit.1.rule_id.clone());
+        cx.used_rules.insert(hit.d.rule_id.clone());
         Some(hit)
     }
 
-    fn compare(_: &SecurityGroupRuleSpec, _: &Live, _: &LiveRule, _: &Cmp) -> Action {
+    fn compare(_: &SecurityGroupRuleSpec, _: Have<'_, LiveRule>, _: &Cmp) -> Action {
         Action::NoOp
     }
 
@@ -451,9 +445,7 @@ impl Provider for SecurityGroupRule {
 
     async fn create(
         ctx: &Ctx,
-        r: &Resource,
-        spec: &SecurityGroupRuleSpec,
-        v: Vals<'_>,
+        Want { r, spec, v }: Want<'_, SecurityGroupRuleSpec>,
     ) -> Result<AttrMap> {
         let Some(w) = LiveRule::wanted(spec, &v) else {
             bail!("{}: security group id not resolved", r.id);
@@ -487,16 +479,17 @@ impl Provider for SecurityGroupRule {
 
     async fn update(
         _: &Ctx,
-        r: &Resource,
-        _: &SecurityGroupRuleSpec,
-        _: &Live,
-        _: &LiveRule,
-        _: Vals<'_>,
+        Want { r, .. }: Want<'_, SecurityGroupRuleSpec>,
+        _: Have<'_, LiveRule>,
     ) -> Result<AttrMap> {
         bail!("{}: a rule has nothing to update in place", r.id)
     }
 
-    async fn delete(ctx: &Ctx, _: &Live, rule: &LiveRule, _: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { d: rule, .. }: Have<'_, LiveRule>,
+        _: DeleteOpts,
+    ) -> Result<String> {
         let op = if rule.egress {
             "RevokeSecurityGroupEgress"
         } else {
