@@ -28,15 +28,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         })
 }
 
-fn fail(msg: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {msg}");
-    Exit(EXIT_AWS)
-}
-
-async fn connect_or_fail(args: &AwsArgs, plan: &Plan) -> Result<Clients, Exit> {
+async fn connect_or_fail(args: &AwsArgs, plan: &Plan, ui: &Ui) -> Result<Clients, Exit> {
     connect(args, plan.deployment.region.as_deref())
         .await
-        .map_err(fail)
+        .map_err(|e| ui.fail(&e))
 }
 
 /// What the providers work with.
@@ -130,7 +125,7 @@ pub fn plan_refresh(
     let ui = Ui::new(json_out, plan.secrets().clone(), label_width(&plan));
     let rt = runtime()?;
     let d = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan).await?;
+        let clients = connect_or_fail(args, &plan, &ui).await?;
         refresh(&clients, &plan, &ui).await.map(|(_, d)| d)
     })?;
     if json_out {
@@ -206,7 +201,7 @@ pub async fn run_async(
         plan.secrets().clone(),
         label_width(&plan),
     ));
-    let clients = connect_or_fail(args, &plan).await?;
+    let clients = connect_or_fail(args, &plan, &ui).await?;
     let (state, mut d) = refresh(&clients, &plan, &ui).await?;
     // Determined manages every instance carrying a pool's tag pair: before launching a new
     // master, refuse if instances we do not know already carry it.
@@ -499,7 +494,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         label_width(&plan).max(30),
     ));
     let (clients, state, pools, agents_found) = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan).await?;
+        let clients = connect_or_fail(args, &plan, &ui).await?;
         ui.say(&format!(
             "Reading live state of deployment \"{}\" in {}...",
             plan.deployment.name, clients.region
@@ -626,4 +621,97 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         ui.out(&report);
     }
     if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::diff::tests::plan;
+    use crate::aws::providers::sg::{GroupLive, LiveRule, Peer};
+
+    fn group(id: &str, name: &str, gid: &str) -> Live {
+        let detail = GroupLive {
+            description: String::new(),
+            vpc_id: "vpc-1".into(),
+        };
+        let attrs = [("id".to_string(), gid.to_string())].into_iter().collect();
+        Live {
+            id: id.into(),
+            ..Live::new(name, attrs, detail)
+        }
+    }
+
+    #[test]
+    fn deletes_follow_the_plans_dependency_graph_reversed() {
+        let p = plan("0.0.0.0/0");
+        let lives: Vec<Live> = p
+            .resources
+            .iter()
+            .filter(|r| r.kind != Kind::SecurityGroupRule)
+            .map(|r| group(&r.id, &r.name, &format!("x-{}", r.name)))
+            .collect();
+        let nodes = deletion_nodes(&p, lives, DeleteOpts::default(), 1, |_| vec![0]);
+        let at: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.label.as_str(), i + 1))
+            .collect();
+        let deps = |id: &str| -> BTreeSet<&str> {
+            nodes[at[id] - 1]
+                .deps
+                .iter()
+                .map(|&d| {
+                    if d == 0 {
+                        "agents"
+                    } else {
+                        nodes[d - 1].label.as_str()
+                    }
+                })
+                .collect()
+        };
+        // Exactly its dependents (and the agents) go first: independent deletes run together.
+        for n in &nodes {
+            let mut want: BTreeSet<&str> = p
+                .dependents(&n.label)
+                .into_iter()
+                .filter(|d| at.contains_key(d))
+                .collect();
+            want.insert("agents");
+            assert_eq!(deps(&n.label), want, "{}", n.label);
+            assert!(
+                n.deps.iter().all(|&d| d < at[n.label.as_str()]),
+                "{}",
+                n.label
+            );
+        }
+        assert_eq!(deps("s3_bucket.checkpoints"), BTreeSet::from(["agents"]));
+        assert_eq!(
+            deps("rds_cluster.db"),
+            BTreeSet::from(["agents", "ec2_instance.master", "rds_instance.db-writer"])
+        );
+        assert!(at["iam_role.master"] < at["iam_role.agent"]);
+    }
+
+    #[test]
+    fn resources_the_plan_lacks_are_ordered_by_what_their_live_state_uses() {
+        let p = plan("0.0.0.0/0");
+        let rule = LiveRule {
+            peer: Peer::Group("sg-2".into()),
+            ..LiveRule::allow_all_egress("sgr-1", "sg-1")
+        };
+        let lives = vec![
+            group("security_group.old", "old", "sg-1"),
+            group("security_group.peer", "peer", "sg-2"),
+            rule.to_live(),
+        ];
+        let nodes = deletion_nodes(&p, lives, DeleteOpts::default(), 0, |_| Vec::new());
+        let labels: Vec<&str> = nodes.iter().map(|n| n.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["rule sgr-1", "security_group.old", "security_group.peer"]
+        );
+        assert_eq!(nodes[0].deps, Vec::<usize>::new());
+        assert_eq!(nodes[1].deps, vec![0]);
+        assert_eq!(nodes[2].deps, vec![0]);
+    }
 }

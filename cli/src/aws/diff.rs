@@ -191,7 +191,7 @@ run `detscript destroy` first or change it back",
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use detscript_engine::{CompileRequest, Mode, ParamInput, compile};
@@ -203,7 +203,7 @@ mod tests {
     use crate::aws::providers::iam::{decode_policy, normalize_policy};
     use crate::aws::providers::sg::GroupLive;
 
-    fn plan(inbound: &str) -> Plan {
+    pub(crate) fn plan(inbound: &str) -> Plan {
         let src = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../scripts/deploy.rhai"
