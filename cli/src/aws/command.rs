@@ -5,14 +5,16 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Instant;
 
-use detscript_engine::{Kind, Plan, refs};
+use detscript_engine::value::Style;
+use detscript_engine::{Kind, Plan};
 use serde_json::json;
 
 use super::diff::{Action, Diff, Removal, diff};
 use super::discover::{Detail, Live, State, discover, kind_words};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, critical_path, execute};
+use super::providers::{self, ec2, s3};
 use super::ui::Ui;
-use super::{Attrs, AwsArgs, Clients, Ctx, EXIT_AWS, EXIT_CHANGES, Waits, connect, secret_values};
+use super::{Attrs, AwsArgs, Clients, Ctx, EXIT_AWS, EXIT_CHANGES, Waits, connect};
 use crate::{Exit, exit};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
@@ -26,15 +28,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         })
 }
 
-fn fail(msg: impl std::fmt::Display) -> Exit {
-    eprintln!("error: {msg}");
-    Exit(EXIT_AWS)
-}
-
-async fn connect_or_fail(args: &AwsArgs, plan: &Plan) -> Result<Clients, Exit> {
+async fn connect_or_fail(args: &AwsArgs, plan: &Plan, ui: &Ui) -> Result<Clients, Exit> {
     connect(args, plan.deployment.region.as_deref())
         .await
-        .map_err(fail)
+        .map_err(|e| ui.fail(&e))
+}
+
+/// What the providers work with.
+fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &State) -> Arc<Ctx> {
+    Arc::new(Ctx {
+        clients,
+        plan: plan.clone(),
+        deployment: plan.deployment.name.clone(),
+        waits: Waits::default(),
+        ui: ui.clone(),
+        vpc_id: state.vpc_id.clone(),
+    })
 }
 
 fn label_width(plan: &Plan) -> usize {
@@ -53,7 +62,7 @@ async fn refresh(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(State, Diff
     ));
     let state = discover(clients, plan)
         .await
-        .map_err(|e| fail(ui.redact(&format!("{e:#}"))))?;
+        .map_err(|e| ui.fail(&format!("{e:#}")))?;
     let d = diff(plan, &state);
     Ok((state, d))
 }
@@ -77,7 +86,7 @@ fn diff_json(d: &Diff) -> serde_json::Value {
         .removals
         .iter()
         .map(|r| match r {
-            Removal::Resource(l) => json!({"id": l.id, "kind": l.kind, "action": "delete", "physical": l.physical()}),
+            Removal::Resource(l) => json!({"id": l.id, "kind": l.kind(), "action": "delete", "physical": l.physical()}),
             Removal::Rule(rule) => json!({"id": format!("rule {}", rule.rule_id), "kind": "security_group_rule", "action": "revoke", "group": rule.group_id, "rule": rule.describe()}),
         })
         .collect();
@@ -113,10 +122,10 @@ pub fn plan_refresh(
     json_out: bool,
     detailed: bool,
 ) -> Result<(), Exit> {
-    let ui = Ui::new(json_out, secret_values(&plan), label_width(&plan));
+    let ui = Ui::new(json_out, plan.secrets().clone(), label_width(&plan));
     let rt = runtime()?;
     let d = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan).await?;
+        let clients = connect_or_fail(args, &plan, &ui).await?;
         refresh(&clients, &plan, &ui).await.map(|(_, d)| d)
     })?;
     if json_out {
@@ -187,8 +196,12 @@ pub async fn run_async(
     interactive: bool,
 ) -> Result<RunStats, Exit> {
     let t0 = Instant::now();
-    let ui = Arc::new(Ui::new(opts.json, secret_values(&plan), label_width(&plan)));
-    let clients = connect_or_fail(args, &plan).await?;
+    let ui = Arc::new(Ui::new(
+        opts.json,
+        plan.secrets().clone(),
+        label_width(&plan),
+    ));
+    let clients = connect_or_fail(args, &plan, &ui).await?;
     let (state, mut d) = refresh(&clients, &plan, &ui).await?;
     // Determined manages every instance carrying a pool's tag pair: before launching a new
     // master, refuse if instances we do not know already carry it.
@@ -198,9 +211,9 @@ pub async fn run_async(
         .any(|c| c.kind == Kind::Ec2Instance && c.action == Action::Create);
     if new_master {
         for (k, v) in agent_pools(&plan) {
-            let (ids, _) = super::ec2::find_agents(&clients, &k, &v)
+            let (ids, _) = ec2::find_agents(&clients, &k, &v)
                 .await
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .map_err(|e| ui.fail(&format!("{e:#}")))?;
             if !ids.is_empty() {
                 d.conflicts.push(format!(
                     "EC2 instances [{}] already carry the agent tag {k}={v}; the new master would manage \
@@ -237,14 +250,7 @@ pub async fn run_async(
         // Confirmation blocks on standard input: step out of the async context.
         tokio::task::block_in_place(|| confirm("apply these changes", opts.yes))?;
     }
-    let ctx = Arc::new(Ctx {
-        clients,
-        plan: plan.clone(),
-        deployment: plan.deployment.name.clone(),
-        waits: Waits::default(),
-        ui: ui.clone(),
-        vpc_id: state.vpc_id.clone(),
-    });
+    let ctx = context(clients, &plan, &ui, &state);
     let nodes = apply_nodes(&plan, &state, &d);
     let exec_start = Instant::now();
     let (outcomes, attrs) = execute(ctx, nodes, opts.parallelism, attrs).await;
@@ -286,85 +292,94 @@ fn apply_nodes(plan: &Plan, state: &State, d: &Diff) -> Vec<Node> {
             },
         });
     }
+    // Rules the script no longer declares are revoked right away; owned resources no longer
+    // in the script are deleted after every change, each after what uses it.
     let applied: Vec<usize> = (0..nodes.len()).collect();
-    let mut orphans = Vec::new();
-    for r in &d.removals {
-        match r {
-            Removal::Rule(rule) => nodes.push(Node {
-                label: format!("rule {}", rule.rule_id),
-                deps: Vec::new(),
-                job: Job::Revoke(rule.clone()),
-            }),
-            Removal::Resource(l) => orphans.push(l.clone()),
+    let gone: Vec<Live> = d
+        .removals
+        .iter()
+        .map(|r| match r {
+            Removal::Rule(rule) => rule.to_live(),
+            Removal::Resource(l) => l.clone(),
+        })
+        .collect();
+    let base = |l: &Live| {
+        if l.kind() == Kind::SecurityGroupRule {
+            Vec::new()
+        } else {
+            applied.clone()
         }
-    }
-    // Owned resources no longer in the script go last, in reverse dependency order.
-    let base = nodes.len();
-    let order = deletion_nodes(&orphans, None, DeleteOpts::default(), &[]);
-    for mut n in order {
-        n.deps = n.deps.iter().map(|d| d + base).collect();
-        n.deps.extend(applied.iter().copied());
-        nodes.push(n);
-    }
+    };
+    let dels = deletion_nodes(plan, gone, DeleteOpts::default(), nodes.len(), base);
+    nodes.extend(dels);
     nodes
 }
 
-/// Deletion rank: lower ranks are deleted first.
-fn rank(k: Kind) -> u8 {
-    match k {
-        Kind::Ec2Instance => 1,
-        Kind::S3Bucket | Kind::RdsInstance | Kind::InstanceProfile | Kind::SecurityGroupRule => 2,
-        Kind::RdsCluster | Kind::IamRole => 3,
-        Kind::SecurityGroup => 4,
-    }
-}
-
-/// Nodes deleting `lives` (and revoking `rules` first), optionally after an agents node.
+/// Nodes deleting `lives`, numbered from `offset`: each after every resource that depends on
+/// it (the plan's dependency graph reversed, and for resources the plan does not have, the
+/// live ids, names and ARNs they use), concurrently where independent, and after `base`.
 fn deletion_nodes(
-    lives: &[Live],
-    agents: Option<Vec<(String, String)>>,
+    plan: &Plan,
+    lives: Vec<Live>,
     opts: DeleteOpts,
-    rules: &[super::discover::LiveRule],
+    offset: usize,
+    base: impl Fn(&Live) -> Vec<usize>,
 ) -> Vec<Node> {
-    let mut nodes = Vec::new();
-    let agents_idx = agents.map(|pools| {
-        nodes.push(Node {
-            label: "agents (instances and spot requests of the resource pools)".into(),
-            deps: Vec::new(),
-            job: Job::Agents(pools),
-        });
-        0usize
-    });
-    let mut sorted: Vec<&Live> = lives.iter().collect();
-    sorted.sort_by_key(|l| (rank(l.kind), l.id.clone()));
-    let mut by_rank: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
-    let mut rule_nodes = Vec::new();
-    for rule in rules {
-        rule_nodes.push(nodes.len());
-        nodes.push(Node {
-            label: format!("rule {}", rule.rule_id),
-            deps: agents_idx.into_iter().collect(),
-            job: Job::Revoke(rule.clone()),
-        });
-    }
-    for l in sorted {
-        let r = rank(l.kind);
-        let mut deps: Vec<usize> = agents_idx.into_iter().collect();
-        for (&lower, idxs) in by_rank.range(..r) {
-            let _ = lower;
-            deps.extend(idxs.iter().copied());
+    let n = lives.len();
+    let pos: HashMap<&str, usize> = lives
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.id.as_str(), i))
+        .collect();
+    // before[i]: the lives to delete before lives[i] (those that depend on it).
+    let mut before: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    let uses: Vec<Vec<String>> = lives.iter().map(providers::uses).collect();
+    for (i, l) in lives.iter().enumerate() {
+        for dep in plan.dependents(&l.id) {
+            if let Some(&j) = pos.get(dep) {
+                before[i].insert(j);
+            }
         }
-        if l.kind == Kind::SecurityGroup {
-            deps.extend(rule_nodes.iter().copied());
+        for (j, u) in uses.iter().enumerate() {
+            if j != i && u.iter().any(|x| l.attrs.values().any(|a| a == x)) {
+                before[i].insert(j);
+            }
         }
-        by_rank.entry(r).or_default().push(nodes.len());
-        nodes.push(Node {
-            label: l.id.clone(),
-            deps,
-            job: Job::Delete(Box::new(l.clone()), opts),
-        });
     }
-    nodes
+    // Kahn's algorithm, ties by id, so that every node's deps point to earlier nodes.
+    let mut order: Vec<usize> = Vec::with_capacity(n);
+    let mut placed = vec![false; n];
+    while order.len() < n {
+        let ready = (0..n)
+            .filter(|&i| !placed[i] && before[i].iter().all(|&j| placed[j]))
+            .min_by(|&a, &b| lives[a].id.cmp(&lives[b].id));
+        // A cycle (never in a plan): break it at the smallest id.
+        let i = ready.unwrap_or_else(|| {
+            (0..n)
+                .filter(|&i| !placed[i])
+                .min_by(|&a, &b| lives[a].id.cmp(&lives[b].id))
+                .expect("some node is left")
+        });
+        placed[i] = true;
+        order.push(i);
+    }
+    let mut at = vec![0usize; n];
+    for (k, &i) in order.iter().enumerate() {
+        at[i] = offset + k;
+    }
+    order
+        .into_iter()
+        .map(|i| {
+            let l = &lives[i];
+            let mut deps = base(l);
+            deps.extend(before[i].iter().map(|&j| at[j]).filter(|&d| d < at[i]));
+            Node {
+                label: l.id.clone(),
+                deps,
+                job: Job::Delete(Box::new(l.clone()), opts),
+            }
+        })
+        .collect()
 }
 
 fn summarize(ui: &Ui, outcomes: &[Outcome], what: &str, wall: std::time::Duration) -> bool {
@@ -431,22 +446,14 @@ fn summarize(ui: &Ui, outcomes: &[Outcome], what: &str, wall: std::time::Duratio
 }
 
 fn print_outputs(plan: &Plan, attrs: &Attrs, ui: &Ui) {
-    let mut resolved = BTreeMap::new();
-    for (k, v) in &plan.outputs {
-        let s = refs::substitute(v, &|p| attrs.get(p));
-        resolved.insert(k.clone(), refs::display(&s, refs::Style::Text));
-    }
-    if let Some(m) = plan.master() {
-        for p in &m.config.resource_pools {
-            if let Some(pr) = &p.provider {
-                if let (Some(k), Some(v)) = (&pr.tag_key, &pr.tag_value) {
-                    resolved
-                        .entry(format!("agent_tag_{}", p.pool_name))
-                        .or_insert_with(|| format!("{k}={v}"));
-                }
-            }
-        }
-    }
+    let resolved: BTreeMap<String, String> = plan
+        .output_values()
+        .into_iter()
+        .map(|(k, v)| {
+            let shown = v.substitute(&|r| attrs.get(&r.path())).display(Style::Text);
+            (k, shown)
+        })
+        .collect();
     if ui.is_json() {
         ui.event(json!({"event": "outputs", "outputs": resolved}));
         return;
@@ -467,20 +474,14 @@ pub struct DestroyOpts {
     pub skip_final_snapshot: bool,
 }
 
+/// The tag pairs of the master's agent pools (distinct, sorted).
 fn agent_pools(plan: &Plan) -> Vec<(String, String)> {
-    let mut out = BTreeSet::new();
-    if let Some(m) = plan.master() {
-        for p in &m.config.resource_pools {
-            if let Some(pr) = &p.provider {
-                if let (Some(k), Some(v)) = (&pr.tag_key, &pr.tag_value) {
-                    if !refs::has_refs(k) && !refs::has_refs(v) {
-                        out.insert((k.clone(), v.clone()));
-                    }
-                }
-            }
-        }
-    }
-    out.into_iter().collect()
+    let pools: BTreeSet<(String, String)> = plan
+        .agent_pools()
+        .into_iter()
+        .map(|p| (p.tag_key, p.tag_value))
+        .collect();
+    pools.into_iter().collect()
 }
 
 /// `detscript destroy FILE`.
@@ -489,24 +490,24 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
     let plan = Arc::new(plan);
     let ui = Arc::new(Ui::new(
         opts.json,
-        secret_values(&plan),
+        plan.secrets().clone(),
         label_width(&plan).max(30),
     ));
     let (clients, state, pools, agents_found) = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan).await?;
+        let clients = connect_or_fail(args, &plan, &ui).await?;
         ui.say(&format!(
             "Reading live state of deployment \"{}\" in {}...",
             plan.deployment.name, clients.region
         ));
         let state = discover(&clients, &plan)
             .await
-            .map_err(|e| fail(ui.redact(&format!("{e:#}"))))?;
+            .map_err(|e| ui.fail(&format!("{e:#}")))?;
         let pools = agent_pools(&plan);
         let mut found = Vec::new();
         for (k, v) in &pools {
-            let (ids, spots) = super::ec2::find_agents(&clients, k, v)
+            let (ids, spots) = ec2::find_agents(&clients, k, v)
                 .await
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .map_err(|e| ui.fail(&format!("{e:#}")))?;
             found.push((format!("{k}={v}"), ids, spots));
         }
         Ok::<_, Exit>((clients, state, pools, found))
@@ -522,13 +523,28 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
             ));
         }
     }
-    let mut lives: Vec<Live> = state.owned.values().cloned().collect();
-    lives.sort_by_key(|l| (rank(l.kind), l.id.clone()));
+    // Agents first; then each resource after everything that depends on it.
+    let del = DeleteOpts {
+        delete_data: opts.delete_data,
+        skip_final_snapshot: opts.skip_final_snapshot,
+    };
+    let mut nodes = vec![Node {
+        label: "agents (instances and spot requests of the resource pools)".into(),
+        deps: Vec::new(),
+        job: Job::Agents(pools),
+    }];
+    let all: Vec<Live> = state.owned.values().chain(&state.rules).cloned().collect();
+    nodes.extend(deletion_nodes(&plan, all, del, 1, |_| vec![0]));
+    // The resources (not rules) in the order they are deleted.
+    let lives: Vec<&Live> = nodes
+        .iter()
+        .filter_map(|n| state.owned.get(&n.label))
+        .collect();
     for l in &lives {
         text.push_str(&format!(
             "  -   {}  ({} {})\n",
             l.id,
-            kind_words(l.kind),
+            kind_words(l.kind()),
             l.physical()
         ));
     }
@@ -554,22 +570,15 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         ui.out(&format!("detscript will delete:\n{text}\n"));
     }
     // Refuse before deleting anything if a bucket holds data and --delete-data is missing.
-    let ctx = Arc::new(Ctx {
-        clients,
-        plan: plan.clone(),
-        deployment: plan.deployment.name.clone(),
-        waits: Waits::default(),
-        ui: ui.clone(),
-        vpc_id: state.vpc_id.clone(),
-    });
+    let ctx = context(clients, &plan, &ui, &state);
     if !opts.delete_data {
         for l in lives
             .iter()
-            .filter(|l| matches!(l.detail, Detail::Bucket { .. }))
+            .filter(|l| matches!(l.detail, Detail::S3Bucket(_)))
         {
             let n = rt
-                .block_on(super::s3::count_objects(&ctx, &l.name))
-                .map_err(|e| fail(format!("{e:#}")))?;
+                .block_on(s3::count_objects(&ctx, &l.name))
+                .map_err(|e| ui.fail(&format!("{e:#}")))?;
             if n > 0 {
                 ui.say(&format!(
                     "error: bucket {} holds {n}{} objects (checkpoints); pass --delete-data to delete them with the bucket. Nothing was deleted.",
@@ -581,11 +590,6 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         }
     }
     confirm("destroy these resources", opts.yes)?;
-    let del = DeleteOpts {
-        delete_data: opts.delete_data,
-        skip_final_snapshot: opts.skip_final_snapshot,
-    };
-    let nodes = deletion_nodes(&lives, Some(pools), del, &state.rules);
     let t = Instant::now();
     let (outcomes, _) = rt.block_on(execute(ctx, nodes, opts.parallelism, Attrs::default()));
     let ok = summarize(&ui, &outcomes, "destroy", t.elapsed());
@@ -617,4 +621,97 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         ui.out(&report);
     }
     if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::diff::tests::plan;
+    use crate::aws::providers::sg::{GroupLive, LiveRule, Peer};
+
+    fn group(id: &str, name: &str, gid: &str) -> Live {
+        let detail = GroupLive {
+            description: String::new(),
+            vpc_id: "vpc-1".into(),
+        };
+        let attrs = [("id".to_string(), gid.to_string())].into_iter().collect();
+        Live {
+            id: id.into(),
+            ..Live::new(name, attrs, detail)
+        }
+    }
+
+    #[test]
+    fn deletes_follow_the_plans_dependency_graph_reversed() {
+        let p = plan("0.0.0.0/0");
+        let lives: Vec<Live> = p
+            .resources
+            .iter()
+            .filter(|r| r.kind != Kind::SecurityGroupRule)
+            .map(|r| group(&r.id, &r.name, &format!("x-{}", r.name)))
+            .collect();
+        let nodes = deletion_nodes(&p, lives, DeleteOpts::default(), 1, |_| vec![0]);
+        let at: HashMap<&str, usize> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.label.as_str(), i + 1))
+            .collect();
+        let deps = |id: &str| -> BTreeSet<&str> {
+            nodes[at[id] - 1]
+                .deps
+                .iter()
+                .map(|&d| {
+                    if d == 0 {
+                        "agents"
+                    } else {
+                        nodes[d - 1].label.as_str()
+                    }
+                })
+                .collect()
+        };
+        // Exactly its dependents (and the agents) go first: independent deletes run together.
+        for n in &nodes {
+            let mut want: BTreeSet<&str> = p
+                .dependents(&n.label)
+                .into_iter()
+                .filter(|d| at.contains_key(d))
+                .collect();
+            want.insert("agents");
+            assert_eq!(deps(&n.label), want, "{}", n.label);
+            assert!(
+                n.deps.iter().all(|&d| d < at[n.label.as_str()]),
+                "{}",
+                n.label
+            );
+        }
+        assert_eq!(deps("s3_bucket.checkpoints"), BTreeSet::from(["agents"]));
+        assert_eq!(
+            deps("rds_cluster.db"),
+            BTreeSet::from(["agents", "ec2_instance.master", "rds_instance.db-writer"])
+        );
+        assert!(at["iam_role.master"] < at["iam_role.agent"]);
+    }
+
+    #[test]
+    fn resources_the_plan_lacks_are_ordered_by_what_their_live_state_uses() {
+        let p = plan("0.0.0.0/0");
+        let rule = LiveRule {
+            peer: Peer::Group("sg-2".into()),
+            ..LiveRule::allow_all_egress("sgr-1", "sg-1")
+        };
+        let lives = vec![
+            group("security_group.old", "old", "sg-1"),
+            group("security_group.peer", "peer", "sg-2"),
+            rule.to_live(),
+        ];
+        let nodes = deletion_nodes(&p, lives, DeleteOpts::default(), 0, |_| Vec::new());
+        let labels: Vec<&str> = nodes.iter().map(|n| n.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["rule sgr-1", "security_group.old", "security_group.peer"]
+        );
+        assert_eq!(nodes[0].deps, Vec::<usize>::new());
+        assert_eq!(nodes[1].deps, vec![0]);
+        assert_eq!(nodes[2].deps, vec![0]);
+    }
 }

@@ -1,14 +1,13 @@
 //! The diff between the plan and live state: create, update in place, replace, no-op, and
 //! removal of owned resources (or security group rules) the script no longer declares.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use detscript_engine::refs;
-use detscript_engine::{Kind, Plan, Resource};
-use serde_json::Value;
+use detscript_engine::{Kind, Plan};
 
-use super::discover::{Detail, Live, LiveRule, Peer, State, normalize_policy};
-use super::{Attrs, bool_prop, has_unresolved, int_prop, resolve_props, str_list, str_prop};
+use super::Attrs;
+use super::discover::{Live, LiveRule, State, kind_words};
+use super::providers::{self, Cmp, Vals};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -104,7 +103,7 @@ impl Diff {
                 Removal::Resource(l) => out.push_str(&format!(
                     "  -   {}  ({} {}): no longer in the script\n",
                     l.id,
-                    super::discover::kind_words(l.kind),
+                    kind_words(l.kind()),
                     l.physical()
                 )),
                 Removal::Rule(rule) => out.push_str(&format!(
@@ -127,61 +126,6 @@ impl Diff {
     }
 }
 
-/// A planned rule, resolved against live attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WantRule {
-    pub group_id: String,
-    pub egress: bool,
-    pub protocol: String,
-    pub from: i32,
-    pub to: i32,
-    pub peer: Peer,
-    pub description: Option<String>,
-}
-
-impl WantRule {
-    pub fn from_props(p: &Value) -> Option<WantRule> {
-        let protocol = match str_prop(p, "protocol").unwrap_or("tcp") {
-            "all" | "-1" => "-1".to_string(),
-            other => other.to_string(),
-        };
-        let (from, to) = if protocol == "-1" {
-            (-1, -1)
-        } else {
-            (
-                int_prop(p, "from_port").unwrap_or(-1) as i32,
-                int_prop(p, "to_port").unwrap_or(-1) as i32,
-            )
-        };
-        let peer = if let Some(g) = str_prop(p, "peer_group") {
-            Peer::Group(g.to_string())
-        } else if let Some(c) = str_prop(p, "cidr_ipv4") {
-            Peer::V4(c.to_string())
-        } else if let Some(c) = str_prop(p, "cidr_ipv6") {
-            Peer::V6(c.to_string())
-        } else {
-            return None;
-        };
-        Some(WantRule {
-            group_id: str_prop(p, "group")?.to_string(),
-            egress: str_prop(p, "direction") == Some("egress"),
-            protocol,
-            from,
-            to,
-            peer,
-            description: str_prop(p, "description").map(str::to_string),
-        })
-    }
-
-    pub fn matches(&self, l: &LiveRule) -> bool {
-        self.group_id == l.group_id
-            && self.egress == l.egress
-            && self.protocol == l.protocol
-            && self.peer == l.peer
-            && (self.protocol == "-1" || (self.from == l.from && self.to == l.to))
-    }
-}
-
 /// Compares the plan with live state.
 pub fn diff(plan: &Plan, state: &State) -> Diff {
     let mut d = Diff {
@@ -191,48 +135,29 @@ pub fn diff(plan: &Plan, state: &State) -> Diff {
     // Attributes known now: those of live resources that stay (no replace).
     let mut attrs = Attrs::default();
     let mut replaced: BTreeSet<String> = BTreeSet::new();
-    let mut used_rules: BTreeSet<String> = BTreeSet::new();
+    let mut used_rules = BTreeSet::new();
     for r in &plan.resources {
-        let live = state.owned.get(&r.id);
-        let props = resolve_props(plan, &r.properties, &attrs);
-        let (action, notes) = match live {
-            None => (Action::Create, create_notes(r)),
-            Some(l) => (compare(plan, r, &props, l, &attrs, &replaced), Vec::new()),
+        let mut cx = Cmp {
+            vals: Vals {
+                plan,
+                attrs: &attrs,
+            },
+            after_apply: r.depends_on.iter().any(|d| replaced.contains(d)),
+            used_rules: std::mem::take(&mut used_rules),
         };
-        if r.kind == Kind::SecurityGroupRule {
-            // Rules are identified by content.
-            let want = WantRule::from_props(&props);
-            let hit = want.as_ref().and_then(|w| {
-                state
-                    .rules
-                    .iter()
-                    .find(|l| !used_rules.contains(&l.rule_id) && w.matches(l))
-            });
-            let action = match hit {
-                Some(l) => {
-                    used_rules.insert(l.rule_id.clone());
-                    Action::NoOp
-                }
-                None => Action::Create,
-            };
-            d.changes.push(Change {
-                id: r.id.clone(),
-                kind: r.kind,
-                action,
-                notes: Vec::new(),
-            });
-            continue;
-        }
-        match &action {
-            Action::Replace(why) if r.kind != Kind::Ec2Instance => d.blocked.push(format!(
-                "{} would have to be replaced ({why}); detscript does not replace {}s automatically: \
+        let c = providers::compare(r, state, &mut cx);
+        used_rules = cx.used_rules;
+        if let Action::Replace(why) = &c.action {
+            if !c.replaceable {
+                d.blocked.push(format!(
+                    "{} would have to be replaced ({why}); detscript does not replace {}s automatically: \
 run `detscript destroy` first or change it back",
-                r.id,
-                super::discover::kind_words(r.kind)
-            )),
-            _ => {}
+                    r.id,
+                    kind_words(r.kind)
+                ));
+            }
         }
-        match (&action, live) {
+        match (&c.action, c.live) {
             (Action::Create | Action::Replace(_), _) => {
                 replaced.insert(r.id.clone());
             }
@@ -242,8 +167,8 @@ run `detscript destroy` first or change it back",
         d.changes.push(Change {
             id: r.id.clone(),
             kind: r.kind,
-            action,
-            notes,
+            action: c.action,
+            notes: c.notes,
         });
     }
     // Rules of owned groups that the script does not declare (incl. AWS's default egress).
@@ -252,7 +177,7 @@ run `detscript destroy` first or change it back",
         .filter_map(|id| state.owned.get(id))
         .filter_map(|l| l.attrs.get("id").cloned())
         .collect();
-    for rule in &state.rules {
+    for rule in state.rule_details() {
         if !used_rules.contains(&rule.rule_id) && !replaced_groups.contains(&rule.group_id) {
             d.removals.push(Removal::Rule(rule.clone()));
         }
@@ -265,270 +190,20 @@ run `detscript destroy` first or change it back",
     d
 }
 
-fn create_notes(r: &Resource) -> Vec<String> {
-    if r.kind == Kind::SecurityGroup {
-        vec!["AWS's default allow-all egress rule will be revoked: egress rules are explicit in the script".into()]
-    } else {
-        Vec::new()
-    }
-}
-
-fn compare(
-    plan: &Plan,
-    r: &Resource,
-    props: &Value,
-    live: &Live,
-    attrs: &Attrs,
-    replaced: &BTreeSet<String>,
-) -> Action {
-    let after_apply = r.depends_on.iter().any(|d| replaced.contains(d));
-    let mut upd = Vec::new();
-    match (&live.detail, r.kind) {
-        (Detail::Sg { description, .. }, Kind::SecurityGroup) => {
-            let want = str_prop(props, "description").unwrap_or_default();
-            if want != description {
-                return Action::Replace(format!(
-                    "description \"{description}\" -> \"{want}\" cannot change in place"
-                ));
-            }
-            let name = str_prop(props, "group_name").unwrap_or(&r.name);
-            if name != live.name {
-                return Action::Replace(format!("name {} -> {name}", live.name));
-            }
-        }
-        (
-            Detail::Role {
-                assume,
-                inline,
-                managed,
-            },
-            Kind::IamRole,
-        ) => {
-            let want_assume = props.get("assume_role_policy").map(normalize_policy);
-            if want_assume.as_ref() != Some(assume) {
-                upd.push("~ assume-role policy".to_string());
-            }
-            let want_inline: BTreeMap<String, Value> = props
-                .get("inline_policies")
-                .and_then(|v| v.as_object())
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), normalize_policy(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (name, doc) in &want_inline {
-                match inline.get(name) {
-                    None => upd.push(format!("+ inline policy {name}")),
-                    Some(_) if has_unresolved(doc) => {
-                        upd.push(format!("~ inline policy {name} (known after apply)"))
-                    }
-                    Some(l) if l != doc => upd.push(format!("~ inline policy {name}")),
-                    _ => {}
-                }
-            }
-            for name in inline.keys() {
-                if !want_inline.contains_key(name) {
-                    upd.push(format!("- inline policy {name}"));
-                }
-            }
-            let want_managed: BTreeSet<String> =
-                str_list(props, "managed_policies").into_iter().collect();
-            let have: BTreeSet<String> = managed.iter().cloned().collect();
-            for m in want_managed.difference(&have) {
-                upd.push(format!("+ managed policy {m}"));
-            }
-            for m in have.difference(&want_managed) {
-                upd.push(format!("- managed policy {m}"));
-            }
-        }
-        (Detail::Profile { roles }, Kind::InstanceProfile) => {
-            let want = str_prop(props, "role").unwrap_or_default().to_string();
-            if roles.as_slice() != [want.clone()] {
-                upd.push(format!("~ role [{}] -> {want}", roles.join(", ")));
-            }
-        }
-        (
-            Detail::Bucket {
-                block_public_access,
-                encryption,
-                versioning,
-            },
-            Kind::S3Bucket,
-        ) => {
-            if bool_prop(props, "block_public_access") && !block_public_access {
-                upd.push("~ block all public access".into());
-            }
-            let want_enc = str_prop(props, "encryption").map(str::to_string);
-            if want_enc.is_some() && &want_enc != encryption {
-                upd.push(format!(
-                    "~ default encryption {} -> {}",
-                    encryption.as_deref().unwrap_or("none"),
-                    want_enc.as_deref().unwrap_or("none")
-                ));
-            }
-            let want_ver = bool_prop(props, "versioning");
-            if want_ver != *versioning && (want_ver || *versioning) {
-                upd.push(format!(
-                    "~ versioning {}",
-                    if want_ver { "enabled" } else { "suspended" }
-                ));
-            }
-        }
-        (
-            Detail::Cluster {
-                engine,
-                engine_version,
-                database_name,
-                sgs,
-                ..
-            },
-            Kind::RdsCluster,
-        ) => {
-            let want_engine = str_prop(props, "engine").unwrap_or_default();
-            if want_engine != engine {
-                return Action::Replace(format!("engine {engine} -> {want_engine}"));
-            }
-            if let Some(db) = str_prop(props, "database_name") {
-                if database_name.as_deref() != Some(db) {
-                    return Action::Replace(format!(
-                        "database name {} -> {db}",
-                        database_name.as_deref().unwrap_or("none")
-                    ));
-                }
-            }
-            if let Some(v) = str_prop(props, "engine_version") {
-                if engine_version.as_deref().is_some_and(|l| !l.starts_with(v)) {
-                    upd.push(format!(
-                        "~ engine version {} -> {v}",
-                        engine_version.as_deref().unwrap_or("")
-                    ));
-                }
-            }
-            diff_sgs(props, sgs, after_apply, &mut upd);
-        }
-        (
-            Detail::DbInstance {
-                engine,
-                class,
-                cluster,
-                sgs,
-                ..
-            },
-            Kind::RdsInstance,
-        ) => {
-            let want_engine = str_prop(props, "engine").unwrap_or_default();
-            if want_engine != engine {
-                return Action::Replace(format!("engine {engine} -> {want_engine}"));
-            }
-            if let Some(cl) = str_prop(props, "cluster") {
-                if !refs::has_refs(cl) && cluster.as_deref() != Some(cl) {
-                    return Action::Replace(format!(
-                        "cluster {} -> {cl}",
-                        cluster.as_deref().unwrap_or("none")
-                    ));
-                }
-            } else {
-                diff_sgs(props, sgs, after_apply, &mut upd);
-            }
-            let want_class = str_prop(props, "instance_class").unwrap_or_default();
-            if want_class != class {
-                upd.push(format!("~ instance class {class} -> {want_class}"));
-            }
-        }
-        (
-            Detail::Instance {
-                instance_type,
-                image_id,
-                key_name,
-                sgs,
-                profile_arn,
-                user_data,
-                ..
-            },
-            Kind::Ec2Instance,
-        ) => {
-            let t = str_prop(props, "instance_type").unwrap_or_default();
-            if t != instance_type {
-                return Action::Replace(format!("instance type {instance_type} -> {t}"));
-            }
-            let img = str_prop(props, "image_id").unwrap_or_default();
-            if img != image_id {
-                return Action::Replace(format!("image {image_id} -> {img}"));
-            }
-            let key = str_prop(props, "key_name").map(str::to_string);
-            if &key != key_name {
-                return Action::Replace(format!(
-                    "key pair {} -> {}",
-                    key_name.as_deref().unwrap_or("none"),
-                    key.as_deref().unwrap_or("none")
-                ));
-            }
-            let want_profile = str_prop(props, "iam_instance_profile");
-            if let Some(p) = want_profile {
-                if refs::has_refs(p) {
-                    return Action::Replace("instance profile is being created".into());
-                }
-                if profile_arn.as_deref() != Some(p) {
-                    return Action::Replace("instance profile changed".into());
-                }
-            }
-            let lookup = |p: &str| attrs.get(p);
-            let want_ud = plan
-                .resolved_master_files(&lookup)
-                .map(|(_, ud)| ud)
-                .or_else(|| str_prop(props, "user_data").map(str::to_string));
-            if let Some(ud) = want_ud {
-                if refs::has_refs(&ud) || after_apply {
-                    return Action::Replace("user-data depends on values known after apply".into());
-                }
-                if user_data.as_deref() != Some(ud.as_str()) {
-                    return Action::Replace(
-                        "user-data (master.yaml) changed; it only runs at first boot".into(),
-                    );
-                }
-            }
-            diff_sgs(props, sgs, after_apply, &mut upd);
-        }
-        _ => return Action::Replace("kind changed".into()),
-    }
-    if upd.is_empty() {
-        Action::NoOp
-    } else {
-        Action::Update(upd)
-    }
-}
-
-fn diff_sgs(props: &Value, live: &[String], after_apply: bool, upd: &mut Vec<String>) {
-    let want: BTreeSet<String> = str_list(props, "vpc_security_group_ids")
-        .into_iter()
-        .chain(str_list(props, "security_group_ids"))
-        .collect();
-    if want.is_empty() {
-        return;
-    }
-    let have: BTreeSet<String> = live.iter().cloned().collect();
-    if after_apply || want.iter().any(|s| refs::has_refs(s)) {
-        upd.push("~ security groups (known after apply)".into());
-    } else if want != have {
-        upd.push(format!(
-            "~ security groups [{}] -> [{}]",
-            have.into_iter().collect::<Vec<_>>().join(", "),
-            want.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use detscript_engine::{CompileRequest, Mode, ParamInput, compile};
 
-    use super::*;
-    use crate::aws::discover::{Detail, Live, LiveRule, Peer, State, decode_policy};
+    use detscript_engine::Spec;
 
-    fn plan(inbound: &str) -> Plan {
+    use super::*;
+    use crate::aws::discover::{Detail, Peer};
+    use crate::aws::providers::iam::{decode_policy, normalize_policy};
+    use crate::aws::providers::sg::GroupLive;
+
+    pub(crate) fn plan(inbound: &str) -> Plan {
         let src = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../scripts/deploy.rhai"
@@ -552,52 +227,49 @@ mod tests {
         let mut st = State::default();
         let mut attrs = Attrs::default();
         for r in p.resources.iter().filter(|r| r.kind == Kind::SecurityGroup) {
+            let Spec::SecurityGroup(spec) = &r.spec else {
+                unreachable!()
+            };
             let gid = format!("sg-{}", r.name);
             let a: BTreeMap<String, String> = [("id".to_string(), gid)].into_iter().collect();
             attrs.insert_all(&r.id, &a);
+            let detail = Detail::SecurityGroup(GroupLive {
+                description: spec.description.as_text().unwrap().to_string(),
+                vpc_id: "vpc-1".into(),
+            });
             st.owned.insert(
                 r.id.clone(),
                 Live {
                     id: r.id.clone(),
-                    kind: Kind::SecurityGroup,
-                    name: r.name.clone(),
-                    attrs: a,
-                    detail: Detail::Sg {
-                        description: r.properties["description"].as_str().unwrap().to_string(),
-                        vpc_id: "vpc-1".into(),
-                    },
+                    ..Live::new(r.name.clone(), a, detail)
                 },
             );
         }
+        let vals = Vals {
+            plan: p,
+            attrs: &attrs,
+        };
         for (n, r) in p
             .resources
             .iter()
             .filter(|r| r.kind == Kind::SecurityGroupRule)
             .enumerate()
         {
-            let props = resolve_props(p, &r.properties, &attrs);
-            let w = WantRule::from_props(&props).unwrap();
-            st.rules.push(LiveRule {
-                rule_id: format!("sgr-{n}"),
-                group_id: w.group_id,
-                egress: w.egress,
-                protocol: w.protocol,
-                from: w.from,
-                to: w.to,
-                peer: w.peer,
-                description: None,
-            });
+            let Spec::SecurityGroupRule(spec) = &r.spec else {
+                unreachable!()
+            };
+            let w = LiveRule::wanted(spec, &vals).unwrap();
+            st.rules.push(
+                LiveRule {
+                    rule_id: format!("sgr-{n}"),
+                    description: None,
+                    ..w
+                }
+                .to_live(),
+            );
         }
-        st.rules.push(LiveRule {
-            rule_id: "sgr-default".into(),
-            group_id: "sg-det-demo-master".into(),
-            egress: true,
-            protocol: "-1".into(),
-            from: -1,
-            to: -1,
-            peer: Peer::V4("0.0.0.0/0".into()),
-            description: None,
-        });
+        st.rules
+            .push(LiveRule::allow_all_egress("sgr-default", "sg-det-demo-master").to_live());
         st
     }
 
@@ -662,7 +334,7 @@ mod tests {
         let p = plan("0.0.0.0/0");
         let mut st = groups_state(&p);
         if let Some(Live {
-            detail: Detail::Sg { description, .. },
+            detail: Detail::SecurityGroup(GroupLive { description, .. }),
             ..
         }) = st.owned.get_mut("security_group.agent")
         {

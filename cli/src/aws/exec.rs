@@ -7,15 +7,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow, bail};
-use detscript_engine::{Kind, Resource, refs};
+use anyhow::{Result, bail};
+use detscript_engine::{Kind, Resource};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::diff::Action;
-use super::discover::{Detail, Live, LiveRule};
-use super::{Attrs, Ctx, ec2, has_unresolved, iam, rds, resolve_props, s3, sg};
+use super::discover::Live;
+use super::providers::{self, Vals, ec2};
+use super::{Attrs, Ctx};
 
 /// Options of `destroy` that change how deletions behave.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,9 +32,7 @@ pub enum Job {
         action: Action,
         live: Option<Box<Live>>,
     },
-    /// Revoke one rule of an owned security group.
-    Revoke(LiveRule),
-    /// Delete an owned resource.
+    /// Delete an owned resource (or revoke a rule of an owned security group).
     Delete(Box<Live>, DeleteOpts),
     /// Terminate the agents and cancel the spot requests the master launched.
     Agents(Vec<(String, String)>),
@@ -201,7 +200,7 @@ fn job_verb(j: &Job) -> &'static str {
             Action::Replace(_) => "replacing",
             Action::NoOp => "checking",
         },
-        Job::Revoke(_) => "revoking",
+        Job::Delete(l, _) if l.kind() == Kind::SecurityGroupRule => "revoking",
         Job::Delete(..) => "deleting",
         Job::Agents(_) => "terminating",
     }
@@ -210,28 +209,26 @@ fn job_verb(j: &Job) -> &'static str {
 async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String, String>, String)> {
     match job {
         Job::Apply { res, action, live } => {
-            let props = resolve_props(&ctx.plan, &res.properties, attrs);
-            if has_unresolved(&props) {
-                let mut missing = Vec::new();
-                refs::visit_strings(
-                    &serde_json::Value::Object(res.properties.clone()),
-                    &mut |s| {
-                        missing.extend(
-                            refs::paths(s)
-                                .filter(|p| attrs.get(p).is_none() && !refs::is_secret(p))
-                                .map(str::to_string),
-                        )
-                    },
-                );
+            let missing: Vec<String> = res
+                .spec
+                .refs()
+                .iter()
+                .map(|r| r.path())
+                .filter(|p| attrs.get(p).is_none())
+                .collect();
+            if !missing.is_empty() {
                 bail!("{}: unresolved references {}", res.id, missing.join(", "));
             }
-            apply(ctx, &res, &props, &action, live.as_deref(), attrs).await
+            let vals = Vals {
+                plan: &ctx.plan,
+                attrs,
+            };
+            let out = providers::apply(ctx, &res, &action, live.as_deref(), vals).await?;
+            Ok((out, String::new()))
         }
-        Job::Revoke(rule) => {
-            sg::revoke(ctx, &rule).await?;
-            Ok((BTreeMap::new(), rule.describe()))
-        }
-        Job::Delete(live, opts) => delete(ctx, &live, opts).await.map(|n| (BTreeMap::new(), n)),
+        Job::Delete(live, opts) => providers::delete(ctx, &live, opts)
+            .await
+            .map(|n| (BTreeMap::new(), n)),
         Job::Agents(pools) => {
             let mut total = (0, 0);
             for (k, v) in pools {
@@ -248,102 +245,6 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
                     total.0, total.1
                 ),
             ))
-        }
-    }
-}
-
-async fn apply(
-    ctx: &Ctx,
-    res: &Resource,
-    props: &serde_json::Value,
-    action: &Action,
-    live: Option<&Live>,
-    attrs: &Attrs,
-) -> Result<(BTreeMap<String, String>, String)> {
-    let need_live = || live.ok_or_else(|| anyhow!("{}: no live resource to update", res.id));
-    let out = match (res.kind, action) {
-        (_, Action::NoOp) => need_live()?.attrs.clone(),
-        (Kind::SecurityGroup, Action::Create) => sg::create_group(ctx, res, props).await?,
-        (Kind::SecurityGroupRule, Action::Create) => sg::authorize(ctx, res, props).await?,
-        (Kind::IamRole, Action::Create) => iam::create_role(ctx, res, props).await?,
-        (Kind::IamRole, Action::Update(_)) => {
-            iam::update_role(ctx, res, props, need_live()?).await?
-        }
-        (Kind::InstanceProfile, Action::Create) => iam::create_profile(ctx, res, props).await?,
-        (Kind::InstanceProfile, Action::Update(_)) => {
-            iam::update_profile(ctx, props, need_live()?).await?
-        }
-        (Kind::S3Bucket, Action::Create) => s3::create(ctx, res, props).await?,
-        (Kind::S3Bucket, Action::Update(_)) => s3::update(ctx, res, props, need_live()?).await?,
-        (Kind::RdsCluster, Action::Create) => rds::create_cluster(ctx, res, props).await?,
-        (Kind::RdsCluster, Action::Update(_)) => {
-            rds::update_cluster(ctx, res, props, need_live()?).await?
-        }
-        (Kind::RdsInstance, Action::Create) => rds::create_instance(ctx, res, props).await?,
-        (Kind::RdsInstance, Action::Update(_)) => {
-            rds::update_instance(ctx, props, need_live()?).await?
-        }
-        (Kind::Ec2Instance, Action::Create | Action::Replace(_)) => {
-            let replacing = match (action, live) {
-                (Action::Replace(_), Some(l)) => {
-                    let iid = l.physical();
-                    ctx.ui
-                        .resource(&res.id, "terminating", None, &format!("old instance {iid}"));
-                    ec2::terminate(ctx, std::slice::from_ref(&iid)).await?;
-                    Some(iid)
-                }
-                _ => None,
-            };
-            let lookup = |p: &str| attrs.get(p);
-            let user_data = match ctx.plan.resolved_master_files(&lookup) {
-                Some((_, ud)) => ud,
-                None => ctx.plan.reveal(&refs::substitute(
-                    props
-                        .get("user_data")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default(),
-                    &lookup,
-                )),
-            };
-            if refs::has_refs(&user_data) {
-                bail!("{}: user-data still holds unresolved references", res.id);
-            }
-            ec2::create_instance(ctx, res, props, &user_data, replacing.as_deref()).await?
-        }
-        (Kind::Ec2Instance, Action::Update(_)) => {
-            let l = need_live()?;
-            ec2::update_groups(ctx, props, &l.physical()).await?
-        }
-        (k, a) => bail!("{}: cannot {a:?} a {}", res.id, k.as_str()),
-    };
-    Ok((out, String::new()))
-}
-
-/// Deletes one owned resource. Returns a note for the report.
-pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
-    match (&live.detail, live.kind) {
-        (Detail::Instance { .. }, _) => {
-            ec2::terminate(ctx, &[live.physical()]).await?;
-            Ok(String::new())
-        }
-        (Detail::Bucket { .. }, _) => s3::delete(ctx, &live.name, opts.delete_data).await,
-        (Detail::DbInstance { cluster, .. }, _) => {
-            rds::delete_instance(ctx, &live.name, cluster.is_some(), opts.skip_final_snapshot).await
-        }
-        (Detail::Cluster { .. }, _) => {
-            rds::delete_cluster(ctx, &live.name, opts.skip_final_snapshot).await
-        }
-        (Detail::Profile { .. }, _) => {
-            iam::delete_profile(ctx, &live.name).await?;
-            Ok(String::new())
-        }
-        (Detail::Role { .. }, _) => {
-            iam::delete_role(ctx, &live.name).await?;
-            Ok(String::new())
-        }
-        (Detail::Sg { .. }, _) => {
-            sg::delete_group(ctx, &live.physical(), &live.id).await?;
-            Ok(String::new())
         }
     }
 }

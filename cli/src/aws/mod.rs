@@ -8,12 +8,8 @@
 pub mod command;
 pub mod diff;
 pub mod discover;
-pub mod ec2;
 pub mod exec;
-pub mod iam;
-pub mod rds;
-pub mod s3;
-pub mod sg;
+pub mod providers;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,11 +22,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use detscript_engine::Plan;
-
-/// The tag naming the deployment that owns a resource.
-pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
-/// The tag naming a resource's logical id.
-pub const TAG_ID: &str = "detscript:id";
 
 /// Exit code for "changes pending" with `plan --detailed-exitcode`.
 pub const EXIT_CHANGES: u8 = 2;
@@ -207,65 +198,6 @@ impl Attrs {
 
 pub type SharedAttrs = Arc<Mutex<Attrs>>;
 
-/// Resolves every reference in a resource's properties that `attrs` knows; secrets are
-/// revealed (for sending to AWS only).
-pub fn resolve_props(
-    plan: &Plan,
-    props: &serde_json::Map<String, serde_json::Value>,
-    attrs: &Attrs,
-) -> serde_json::Value {
-    let mut v = serde_json::Value::Object(props.clone());
-    detscript_engine::refs::map_strings(&mut v, &mut |s| {
-        if detscript_engine::refs::has_refs(s) {
-            let t = detscript_engine::refs::substitute(s, &|p| attrs.get(p));
-            *s = plan.reveal(&t);
-        }
-    });
-    v
-}
-
-/// True when some string in `v` still holds an unresolved reference.
-pub fn has_unresolved(v: &serde_json::Value) -> bool {
-    let mut found = false;
-    detscript_engine::refs::visit_strings(v, &mut |s| {
-        if detscript_engine::refs::has_refs(s) {
-            found = true;
-        }
-    });
-    found
-}
-
-/// The values of the plan's secrets, to scrub them from anything printed.
-pub fn secret_values(plan: &Plan) -> Vec<String> {
-    plan.secret_values()
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-pub fn str_prop<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(|x| x.as_str())
-}
-
-pub fn bool_prop(v: &serde_json::Value, key: &str) -> bool {
-    v.get(key).and_then(|x| x.as_bool()).unwrap_or(false)
-}
-
-pub fn int_prop(v: &serde_json::Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(|x| x.as_i64())
-}
-
-pub fn str_list(v: &serde_json::Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Retries `f` with jittered backoff (1 s growing to 10 s) for up to `limit` while `retry`
 /// says the error is transient (eventual consistency), then returns the last result.
 pub async fn retry_while<T, E, F, Fut>(
@@ -379,21 +311,6 @@ pub struct Ctx {
     pub ui: Arc<ui::Ui>,
     /// The default VPC found by discovery (security groups are created there).
     pub vpc_id: Option<String>,
-}
-
-impl Ctx {
-    pub fn owner_tags(&self, id: &str) -> Vec<(String, String)> {
-        let mut tags: Vec<(String, String)> = self
-            .plan
-            .get(id)
-            .map(|r| r.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        if !tags.iter().any(|(k, _)| k == TAG_DEPLOYMENT) {
-            tags.push((TAG_DEPLOYMENT.into(), self.deployment.clone()));
-            tags.push((TAG_ID.into(), id.to_string()));
-        }
-        tags
-    }
 }
 
 #[cfg(test)]

@@ -1,23 +1,25 @@
 //! Progress display: one line per resource state change with elapsed time on standard error
-//! (text), or an event stream of JSON lines on standard output (`--output json`). Every line
-//! passes through a redactor that replaces secret values by `(sensitive)`.
+//! (text), or an event stream of JSON lines on standard output (`--output json`). Every text
+//! passes through [`Ui::redact`] (the plan's [`Secrets::redact`]) before any escaping or JSON
+//! encoding, so that a secret quoted by an AWS error never reaches the terminal in any form.
 
 use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use detscript_engine::Secrets;
+use serde_json::{Value, json};
 
 pub struct Ui {
     json: bool,
-    secrets: Vec<String>,
+    secrets: Secrets,
     start: Instant,
     lock: Mutex<()>,
     width: usize,
 }
 
 impl Ui {
-    pub fn new(json: bool, secrets: Vec<String>, width: usize) -> Ui {
+    pub fn new(json: bool, secrets: Secrets, width: usize) -> Ui {
         Ui {
             json,
             secrets,
@@ -31,14 +33,34 @@ impl Ui {
         self.json
     }
 
+    /// The one place redaction happens: raw text in, text safe to show out.
     pub fn redact(&self, s: &str) -> String {
-        let mut out = s.to_string();
-        for v in &self.secrets {
-            if out.contains(v.as_str()) {
-                out = out.replace(v.as_str(), "(sensitive)");
-            }
+        self.secrets.redact(s)
+    }
+
+    /// Redacts every string (and key) of a JSON value, before it is encoded.
+    fn redact_value(&self, v: Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.redact(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| self.redact_value(x)).collect()),
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, x)| (self.redact(&k), self.redact_value(x)))
+                    .collect(),
+            ),
+            other => other,
         }
-        out
+    }
+
+    /// The JSON line of an event: redacted first, then encoded.
+    fn event_line(&self, mut v: Value) -> String {
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "t".into(),
+                json!((self.start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+            );
+        }
+        self.redact_value(v).to_string()
     }
 
     /// Human text on standard error (never in JSON mode's standard output).
@@ -46,6 +68,12 @@ impl Ui {
         let _g = self.lock.lock();
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{}", self.redact(text));
+    }
+
+    /// An error line (redacted) on standard error; the exit code of an AWS failure.
+    pub fn fail(&self, msg: &str) -> crate::Exit {
+        self.say(&format!("error: {msg}"));
+        crate::Exit(super::EXIT_AWS)
     }
 
     /// A line on standard output (text mode) for results such as the plan and outputs.
@@ -57,17 +85,11 @@ impl Ui {
     }
 
     /// A JSON event on standard output (JSON mode only).
-    pub fn event(&self, mut v: serde_json::Value) {
+    pub fn event(&self, v: Value) {
         if !self.json {
             return;
         }
-        if let Some(m) = v.as_object_mut() {
-            m.insert(
-                "t".into(),
-                json!((self.start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
-            );
-        }
-        let line = self.redact(&v.to_string());
+        let line = self.event_line(v);
         let _g = self.lock.lock();
         let mut o = std::io::stdout().lock();
         let _ = writeln!(o, "{line}");
@@ -97,5 +119,42 @@ impl Ui {
         };
         let w = self.width;
         self.say(&format!("  {id:<w$}  {state:<12} {el}{detail}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use detscript_engine::Secret;
+
+    use super::*;
+
+    #[test]
+    fn a_secret_quoted_by_an_aws_error_never_reaches_a_json_event_in_any_form() {
+        let secret = "pa\\ss\"wo'rd";
+        let mut secrets = Secrets::default();
+        secrets.insert("db_password", Secret::new(secret));
+        let ui = Ui::new(true, secrets, 30);
+        let error = format!(
+            "CreateDBCluster det-db: InvalidParameterValue: The parameter MasterUserPassword \"{secret}\" is not valid"
+        );
+        let line = ui.event_line(json!({
+            "event": "resource", "id": "rds_cluster.db", "state": "FAILED", "detail": error,
+            "failed": [{"id": "rds_cluster.db", "error": error}],
+        }));
+        let escaped_once = serde_json::to_string(secret).unwrap();
+        let escaped_twice = serde_json::to_string(&escaped_once).unwrap();
+        for form in [
+            secret.to_string(),
+            escaped_once.trim_matches('"').to_string(),
+            escaped_twice.trim_matches('"').to_string(),
+            "pa\\\\ss".to_string(),
+            "ss\\\"wo".to_string(),
+        ] {
+            assert!(!line.contains(&form), "{form:?} leaked: {line}");
+        }
+        assert!(line.contains("(sensitive)"), "{line}");
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert!(!parsed["detail"].as_str().unwrap().contains(secret));
+        assert_eq!(ui.redact(&error).matches("(sensitive)").count(), 1);
     }
 }

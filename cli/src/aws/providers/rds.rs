@@ -1,0 +1,461 @@
+//! The database: an Aurora cluster with its writer instance, or a single RDS instance.
+
+use anyhow::Result;
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+use detscript_engine::kinds::rds::DbSettings;
+use detscript_engine::kinds::{RdsClusterSpec, RdsInstanceSpec};
+use detscript_engine::{Kind, Plan, Resource, Tmpl};
+
+use super::{
+    AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, diff_groups, found, owned_by, planned,
+    sdk_tags, tag_map, update_or_noop,
+};
+use crate::aws::diff::Action;
+use crate::aws::discover::{Live, State};
+use crate::aws::exec::DeleteOpts;
+use crate::aws::{Clients, Ctx, aws_err, wait_for};
+
+/// A live Aurora cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterLive {
+    pub engine: String,
+    pub engine_version: Option<String>,
+    pub database_name: Option<String>,
+    pub sgs: Vec<String>,
+    pub status: String,
+}
+
+/// A live DB instance (standalone, or a cluster's writer).
+#[derive(Debug, Clone)]
+pub struct DbInstanceLive {
+    pub engine: String,
+    pub class: String,
+    pub cluster: Option<String>,
+    pub sgs: Vec<String>,
+    pub status: String,
+}
+
+pub struct RdsCluster;
+pub struct RdsInstance;
+
+const CLUSTER_GONE: &[&str] = &["DBClusterNotFoundFault"];
+const INSTANCE_GONE: &[&str] = &["DBInstanceNotFound"];
+
+fn rds_tags(r: &Resource) -> Vec<Tag> {
+    sdk_tags(r, |k, v| Some(Tag::builder().key(k).value(v).build()))
+}
+
+fn cluster_attrs(cl: &DbCluster) -> AttrMap {
+    let port = cl.port().map(|p| p.to_string());
+    let id = cl.db_cluster_identifier();
+    attr_map([
+        ("id", id),
+        ("name", id),
+        ("endpoint", cl.endpoint()),
+        ("port", port.as_deref()),
+        ("arn", cl.db_cluster_arn()),
+    ])
+}
+
+fn instance_attrs(i: &DbInstance) -> AttrMap {
+    let id = i.db_instance_identifier();
+    attr_map([
+        ("id", id),
+        ("name", id),
+        ("endpoint", i.endpoint().and_then(|e| e.address())),
+        ("arn", i.db_instance_arn()),
+    ])
+}
+
+fn group_ids<'a>(ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
+    ids.flatten().map(str::to_string).collect()
+}
+
+/// Records discovered database resources (live, tags, status) as owned or as conflicts,
+/// leaving out ours that are already being deleted.
+fn discovered<'a>(
+    plan: &Plan,
+    kind: Kind,
+    found: impl Iterator<Item = (Live, &'a [Tag], Option<&'a str>)>,
+) -> State {
+    let dep = plan.deployment.name.as_str();
+    let names = planned(plan, kind);
+    let mut st = State::default();
+    for (live, tags, status) in found {
+        let tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
+        if status == Some("deleting") && owned_by(&tags, dep) {
+            continue;
+        }
+        let planned_id = names.get(&live.name).cloned();
+        st.add(dep, &tags, live, planned_id.as_deref());
+    }
+    st
+}
+
+impl ClusterLive {
+    fn read(cl: &DbCluster) -> ClusterLive {
+        ClusterLive {
+            engine: cl.engine().unwrap_or_default().to_string(),
+            engine_version: cl.engine_version().map(str::to_string),
+            database_name: cl.database_name().map(str::to_string),
+            sgs: group_ids(
+                cl.vpc_security_groups()
+                    .iter()
+                    .map(|g| g.vpc_security_group_id()),
+            ),
+            status: cl.status().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+impl DbInstanceLive {
+    fn read(i: &DbInstance) -> DbInstanceLive {
+        DbInstanceLive {
+            engine: i.engine().unwrap_or_default().to_string(),
+            class: i.db_instance_class().unwrap_or_default().to_string(),
+            cluster: i.db_cluster_identifier().map(str::to_string),
+            sgs: group_ids(
+                i.vpc_security_groups()
+                    .iter()
+                    .map(|g| g.vpc_security_group_id()),
+            ),
+            status: i.db_instance_status().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+async fn describe_cluster(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
+    let res = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await;
+    Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
+        .and_then(|o| o.db_clusters().first().cloned()))
+}
+
+async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
+    let res = c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await;
+    Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
+        .and_then(|o| o.db_instances().first().cloned()))
+}
+
+async fn wait_cluster(ctx: &Ctx, id: &str) -> Result<AttrMap> {
+    let what = format!("RDS cluster {id} to become available");
+    wait_for(&what, ctx.waits.rds, || async {
+        let cl = describe_cluster(&ctx.clients, id).await?;
+        Ok(cl
+            .filter(|c| c.status() == Some("available"))
+            .map(|c| cluster_attrs(&c)))
+    })
+    .await
+}
+
+async fn wait_instance(ctx: &Ctx, id: &str) -> Result<AttrMap> {
+    let what = format!("RDS instance {id} to become available");
+    wait_for(&what, ctx.waits.rds, || async {
+        let i = describe_instance(&ctx.clients, id).await?;
+        Ok(i.filter(|i| i.db_instance_status() == Some("available"))
+            .map(|i| instance_attrs(&i)))
+    })
+    .await
+}
+
+fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The final snapshot's name, unless skipped.
+fn final_snapshot(id: &str, skip: bool) -> Option<String> {
+    (!skip).then(|| format!("{id}-final-{}", stamp()))
+}
+
+fn vpc_groups(db: &DbSettings) -> &[Tmpl] {
+    db.vpc_security_group_ids.as_deref().unwrap_or_default()
+}
+
+fn engine_changed(want: &str, have: &str) -> Option<Action> {
+    (want != have).then(|| Action::Replace(format!("engine {have} -> {want}")))
+}
+
+impl Provider for RdsCluster {
+    type Spec = RdsClusterSpec;
+    type Live = ClusterLive;
+
+    async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
+        let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
+        let found = all.iter().map(|cl| {
+            let name = cl.db_cluster_identifier().unwrap_or_default();
+            let live = Live::new(name, cluster_attrs(cl), ClusterLive::read(cl));
+            (live, cl.tag_list(), cl.status())
+        });
+        Ok(discovered(plan, Kind::RdsCluster, found))
+    }
+
+    fn compare(
+        spec: &RdsClusterSpec,
+        Have { d: l, .. }: Have<'_, ClusterLive>,
+        cx: &Cmp,
+    ) -> Action {
+        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+            return a;
+        }
+        let db = cx.vals.shown(&spec.db.database_name);
+        if l.database_name.as_deref() != Some(db.as_str()) {
+            return Action::Replace(format!(
+                "database name {} -> {db}",
+                l.database_name.as_deref().unwrap_or("none")
+            ));
+        }
+        let mut upd = Vec::new();
+        if let Some(v) = spec.db.engine_version.as_ref().map(|v| cx.vals.shown(v)) {
+            if l.engine_version
+                .as_deref()
+                .is_some_and(|l| !l.starts_with(&v))
+            {
+                upd.push(format!(
+                    "~ engine version {} -> {v}",
+                    l.engine_version.as_deref().unwrap_or("")
+                ));
+            }
+        }
+        diff_groups(vpc_groups(&spec.db), &l.sgs, cx, &mut upd);
+        update_or_noop(upd)
+    }
+
+    fn uses(d: &ClusterLive) -> Vec<String> {
+        d.sgs.clone()
+    }
+
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
+        let id = spec.identifier.clone();
+        let db = &spec.db;
+        let res = ctx
+            .clients
+            .rds
+            .create_db_cluster()
+            .db_cluster_identifier(&id)
+            .engine(&spec.engine)
+            .set_engine_version(v.opt(db.engine_version.as_ref())?)
+            .master_username(v.text(&db.master_username)?)
+            .master_user_password(v.text(&db.master_password)?)
+            .database_name(v.text(&db.database_name)?)
+            .port(db.port as i32)
+            .storage_encrypted(db.storage_encrypted)
+            .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
+            .set_tags(Some(rds_tags(r)))
+            .send()
+            .await;
+        found(
+            res,
+            &["DBClusterAlreadyExistsFault"],
+            "CreateDBCluster",
+            &id,
+        )?;
+        ctx.ui
+            .resource(&r.id, "waiting", None, "for status available");
+        wait_cluster(ctx, &id).await
+    }
+
+    async fn update(
+        ctx: &Ctx,
+        Want { spec, v, .. }: Want<'_, RdsClusterSpec>,
+        Have { live, .. }: Have<'_, ClusterLive>,
+    ) -> Result<AttrMap> {
+        let id = live.name.clone();
+        ctx.clients
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&id)
+            .set_vpc_security_group_ids(Some(v.list(vpc_groups(&spec.db))?))
+            .set_engine_version(v.opt(spec.db.engine_version.as_ref())?)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
+        wait_cluster(ctx, &id).await
+    }
+
+    /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, ClusterLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
+        let id = live.name.as_str();
+        let snap = final_snapshot(id, opts.skip_final_snapshot);
+        let res = ctx
+            .clients
+            .rds
+            .delete_db_cluster()
+            .db_cluster_identifier(id)
+            .skip_final_snapshot(snap.is_none())
+            .set_final_db_snapshot_identifier(snap.clone())
+            .send()
+            .await;
+        if found(res, CLUSTER_GONE, "DeleteDBCluster", id)?.is_none() {
+            return Ok("already gone".into());
+        }
+        let what = format!("RDS cluster {id} to be deleted");
+        wait_for(&what, ctx.waits.rds, || async {
+            Ok(describe_cluster(&ctx.clients, id)
+                .await?
+                .is_none()
+                .then_some(()))
+        })
+        .await?;
+        Ok(match snap {
+            Some(s) => format!("final snapshot {s}"),
+            None => "no final snapshot (--skip-final-snapshot)".to_string(),
+        })
+    }
+}
+
+impl Provider for RdsInstance {
+    type Spec = RdsInstanceSpec;
+    type Live = DbInstanceLive;
+
+    async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
+        let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
+        let found = all.iter().map(|i| {
+            let name = i.db_instance_identifier().unwrap_or_default();
+            let live = Live::new(name, instance_attrs(i), DbInstanceLive::read(i));
+            (live, i.tag_list(), i.db_instance_status())
+        });
+        Ok(discovered(plan, Kind::RdsInstance, found))
+    }
+
+    fn compare(
+        spec: &RdsInstanceSpec,
+        Have { d: l, .. }: Have<'_, DbInstanceLive>,
+        cx: &Cmp,
+    ) -> Action {
+        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+            return a;
+        }
+        let mut upd = Vec::new();
+        match (&spec.cluster, &spec.db) {
+            (Some(cl), _) => {
+                if let Some(cl) = cx.vals.attrs.get(&cl.path()) {
+                    if l.cluster.as_deref() != Some(cl.as_str()) {
+                        return Action::Replace(format!(
+                            "cluster {} -> {cl}",
+                            l.cluster.as_deref().unwrap_or("none")
+                        ));
+                    }
+                }
+            }
+            (None, Some(db)) => diff_groups(vpc_groups(db), &l.sgs, cx, &mut upd),
+            (None, None) => {}
+        }
+        let want_class = cx.vals.shown(&spec.instance_class);
+        if want_class != l.class {
+            upd.push(format!("~ instance class {} -> {want_class}", l.class));
+        }
+        update_or_noop(upd)
+    }
+
+    fn uses(d: &DbInstanceLive) -> Vec<String> {
+        d.sgs.iter().chain(&d.cluster).cloned().collect()
+    }
+
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
+        let id = spec.identifier.clone();
+        let mut req = ctx
+            .clients
+            .rds
+            .create_db_instance()
+            .db_instance_identifier(&id)
+            .db_instance_class(v.text(&spec.instance_class)?)
+            .engine(&spec.engine)
+            .publicly_accessible(spec.publicly_accessible)
+            .set_tags(Some(rds_tags(r)));
+        if let Some(cluster) = &spec.cluster {
+            req = req.db_cluster_identifier(v.text(&Tmpl::reference(cluster.clone()))?);
+        } else if let Some(db) = &spec.db {
+            req = req
+                .set_engine_version(v.opt(db.engine_version.as_ref())?)
+                .master_username(v.text(&db.master_username)?)
+                .master_user_password(v.text(&db.master_password)?)
+                .db_name(v.text(&db.database_name)?)
+                .port(db.port as i32)
+                .storage_encrypted(db.storage_encrypted)
+                .set_allocated_storage(spec.allocated_storage_gb.map(|p| p as i32))
+                .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?));
+        }
+        found(
+            req.send().await,
+            &["DBInstanceAlreadyExists"],
+            "CreateDBInstance",
+            &id,
+        )?;
+        ctx.ui
+            .resource(&r.id, "waiting", None, "for status available");
+        wait_instance(ctx, &id).await
+    }
+
+    async fn update(
+        ctx: &Ctx,
+        Want { spec, v, .. }: Want<'_, RdsInstanceSpec>,
+        Have { live, .. }: Have<'_, DbInstanceLive>,
+    ) -> Result<AttrMap> {
+        let id = live.name.clone();
+        let mut req = ctx
+            .clients
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&id)
+            .db_instance_class(v.text(&spec.instance_class)?)
+            .apply_immediately(true);
+        if let (None, Some(db)) = (&spec.cluster, &spec.db) {
+            req = req.set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?));
+        }
+        req.send()
+            .await
+            .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+        wait_instance(ctx, &id).await
+    }
+
+    /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, d }: Have<'_, DbInstanceLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
+        let id = live.name.as_str();
+        // An Aurora writer has no snapshot of its own (the cluster's is taken).
+        let snap = final_snapshot(id, d.cluster.is_some() || opts.skip_final_snapshot);
+        let res = ctx
+            .clients
+            .rds
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(snap.is_none())
+            .set_final_db_snapshot_identifier(snap.clone())
+            .send()
+            .await;
+        if found(res, INSTANCE_GONE, "DeleteDBInstance", id)?.is_none() {
+            return Ok("already gone".into());
+        }
+        let what = format!("RDS instance {id} to be deleted");
+        wait_for(&what, ctx.waits.rds, || async {
+            Ok(describe_instance(&ctx.clients, id)
+                .await?
+                .is_none()
+                .then_some(()))
+        })
+        .await?;
+        Ok(snap
+            .map(|s| format!("final snapshot {s}"))
+            .unwrap_or_default())
+    }
+}

@@ -1,0 +1,429 @@
+//! The checkpoint bucket: tags, public access block, default encryption, versioning.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Result, bail};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
+    ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration,
+};
+use detscript_engine::kinds::{self, S3BucketSpec};
+use detscript_engine::{Kind, Plan, Resource};
+
+use super::{
+    AttrMap, Cmp, Detail, Have, Provider, Want, found, owned_by, planned, sdk_tags, tag_map,
+    update_or_noop,
+};
+use crate::aws::diff::Action;
+use crate::aws::discover::{Live, State};
+use crate::aws::exec::DeleteOpts;
+use crate::aws::{Clients, Ctx, aws_err, code_of};
+
+/// A bucket's settings as read back.
+#[derive(Debug, Clone, Default)]
+pub struct BucketLive {
+    pub block_public_access: bool,
+    pub encryption: Option<String>,
+    pub versioning: bool,
+}
+
+pub struct S3Bucket;
+
+/// Which settings to write.
+#[derive(Clone, Copy)]
+struct Settings {
+    tags: bool,
+    block: bool,
+    encryption: bool,
+    versioning: bool,
+}
+
+fn attrs(region: &str, name: &str) -> AttrMap {
+    let arn = kinds::s3_bucket::arn(kinds::partition(Some(region)), name);
+    super::attr_map([
+        ("name", Some(name)),
+        ("id", Some(name)),
+        ("arn", Some(&arn)),
+    ])
+}
+
+impl Provider for S3Bucket {
+    type Spec = S3BucketSpec;
+    type Live = BucketLive;
+
+    async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
+        let dep = plan.deployment.name.as_str();
+        let mut st = State::default();
+        let prefix = format!("{dep}-");
+        let names = planned(plan, Kind::S3Bucket);
+        let listed =
+            c.s3.list_buckets()
+                .send()
+                .await
+                .map_err(|e| aws_err("ListBuckets", "", e))?;
+        let mine: BTreeSet<String> = listed
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+        for (name, _) in names.iter().filter(|(n, _)| !mine.contains(*n)) {
+            // Not in our account's list: either free or someone else's.
+            match c.s3.head_bucket().bucket(name).send().await {
+                Ok(_) => st.conflicts.push(format!(
+                    "S3 bucket {name} exists in another account or region; pick another cluster_id"
+                )),
+                Err(e) => {
+                    let status = e.raw_response().map(|r| r.status().as_u16());
+                    if status == Some(403) {
+                        st.conflicts.push(format!(
+                            "S3 bucket {name} already exists and belongs to someone else; pick another cluster_id"
+                        ));
+                    }
+                }
+            }
+        }
+        for name in mine
+            .into_iter()
+            .filter(|n| names.contains_key(n) || n.starts_with(&prefix))
+        {
+            let res = c.s3.get_bucket_tagging().bucket(&name).send().await;
+            let tags = match res {
+                Err(e) if code_of(&e) == Some("NoSuchBucket") => continue,
+                res => found(
+                    res,
+                    &["NoSuchTagSet", "NoSuchTagSetError"],
+                    "GetBucketTagging",
+                    &name,
+                )?
+                .map(|t| tag_map(t.tag_set().iter().map(|t| (Some(t.key()), Some(t.value())))))
+                .unwrap_or_default(),
+            };
+            let detail = if owned_by(&tags, dep) {
+                read_settings(c, &name).await?
+            } else {
+                BucketLive::default()
+            };
+            let live = Live::new(&name, attrs(&c.region, &name), Detail::S3Bucket(detail));
+            st.add(dep, &tags, live, names.get(&name).map(String::as_str));
+        }
+        Ok(st)
+    }
+
+    fn compare(spec: &S3BucketSpec, Have { d: l, .. }: Have<'_, BucketLive>, _cx: &Cmp) -> Action {
+        let mut upd = Vec::new();
+        if spec.block_public_access && !l.block_public_access {
+            upd.push("~ block all public access".into());
+        }
+        if l.encryption.as_deref() != Some(spec.encryption.as_str()) {
+            upd.push(format!(
+                "~ default encryption {} -> {}",
+                l.encryption.as_deref().unwrap_or("none"),
+                spec.encryption
+            ));
+        }
+        if spec.versioning != l.versioning {
+            upd.push(format!(
+                "~ versioning {}",
+                if spec.versioning {
+                    "enabled"
+                } else {
+                    "suspended"
+                }
+            ));
+        }
+        update_or_noop(upd)
+    }
+
+    fn uses(_: &BucketLive) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn create(ctx: &Ctx, Want { r, spec, .. }: Want<'_, S3BucketSpec>) -> Result<AttrMap> {
+        let s3 = &ctx.clients.s3;
+        let name = r.name.clone();
+        let mut req = s3.create_bucket().bucket(&name);
+        if ctx.clients.region != "us-east-1" {
+            req = req.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(
+                        ctx.clients.region.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| aws_err("CreateBucket", &name, e))?;
+        // Tags come in a second call: if it fails, remove the new, empty bucket again so that
+        // the next run does not find an untagged bucket with our name (which it must not touch).
+        let all = Settings {
+            tags: true,
+            block: true,
+            encryption: true,
+            versioning: true,
+        };
+        if let Err(e) = configure(ctx, r, &name, spec, all).await {
+            let cleanup = ctx.clients.s3.delete_bucket().bucket(&name).send().await;
+            return Err(match cleanup {
+                Ok(_) => e.context(format!("bucket {name} was created and deleted again")),
+                Err(_) => e.context(format!(
+                    "bucket {name} was created but could not be tagged or deleted: delete it by hand"
+                )),
+            });
+        }
+        Ok(attrs(&ctx.clients.region, &name))
+    }
+
+    async fn update(
+        ctx: &Ctx,
+        Want { r, spec, .. }: Want<'_, S3BucketSpec>,
+        Have { d: l, .. }: Have<'_, BucketLive>,
+    ) -> Result<AttrMap> {
+        let name = r.name.clone();
+        let which = Settings {
+            tags: false,
+            block: !l.block_public_access,
+            encryption: l.encryption.as_deref() != Some(spec.encryption.as_str()),
+            versioning: spec.versioning != l.versioning,
+        };
+        configure(ctx, r, &name, spec, which).await?;
+        if !spec.versioning && l.versioning {
+            put_versioning(ctx, &name, BucketVersioningStatus::Suspended).await?;
+        }
+        Ok(attrs(&ctx.clients.region, &name))
+    }
+
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, BucketLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
+        delete_bucket(ctx, &live.name, opts.delete_data).await
+    }
+}
+
+async fn read_settings(c: &Clients, bucket: &str) -> Result<BucketLive> {
+    let s3 = &c.s3;
+    let (pab, enc, ver) = tokio::join!(
+        s3.get_public_access_block().bucket(bucket).send(),
+        s3.get_bucket_encryption().bucket(bucket).send(),
+        s3.get_bucket_versioning().bucket(bucket).send(),
+    );
+    let block_public_access = found(
+        pab,
+        &["NoSuchPublicAccessBlockConfiguration"],
+        "GetPublicAccessBlock",
+        bucket,
+    )?
+    .and_then(|o| o.public_access_block_configuration().cloned())
+    .is_some_and(|p| {
+        p.block_public_acls() == Some(true)
+            && p.ignore_public_acls() == Some(true)
+            && p.block_public_policy() == Some(true)
+            && p.restrict_public_buckets() == Some(true)
+    });
+    let encryption = found(
+        enc,
+        &["ServerSideEncryptionConfigurationNotFoundError"],
+        "GetBucketEncryption",
+        bucket,
+    )?
+    .and_then(|o| {
+        o.server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default())
+            .map(|d| d.sse_algorithm().as_str().to_string())
+    });
+    let versioning = match ver {
+        Ok(o) => o.status() == Some(&BucketVersioningStatus::Enabled),
+        // moto answers a never-versioned bucket with an empty <GetBucketVersioningResponse/>
+        // that the SDK cannot parse: a 200 without a body means "never enabled".
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => false,
+        Err(e) => return Err(aws_err("GetBucketVersioning", bucket, e)),
+    };
+    Ok(BucketLive {
+        block_public_access,
+        encryption,
+        versioning,
+    })
+}
+
+async fn put_versioning(ctx: &Ctx, name: &str, status: BucketVersioningStatus) -> Result<()> {
+    ctx.clients
+        .s3
+        .put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .map_err(|e| aws_err("PutBucketVersioning", name, e))
+        .map(drop)
+}
+
+/// Applies the chosen settings concurrently.
+async fn configure(
+    ctx: &Ctx,
+    r: &Resource,
+    name: &str,
+    spec: &S3BucketSpec,
+    which: Settings,
+) -> Result<()> {
+    let s3 = &ctx.clients.s3;
+    let tagging = async {
+        if !which.tags {
+            return Ok(());
+        }
+        let tags = sdk_tags(r, |k, v| Tag::builder().key(k).value(v).build().ok());
+        s3.put_bucket_tagging()
+            .bucket(name)
+            .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
+            .send()
+            .await
+            .map_err(|e| aws_err("PutBucketTagging", name, e))
+            .map(drop)
+    };
+    let block = async {
+        if !(which.block && spec.block_public_access) {
+            return Ok(());
+        }
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("PutPublicAccessBlock", name, e))
+            .map(drop)
+    };
+    let encryption = async {
+        if !which.encryption {
+            return Ok(());
+        }
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::from(spec.encryption.as_str()))
+            .build()?;
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(by_default)
+                            .build(),
+                    )
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("PutBucketEncryption", name, e))
+            .map(drop)
+    };
+    let versioning = async {
+        if !(which.versioning && spec.versioning) {
+            return Ok(());
+        }
+        put_versioning(ctx, name, BucketVersioningStatus::Enabled).await
+    };
+    let (a, b, c, d): (Result<()>, Result<()>, Result<()>, Result<()>) =
+        tokio::join!(tagging, block, encryption, versioning);
+    a?;
+    b?;
+    c?;
+    d?;
+    Ok(())
+}
+
+/// Number of objects (and versions) in a bucket, up to one page.
+pub async fn count_objects(ctx: &Ctx, name: &str) -> Result<usize> {
+    match ctx
+        .clients
+        .s3
+        .list_object_versions()
+        .bucket(name)
+        .max_keys(1000)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(o.versions().len() + o.delete_markers().len()),
+        Err(e) if code_of(&e) == Some("NoSuchBucket") => Ok(0),
+        Err(e) => Err(aws_err("ListObjectVersions", name, e)),
+    }
+}
+
+/// Empties (every version) and deletes a bucket.
+async fn delete_bucket(ctx: &Ctx, name: &str, delete_data: bool) -> Result<String> {
+    let s3 = &ctx.clients.s3;
+    let mut removed = 0usize;
+    loop {
+        let page = match s3
+            .list_object_versions()
+            .bucket(name)
+            .max_keys(1000)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) if code_of(&e) == Some("NoSuchBucket") => return Ok("already gone".into()),
+            Err(e) => return Err(aws_err("ListObjectVersions", name, e)),
+        };
+        let mut ids: Vec<ObjectIdentifier> = Vec::new();
+        for v in page.versions() {
+            if let Some(k) = v.key() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(k)
+                        .set_version_id(v.version_id().map(str::to_string))
+                        .build()?,
+                );
+            }
+        }
+        for m in page.delete_markers() {
+            if let Some(k) = m.key() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(k)
+                        .set_version_id(m.version_id().map(str::to_string))
+                        .build()?,
+                );
+            }
+        }
+        if ids.is_empty() {
+            break;
+        }
+        if !delete_data {
+            bail!(
+                "bucket {name} holds objects (checkpoints); not deleted: pass --delete-data to delete them"
+            );
+        }
+        removed += ids.len();
+        s3.delete_objects()
+            .bucket(name)
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_err("DeleteObjects", name, e))?;
+    }
+    match s3.delete_bucket().bucket(name).send().await {
+        Ok(_) => {}
+        Err(e) if code_of(&e) == Some("NoSuchBucket") => {}
+        Err(e) => return Err(aws_err("DeleteBucket", name, e)),
+    }
+    Ok(if removed > 0 {
+        format!("{removed} objects deleted")
+    } else {
+        String::new()
+    })
+}
