@@ -165,19 +165,19 @@ fn deploy_rhai_is_the_guide() {
             assert!(j < i, "{} comes before its dependency {d}", r.id);
         }
     }
-    let pass = &plan.get("iam_role.master").unwrap().properties["inline_policies"]["pass-role"]["Statement"]
-        [0];
+    let role = plan.get("iam_role.master").unwrap().properties();
+    let pass = &role["inline_policies"]["pass-role"]["Statement"][0];
     assert_eq!(pass["Action"], serde_json::json!(["iam:PassRole"]));
-    assert_eq!(
-        detscript_engine::refs::whole_ref(pass["Resource"].as_str().unwrap()),
-        Some("iam_role.agent.arn")
-    );
+    assert_eq!(pass["Resource"], serde_json::json!("${iam_role.agent.arn}"));
     let master = plan.get("ec2_instance.master").unwrap();
     assert_eq!(
-        master.properties["root_volume"]["size_gb"],
+        master.properties()["root_volume"]["size_gb"],
         serde_json::json!(200)
     );
-    assert_eq!(master.properties["key_name"], serde_json::json!("test-key"));
+    assert_eq!(
+        master.properties()["key_name"],
+        serde_json::json!("test-key")
+    );
     let yaml = plan.master_yaml(Reveal::Secrets).unwrap();
     let doc: serde_json::Value = serde_yaml_ng_free_parse(&yaml);
     assert_eq!(doc["db"]["user"], "postgres");

@@ -53,8 +53,6 @@ pub struct Resource {
     pub name: String,
     /// The typed properties.
     pub spec: Spec,
-    /// Properties; strings may hold references (see [`crate::refs`]).
-    pub properties: Map<String, Value>,
     pub tags: BTreeMap<String, String>,
     /// Logical ids this resource references, sorted.
     pub depends_on: Vec<String>,
@@ -166,6 +164,14 @@ impl MasterFiles {
         } else {
             refs::display(&user_data, Style::Template)
         }
+    }
+}
+
+impl Resource {
+    /// The properties as the canonical plan JSON shows them (references `${path}`, secrets
+    /// `(sensitive)`).
+    pub fn properties(&self) -> Map<String, Value> {
+        self.spec.to_json()
     }
 }
 

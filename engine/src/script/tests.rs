@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{CompileRequest, Compiled, Failure, Mode, ParamInput, Plan, Reveal, compile, refs};
+use crate::{CompileRequest, Compiled, Failure, Mode, ParamInput, Plan, Reveal, compile};
 
 fn run(src: &str) -> Result<Compiled, Failure> {
     compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
@@ -23,11 +23,13 @@ fn error(src: &str) -> (String, u32) {
     }
 }
 
-fn prop<'a>(p: &'a Plan, id: &str, key: &str) -> &'a Value {
+/// A property as the plan JSON shows it (references as `${path}`).
+fn prop(p: &Plan, id: &str, key: &str) -> Value {
     p.get(id)
         .unwrap_or_else(|| panic!("no {id}"))
-        .properties
+        .properties()
         .get(key)
+        .cloned()
         .unwrap_or_else(|| panic!("no {key} in {id}"))
 }
 
@@ -159,13 +161,11 @@ mod params {
         let src = "let p = params(#{ key: #{ doc: \"k\" } }); deployment(\"t\"); security_group(\"s\", p.key);";
         let c = run(src).unwrap();
         assert!(c.diagnostics[0].message.contains("'key' has no value"));
-        let desc = prop(&c.plan, "security_group.s", "description")
-            .as_str()
-            .unwrap();
-        assert_eq!(
-            refs::display(desc, refs::Style::Text),
-            "(unset parameter: key)"
-        );
+        let crate::kinds::Spec::SecurityGroup(sg) = &c.plan.get("security_group.s").unwrap().spec
+        else {
+            panic!("a security group")
+        };
+        assert_eq!(sg.description.to_string(), "(unset parameter: key)");
         let e = compile(&CompileRequest::new("t.rhai", src, Mode::Apply)).unwrap_err();
         assert!(
             e.diagnostics[0]
@@ -218,19 +218,19 @@ mod security_group {
             .unwrap();
         assert_eq!(r.depends_on, vec!["security_group.a", "security_group.b"]);
         assert_eq!(
-            r.properties["peer_group"],
-            json!(refs::reference("security_group.b.id"))
+            r.properties()["peer_group"],
+            json!("${security_group.b.id}")
         );
         let v6 = p
             .get("security_group_rule.a-egress-udp-1000-2000-to-::/0")
             .unwrap();
-        assert_eq!(v6.properties["cidr_ipv6"], json!("::/0"));
+        assert_eq!(v6.properties()["cidr_ipv6"], json!("::/0"));
         let all = p
             .get("security_group_rule.a-ingress-all-from-10.0.0.0/8")
             .unwrap();
-        assert_eq!(all.properties["protocol"], json!("all"));
+        assert_eq!(all.properties()["protocol"], json!("all"));
         assert_eq!(
-            all.properties["description"],
+            all.properties()["description"],
             json!("everything from the VPC")
         );
     }
@@ -283,7 +283,7 @@ mod iam {
         let pass = &prop(&p, "iam_role.master", "inline_policies")["pass"];
         assert_eq!(
             pass["Statement"][0]["Resource"],
-            json!(refs::reference("iam_role.agent.arn"))
+            json!("${iam_role.agent.arn}")
         );
         assert_eq!(
             prop(&p, "iam_role.master", "inline_policies")["raw"]["Version"],
@@ -293,10 +293,7 @@ mod iam {
             p.get("iam_role.master").unwrap().depends_on,
             vec!["iam_role.agent"]
         );
-        assert_eq!(
-            prop(&p, "instance_profile.agent", "role"),
-            &json!("t-agent")
-        );
+        assert_eq!(prop(&p, "instance_profile.agent", "role"), json!("t-agent"));
         assert_eq!(
             p.get("instance_profile.agent").unwrap().depends_on,
             vec!["iam_role.agent"]
@@ -392,20 +389,20 @@ mod database {
         ));
         assert_eq!(
             prop(&p, "rds_cluster.db", "engine"),
-            &json!("aurora-postgresql")
+            json!("aurora-postgresql")
         );
         assert_eq!(
             prop(&p, "rds_cluster.db", "master_password"),
-            &json!(refs::reference("secret.pw"))
+            json!("(sensitive)")
         );
         assert_eq!(
             prop(&p, "rds_instance.db-writer", "cluster"),
-            &json!(refs::reference("rds_cluster.db.id"))
+            json!("${rds_cluster.db.id}")
         );
         let rule = p
             .get("security_group_rule.db-sg-ingress-tcp-5432-from-m")
             .unwrap();
-        assert_eq!(rule.properties["from_port"], json!(5432));
+        assert_eq!(rule.properties()["from_port"], json!(5432));
         assert!(p.to_json().contains("(sensitive)") && !p.to_json().contains("Str0ng-password"));
     }
 
@@ -414,13 +411,10 @@ mod database {
         let p = plan(&format!(
             "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw);"
         ));
-        assert_eq!(
-            prop(&p, "rds_instance.db", "engine_version"),
-            &json!("16.4")
-        );
+        assert_eq!(prop(&p, "rds_instance.db", "engine_version"), json!("16.4"));
         assert_eq!(
             prop(&p, "rds_instance.db", "allocated_storage_gb"),
-            &json!(50)
+            json!(50)
         );
         assert!(p.get("rds_cluster.db").is_none());
     }
@@ -476,7 +470,7 @@ let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
         );
         let m = p.get("ec2_instance.m").unwrap();
         assert!(m.depends_on.contains(&"instance_profile.agent".to_string()));
-        assert_eq!(m.properties["root_volume"]["size_gb"], json!(200));
+        assert_eq!(m.properties()["root_volume"]["size_gb"], json!(200));
     }
 
     #[test]

@@ -288,7 +288,6 @@ fn build_resources(
             kind,
             name,
             spec,
-            properties,
             tags,
             depends_on: deps.into_iter().collect(),
             source: pos,
