@@ -16,33 +16,7 @@ use crate::value::{Secrets, Tmpl};
 /// Version of the plan JSON layout; bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    S3Bucket,
-    SecurityGroup,
-    SecurityGroupRule,
-    IamRole,
-    InstanceProfile,
-    RdsCluster,
-    RdsInstance,
-    Ec2Instance,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::S3Bucket => "s3_bucket",
-            Kind::SecurityGroup => "security_group",
-            Kind::SecurityGroupRule => "security_group_rule",
-            Kind::IamRole => "iam_role",
-            Kind::InstanceProfile => "instance_profile",
-            Kind::RdsCluster => "rds_cluster",
-            Kind::RdsInstance => "rds_instance",
-            Kind::Ec2Instance => "ec2_instance",
-        }
-    }
-}
+pub use crate::kinds::Kind;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Resource {

@@ -23,8 +23,37 @@ pub use s3_bucket::S3BucketSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
 
-use crate::plan::Kind;
 use crate::value::{self, Ref, Tmpl};
+
+/// The kinds of plan resources. A new kind is a variant here and in [`Spec`]; the
+/// compiler then points at every place that must handle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    S3Bucket,
+    SecurityGroup,
+    SecurityGroupRule,
+    IamRole,
+    InstanceProfile,
+    RdsCluster,
+    RdsInstance,
+    Ec2Instance,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::S3Bucket => "s3_bucket",
+            Kind::SecurityGroup => "security_group",
+            Kind::SecurityGroupRule => "security_group_rule",
+            Kind::IamRole => "iam_role",
+            Kind::InstanceProfile => "instance_profile",
+            Kind::RdsCluster => "rds_cluster",
+            Kind::RdsInstance => "rds_instance",
+            Kind::Ec2Instance => "ec2_instance",
+        }
+    }
+}
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;

@@ -128,3 +128,11 @@ fn did_you_mean_comes_from_the_registrations() {
         f.diagnostics[0].message
     );
 }
+
+#[test]
+fn print_signatures_for_docs() {
+    let e = super::engine_for_docs();
+    for s in e.gen_fn_signatures(false).iter().take(400) {
+        println!("SIG {s}");
+    }
+}
