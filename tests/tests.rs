@@ -315,3 +315,19 @@ fn every_example_script_exports_a_self_consistent_template_without_its_secret() 
 /// CloudFormation export checks (tests/cfn/export.rs).
 #[path = "cfn/export.rs"]
 mod cfn_export;
+
+/// docs/script-api.md is the engine's own list of registrations.
+#[test]
+fn api_reference_is_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/script-api.md");
+    let want = detscript_engine::api_reference();
+    if std::env::var_os("DETSCRIPT_UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/script-api.md is out of date: run DETSCRIPT_UPDATE_DOCS=1 cargo test -p detscript-tests api_reference"
+    );
+}
