@@ -215,26 +215,8 @@ fn serde_yaml_ng_free_parse(yaml: &str) -> serde_json::Value {
 /// A script compiled as `detscript export` does it (unset parameters become template
 /// parameters), exported as a CloudFormation template.
 fn cfn_template_of(path: &Path) -> serde_json::Value {
-    let source = std::fs::read_to_string(path).expect("readable script");
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-    let mut req = CompileRequest {
-        file: &file,
-        source: &source,
-        params: BTreeMap::new(),
-        mode: Mode::Preview,
-        loader: Rc::new(DirLoader(scripts_dir())),
-    };
-    // Only the parameters the script declares: others are errors.
-    let declared = detscript_engine::declared_params(&req)
-        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
-    req.params = example_params()
-        .into_iter()
-        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
-        .collect();
-    let compiled =
-        compile(&req).unwrap_or_else(|f| panic!("{file} does not compile: {:#?}", f.diagnostics));
-    detscript_engine::cfn::export(&compiled.plan, &compiled.params)
-        .unwrap_or_else(|e| panic!("{file} does not export: {e:#?}"))
+    cfn_export::template_of(path, &file, &example_params())
 }
 
 #[test]

@@ -10,11 +10,14 @@ use super::{DirLoader, example_params, script_paths, scripts_dir};
 
 /// The template of the script at `path` compiled as `detscript export` does, with those of
 /// `params` the script declares.
-fn template_of(path: &Path, params: &BTreeMap<String, ParamInput>) -> serde_json::Value {
+pub(crate) fn template_of(
+    path: &Path,
+    file: &str,
+    params: &BTreeMap<String, ParamInput>,
+) -> serde_json::Value {
     let source = std::fs::read_to_string(path).expect("readable script");
-    let file = path.display().to_string();
     let mut req = CompileRequest {
-        file: &file,
+        file,
         source: &source,
         params: BTreeMap::new(),
         mode: Mode::Preview,
@@ -48,7 +51,7 @@ fn export_templates_for_cfn_lint() {
     for path in paths {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         for (suffix, params) in [("", example_params()), (".unset", BTreeMap::new())] {
-            let t = template_of(&path, &params);
+            let t = template_of(&path, &path.display().to_string(), &params);
             let file = |ext: &str| out.join(format!("{name}{suffix}.{ext}"));
             std::fs::write(file("yaml"), cfn::to_yaml(&t)).unwrap();
             std::fs::write(file("json"), cfn::to_json(&t)).unwrap();
@@ -68,9 +71,7 @@ fn the_cli_export_snapshot_is_the_engines_template() {
         .and_then(|(_, rest)| rest.split_once("--- stderr"))
         .map(|(out, _)| out)
         .expect("a transcript with stdout and stderr");
-    let t = template_of(
-        &scripts_dir().join("../cli/tests/fixtures/small.rhai"),
-        &BTreeMap::new(),
-    );
+    let small = scripts_dir().join("../cli/tests/fixtures/small.rhai");
+    let t = template_of(&small, &small.display().to_string(), &BTreeMap::new());
     assert_eq!(stdout, cfn::to_json(&t));
 }

@@ -61,28 +61,21 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn("to_string", |sg: &mut SecurityGroup| sg.id.clone());
     engine.register_fn("to_string", |p: &mut Ports| p.label());
 
-    engine.register_fn("tcp", |ctx: NativeCallContext, port: INT| {
-        port_range(&ctx, "tcp", port, port)
-    });
-    engine.register_fn("tcp_range", |ctx: NativeCallContext, a: INT, b: INT| {
-        port_range(&ctx, "tcp", a, b)
-    });
-    engine.register_fn("all_tcp", || Ports {
-        protocol: "tcp",
-        from: 0,
-        to: 65535,
-    });
-    engine.register_fn("udp", |ctx: NativeCallContext, port: INT| {
-        port_range(&ctx, "udp", port, port)
-    });
-    engine.register_fn("udp_range", |ctx: NativeCallContext, a: INT, b: INT| {
-        port_range(&ctx, "udp", a, b)
-    });
-    engine.register_fn("all_traffic", || Ports {
-        protocol: "all",
-        from: 0,
-        to: 65535,
-    });
+    for (proto, one, range) in [("tcp", "tcp", "tcp_range"), ("udp", "udp", "udp_range")] {
+        engine.register_fn(one, move |ctx: NativeCallContext, port: INT| {
+            port_range(&ctx, proto, port, port)
+        });
+        engine.register_fn(range, move |ctx: NativeCallContext, a: INT, b: INT| {
+            port_range(&ctx, proto, a, b)
+        });
+    }
+    for (name, protocol) in [("all_tcp", "tcp"), ("all_traffic", "all")] {
+        engine.register_fn(name, move || Ports {
+            protocol,
+            from: 0,
+            to: 65535,
+        });
+    }
 
     for arity in [1, 2] {
         let s = state.clone();
