@@ -123,54 +123,13 @@ impl ReadError {
 
 /// Opening a FIFO for reading blocks until a writer appears; with `O_NONBLOCK` it returns at
 /// once and the `fstat` below refuses it. (Regular files ignore the flag.)
-#[cfg(any(
-    all(
-        any(target_os = "linux", target_os = "android"),
-        any(
-            target_arch = "x86_64",
-            target_arch = "x86",
-            target_arch = "aarch64",
-            target_arch = "arm",
-            target_arch = "riscv64",
-            target_arch = "s390x",
-            target_arch = "powerpc64",
-            target_arch = "loongarch64"
-        )
-    ),
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd"
-))]
-const O_NONBLOCK: i32 = if cfg!(any(target_os = "linux", target_os = "android")) {
-    0o4000
-} else {
-    0x4
-};
-
 fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
-    #[cfg(any(
-        all(
-            any(target_os = "linux", target_os = "android"),
-            any(
-                target_arch = "x86_64",
-                target_arch = "x86",
-                target_arch = "aarch64",
-                target_arch = "arm",
-                target_arch = "riscv64",
-                target_arch = "s390x",
-                target_arch = "powerpc64",
-                target_arch = "loongarch64"
-            )
-        ),
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd"
-    ))]
+    #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        opts.custom_flags(O_NONBLOCK);
+        opts.custom_flags(libc::O_NONBLOCK);
     }
     opts.open(path)
 }

@@ -75,9 +75,9 @@ pub struct Plan {
     /// In dependency order: every resource comes after all it depends on.
     pub resources: Vec<Resource>,
     /// Values worth printing after apply (master address, SG ids, ...), with references.
-    pub outputs: BTreeMap<String, String>,
-    /// Generated files (`master.yaml`, `user-data`), with references and secret markers.
-    pub files: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, Tmpl>,
+    /// Generated files (`master.yaml`, `user-data`), with references and secrets as parts.
+    pub files: BTreeMap<String, Tmpl>,
     pub(crate) secrets: Secrets,
     pub(crate) master: Option<MasterFiles>,
     index: HashMap<String, usize>,
@@ -171,8 +171,8 @@ impl Plan {
     pub(crate) fn new(
         deployment: DeploymentInfo,
         resources: Vec<Resource>,
-        outputs: BTreeMap<String, String>,
-        files: BTreeMap<String, String>,
+        outputs: BTreeMap<String, Tmpl>,
+        files: BTreeMap<String, Tmpl>,
         secrets: Secrets,
     ) -> Result<Plan, Cycle> {
         let n = resources.len();
@@ -276,17 +276,12 @@ impl Plan {
                 })
             })
             .collect();
-        let disp = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-            m.iter()
-                .map(|(k, v)| (k.clone(), refs::display(v, Style::Json)))
-                .collect()
-        };
         let mut doc = json!({
             "format_version": FORMAT_VERSION,
             "deployment": self.deployment,
             "resources": resources,
-            "outputs": disp(&self.outputs),
-            "files": disp(&self.files),
+            "outputs": self.outputs,
+            "files": self.files,
         });
         let compact = serde_json::to_string(&doc).expect("a JSON value always serializes");
         let hash = hex(&Sha256::digest(compact.as_bytes()));
@@ -338,10 +333,7 @@ impl Plan {
 
     /// The outputs as templates (references resolved after apply; secrets never appear).
     pub fn output_values(&self) -> BTreeMap<String, Tmpl> {
-        self.outputs
-            .iter()
-            .map(|(k, v)| (k.clone(), Tmpl::from_marked(v)))
-            .collect()
+        self.outputs.clone()
     }
 
     /// The agents the master launches, one entry per AWS pool with a known tag: how `destroy`

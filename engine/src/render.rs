@@ -34,7 +34,7 @@ impl Plan {
         if !self.files.is_empty() {
             let _ = writeln!(out, "  files");
             for (name, text) in &self.files {
-                let lines = text.lines().count();
+                let lines = text.to_marked().lines().count();
                 let _ = writeln!(
                     out,
                     "      {name:<12} {lines} lines   (detscript render FILE {name})"
@@ -46,7 +46,7 @@ impl Plan {
             let _ = writeln!(out, "  outputs");
             let width = self.outputs.keys().map(|k| k.len()).max().unwrap_or(0);
             for (k, v) in &self.outputs {
-                let _ = writeln!(out, "      {k:<width$} = {}", refs::display(v, Style::Text));
+                let _ = writeln!(out, "      {k:<width$} = {}", v.display(Style::Text));
             }
             out.push('\n');
         }

@@ -539,7 +539,7 @@ let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
         ));
         let ud = p.user_data(Reveal::Redact).unwrap();
         assert!(ud.contains("-p 8443:8443"));
-        assert!(p.outputs["master_url"].starts_with("https://"));
+        assert!(p.outputs["master_url"].to_string().starts_with("https://"));
     }
 
     #[test]

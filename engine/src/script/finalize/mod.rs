@@ -72,7 +72,12 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         region: dep.region.clone(),
         tags: dep.tags.clone(),
     };
-    let mut plan = assemble(deployment, resources, outputs, files, st)?;
+    let typed = |m: BTreeMap<String, String>| -> BTreeMap<String, crate::value::Tmpl> {
+        m.into_iter()
+            .map(|(k, v)| (k, crate::value::Tmpl::from_marked(&v)))
+            .collect()
+    };
+    let mut plan = assemble(deployment, resources, typed(outputs), typed(files), st)?;
     plan.master = master_files;
     Ok(plan)
 }
@@ -351,8 +356,8 @@ fn dependencies(
 fn assemble(
     deployment: DeploymentInfo,
     resources: Vec<Resource>,
-    outputs: BTreeMap<String, String>,
-    files: BTreeMap<String, String>,
+    outputs: BTreeMap<String, crate::value::Tmpl>,
+    files: BTreeMap<String, crate::value::Tmpl>,
     st: &State,
 ) -> Result<Plan, Vec<Diagnostic>> {
     let positions: HashMap<String, SourcePos> = resources
