@@ -21,6 +21,11 @@ pub fn reference(path: &str) -> String {
     s
 }
 
+/// The text a script sees for the attribute `attr` of the resource `id`.
+pub fn attr(id: &str, attr: &str) -> String {
+    crate::value::Ref::new(id, attr).to_marked()
+}
+
 /// True when `s` holds either marker character: text from outside the engine never may.
 pub fn has_marker_chars(s: &str) -> bool {
     s.contains([OPEN, CLOSE])

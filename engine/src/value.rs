@@ -37,6 +37,11 @@ impl Ref {
         format!("{}.{}", self.resource, self.attr)
     }
 
+    /// The engine-internal marked form, for the script layer.
+    pub(crate) fn to_marked(&self) -> String {
+        refs::reference(&self.path())
+    }
+
     fn from_path(path: &str) -> Ref {
         let (resource, attr) = path.rsplit_once('.').unwrap_or((path, ""));
         Ref::new(resource, attr)

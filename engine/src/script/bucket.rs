@@ -93,10 +93,6 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         b.clone()
     });
 
-    engine.register_get("name", |b: &mut Bucket| {
-        refs::reference(&format!("{}.name", b.id))
-    });
-    engine.register_get("arn", |b: &mut Bucket| {
-        refs::reference(&format!("{}.arn", b.id))
-    });
+    engine.register_get("name", |b: &mut Bucket| refs::attr(&b.id, "name"));
+    engine.register_get("arn", |b: &mut Bucket| refs::attr(&b.id, "arn"));
 }

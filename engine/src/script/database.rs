@@ -362,10 +362,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 })
                 .or_else(|m| fail(&ctx, m))?;
             let d: &mut Decl = &mut st.decls[i];
-            d.props.insert(
-                "group".into(),
-                Value::String(refs::reference(&format!("{sg_id}.id"))),
-            );
+            d.props
+                .insert("group".into(), Value::String(refs::attr(&sg_id, "id")));
             d.props
                 .insert("direction".into(), Value::String("ingress".into()));
             d.props
@@ -374,14 +372,14 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             d.props.insert("to_port".into(), Value::from(PG_PORT));
             d.props.insert(
                 "peer_group".into(),
-                Value::String(refs::reference(&format!("{}.id", from.id))),
+                Value::String(refs::attr(&from.id, "id")),
             );
             Ok(db.clone())
         },
     );
 
     engine.register_get("endpoint", |db: &mut Database| {
-        refs::reference(&format!("database.{}.endpoint", db.name))
+        refs::attr(&format!("database.{}", db.name), "endpoint")
     });
     engine.register_get("port", |_db: &mut Database| PG_PORT);
 }
@@ -426,7 +424,7 @@ pub(crate) fn materialize(
     if let Some(sg) = &db.sg {
         props.insert(
             "vpc_security_group_ids".into(),
-            Value::Array(vec![Value::String(refs::reference(&format!("{sg}.id")))]),
+            Value::Array(vec![Value::String(refs::attr(&sg, "id"))]),
         );
     }
     let class = db
@@ -445,7 +443,7 @@ pub(crate) fn materialize(
         let mut writer = Map::new();
         writer.insert(
             "cluster".into(),
-            Value::String(refs::reference(&format!("{cluster_id}.id"))),
+            Value::String(refs::attr(&cluster_id, "id")),
         );
         writer.insert("engine".into(), Value::String(db.engine.clone()));
         writer.insert("instance_class".into(), Value::String(class));

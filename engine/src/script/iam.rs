@@ -214,24 +214,14 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .declare(Kind::InstanceProfile, &role.name, pos)
                 .or_else(|m| fail(&ctx, m))?;
             let d = &mut st.decls[i];
-            d.props.insert(
-                "role".into(),
-                Value::String(refs::reference(&format!("{}.name", role.id))),
-            );
+            d.props
+                .insert("role".into(), Value::String(refs::attr(&role.id, "name")));
             Ok(InstanceProfile { id: d.id.clone() })
         },
     );
 
-    engine.register_get("arn", |r: &mut IamRole| {
-        refs::reference(&format!("{}.arn", r.id))
-    });
-    engine.register_get("name", |r: &mut IamRole| {
-        refs::reference(&format!("{}.name", r.id))
-    });
-    engine.register_get("arn", |p: &mut InstanceProfile| {
-        refs::reference(&format!("{}.arn", p.id))
-    });
-    engine.register_get("name", |p: &mut InstanceProfile| {
-        refs::reference(&format!("{}.name", p.id))
-    });
+    engine.register_get("arn", |r: &mut IamRole| refs::attr(&r.id, "arn"));
+    engine.register_get("name", |r: &mut IamRole| refs::attr(&r.id, "name"));
+    engine.register_get("arn", |p: &mut InstanceProfile| refs::attr(&p.id, "arn"));
+    engine.register_get("name", |p: &mut InstanceProfile| refs::attr(&p.id, "name"));
 }

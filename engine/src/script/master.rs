@@ -275,7 +275,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     // checkpoint storage
     engine.register_fn("s3_checkpoints", |ctx: NativeCallContext, bucket: Dynamic| -> RhaiResult<CheckpointStorage> {
         let name = if let Some(b) = bucket.read_lock::<Bucket>() {
-            refs::reference(&format!("{}.name", b.id))
+            refs::attr(&b.id, "name")
         } else if let Some(s) = values::as_string(&bucket) {
             s
         } else {
@@ -460,7 +460,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         move |ctx, st, p: &Pool, v| {
             let who = format!("aws_pool '{}'", p.name);
             let arn = if let Some(prof) = v.read_lock::<InstanceProfile>() {
-                refs::reference(&format!("{}.arn", prof.id))
+                refs::attr(&prof.id, "arn")
             } else if v.is::<IamRole>() {
                 return fail(
                     ctx,
@@ -494,7 +494,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         "security_group",
         move |ctx, st, p: &Pool, v| {
             let id = if let Some(sg) = v.read_lock::<SecurityGroup>() {
-                refs::reference(&format!("{}.id", sg.id))
+                refs::attr(&sg.id, "id")
             } else if let Some(text) = values::as_string(v) {
                 text
             } else {
@@ -702,7 +702,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     values::describe(v)
                 )
             })?;
-            let r = refs::reference(&format!("{}.id", sg.id));
+            let r = refs::attr(&sg.id, "id");
             if !m.security_groups.contains(&r) {
                 m.security_groups.push(r);
             }
@@ -759,12 +759,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     });
 
     engine.register_get("public_ip", |m: &mut MasterInstance| {
-        refs::reference(&format!("{}.public_ip", m.id))
+        refs::attr(&m.id, "public_ip")
     });
     engine.register_get("private_ip", |m: &mut MasterInstance| {
-        refs::reference(&format!("{}.private_ip", m.id))
+        refs::attr(&m.id, "private_ip")
     });
-    engine.register_get("id", |m: &mut MasterInstance| {
-        refs::reference(&format!("{}.id", m.id))
-    });
+    engine.register_get("id", |m: &mut MasterInstance| refs::attr(&m.id, "id"));
 }

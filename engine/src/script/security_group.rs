@@ -133,7 +133,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             let (key, value, label) = if let Some(other) = peer.read_lock::<SecurityGroup>() {
                 (
                     "peer_group",
-                    refs::reference(&format!("{}.id", other.id)),
+                    refs::attr(&other.id, "id"),
                     other.name.clone(),
                 )
             } else if let Some(text) = values::as_string(peer) {
@@ -175,10 +175,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 format!("security group '{}' already has the rule {direction} {ports_text} {word} {label} (line {line})", sg.name)
             }).or_else(|m| fail(ctx, m))?;
             let d = &mut st.decls[i];
-            d.props.insert(
-                "group".into(),
-                Value::String(refs::reference(&format!("{}.id", sg.id))),
-            );
+            d.props
+                .insert("group".into(), Value::String(refs::attr(&sg.id, "id")));
             d.props
                 .insert("direction".into(), Value::String(direction.into()));
             d.props
@@ -208,10 +206,6 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         );
     }
 
-    engine.register_get("id", |sg: &mut SecurityGroup| {
-        refs::reference(&format!("{}.id", sg.id))
-    });
-    engine.register_get("name", |sg: &mut SecurityGroup| {
-        refs::reference(&format!("{}.name", sg.id))
-    });
+    engine.register_get("id", |sg: &mut SecurityGroup| refs::attr(&sg.id, "id"));
+    engine.register_get("name", |sg: &mut SecurityGroup| refs::attr(&sg.id, "name"));
 }

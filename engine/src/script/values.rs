@@ -95,16 +95,16 @@ pub(crate) fn to_json(d: &Dynamic) -> Result<Value, String> {
         return Ok(Value::Object(out));
     }
     if let Some(sg) = d.read_lock::<SecurityGroup>() {
-        return Ok(Value::String(refs::reference(&format!("{}.id", sg.id))));
+        return Ok(Value::String(refs::attr(&sg.id, "id")));
     }
     if let Some(p) = d.read_lock::<InstanceProfile>() {
-        return Ok(Value::String(refs::reference(&format!("{}.arn", p.id))));
+        return Ok(Value::String(refs::attr(&p.id, "arn")));
     }
     if let Some(r) = d.read_lock::<IamRole>() {
-        return Ok(Value::String(refs::reference(&format!("{}.arn", r.id))));
+        return Ok(Value::String(refs::attr(&r.id, "arn")));
     }
     if let Some(b) = d.read_lock::<Bucket>() {
-        return Ok(Value::String(refs::reference(&format!("{}.name", b.id))));
+        return Ok(Value::String(refs::attr(&b.id, "name")));
     }
     if let Some(s) = d.read_lock::<CheckpointStorage>() {
         return Ok(s.0.clone());
@@ -141,10 +141,10 @@ pub(crate) fn string_list(d: &Dynamic, what: &str) -> Result<Vec<String>, String
         return Ok(out);
     }
     if let Some(r) = d.read_lock::<IamRole>() {
-        return Ok(vec![refs::reference(&format!("{}.arn", r.id))]);
+        return Ok(vec![refs::attr(&r.id, "arn")]);
     }
     if let Some(b) = d.read_lock::<Bucket>() {
-        return Ok(vec![refs::reference(&format!("{}.arn", b.id))]);
+        return Ok(vec![refs::attr(&b.id, "arn")]);
     }
     Err(format!(
         "{what} must be a string or an array of strings, got {}",

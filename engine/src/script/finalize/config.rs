@@ -39,7 +39,7 @@ pub(super) fn build_configs(
             );
             m.insert(
                 "host".into(),
-                Value::String(refs::reference(&format!("database.{}.endpoint", db.name))),
+                Value::String(refs::attr(&format!("database.{}", db.name), "endpoint")),
             );
             m.insert("port".into(), Value::from(PG_PORT));
             m.insert(
