@@ -328,7 +328,9 @@ pub(crate) fn compile(
                 // Printed by the last statement: no operation came after to stop it.
                 Some(why) => Err(Box::new(EvalAltResult::ErrorTerminated(
                     why.into(),
-                    Position::NONE,
+                    ast.statements()
+                        .last()
+                        .map_or(Position::NONE, |s| s.position()),
                 ))),
                 None => Ok(()),
             });

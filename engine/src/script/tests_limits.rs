@@ -166,9 +166,10 @@ for i in 0..100 { print(s); }
     );
     assert_eq!(d.line, 2);
     // The last statement prints too much: stopped all the same.
-    let src = r#"let s = "x"; s.pad(524288, 'y'); debug(s); debug(s); debug(s);"#;
+    let src = "let s = \"x\"; s.pad(524288, 'y');\ndebug(s); debug(s);\ndebug(s);";
     let f = failure(&CompileRequest::new("t.rhai", src, Mode::Preview));
     assert!(f.diagnostics[0].message.contains("exceeded 1 MiB"));
+    assert_eq!(f.diagnostics[0].line, 3);
     // Below the cap, everything printed is kept.
     let src = "deployment(\"d\"); for i in 0..3 { print(i); }";
     let c = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap();
