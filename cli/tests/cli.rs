@@ -752,3 +752,99 @@ fn invalid_endpoint_url_is_refused_by_every_aws_command() {
         0
     );
 }
+
+// Sandbox limits that hold for the whole process.
+
+/// Writes `source` to a fresh script file; returns its path.
+fn scratch_script(name: &str, source: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("detscript-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, source).expect("script written");
+    path.to_string_lossy().into_owned()
+}
+
+/// A 512 KiB string (eight bytes doubled 16 times).
+const BIG_STRING: &str = "let s = \"xxxxxxxx\";\nfor n in 0..16 { s += s; }\n";
+
+/// Maps and closures of 1000 distinct 512 KiB strings (1 GB): stopped at 512 MiB with a
+/// clear error, not aborted by the allocator under a 1 GiB address-space cap (exit 134
+/// before the limit) and not after the 10 s deadline.
+#[test]
+fn memory_limit_stops_the_script() {
+    let script = scratch_script(
+        "memory.rhai",
+        &format!(
+            "deployment(\"d\");\n{BIG_STRING}let by_name = #{{}};\nlet later = #{{}};\n\
+             for i in 0..1000 {{\n    by_name[`k${{i}}`] = s + i;\n    let t = `${{i}}` + s;\n    \
+             later[`k${{i}}`] = || t;\n}}\n"
+        ),
+    );
+    let capped = Path::new("/usr/bin/prlimit").exists();
+    let mut cmd = if capped {
+        let mut c = Command::new("/usr/bin/prlimit");
+        c.args(["--as=1073741824", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let started = std::time::Instant::now();
+    let out = cmd
+        .args(["plan", &script])
+        .output()
+        .expect("detscript runs");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: the script was stopped: it used more than 512 MiB of memory (the sandbox limit"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("memory.rhai:7:") || stderr.contains("memory.rhai:8:"),
+        "in the loop: {stderr}"
+    );
+    assert!(elapsed.as_secs() < 8, "took {elapsed:?}");
+}
+
+/// `print` keeps at most 1 MiB.
+#[test]
+fn printing_in_a_loop_is_capped() {
+    let script = scratch_script(
+        "print.rhai",
+        &format!("deployment(\"d\");\n{BIG_STRING}loop {{ print(s); }}\n"),
+    );
+    let out = run(&["plan", &script]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: the script was stopped: print and debug output exceeded 1 MiB (the sandbox limit)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 10_000, "nothing printed: {}", stderr.len());
+}
+
+/// `detscript params` stops a script after 10 s, as `plan` does.
+#[test]
+fn params_has_the_deadline_of_plan() {
+    let script = scratch_script(
+        "slow_params.rhai",
+        &format!(
+            "{BIG_STRING}loop {{ let t = s.sub_string(1); }}\nlet p = params(#{{ name: #{{ default: \"d\" }} }});\n"
+        ),
+    );
+    let started = std::time::Instant::now();
+    let out = run(&["params", &script]);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the script was stopped: it ran longer than 10 s"),
+        "{stderr}"
+    );
+    assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
+}

@@ -19,6 +19,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod budget;
 pub mod cfn;
 pub mod config;
 pub mod diag;
@@ -149,8 +150,11 @@ pub fn compile(req: &CompileRequest) -> Result<Compiled, Failure> {
     script::compile(req, None)
 }
 
-/// Asked every few thousand script operations; `Some(reason)` stops the script with that
-/// reason. The host may use a clock here (the engine itself never does).
+/// Asked every [`budget::INTERRUPT_EVERY`] script operations (of the script, its imports
+/// and its policies); `Some(reason)` stops the script with that reason, shown as "the script
+/// was stopped: REASON". The host may look at a clock or its memory here (the engine itself
+/// never does); keep it cheap. For memory, stop with [`budget::memory_exceeded`] once the
+/// process uses more than [`budget::MAX_MEMORY`].
 pub type Interrupt = Rc<dyn Fn() -> Option<String>>;
 
 /// [`compile`], stopping the script when `interrupt` says so (e.g. a wall-clock deadline).
@@ -164,5 +168,14 @@ pub fn compile_with_interrupt(
 /// The parameters a script declares. The script runs in preview mode without parameter
 /// values; a failure after its `params(...)` call still returns the parameters.
 pub fn declared_params(req: &CompileRequest) -> Result<Vec<ParamSpec>, Failure> {
-    script::declared_params(req)
+    script::declared_params(req, None)
+}
+
+/// [`declared_params`], stopping the script when `interrupt` says so (as
+/// [`compile_with_interrupt`]).
+pub fn declared_params_with_interrupt(
+    req: &CompileRequest,
+    interrupt: Interrupt,
+) -> Result<Vec<ParamSpec>, Failure> {
+    script::declared_params(req, Some(interrupt))
 }

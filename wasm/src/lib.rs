@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use detscript_engine::budget::{self, MAX_MEMORY};
 use detscript_engine::{
-    CompileRequest, Diagnostic, MapLoader, Mode, ParamInput, ParamSpec, Reveal, compile,
-    declared_params,
+    CompileRequest, Diagnostic, Interrupt, MapLoader, Mode, ParamInput, ParamSpec, Reveal,
+    compile_with_interrupt, declared_params_with_interrupt,
 };
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
@@ -22,14 +23,18 @@ use wasm_bindgen::prelude::*;
 ///
 /// Returns a JSON object: `ok`, `plan_json` (the exact `Plan::to_json` string,
 /// or null), `text`, `dot`, `master_yaml`, `user_data`, `resources`,
-/// `diagnostics`, `params`, `printed`. Secrets are always redacted.
+/// `diagnostics`, `params`, `printed`, and `restart` (true when this instance's memory
+/// grew past half the sandbox limit: the page should load a fresh instance, since wasm
+/// memory never shrinks and [`script_guard`] measures its size). Secrets are always
+/// redacted.
 #[wasm_bindgen]
 pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> String {
     let params = match parse_params(params_json) {
         Ok(params) => params,
         Err(message) => return input_error(file, message),
     };
-    let out = match compile(&request(file, source, params, modules_json)) {
+    let req = request(file, source, params, modules_json);
+    let mut out = match compile_with_interrupt(&req, script_guard()) {
         Ok(compiled) => {
             let plan = &compiled.plan;
             json!({
@@ -47,6 +52,7 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
         }
         Err(failure) => failed(failure.diagnostics, failure.params),
     };
+    out["restart"] = json!(memory_used() > MAX_MEMORY / 2);
     out.to_string()
 }
 
@@ -54,7 +60,8 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
 /// fails, `params` lists those declared before the failure (none after a syntax error).
 #[wasm_bindgen]
 pub fn params(file: &str, source: &str, modules_json: &str) -> String {
-    let (ok, specs) = match declared_params(&request(file, source, BTreeMap::new(), modules_json)) {
+    let req = request(file, source, BTreeMap::new(), modules_json);
+    let (ok, specs) = match declared_params_with_interrupt(&req, script_guard()) {
         Ok(specs) => (true, specs),
         Err(failure) => (false, failure.params),
     };
@@ -65,6 +72,48 @@ pub fn params(file: &str, source: &str, modules_json: &str) -> String {
 #[wasm_bindgen]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Wall-clock budget of one script run, as in the CLI.
+const SCRIPT_DEADLINE_MS: f64 = 10_000.0;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Date.now()`: milliseconds (the engine itself has no clock).
+    #[wasm_bindgen(js_namespace = Date, js_name = now)]
+    fn date_now() -> f64;
+}
+
+/// Stops a script that runs longer than [`SCRIPT_DEADLINE_MS`] or grows this instance's
+/// memory past [`MAX_MEMORY`]. Asked every few operations: memory every time (one
+/// instruction), the clock every 16th time (a call into JS).
+fn script_guard() -> Interrupt {
+    let started = date_now();
+    let calls = std::cell::Cell::new(0u32);
+    Rc::new(move || {
+        if memory_used() > MAX_MEMORY {
+            return Some(budget::memory_exceeded());
+        }
+        calls.set(calls.get().wrapping_add(1));
+        (calls.get() % 16 == 0 && date_now() - started > SCRIPT_DEADLINE_MS).then(|| {
+            format!(
+                "it ran longer than {} s",
+                (SCRIPT_DEADLINE_MS / 1000.0) as u32
+            )
+        })
+    })
+}
+
+/// Bytes of this instance's linear memory: it grows when the allocator needs more and
+/// never shrinks, so it bounds what scripts have held at once.
+#[cfg(target_arch = "wasm32")]
+fn memory_used() -> usize {
+    core::arch::wasm32::memory_size(0) * 65536
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_used() -> usize {
+    0
 }
 
 /// A preview-mode request; the page bundles every `scripts/**/*.rhai` for `import`,

@@ -84,6 +84,12 @@ async function runPlan() {
     engine = null;
     loadEngine().catch(() => {});
   }
+  // The engine stops a script that grows its memory past the sandbox limit; wasm memory
+  // never shrinks, so once it is large the next plan runs in a fresh instance.
+  if (engine && result.restart) {
+    engine = null;
+    loadEngine().catch(() => {});
+  }
   const planMs = performance.now() - started;
   if (state.metrics.firstPlanMs === null) state.metrics.firstComputeMs = planMs;
   state.seq += 1;

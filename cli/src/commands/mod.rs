@@ -9,7 +9,8 @@ pub mod plan;
 pub mod render;
 pub mod run;
 
-use detscript_engine::{Compiled, Mode, compile_with_interrupt};
+use detscript_engine::budget::{self, MAX_MEMORY};
+use detscript_engine::{Compiled, Interrupt, Mode, compile_with_interrupt};
 
 use crate::aws::AwsArgs;
 use crate::cli::{Cli, Command, ScriptArgs};
@@ -40,13 +41,87 @@ impl ScriptArgs {
 /// Wall-clock budget of one script run; the operation limit usually ends runaway scripts first.
 const SCRIPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Stops a script that runs longer than [`SCRIPT_DEADLINE`] from now.
-fn script_deadline() -> detscript_engine::Interrupt {
+/// Stops a script that runs longer than [`SCRIPT_DEADLINE`] from now, or makes the process
+/// use more than [`MAX_MEMORY`].
+fn script_deadline() -> Interrupt {
     let started = std::time::Instant::now();
+    let memory = MemoryWatch::new();
     std::rc::Rc::new(move || {
+        if memory.as_ref().is_some_and(MemoryWatch::over) {
+            return Some(budget::memory_exceeded());
+        }
         (started.elapsed() > SCRIPT_DEADLINE)
             .then(|| format!("it ran longer than {} s", SCRIPT_DEADLINE.as_secs()))
     })
+}
+
+/// The process's resident memory, from `/proc/self/statm` (Linux; elsewhere only the
+/// engine's own limits apply). Read less often while far below the limit: one call of the
+/// interrupt covers [`budget::INTERRUPT_EVERY`] operations, and one operation allocates at
+/// most [`GROWTH_PER_OPERATION`].
+struct MemoryWatch {
+    statm: std::fs::File,
+    page: usize,
+    skip: std::cell::Cell<usize>,
+}
+
+const GROWTH_PER_OPERATION: usize = 2 << 20;
+
+impl MemoryWatch {
+    fn new() -> Option<Self> {
+        let statm = std::fs::File::open("/proc/self/statm").ok()?;
+        // The page size, without libc: VmRSS (kB) over the resident pages.
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        let mut watch = MemoryWatch {
+            statm,
+            page: 1,
+            skip: std::cell::Cell::new(0),
+        };
+        let pages = watch.resident()?.max(1);
+        watch.page = (kb * 1024 / pages).max(4096).next_power_of_two();
+        Some(watch)
+    }
+
+    /// Resident pages.
+    #[cfg(not(unix))]
+    fn resident(&self) -> Option<usize> {
+        None
+    }
+
+    /// Resident pages.
+    #[cfg(unix)]
+    fn resident(&self) -> Option<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let n = self.statm.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        text.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn over(&self) -> bool {
+        let skip = self.skip.get();
+        if skip > 0 {
+            self.skip.set(skip - 1);
+            return false;
+        }
+        let Some(bytes) = self.resident().map(|p| p * self.page) else {
+            return false;
+        };
+        if bytes > MAX_MEMORY {
+            return true;
+        }
+        let per_call = budget::INTERRUPT_EVERY as usize * GROWTH_PER_OPERATION;
+        self.skip.set((MAX_MEMORY - bytes) / per_call);
+        false
+    }
 }
 
 /// Compiles the script; prints what it printed, or its errors.

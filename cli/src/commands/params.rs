@@ -1,6 +1,8 @@
 //! `detscript params`: the parameters a script declares.
 
-use detscript_engine::{Mode, ParamSpec, declared_params};
+use detscript_engine::{Mode, ParamSpec, declared_params_with_interrupt};
+
+use super::script_deadline;
 
 use crate::cli::{Format, ParamsArgs};
 use crate::exit::{self, Exit};
@@ -9,13 +11,14 @@ use crate::output::{print_diagnostics, print_out};
 
 pub fn run(args: ParamsArgs) -> Result<(), Exit> {
     let script = read_script(&args.file, &[], None)?;
-    let specs = match declared_params(&script.request(Mode::Preview)) {
-        Ok(s) => s,
-        Err(f) => {
-            print_diagnostics(&f.diagnostics);
-            return Err(Exit(exit::SCRIPT));
-        }
-    };
+    let specs =
+        match declared_params_with_interrupt(&script.request(Mode::Preview), script_deadline()) {
+            Ok(s) => s,
+            Err(f) => {
+                print_diagnostics(&f.diagnostics);
+                return Err(Exit(exit::SCRIPT));
+            }
+        };
     match args.output {
         Format::Json => {
             print_out(&(serde_json::to_string_pretty(&specs).unwrap_or_default() + "\n"))

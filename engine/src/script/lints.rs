@@ -143,6 +143,18 @@ pub(crate) fn run_policies(
         let value = match result {
             Ok(v) => v,
             Err(e) => {
+                // The compile's budget (operations, deadline, memory) is spent: say why,
+                // once, and run no further policy.
+                if let rhai::EvalAltResult::ErrorTerminated(why, _) = *e {
+                    let why = why
+                        .into_string()
+                        .unwrap_or_else(|_| "the host interrupted it".into());
+                    out.push(Diagnostic::error(
+                        format!("policy '{}' failed: the script was stopped: {why}", p.name),
+                        &p.pos,
+                    ));
+                    break;
+                }
                 let mut msg = e.to_string();
                 if let Some(i) = msg.find(" (line ") {
                     msg.truncate(i);

@@ -404,13 +404,24 @@ pub(crate) fn compile(
     let sources = resolver::Sources::default();
     sources.insert(req.file, req.source);
     let mut engine = engine(&state, req.loader.clone(), sources.clone());
-    if let Some(check) = interrupt {
-        // Ask the host every few thousand operations (it may look at a clock; we may not).
-        engine.on_progress(move |ops| {
-            if ops % 4096 == 0 {
-                check().map(Dynamic::from)
-            } else {
-                None
+    // One budget for the whole compile: Rhai counts operations per run (the script, each
+    // import, each policy), the budget counts them together and asks the host every few
+    // operations (it may look at a clock or its memory; we may not).
+    let budget = Rc::new(crate::budget::Budget::new(interrupt));
+    {
+        let b = budget.clone();
+        engine.on_progress(move |_| b.tick().map(Dynamic::from));
+        let (s, b) = (state.clone(), budget.clone());
+        engine.on_print(move |text| {
+            if b.print(text.len()) {
+                s.borrow_mut().printed.push(text.to_string());
+            }
+        });
+        let (s, b) = (state.clone(), budget.clone());
+        engine.on_debug(move |text, _src, pos| {
+            let line = format!("[line {}] {text}", pos.line().unwrap_or(0));
+            if b.print(line.len()) {
+                s.borrow_mut().printed.push(line);
             }
         });
     }
@@ -420,7 +431,19 @@ pub(crate) fn compile(
     });
     let run = result.and_then(|mut ast| {
         ast.set_source(req.file);
-        engine.run_ast(&ast).map(|()| ast).map_err(|e| {
+        let ran = engine
+            .run_ast(&ast)
+            .and_then(|()| match budget.printed_too_much() {
+                // Printed by the last statement: no operation came after to stop it.
+                Some(why) => Err(Box::new(EvalAltResult::ErrorTerminated(
+                    why.into(),
+                    ast.statements()
+                        .last()
+                        .map_or(Position::NONE, |s| s.position()),
+                ))),
+                None => Ok(()),
+            });
+        ran.map(|()| ast).map_err(|e| {
             let known: Vec<String> = state
                 .borrow()
                 .params
@@ -493,7 +516,10 @@ pub(crate) fn compile(
 }
 
 /// Reads the declared parameters: runs the script without values, in preview mode.
-pub(crate) fn declared_params(req: &CompileRequest) -> Result<Vec<ParamSpec>, Failure> {
+pub(crate) fn declared_params(
+    req: &CompileRequest,
+    interrupt: Option<crate::Interrupt>,
+) -> Result<Vec<ParamSpec>, Failure> {
     let req = CompileRequest {
         file: req.file,
         source: req.source,
@@ -501,7 +527,7 @@ pub(crate) fn declared_params(req: &CompileRequest) -> Result<Vec<ParamSpec>, Fa
         mode: Mode::Preview,
         loader: req.loader.clone(),
     };
-    match compile(&req, None) {
+    match compile(&req, interrupt) {
         Ok(c) => Ok(c.params),
         Err(f) if !f.params.is_empty() => Ok(f.params),
         Err(f) => Err(f),
@@ -648,6 +674,8 @@ fn unknown_function(sig: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;
 #[cfg(test)]
 mod tests_model;
 #[cfg(test)]

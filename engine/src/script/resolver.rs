@@ -12,6 +12,8 @@ use std::rc::Rc;
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
 use crate::ModuleLoader;
+use crate::budget::MAX_IMPORT_DEPTH;
+use crate::limits::MAX_MODULES;
 
 /// Sources of the main script and every imported one, by display path.
 #[derive(Clone, Default)]
@@ -40,6 +42,8 @@ pub(crate) struct SandboxResolver {
     sources: Sources,
     cache: RefCell<HashMap<String, Shared<Module>>>,
     loading: RefCell<HashSet<String>>,
+    /// Modules being evaluated, outermost first (each imports the next).
+    chain: RefCell<Vec<String>>,
 }
 
 impl SandboxResolver {
@@ -54,6 +58,7 @@ impl SandboxResolver {
             sources,
             cache: RefCell::default(),
             loading: RefCell::default(),
+            chain: RefCell::default(),
         }
     }
 }
@@ -109,6 +114,22 @@ impl ModuleResolver for SandboxResolver {
             return Ok(m.clone());
         }
         let display = format!("{}{rel}", self.root);
+        // Rhai limits modules per run, not how deep imports nest; a long chain would
+        // overflow the stack (each level is a nested evaluation). Every module counts once
+        // towards the compile's total.
+        if self.chain.borrow().len() >= MAX_IMPORT_DEPTH {
+            let start = self.chain.borrow()[0].clone();
+            return Err(Box::new(EvalAltResult::ErrorRuntime(
+                format!(
+                    "cannot import {path:?}: imports nest more than {MAX_IMPORT_DEPTH} levels deep (the chain starts at {start}); import the modules side by side instead"
+                )
+                .into(),
+                pos,
+            )));
+        }
+        if self.cache.borrow().len() + self.chain.borrow().len() >= MAX_MODULES {
+            return Err(Box::new(EvalAltResult::ErrorTooManyModules(pos)));
+        }
         if !self.loading.borrow_mut().insert(rel.clone()) {
             return Err(Box::new(EvalAltResult::ErrorRuntime(
                 format!("import cycle: {display} imports itself through its imports").into(),
@@ -124,7 +145,10 @@ impl ModuleResolver for SandboxResolver {
             |e: Box<EvalAltResult>| Box::new(EvalAltResult::ErrorInModule(display.clone(), e, pos));
         let mut ast = engine.compile(&text).map_err(|e| in_module(e.into()))?;
         ast.set_source(display.as_str());
-        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(in_module)?;
+        self.chain.borrow_mut().push(display.clone());
+        let module = Module::eval_ast_as_new(Scope::new(), &ast, engine);
+        self.chain.borrow_mut().pop();
+        let module = module.map_err(in_module)?;
         let module: Shared<Module> = module.into();
         self.loading.borrow_mut().remove(&rel);
         self.cache.borrow_mut().insert(rel, module.clone());
