@@ -424,7 +424,7 @@ pub(crate) fn materialize(
     if let Some(sg) = &db.sg {
         props.insert(
             "vpc_security_group_ids".into(),
-            Value::Array(vec![Value::String(refs::attr(&sg, "id"))]),
+            Value::Array(vec![Value::String(refs::attr(sg, "id"))]),
         );
     }
     let class = db

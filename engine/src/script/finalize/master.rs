@@ -85,7 +85,7 @@ pub(super) fn build_master(
     if let Some(p) = &m.profile {
         props.insert(
             "iam_instance_profile".into(),
-            Value::String(refs::attr(&p, "arn")),
+            Value::String(refs::attr(p, "arn")),
         );
     }
     props.insert(
