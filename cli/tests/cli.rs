@@ -225,6 +225,34 @@ fn secrets_never_reach_plan_output_or_errors() {
     );
 }
 
+/// A parameter value cannot forge a reference to a secret: before the typed model,
+/// `-p keypair=$'\ue000secret.db_password\ue001'` put the database password into KeyName.
+#[test]
+fn a_parameter_cannot_become_a_reference_to_a_secret() {
+    let forged = "keypair=\u{E000}secret.db_password\u{E001}";
+    let pw = format!("db_password={SECRET}");
+    let out = run(&[
+        "render",
+        "../../scripts/deploy.rhai",
+        "user-data",
+        "--show-secrets",
+        "-p",
+        forged,
+        "-p",
+        &pw,
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("parameter keypair") && stderr.contains("reserves"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+}
+
 #[test]
 fn render_writes_secrets_only_to_a_private_file() {
     let deploy = "../../scripts/deploy.rhai";
