@@ -251,11 +251,6 @@ impl Plan {
         &self.secrets
     }
 
-    /// Replaces secret markers by their values (for apply and `render -o`).
-    pub fn reveal(&self, s: &str) -> String {
-        refs::substitute(s, &|p| self.secret_lookup(p, Reveal::Secrets))
-    }
-
     /// The canonical document as a JSON value: sorted keys, secrets redacted, references as
     /// `${path}`. The `sha256` field is the SHA-256 of the compact JSON of this document
     /// without that field.
@@ -376,11 +371,6 @@ impl Plan {
     /// The master's generation inputs, if the plan has a master.
     pub fn master(&self) -> Option<&MasterFiles> {
         self.master.as_ref()
-    }
-
-    /// The values of the plan's secrets (for scrubbing them from anything printed).
-    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
-        self.secrets.values().map(crate::value::Secret::reveal)
     }
 
     fn secret_lookup(&self, path: &str, reveal: Reveal) -> Option<String> {
