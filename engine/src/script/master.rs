@@ -588,12 +588,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     type Setter = fn(&mut MasterDecl, &Dynamic) -> Result<(), String>;
     let setters: &[(&str, Setter)] = &[
         ("instance_type", |m, v| {
-            let t = values::as_string(v).ok_or_else(|| {
-                format!(
-                    "expects a string like \"m6i.xlarge\", got {}",
-                    values::describe(v)
-                )
-            })?;
+            let t = values::string_arg(v, "a string like \"m6i.xlarge\"")?;
             if !refs::has_refs(&t)
                 && !t.split_once('.').is_some_and(|(a, b)| {
                     !a.is_empty()
@@ -611,12 +606,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("image_id", |m, v| {
-            let t = values::as_string(v).ok_or_else(|| {
-                format!(
-                    "expects an AMI id like \"ami-0123456789abcdef0\", got {}",
-                    values::describe(v)
-                )
-            })?;
+            let t = values::string_arg(v, "an AMI id like \"ami-0123456789abcdef0\"")?;
             if !refs::has_refs(&t)
                 && !t.strip_prefix("ami-").is_some_and(|h| {
                     (8..=17).contains(&h.len()) && h.chars().all(|c| c.is_ascii_hexdigit())
@@ -630,12 +620,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("disk_gb", |m, v| {
-            let n = values::as_int(v).ok_or_else(|| {
-                format!(
-                    "expects an integer number of GB, got {}",
-                    values::describe(v)
-                )
-            })?;
+            let n = values::int_arg(v, "an integer number of GB")?;
             if !(8..=16384).contains(&n) {
                 return Err(format!("the root volume must be 8-16384 GB, got {n}"));
             }
@@ -643,45 +628,32 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("key_name", |m, v| {
-            m.key_name =
-                Some(values::as_string(v).ok_or_else(|| {
-                    format!("expects a key pair name, got {}", values::describe(v))
-                })?);
+            m.key_name = Some(values::string_arg(v, "a key pair name")?);
             Ok(())
         }),
         ("subnet_id", |m, v| {
-            m.subnet_id = Some(
-                values::as_string(v)
-                    .ok_or_else(|| format!("expects a subnet id, got {}", values::describe(v)))?,
-            );
+            m.subnet_id = Some(values::string_arg(v, "a subnet id")?);
             Ok(())
         }),
         ("master_image", |m, v| {
-            let t = values::as_string(v).ok_or_else(|| {
-                format!(
-                    "expects a Docker image like \"determinedai/determined-master:0.38.0\", got {}",
-                    values::describe(v)
-                )
-            })?;
+            let t = values::string_arg(
+                v,
+                "a Docker image like \"determinedai/determined-master:0.38.0\"",
+            )?;
             crate::userdata::check_image(&t)?;
             m.master_image = Some(t);
             Ok(())
         }),
         ("public_ip", |m, v| {
-            m.public_ip = v
-                .as_bool()
-                .map_err(|_| format!("expects true or false, got {}", values::describe(v)))?;
+            m.public_ip = values::bool_arg(v)?;
             Ok(())
         }),
         ("imdsv2", |m, v| {
-            m.imdsv2 = v
-                .as_bool()
-                .map_err(|_| format!("expects true or false, got {}", values::describe(v)))?;
+            m.imdsv2 = values::bool_arg(v)?;
             Ok(())
         }),
         ("metadata_hop_limit", |m, v| {
-            let n = values::as_int(v)
-                .ok_or_else(|| format!("expects an integer, got {}", values::describe(v)))?;
+            let n = values::int_arg(v, "an integer")?;
             if !(1..=64).contains(&n) {
                 return Err(format!("the hop limit must be 1-64, got {n}"));
             }
@@ -689,8 +661,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("config_path", |m, v| {
-            let t = values::as_string(v)
-                .ok_or_else(|| format!("expects a file path, got {}", values::describe(v)))?;
+            let t = values::string_arg(v, "a file path")?;
             crate::userdata::check_config_path(&t)?;
             m.config_path = t;
             Ok(())

@@ -56,6 +56,22 @@ pub(crate) fn as_int(d: &Dynamic) -> Option<INT> {
     d.as_int().ok()
 }
 
+/// A string argument, or "expects EXPECTED, got ...".
+pub(crate) fn string_arg(d: &Dynamic, expected: &str) -> Result<String, String> {
+    as_string(d).ok_or_else(|| format!("expects {expected}, got {}", describe(d)))
+}
+
+/// An integer argument, or "expects EXPECTED, got ...".
+pub(crate) fn int_arg(d: &Dynamic, expected: &str) -> Result<INT, String> {
+    as_int(d).ok_or_else(|| format!("expects {expected}, got {}", describe(d)))
+}
+
+/// A boolean argument, or "expects true or false, got ...".
+pub(crate) fn bool_arg(d: &Dynamic) -> Result<bool, String> {
+    d.as_bool()
+        .map_err(|_| format!("expects true or false, got {}", describe(d)))
+}
+
 /// Converts a script value to JSON. Handles become their reference (an SG becomes its id).
 pub(crate) fn to_json(d: &Dynamic) -> Result<Value, String> {
     if d.is_unit() {
