@@ -5,14 +5,17 @@
 use std::collections::BTreeMap;
 
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::handles::Database;
 use super::handles::SecurityGroup;
 use super::{Decl, RhaiResult, Shared, check_name, fail, pos_of, values};
 use crate::diag::{Diagnostic, SourcePos};
+use crate::kinds::Spec;
+use crate::kinds::rds::{DbSettings, RdsClusterSpec, RdsInstanceSpec};
 use crate::plan::Kind;
 use crate::refs;
+use crate::value::{Ref, Tmpl};
 
 pub(crate) const PG_PORT: i64 = 5432;
 
@@ -397,62 +400,50 @@ pub(crate) fn materialize(
             &db.pos,
         ));
     }
-    let mut props = Map::new();
-    props.insert("engine".into(), Value::String(db.engine.clone()));
-    if let Some(v) = &db.version {
-        props.insert("engine_version".into(), Value::String(v.clone()));
-    }
-    props.insert(
-        "master_username".into(),
-        Value::String(db.user.clone().unwrap_or_default()),
-    );
-    props.insert(
-        "master_password".into(),
-        Value::String(db.password.clone().unwrap_or_default()),
-    );
-    props.insert(
-        "database_name".into(),
-        Value::String(
-            db.database_name
-                .clone()
-                .unwrap_or_else(|| "determined".into()),
-        ),
-    );
-    props.insert("port".into(), Value::from(PG_PORT));
-    props.insert("storage_encrypted".into(), Value::Bool(db.encrypted));
-    props.insert("publicly_accessible".into(), Value::Bool(db.public));
-    if let Some(sg) = &db.sg {
-        props.insert(
-            "vpc_security_group_ids".into(),
-            Value::Array(vec![Value::String(refs::attr(sg, "id"))]),
-        );
-    }
-    let class = db
-        .instance_class
-        .clone()
-        .unwrap_or_else(|| "db.t4g.medium".into());
+    let text = |t: &Option<String>| Tmpl::from_marked(t.as_deref().unwrap_or_default());
+    let settings = DbSettings {
+        engine_version: db.version.as_deref().map(Tmpl::from_marked),
+        database_name: Tmpl::from_marked(db.database_name.as_deref().unwrap_or("determined")),
+        master_username: text(&db.user),
+        master_password: text(&db.password),
+        port: PG_PORT,
+        storage_encrypted: db.encrypted,
+        vpc_security_group_ids: db
+            .sg
+            .as_ref()
+            .map(|sg| vec![Tmpl::reference(Ref::new(sg, "id"))]),
+    };
+    let class = Tmpl::from_marked(db.instance_class.as_deref().unwrap_or("db.t4g.medium"));
     let alias = format!("database.{}", db.name);
     let placeholder = &mut decls[db.decl];
     placeholder.pending = false;
+    // The identifier is the physical name, filled in when resources are named.
     if db.is_aurora() {
         placeholder.kind = Kind::RdsCluster;
         placeholder.id = format!("rds_cluster.{}", db.name);
-        placeholder.props = props;
+        placeholder.props = Spec::RdsCluster(RdsClusterSpec {
+            identifier: String::new(),
+            engine: db.engine.clone(),
+            publicly_accessible: db.public,
+            db: settings,
+        })
+        .to_marked_json();
         let cluster_id = placeholder.id.clone();
         let pos = placeholder.pos.clone();
-        let mut writer = Map::new();
-        writer.insert(
-            "cluster".into(),
-            Value::String(refs::attr(&cluster_id, "id")),
-        );
-        writer.insert("engine".into(), Value::String(db.engine.clone()));
-        writer.insert("instance_class".into(), Value::String(class));
-        writer.insert("publicly_accessible".into(), Value::Bool(db.public));
+        let writer = Spec::RdsInstance(RdsInstanceSpec {
+            identifier: String::new(),
+            engine: db.engine.clone(),
+            instance_class: class,
+            publicly_accessible: db.public,
+            cluster: Some(Ref::new(&cluster_id, "id")),
+            allocated_storage_gb: None,
+            db: None,
+        });
         decls.push(Decl {
             id: format!("rds_instance.{}-writer", db.name),
             kind: Kind::RdsInstance,
             name: format!("{}-writer", db.name),
-            props: writer,
+            props: writer.to_marked_json(),
             tags: BTreeMap::new(),
             pos,
             pending: false,
@@ -462,9 +453,16 @@ pub(crate) fn materialize(
     } else {
         placeholder.kind = Kind::RdsInstance;
         placeholder.id = format!("rds_instance.{}", db.name);
-        props.insert("instance_class".into(), Value::String(class));
-        props.insert("allocated_storage_gb".into(), Value::from(db.storage_gb));
-        placeholder.props = props;
+        placeholder.props = Spec::RdsInstance(RdsInstanceSpec {
+            identifier: String::new(),
+            engine: db.engine.clone(),
+            instance_class: class,
+            publicly_accessible: db.public,
+            cluster: None,
+            allocated_storage_gb: Some(db.storage_gb),
+            db: Some(settings),
+        })
+        .to_marked_json();
         (alias, placeholder.id.clone())
     }
 }

@@ -28,35 +28,21 @@ pub(super) fn build_configs(
         let mut json = cfg.json.clone();
         if let Some(db_idx) = cfg.db {
             let db = &st.databases[db_idx];
-            let mut m = Map::new();
-            m.insert(
-                "user".into(),
-                Value::String(db.user.clone().unwrap_or_default()),
-            );
-            m.insert(
-                "password".into(),
-                Value::String(db.password.clone().unwrap_or_default()),
-            );
-            m.insert(
-                "host".into(),
-                Value::String(refs::attr(&format!("database.{}", db.name), "endpoint")),
-            );
-            m.insert("port".into(), Value::from(PG_PORT));
-            m.insert(
-                "name".into(),
-                Value::String(
+            let typed = crate::config::DbConfig {
+                user: Some(db.user.clone().unwrap_or_default()),
+                password: Some(db.password.clone().unwrap_or_default()),
+                host: Some(refs::attr(&format!("database.{}", db.name), "endpoint")),
+                port: Some(PG_PORT),
+                name: Some(
                     db.database_name
                         .clone()
                         .unwrap_or_else(|| "determined".into()),
                 ),
-            );
-            if let Some(mode) = &db.ssl_mode {
-                m.insert("ssl_mode".into(), Value::String(mode.clone()));
-            }
-            if let Some(cert) = &db.ssl_root_cert {
-                m.insert("ssl_root_cert".into(), Value::String(cert.clone()));
-            }
-            json.insert("db".into(), Value::Object(m));
+                ssl_mode: db.ssl_mode.clone(),
+                ssl_root_cert: db.ssl_root_cert.clone(),
+            };
+            let m = serde_json::to_value(typed).expect("the db config serializes");
+            json.insert("db".into(), m);
         }
         let builder_pools = cfg.pools.len();
         if !cfg.pools.is_empty() {

@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
 use super::super::State;
 use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
+use crate::kinds::Spec;
+use crate::kinds::ec2_instance::{Ec2InstanceSpec, MetadataOptions, RootVolume};
 use crate::plan::MasterFiles;
 use crate::refs;
+use crate::value::{Ref, Tmpl};
 
 pub(super) fn build_master(
     st: &mut State,
@@ -57,59 +58,38 @@ pub(super) fn build_master(
         config_path: m.config_path.clone(),
         config,
     };
-    let mut props = Map::new();
-    props.insert(
-        "instance_type".into(),
-        Value::String(m.instance_type.clone().unwrap_or_default()),
-    );
-    props.insert(
-        "image_id".into(),
-        Value::String(m.image_id.clone().unwrap_or_default()),
-    );
-    if let Some(k) = &m.key_name {
-        props.insert("key_name".into(), Value::String(k.clone()));
-    }
-    if let Some(s) = &m.subnet_id {
-        props.insert("subnet_id".into(), Value::String(s.clone()));
-    }
-    props.insert(
-        "security_group_ids".into(),
-        Value::Array(
-            m.security_groups
-                .iter()
-                .cloned()
-                .map(Value::String)
-                .collect(),
-        ),
-    );
-    if let Some(p) = &m.profile {
-        props.insert(
-            "iam_instance_profile".into(),
-            Value::String(refs::attr(p, "arn")),
-        );
-    }
-    props.insert(
-        "associate_public_ip_address".into(),
-        Value::Bool(m.public_ip),
-    );
-    props.insert(
-        "root_volume".into(),
-        serde_json::json!({
-            "device_name": "/dev/sda1",
-            "size_gb": m.disk_gb,
-            "volume_type": "gp3",
-            "encrypted": true,
-        }),
-    );
-    props.insert(
-        "metadata_options".into(),
-        serde_json::json!({
-            "http_tokens": if m.imdsv2 { "required" } else { "optional" },
-            "http_put_response_hop_limit": m.hop_limit,
-        }),
-    );
-    props.insert("master_image".into(), Value::String(files.image.clone()));
-    props.insert("master_port".into(), Value::from(port));
+    let text = |t: &Option<String>| Tmpl::from_marked(t.as_deref().unwrap_or_default());
+    let spec = Ec2InstanceSpec {
+        instance_type: text(&m.instance_type),
+        image_id: text(&m.image_id),
+        key_name: m.key_name.as_deref().map(Tmpl::from_marked),
+        subnet_id: m.subnet_id.as_deref().map(Tmpl::from_marked),
+        security_group_ids: m
+            .security_groups
+            .iter()
+            .map(|s| Tmpl::from_marked(s))
+            .collect(),
+        iam_instance_profile: m
+            .profile
+            .as_ref()
+            .map(|p| Tmpl::reference(Ref::new(p, "arn"))),
+        associate_public_ip_address: m.public_ip,
+        root_volume: RootVolume {
+            device_name: "/dev/sda1".into(),
+            size_gb: m.disk_gb,
+            volume_type: "gp3".into(),
+            encrypted: true,
+        },
+        metadata_options: MetadataOptions {
+            http_tokens: if m.imdsv2 { "required" } else { "optional" }.into(),
+            http_put_response_hop_limit: m.hop_limit,
+        },
+        master_image: Tmpl::from_marked(&files.image),
+        master_port: port,
+        // Rendered once every resource is named (see `Lookups::master_texts`).
+        user_data: Tmpl::default(),
+    };
+    let props = Spec::Ec2Instance(spec).to_marked_json();
     let d = &mut st.decls[m.decl];
     d.props = props;
     d.pending = false;
