@@ -9,10 +9,12 @@ use serde_json::Value;
 
 use super::handles::Database;
 use super::handles::SecurityGroup;
+use super::security_group::Ports;
 use super::{Decl, RhaiResult, Shared, check_name, fail, pos_of, values};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::Spec;
 use crate::kinds::rds::{DbSettings, RdsClusterSpec, RdsInstanceSpec};
+use crate::kinds::security_group_rule::{Direction, Peer};
 use crate::plan::Kind;
 use crate::refs;
 use crate::value::{Ref, Tmpl};
@@ -364,18 +366,16 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     )
                 })
                 .or_else(|m| fail(&ctx, m))?;
-            let d: &mut Decl = &mut st.decls[i];
-            d.props
-                .insert("group".into(), Value::String(refs::attr(&sg_id, "id")));
-            d.props
-                .insert("direction".into(), Value::String("ingress".into()));
-            d.props
-                .insert("protocol".into(), Value::String("tcp".into()));
-            d.props.insert("from_port".into(), Value::from(PG_PORT));
-            d.props.insert("to_port".into(), Value::from(PG_PORT));
-            d.props.insert(
-                "peer_group".into(),
-                Value::String(refs::attr(&from.id, "id")),
+            st.decls[i].props = super::security_group::rule_props(
+                &sg_id,
+                Direction::Ingress,
+                Ports {
+                    protocol: "tcp",
+                    from: PG_PORT,
+                    to: PG_PORT,
+                },
+                Peer::Group(Ref::new(&from.id, "id")),
+                None,
             );
             Ok(db.clone())
         },

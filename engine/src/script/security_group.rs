@@ -7,7 +7,11 @@
 //! rule changes only that rule.
 
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::kinds::Spec;
+use crate::kinds::security_group_rule::{Direction, Peer, Protocol, SecurityGroupRuleSpec};
+use crate::value::{Ref, Tmpl};
 
 use super::handles::SecurityGroup;
 use super::params::check_cidr;
@@ -53,6 +57,31 @@ fn port_range(
         );
     }
     Ok(Ports { protocol, from, to })
+}
+
+/// A rule's properties, built as its typed spec.
+pub(crate) fn rule_props(
+    group: &str,
+    direction: Direction,
+    ports: Ports,
+    peer: Peer,
+    description: Option<String>,
+) -> Map<String, Value> {
+    let protocol = match ports.protocol {
+        "udp" => Protocol::Udp,
+        "all" => Protocol::All,
+        _ => Protocol::Tcp,
+    };
+    Spec::SecurityGroupRule(SecurityGroupRuleSpec {
+        group: Ref::new(group, "id"),
+        direction,
+        protocol,
+        from_port: ports.from,
+        to_port: ports.to,
+        peer,
+        description: description.map(|d| Tmpl::from_marked(&d)),
+    })
+    .to_marked_json()
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
@@ -130,16 +159,12 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             } else {
                 ("to", "destination")
             };
-            let (key, value, label) = if let Some(other) = peer.read_lock::<SecurityGroup>() {
-                (
-                    "peer_group",
-                    refs::attr(&other.id, "id"),
-                    other.name.clone(),
-                )
+            let (other, label) = if let Some(other) = peer.read_lock::<SecurityGroup>() {
+                (Peer::Group(Ref::new(&other.id, "id")), other.name.clone())
             } else if let Some(text) = values::as_string(peer) {
                 if let Some(path) = refs::whole_ref(&text) {
                     let label = path.rsplit('.').next().unwrap_or(path).to_string();
-                    ("cidr_ipv4", text.clone(), label)
+                    (Peer::Ipv4(Tmpl::from_marked(&text)), label)
                 } else {
                     check_cidr(&text).or_else(|m| {
                         fail(
@@ -150,12 +175,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                             ),
                         )
                     })?;
-                    let key = if text.contains(':') {
-                        "cidr_ipv6"
+                    let cidr = Tmpl::from_marked(&text);
+                    let other = if text.contains(':') {
+                        Peer::Ipv6(cidr)
                     } else {
-                        "cidr_ipv4"
+                        Peer::Ipv4(cidr)
                     };
-                    (key, text.clone(), text.clone())
+                    (other, text.clone())
                 }
             } else {
                 return fail(
@@ -174,19 +200,12 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 let ports_text = if ports.protocol == "all" { "all traffic".to_string() } else { ports.label().replace('-', " ") };
                 format!("security group '{}' already has the rule {direction} {ports_text} {word} {label} (line {line})", sg.name)
             }).or_else(|m| fail(ctx, m))?;
-            let d = &mut st.decls[i];
-            d.props
-                .insert("group".into(), Value::String(refs::attr(&sg.id, "id")));
-            d.props
-                .insert("direction".into(), Value::String(direction.into()));
-            d.props
-                .insert("protocol".into(), Value::String(ports.protocol.into()));
-            d.props.insert("from_port".into(), Value::from(ports.from));
-            d.props.insert("to_port".into(), Value::from(ports.to));
-            d.props.insert(key.into(), Value::String(value));
-            if let Some(desc) = description {
-                d.props.insert("description".into(), Value::String(desc));
-            }
+            let dir = if direction == "ingress" {
+                Direction::Ingress
+            } else {
+                Direction::Egress
+            };
+            st.decls[i].props = rule_props(&sg.id, dir, ports, other, description);
             Ok(sg.clone())
         };
         let add2 = add.clone();
