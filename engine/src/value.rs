@@ -456,6 +456,12 @@ impl Doc {
         }
     }
 
+    /// The document with templates in the engine's marked form (for builders).
+    pub(crate) fn to_marked_json(&self) -> serde_json::Value {
+        self.try_to_json::<std::convert::Infallible>(&|t| Ok(t.to_marked()))
+            .unwrap_or_else(|e| match e {})
+    }
+
     pub(crate) fn from_marked_json(v: &serde_json::Value) -> Doc {
         use serde_json::Value;
         match v {

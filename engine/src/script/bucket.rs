@@ -1,12 +1,13 @@
 //! `s3_bucket(name)`: the checkpoint bucket.
 
 use rhai::{Engine, NativeCallContext};
-use serde_json::Value;
 
 use super::handles::Bucket;
 use super::{RhaiResult, Shared, fail, pos_of};
+use crate::kinds::{S3BucketSpec, Spec};
 use crate::plan::Kind;
 use crate::refs;
+use crate::value::Tmpl;
 
 /// S3's bucket naming rules (general purpose buckets).
 pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
@@ -56,11 +57,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .declare(Kind::S3Bucket, name, pos)
                 .or_else(|m| fail(&ctx, m))?;
             let d = &mut st.decls[i];
-            d.props
-                .insert("block_public_access".into(), Value::Bool(true));
-            d.props
-                .insert("encryption".into(), Value::String("AES256".into()));
-            d.props.insert("versioning".into(), Value::Bool(false));
+            // The name is set when resources are named, unless `.bucket_name(...)` sets it.
+            d.set_spec(Spec::S3Bucket(S3BucketSpec {
+                bucket: Tmpl::default(),
+                block_public_access: true,
+                encryption: "AES256".into(),
+                versioning: false,
+            }));
             Ok(Bucket {
                 id: d.id.clone(),
                 name: name.to_string(),
@@ -78,8 +81,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             }
             s.borrow_mut()
                 .decl(&b.id)
-                .props
-                .insert("bucket".into(), Value::String(full.to_string()));
+                .edit(|spec: &mut S3BucketSpec| spec.bucket = Tmpl::from_marked(full));
             Ok(b.clone())
         },
     );
@@ -88,8 +90,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn("versioning", move |b: &mut Bucket, on: bool| -> Bucket {
         s.borrow_mut()
             .decl(&b.id)
-            .props
-            .insert("versioning".into(), Value::Bool(on));
+            .edit(|spec: &mut S3BucketSpec| spec.versioning = on);
         b.clone()
     });
 

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
-use serde_json::Value;
 
 use super::handles::Database;
 use super::handles::SecurityGroup;
@@ -347,10 +346,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     let i = st
                         .declare(Kind::SecurityGroup, &sg_name, pos.clone())
                         .or_else(|m| fail(&ctx, m))?;
-                    st.decls[i].props.insert(
-                        "description".into(),
-                        Value::String(format!("Database {} (detscript)", db.name)),
-                    );
+                    st.decls[i].set_spec(super::security_group::group_spec(&format!(
+                        "Database {} (detscript)",
+                        db.name
+                    )));
                     let id = st.decls[i].id.clone();
                     st.databases[db.idx].sg = Some(id.clone());
                     id

@@ -2,12 +2,16 @@
 //! `instance_profile(role)`.
 
 use rhai::{Dynamic, Engine, NativeCallContext};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 
 use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, fail, pos_of, values};
+use crate::kinds::{IamRoleSpec, InstanceProfileSpec, Spec};
 use crate::plan::Kind;
 use crate::refs;
+use crate::value::{Doc, Ref, Tmpl};
 
 const POLICY_VERSION: &str = "2012-10-17";
 
@@ -82,8 +86,11 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .declare(Kind::IamRole, name, pos)
                 .or_else(|m| fail(&ctx, m))?;
             let d = &mut st.decls[i];
-            d.props
-                .insert("inline_policies".into(), Value::Object(Map::new()));
+            d.set_spec(Spec::IamRole(IamRoleSpec {
+                assume_role_policy: None,
+                inline_policies: BTreeMap::new(),
+                managed_policies: None,
+            }));
             Ok(IamRole {
                 id: d.id.clone(),
                 name: name.to_string(),
@@ -98,24 +105,31 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             check_service(service)
                 .or_else(|m| fail(&ctx, format!("iam_role '{}': {m}", role.name)))?;
             let mut st = s.borrow_mut();
-            let d = st.decl(&role.id);
-            let doc = d.props.entry("assume_role_policy").or_insert_with(|| {
-                json!({
-                    "Version": POLICY_VERSION,
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": { "Service": [] },
-                        "Action": ["sts:AssumeRole"],
-                    }],
-                })
-            });
-            if let Some(Value::Array(services)) = doc.pointer_mut("/Statement/0/Principal/Service")
-            {
-                let v = Value::String(service.to_string());
-                if !services.contains(&v) {
-                    services.push(v);
+            st.decl(&role.id).edit(|r: &mut IamRoleSpec| {
+                let mut doc = r
+                    .assume_role_policy
+                    .as_ref()
+                    .map(Doc::to_marked_json)
+                    .unwrap_or_else(|| {
+                        json!({
+                            "Version": POLICY_VERSION,
+                            "Statement": [{
+                                "Effect": "Allow",
+                                "Principal": { "Service": [] },
+                                "Action": ["sts:AssumeRole"],
+                            }],
+                        })
+                    });
+                if let Some(Value::Array(services)) =
+                    doc.pointer_mut("/Statement/0/Principal/Service")
+                {
+                    let v = Value::String(service.to_string());
+                    if !services.contains(&v) {
+                        services.push(v);
+                    }
                 }
-            }
+                r.assume_role_policy = Some(Doc::from_marked_json(&doc));
+            });
             Ok(role.clone())
         },
     );
@@ -138,13 +152,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         let pos = pos_of(&ctx, &st);
         let d = st.decl(&role.id);
         d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
-        let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
-        let doc = policies
-            .entry(policy.to_string())
-            .or_insert_with(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
-        match doc.get_mut("Statement").and_then(Value::as_array_mut) {
-            Some(list) => list.push(statement),
-            None => return fail(&ctx, format!("{who}: this policy was given as a raw document with .policy(); add statements there")),
+        let mut added = true;
+        d.edit(|r: &mut IamRoleSpec| {
+            let mut doc = r.inline_policies.get(policy).map(Doc::to_marked_json)
+                .unwrap_or_else(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
+            match doc.get_mut("Statement").and_then(Value::as_array_mut) {
+                Some(list) => list.push(statement),
+                None => added = false,
+            }
+            r.inline_policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+        });
+        if !added {
+            return fail(&ctx, format!("{who}: this policy was given as a raw document with .policy(); add statements there"));
         }
         Ok(role.clone())
     });
@@ -170,11 +189,16 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         let pos = pos_of(&ctx, &st);
         let d = st.decl(&role.id);
         d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
-        let policies = d.props.get_mut("inline_policies").and_then(Value::as_object_mut).expect("set at creation");
-        if policies.contains_key(policy) {
+        let mut taken = false;
+        d.edit(|r: &mut IamRoleSpec| {
+            taken = r.inline_policies.contains_key(policy);
+            if !taken {
+                r.inline_policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+            }
+        });
+        if taken {
             return fail(&ctx, format!("{who}: a policy with this name is already attached to the role"));
         }
-        policies.insert(policy.to_string(), doc);
         Ok(role.clone())
     });
 
@@ -185,13 +209,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             return fail(&ctx, format!("iam_role '{}': {arn:?} is not a managed policy ARN like \"arn:aws:iam::aws:policy/ReadOnlyAccess\"", role.name));
         }
         let mut st = s.borrow_mut();
-        let d = st.decl(&role.id);
-        let list = d.props.entry("managed_policies").or_insert_with(|| json!([]));
-        if let Value::Array(a) = list {
-            if !a.contains(&json!(arn)) {
-                a.push(json!(arn));
+        st.decl(&role.id).edit(|r: &mut IamRoleSpec| {
+            let list = r.managed_policies.get_or_insert_with(Vec::new);
+            let arn = Tmpl::from_marked(arn);
+            if !list.contains(&arn) {
+                list.push(arn);
             }
-        }
+        });
         Ok(role.clone())
     });
 
@@ -214,8 +238,9 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .declare(Kind::InstanceProfile, &role.name, pos)
                 .or_else(|m| fail(&ctx, m))?;
             let d = &mut st.decls[i];
-            d.props
-                .insert("role".into(), Value::String(refs::attr(&role.id, "name")));
+            d.set_spec(Spec::InstanceProfile(InstanceProfileSpec {
+                role: Tmpl::reference(Ref::new(&role.id, "name")),
+            }));
             Ok(InstanceProfile { id: d.id.clone() })
         },
     );

@@ -61,6 +61,28 @@ pub(crate) struct Decl {
     pub field_pos: HashMap<String, SourcePos>,
 }
 
+impl Decl {
+    /// Sets the declaration's properties from its typed spec.
+    pub fn set_spec(&mut self, spec: crate::kinds::Spec) {
+        self.props = spec.to_marked_json();
+    }
+
+    /// Changes the declaration through its kind's typed spec.
+    pub fn edit<T: serde::de::DeserializeOwned + serde::Serialize>(
+        &mut self,
+        f: impl FnOnce(&mut T),
+    ) {
+        let props = Value::Object(std::mem::take(&mut self.props));
+        let mut spec: T =
+            serde_json::from_value(props).expect("a declaration holds its kind's spec");
+        f(&mut spec);
+        self.props = match crate::value::marked(|| serde_json::to_value(&spec)) {
+            Ok(Value::Object(m)) => m,
+            _ => unreachable!("specs serialize to objects"),
+        };
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub main_file: String,

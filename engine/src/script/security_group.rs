@@ -9,8 +9,8 @@
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
 use serde_json::{Map, Value};
 
-use crate::kinds::Spec;
 use crate::kinds::security_group_rule::{Direction, Peer, Protocol, SecurityGroupRuleSpec};
+use crate::kinds::{SecurityGroupSpec, Spec};
 use crate::value::{Ref, Tmpl};
 
 use super::handles::SecurityGroup;
@@ -57,6 +57,14 @@ fn port_range(
         );
     }
     Ok(Ports { protocol, from, to })
+}
+
+/// A group's spec; its name is set when resources are named.
+pub(crate) fn group_spec(description: &str) -> Spec {
+    Spec::SecurityGroup(SecurityGroupSpec {
+        group_name: String::new(),
+        description: Tmpl::from_marked(description),
+    })
 }
 
 /// A rule's properties, built as its typed spec.
@@ -124,8 +132,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .declare(Kind::SecurityGroup, name, pos)
                 .or_else(|m| fail(ctx, m))?;
             let d = &mut st.decls[i];
-            d.props
-                .insert("description".into(), Value::String(description.to_string()));
+            d.set_spec(group_spec(description));
             Ok(SecurityGroup {
                 id: d.id.clone(),
                 name: name.to_string(),

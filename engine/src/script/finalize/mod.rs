@@ -119,7 +119,9 @@ fn physical_names(
         let field = match d.kind {
             Kind::S3Bucket => {
                 if let Some(given) = d.props.get("bucket").and_then(Value::as_str) {
-                    name = given.to_string();
+                    if !given.is_empty() {
+                        name = given.to_string();
+                    }
                 }
                 if !refs::has_refs(&name) {
                     if let Err(m) = check_bucket_name(&name) {
