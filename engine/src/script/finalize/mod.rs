@@ -15,6 +15,7 @@ use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::{self, Spec};
 use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource};
 use crate::refs;
+use crate::value::Tmpl;
 
 use super::deployment::DeploymentDecl;
 
@@ -116,13 +117,15 @@ fn physical_names(
             continue;
         }
         let mut name = kinds::physical_name(d.kind, &dep.name, &d.name);
-        let field = match d.kind {
+        match d.kind {
             Kind::S3Bucket => {
-                if let Some(given) = d.props.get("bucket").and_then(Value::as_str) {
-                    if !given.is_empty() {
-                        name = given.to_string();
+                d.edit(|b: &mut kinds::S3BucketSpec| {
+                    if b.bucket.is_empty() {
+                        b.bucket = Tmpl::text(name.clone());
+                    } else {
+                        name = b.bucket.to_marked();
                     }
-                }
+                });
                 if !refs::has_refs(&name) {
                     if let Err(m) = check_bucket_name(&name) {
                         errors.push(Diagnostic::error(format!("s3_bucket '{}': {m}", d.name), &d.pos)
@@ -130,13 +133,16 @@ fn physical_names(
                             .with_note("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"));
                     }
                 }
-                Some("bucket")
             }
             Kind::RdsCluster | Kind::RdsInstance => {
                 if let Err(m) = kinds::rds::check_identifier(&name) {
                     errors.push(Diagnostic::error(m, &d.pos));
                 }
-                Some("identifier")
+                if d.kind == Kind::RdsCluster {
+                    d.edit(|c: &mut kinds::RdsClusterSpec| c.identifier = name.clone());
+                } else {
+                    d.edit(|i: &mut kinds::RdsInstanceSpec| i.identifier = name.clone());
+                }
             }
             Kind::IamRole | Kind::InstanceProfile => {
                 if name.len() > 64 {
@@ -145,13 +151,11 @@ fn physical_names(
                         &d.pos,
                     ));
                 }
-                None
             }
-            Kind::SecurityGroup => Some("group_name"),
-            Kind::SecurityGroupRule | Kind::Ec2Instance => None,
-        };
-        if let Some(field) = field {
-            d.props.insert(field.into(), Value::String(name.clone()));
+            Kind::SecurityGroup => {
+                d.edit(|g: &mut kinds::SecurityGroupSpec| g.group_name = name.clone());
+            }
+            Kind::SecurityGroupRule | Kind::Ec2Instance => {}
         }
         physical.insert(d.id.clone(), name);
     }
@@ -218,9 +222,9 @@ impl<'a> Lookups<'a> {
         mf.config = cfg;
         let user_data = mf.render_user_data(&|_| None, true);
         if let Some(m) = st.masters.first() {
-            st.decls[m.decl]
-                .props
-                .insert("user_data".into(), Value::String(user_data.clone()));
+            st.decls[m.decl].edit(|i: &mut kinds::Ec2InstanceSpec| {
+                i.user_data = Tmpl::from_marked(&user_data);
+            });
         }
         Some((mf.render_yaml(&|_| None, true), user_data))
     }
@@ -308,14 +312,11 @@ fn build_resources(
 fn writers(decls: &[Decl]) -> HashMap<String, String> {
     decls
         .iter()
-        .filter(|d| d.kind == Kind::RdsInstance)
+        .filter(|d| d.kind == Kind::RdsInstance && !d.pending)
         .filter_map(|d| {
-            let cluster = d
-                .props
-                .get("cluster")
-                .and_then(Value::as_str)
-                .and_then(refs::whole_ref)?;
-            Some((refs::resource_of(cluster).to_string(), d.id.clone()))
+            let spec: kinds::RdsInstanceSpec =
+                serde_json::from_value(Value::Object(d.props.clone())).ok()?;
+            Some((spec.cluster?.resource, d.id.clone()))
         })
         .collect()
 }
