@@ -47,6 +47,36 @@ pub fn physical_name(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}")
 }
 
+/// The master's outputs: its id, addresses, URL, and each pool's agent tag.
+pub(crate) fn master_outputs(mf: &crate::plan::MasterFiles, out: &mut super::Outputs) {
+    use crate::value::Ref;
+    let id = format!("ec2_instance.{}", mf.instance_name);
+    let attr = |a: &str| Tmpl::reference(Ref::new(&id, a));
+    let ip = if mf.public_ip {
+        "public_ip"
+    } else {
+        "private_ip"
+    };
+    let scheme = if mf.tls { "https" } else { "http" };
+    out.insert("master_instance_id".into(), attr("id"));
+    out.insert("master_private_ip".into(), attr("private_ip"));
+    if mf.public_ip {
+        out.insert("master_public_ip".into(), attr("public_ip"));
+    }
+    let url = Tmpl::text(format!("{scheme}://"))
+        .concat(&attr(ip))
+        .concat(&Tmpl::text(format!(":{}", mf.port)));
+    out.insert("master_url".into(), url);
+    for pool in &mf.config.resource_pools {
+        if let Some(p) = &pool.provider {
+            if let (Some(k), Some(v)) = (&p.tag_key, &p.tag_value) {
+                let tag = Tmpl::from_marked(&format!("{k}={v}"));
+                out.insert(format!("agent_tag_{}", pool.pool_name), tag);
+            }
+        }
+    }
+}
+
 // CloudFormation ------------------------------------------------------------------------------
 
 use serde_json::json;

@@ -1,14 +1,11 @@
 //! The master instance: its spec properties, its files and its outputs.
 
-use std::collections::BTreeMap;
-
 use super::super::State;
 use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
 use crate::kinds::Spec;
 use crate::kinds::ec2_instance::{Ec2InstanceSpec, MetadataOptions, RootVolume};
 use crate::plan::MasterFiles;
-use crate::refs;
 use crate::value::{Ref, Tmpl};
 
 pub(super) fn build_master(
@@ -94,32 +91,4 @@ pub(super) fn build_master(
     d.props = props;
     d.pending = false;
     Some(files)
-}
-
-/// The master's outputs: its id, addresses, URL, and each pool's agent tag.
-pub(super) fn outputs(mf: &MasterFiles, outputs: &mut BTreeMap<String, String>) {
-    let id = format!("ec2_instance.{}", mf.instance_name);
-    let attr = |a: &str| refs::reference(&format!("{id}.{a}"));
-    let ip = if mf.public_ip {
-        "public_ip"
-    } else {
-        "private_ip"
-    };
-    let scheme = if mf.tls { "https" } else { "http" };
-    outputs.insert("master_instance_id".into(), attr("id"));
-    outputs.insert("master_private_ip".into(), attr("private_ip"));
-    if mf.public_ip {
-        outputs.insert("master_public_ip".into(), attr("public_ip"));
-    }
-    outputs.insert(
-        "master_url".into(),
-        format!("{scheme}://{}:{}", attr(ip), mf.port),
-    );
-    for pool in &mf.config.resource_pools {
-        if let Some(p) = &pool.provider {
-            if let (Some(k), Some(v)) = (&p.tag_key, &p.tag_value) {
-                outputs.insert(format!("agent_tag_{}", pool.pool_name), format!("{k}={v}"));
-            }
-        }
-    }
 }

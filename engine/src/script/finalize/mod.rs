@@ -53,15 +53,13 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mut outputs = BTreeMap::new();
+    let mut outputs = kinds::Outputs::new();
     for r in &resources {
-        let mut typed = kinds::Outputs::new();
         let short = r.id.split_once('.').map(|(_, n)| n).unwrap_or(&r.id);
-        r.spec.outputs(&r.id, short, &mut typed);
-        outputs.extend(typed.into_iter().map(|(k, v)| (k, v.to_marked())));
+        r.spec.outputs(&r.id, short, &mut outputs);
     }
     if let Some(mf) = master_files.as_ref() {
-        master::outputs(mf, &mut outputs);
+        kinds::ec2_instance::master_outputs(mf, &mut outputs);
     }
     let mut files = BTreeMap::new();
     if let Some((yaml, user_data)) = texts {
@@ -78,7 +76,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
             .map(|(k, v)| (k, crate::value::Tmpl::from_marked(&v)))
             .collect()
     };
-    let mut plan = assemble(deployment, resources, typed(outputs), typed(files), st)?;
+    let mut plan = assemble(deployment, resources, outputs, typed(files), st)?;
     plan.master = master_files;
     Ok(plan)
 }
