@@ -8,6 +8,8 @@ Prints "PORT <n>" on stdout once listening on 127.0.0.1:<n>. A fault answers the
 requests whose Action (query protocol: EC2, IAM, RDS) equals ACTION with the given HTTP
 status and error code, then forwards as usual. GET /__proxy/stats returns counts per action.
 
+    --drop ACTION:COUNT     forward the first COUNT requests of ACTION, then drop their responses
+                            (close the connection): the call took effect, the client never knows.
     --chaos RATE --seed N   each request, with probability RATE (seeded: reproducible for the
                             same sequence of requests), gets one fault out of three: throttled,
                             a 5xx, or forwarded and then its response dropped (the connection is
@@ -30,7 +32,7 @@ HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upg
 
 
 class State:
-    def __init__(self, upstream, latency, faults, chaos=0.0, seed=0):
+    def __init__(self, upstream, latency, faults, chaos=0.0, seed=0, drops=()):
         u = urllib.parse.urlparse(upstream)
         self.host, self.port = u.hostname, u.port or 80
         self.latency = latency
@@ -38,6 +40,7 @@ class State:
         self.lock = threading.Lock()
         self.counts = {}
         self.chaos = chaos
+        self.drops = list(drops)
         self.rng = random.Random(seed)
 
     def roll(self):
@@ -115,7 +118,14 @@ def make_handler(state):
                         f["left"] -= 1
                         fault = f
                         break
-                chaos = None if fault else state.roll()
+                for d in state.drops:
+                    if d["action"] == action and d["left"] > 0 and not fault:
+                        d["left"] -= 1
+                        chaos = "drop"
+                        break
+                else:
+                    chaos = None
+                chaos = chaos or (None if fault else state.roll())
                 if chaos:
                     key = f"chaos:{chaos}"
                     state.counts[key] = state.counts.get(key, 0) + 1
@@ -180,9 +190,11 @@ def main():
     ap.add_argument("--fault", action="append", default=[])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--chaos", type=float, default=0.0)
+    ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault], a.chaos, a.seed)
+    state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault], a.chaos, a.seed,
+                  [{"action": d.rsplit(":", 1)[0], "left": int(d.rsplit(":", 1)[1])} for d in a.drop])
     srv = Server(("127.0.0.1", a.port), make_handler(state))
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)

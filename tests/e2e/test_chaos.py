@@ -71,7 +71,7 @@ def owned_ids(aws, cluster):
 
 def test_killed_and_faulty_runs_converge(aws, proxy):
     seed = int(os.environ.get("DETSCRIPT_CHAOS_SEED") or random.randrange(1, 1 << 31))
-    rounds = int(os.environ.get("DETSCRIPT_CHAOS_ROUNDS", "6"))
+    rounds = int(os.environ.get("DETSCRIPT_CHAOS_ROUNDS", "10"))
     rate = float(os.environ.get("DETSCRIPT_CHAOS_RATE", "0.25"))
     rng = random.Random(seed)
     log = [f"chaos seed {seed} (DETSCRIPT_CHAOS_SEED={seed} replays it), {rounds} rounds, fault rate {rate}"]

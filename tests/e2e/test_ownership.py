@@ -46,6 +46,14 @@ def test_empty_untagged_bucket_left_by_an_interrupted_run_is_claimed(aws):
     assert aws.owned(CL) == {}
 
 
+def test_destroy_removes_an_empty_untagged_bucket_an_interrupted_run_left(aws):
+    make_bucket(aws)
+    r = det("destroy")
+    assert r.code == 0, r
+    assert f"s3_bucket.checkpoints  (S3 bucket {BUCKET}, untagged and empty: left by an interrupted run)" in r.out, r
+    assert aws.owned(CL) == {}
+
+
 def test_untagged_bucket_with_objects_stops_the_run_and_is_never_touched(aws):
     make_bucket(aws)
     aws.s3.put_object(Bucket=BUCKET, Key="someone/else", Body=b"data")
@@ -153,3 +161,26 @@ def test_destroy_terminates_only_agents_with_the_tag_and_our_agent_profile(aws):
     assert state(aws, foreign_other) == "running"
     assert state(aws, foreign_none) == "running"
     assert aws.owned(CL) == {}
+
+
+def test_lost_create_bucket_response_is_claimed_in_the_same_run(aws, proxy):
+    # CreateBucket takes effect, its response is lost; the SDK's retry hears
+    # BucketAlreadyOwnedByYou: the bucket is empty and untagged, so it is ours.
+    p = proxy("--drop", "PUT bucket:1")
+    r = run_ok(endpoint=p.url)
+    assert p.stats().get("chaos:drop") == 1
+    assert f"bucket {BUCKET}: empty, untagged and this account's" in r.err, r
+    assert bucket_tags(aws, BUCKET) == {"detscript:deployment": CL, "detscript:id": "s3_bucket.checkpoints"}
+    assert "No changes" in run_ok().out
+
+
+def test_lost_run_instances_response_makes_no_second_master(aws, proxy):
+    # RunInstances takes effect, its response is lost. moto ignores ClientToken, so a blind
+    # retry would launch a second master: detscript looks for the tagged instance first.
+    p = proxy("--drop", "RunInstances:1")
+    r = run_ok(endpoint=p.url)
+    assert p.stats().get("chaos:drop") == 1
+    assert p.stats()["RunInstances"] == 1, p.stats()
+    assert "but launched i-" in r.err, r
+    assert master(aws)["State"]["Name"] == "running"
+    assert "No changes" in run_ok().out
