@@ -184,3 +184,16 @@ def test_lost_run_instances_response_makes_no_second_master(aws, proxy):
     assert "but launched i-" in r.err, r
     assert master(aws)["State"]["Name"] == "running"
     assert "No changes" in run_ok().out
+
+
+def test_duplicated_iam_role_is_reported_and_destroy_removes_both(aws):
+    run_ok()
+    role = aws.iam.get_role(RoleName=f"{CL}-agent")["Role"]
+    aws.iam.create_role(RoleName=f"{CL}-agent-copy", AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
+                        Tags=role["Tags"])
+    r = det("run")
+    assert r.code == 3, r
+    assert f"2 live resources carry detscript:id=iam_role.agent (IAM roles {CL}-agent, {CL}-agent-copy)" in r.err, r
+    r = det("destroy", "--skip-final-snapshot")
+    assert r.code == 0, r
+    assert aws.owned(CL) == {}

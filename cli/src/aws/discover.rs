@@ -135,6 +135,28 @@ impl State {
         });
     }
 
+    /// Makes the choice among duplicated copies deterministic: the copy with the planned name
+    /// stays in `owned` (else the smallest AWS id); the others are duplicates, sorted.
+    pub fn settle(&mut self, planned_name: impl Fn(&str) -> Option<String>) {
+        let dups = std::mem::take(&mut self.duplicates);
+        let mut by_id: BTreeMap<String, Vec<Live>> = BTreeMap::new();
+        for d in dups {
+            by_id.entry(d.id.clone()).or_default().push(d);
+        }
+        for (id, mut copies) in by_id {
+            if let Some(first) = self.owned.remove(&id) {
+                copies.push(first);
+            }
+            let name = planned_name(&id);
+            copies.sort_by_key(|l| (Some(&l.name) != name.as_ref(), l.physical()));
+            let mut it = copies.into_iter();
+            if let Some(first) = it.next() {
+                self.owned.insert(id, first);
+            }
+            self.duplicates.extend(it);
+        }
+    }
+
     /// Every live copy of the logical ids that more than one live resource carries, as
     /// `(id, [copies])`, sorted by id.
     pub fn duplicated(&self) -> Vec<(String, Vec<&Live>)> {
@@ -153,7 +175,8 @@ impl State {
             .into_iter()
             .map(|(id, copies)| {
                 let kind = copies.first().map(|l| kind_words(l.kind())).unwrap_or("resource");
-                let ids: Vec<String> = copies.iter().map(|l| l.physical()).collect();
+                let mut ids: Vec<String> = copies.iter().map(|l| l.physical()).collect();
+                ids.sort();
                 format!(
                     "{} live resources carry {TAG_ID}={id} ({kind}s {}); detscript manages exactly one: \
 remove the extra copies (or run `detscript destroy`, which removes every copy)",
