@@ -57,16 +57,21 @@ class Result:
         return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
 
 
-def det(command, *extra, cluster="det-e2e", script=SCRIPT, endpoint=ENDPOINT, env=None,
-        params=None, yes=True, timeout=600):
-    """Runs the real CLI binary. Every call asserts that the secret never appears."""
+def det_cmd(command, *extra, cluster="det-e2e", script=SCRIPT, params=None, yes=True):
+    """The command line of the real CLI binary."""
     cmd = [BIN, command, str(script), "-p", f"cluster_id={cluster}", "-p", f"keypair={KEYPAIR}",
            "-p", f"db_password={PASSWORD}"]
     for k, v in (params or {}).items():
         cmd += ["-p", f"{k}={v}"]
     if yes and command in ("run", "apply", "destroy"):
         cmd.append("--yes")
-    cmd += list(extra)
+    return cmd + list(extra)
+
+
+def det(command, *extra, cluster="det-e2e", script=SCRIPT, endpoint=ENDPOINT, env=None,
+        params=None, yes=True, timeout=600):
+    """Runs the real CLI binary. Every call asserts that the secret never appears."""
+    cmd = det_cmd(command, *extra, cluster=cluster, script=script, params=params, yes=yes)
     p = subprocess.run(cmd, env=env or aws_env(endpoint), capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, timeout=timeout)
     r = Result(p)

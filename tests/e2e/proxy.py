@@ -7,11 +7,20 @@ injects AWS errors moto never returns (IAM propagation, DependencyViolation, thr
 Prints "PORT <n>" on stdout once listening on 127.0.0.1:<n>. A fault answers the first COUNT
 requests whose Action (query protocol: EC2, IAM, RDS) equals ACTION with the given HTTP
 status and error code, then forwards as usual. GET /__proxy/stats returns counts per action.
+
+    --drop ACTION:COUNT     forward the first COUNT requests of ACTION, then drop their responses
+                            (close the connection): the call took effect, the client never knows.
+    --chaos RATE --seed N   each request, with probability RATE (seeded: reproducible for the
+                            same sequence of requests), gets one fault out of three: throttled,
+                            a 5xx, or forwarded and then its response dropped (the connection is
+                            closed after the call took effect). Counts under /__proxy/stats
+                            as "chaos:throttle", "chaos:5xx", "chaos:drop".
 """
 
 import argparse
 import http.client
 import json
+import random
 import re
 import sys
 import threading
@@ -23,13 +32,22 @@ HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upg
 
 
 class State:
-    def __init__(self, upstream, latency, faults):
+    def __init__(self, upstream, latency, faults, chaos=0.0, seed=0, drops=()):
         u = urllib.parse.urlparse(upstream)
         self.host, self.port = u.hostname, u.port or 80
         self.latency = latency
         self.faults = faults  # list of dicts with remaining counts
         self.lock = threading.Lock()
         self.counts = {}
+        self.chaos = chaos
+        self.drops = list(drops)
+        self.rng = random.Random(seed)
+
+    def roll(self):
+        """None, or the chaos fault for the next request (call with the lock held)."""
+        if not self.chaos or self.rng.random() >= self.chaos:
+            return None
+        return self.rng.choice(["throttle", "5xx", "drop"])
 
 
 def parse_fault(s):
@@ -46,6 +64,8 @@ def service_of(headers):
 
 def error_body(service, code, message):
     message = message.replace("&", "&amp;").replace("<", "&lt;")
+    if service == "s3":
+        return f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
     if service == "ec2":
         return (
             f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
@@ -76,6 +96,7 @@ def make_handler(state):
                 self.wfile.write(data)
                 return
             action = ""
+            chaos = None
             q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
             if "Action" in q:
                 action = q["Action"][0]
@@ -97,8 +118,26 @@ def make_handler(state):
                         f["left"] -= 1
                         fault = f
                         break
+                for d in state.drops:
+                    if d["action"] == action and d["left"] > 0 and not fault:
+                        d["left"] -= 1
+                        chaos = "drop"
+                        break
+                else:
+                    chaos = None
+                chaos = chaos or (None if fault else state.roll())
+                if chaos:
+                    key = f"chaos:{chaos}"
+                    state.counts[key] = state.counts.get(key, 0) + 1
             if state.latency:
                 time.sleep(state.latency)
+            service = service_of(self.headers)
+            if chaos == "throttle":
+                status, code = {"ec2": (503, "RequestLimitExceeded"), "s3": (503, "SlowDown")}.get(
+                    service, (400, "Throttling"))
+                fault = {"status": status, "code": code, "message": "Rate exceeded (chaos)"}
+            elif chaos == "5xx":
+                fault = {"status": 500, "code": "InternalError", "message": "internal error (chaos)"}
             if fault:
                 data = error_body(service_of(self.headers), fault["code"], fault["message"]).encode()
                 self.send_response(fault["status"])
@@ -112,6 +151,15 @@ def make_handler(state):
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            if chaos == "drop":
+                # The call took effect upstream; the client never hears of it.
+                conn.close()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
+                return
             self.send_response(resp.status, resp.reason)
             for k, v in resp.getheaders():
                 if k.lower() not in HOP and k.lower() != "content-length":
@@ -127,15 +175,27 @@ def make_handler(state):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A client killed mid-request (the chaos test's kill -9) is no proxy error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--fault", action="append", default=[])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--chaos", type=float, default=0.0)
+    ap.add_argument("--drop", action="append", default=[])
+    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault])
-    srv = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(state))
+    state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault], a.chaos, a.seed,
+                  [{"action": d.rsplit(":", 1)[0], "left": int(d.rsplit(":", 1)[1])} for d in a.drop])
+    srv = Server(("127.0.0.1", a.port), make_handler(state))
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)
     try:

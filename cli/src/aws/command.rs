@@ -211,9 +211,15 @@ pub async fn run_async(
         .any(|c| c.kind == Kind::Ec2Instance && c.action == Action::Create);
     if new_master {
         for (k, v) in agent_pools(&plan) {
-            let (ids, _) = ec2::find_agents(&clients, &k, &v)
+            let f = ec2::AgentFilter {
+                key: k.clone(),
+                value: v.clone(),
+                profile: None,
+            };
+            let a = ec2::find_agents(&clients, &f)
                 .await
                 .map_err(|e| ui.fail(&format!("{e:#}")))?;
+            let ids: Vec<String> = a.ids.into_iter().chain(a.others).collect();
             if !ids.is_empty() {
                 d.conflicts.push(format!(
                     "EC2 instances [{}] already carry the agent tag {k}={v}; the new master would manage \
@@ -326,19 +332,17 @@ fn deletion_nodes(
     base: impl Fn(&Live) -> Vec<usize>,
 ) -> Vec<Node> {
     let n = lives.len();
-    let pos: HashMap<&str, usize> = lives
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.id.as_str(), i))
-        .collect();
+    // A logical id may have several live copies (duplicates): each is deleted.
+    let mut pos: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, l) in lives.iter().enumerate() {
+        pos.entry(l.id.as_str()).or_default().push(i);
+    }
     // before[i]: the lives to delete before lives[i] (those that depend on it).
     let mut before: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
     let uses: Vec<Vec<String>> = lives.iter().map(providers::uses).collect();
     for (i, l) in lives.iter().enumerate() {
         for dep in plan.dependents(&l.id) {
-            if let Some(&j) = pos.get(dep) {
-                before[i].insert(j);
-            }
+            before[i].extend(pos.get(dep).into_iter().flatten().copied());
         }
         for (j, u) in uses.iter().enumerate() {
             if j != i && u.iter().any(|x| l.attrs.values().any(|a| a == x)) {
@@ -350,14 +354,15 @@ fn deletion_nodes(
     let mut order: Vec<usize> = Vec::with_capacity(n);
     let mut placed = vec![false; n];
     while order.len() < n {
+        let key = |i: usize| (&lives[i].id, lives[i].physical());
         let ready = (0..n)
             .filter(|&i| !placed[i] && before[i].iter().all(|&j| placed[j]))
-            .min_by(|&a, &b| lives[a].id.cmp(&lives[b].id));
+            .min_by_key(|&i| key(i));
         // A cycle (never in a plan): break it at the smallest id.
         let i = ready.unwrap_or_else(|| {
             (0..n)
                 .filter(|&i| !placed[i])
-                .min_by(|&a, &b| lives[a].id.cmp(&lives[b].id))
+                .min_by_key(|&i| key(i))
                 .expect("some node is left")
         });
         placed[i] = true;
@@ -373,8 +378,13 @@ fn deletion_nodes(
             let l = &lives[i];
             let mut deps = base(l);
             deps.extend(before[i].iter().map(|&j| at[j]).filter(|&d| d < at[i]));
+            let copies = pos.get(l.id.as_str()).map_or(1, Vec::len);
             Node {
-                label: l.id.clone(),
+                label: if copies > 1 {
+                    format!("{} ({})", l.id, l.physical())
+                } else {
+                    l.id.clone()
+                },
                 deps,
                 job: Job::Delete(Box::new(l.clone()), opts),
             }
@@ -484,6 +494,65 @@ fn agent_pools(plan: &Plan) -> Vec<(String, String)> {
     pools.into_iter().collect()
 }
 
+/// How `destroy` finds each pool's agents: its tag pair and its instance profile, resolved
+/// from the deployment's live instance profile (None when the pool's profile is not one this
+/// deployment owns: then no instance counts as an agent).
+fn agent_filters(plan: &Plan, state: &State) -> Vec<ec2::AgentFilter> {
+    let mut attrs = Attrs::default();
+    for (id, l) in &state.owned {
+        attrs.insert_all(id, &l.attrs);
+    }
+    let owned_profiles: BTreeSet<&str> = state
+        .owned
+        .values()
+        .filter(|l| l.kind() == Kind::InstanceProfile)
+        .map(|l| l.name.as_str())
+        .collect();
+    let mut out: Vec<ec2::AgentFilter> = Vec::new();
+    for p in plan.agent_pools() {
+        let profile = p
+            .instance_profile
+            .and_then(|t| t.resolve(&|r| attrs.get(&r.path()), None).ok())
+            .filter(|arn| owned_profiles.contains(ec2::profile_name(arn)));
+        let f = ec2::AgentFilter {
+            key: p.tag_key,
+            value: p.tag_value,
+            profile,
+        };
+        if !out
+            .iter()
+            .any(|o| o.key == f.key && o.value == f.value && o.profile == f.profile)
+        {
+            out.push(f);
+        }
+    }
+    out.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
+    out
+}
+
+/// Lines about what carries an agent tag but is not this deployment's (left alone).
+fn foreign_agent_lines(found: &[(ec2::AgentFilter, ec2::Agents)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (f, a) in found {
+        let n = a.others.len() + a.other_spots.len();
+        if n == 0 {
+            continue;
+        }
+        let why = match &f.profile {
+            Some(p) => format!("not the pool's instance profile {}", ec2::profile_name(p)),
+            None => "the pool has no instance profile of this deployment to tell its agents apart"
+                .to_string(),
+        };
+        out.push(format!(
+            "{n} with the agent tag {} but not this deployment's ({why}): instances [{}], spot requests [{}]",
+            f.tag(),
+            a.others.join(", "),
+            a.other_spots.join(", ")
+        ));
+    }
+    out
+}
+
 /// `detscript destroy FILE`.
 pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exit> {
     let rt = runtime()?;
@@ -493,7 +562,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         plan.secrets().clone(),
         label_width(&plan).max(30),
     ));
-    let (clients, state, pools, agents_found) = rt.block_on(async {
+    let (clients, state, filters, agents_found) = rt.block_on(async {
         let clients = connect_or_fail(args, &plan, &ui).await?;
         ui.say(&format!(
             "Reading live state of deployment \"{}\" in {}...",
@@ -502,28 +571,36 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         let state = discover(&clients, &plan)
             .await
             .map_err(|e| ui.fail(&format!("{e:#}")))?;
-        let pools = agent_pools(&plan);
+        let filters = agent_filters(&plan, &state);
         let mut found = Vec::new();
-        for (k, v) in &pools {
-            let (ids, spots) = ec2::find_agents(&clients, k, v)
+        for f in &filters {
+            let a = ec2::find_agents(&clients, f)
                 .await
                 .map_err(|e| ui.fail(&format!("{e:#}")))?;
-            found.push((format!("{k}={v}"), ids, spots));
+            found.push((f.clone(), a));
         }
-        Ok::<_, Exit>((clients, state, pools, found))
+        Ok::<_, Exit>((clients, state, filters, found))
     })?;
-    let n_agents: usize = agents_found.iter().map(|(_, i, s)| i.len() + s.len()).sum();
+    let n_agents: usize = agents_found
+        .iter()
+        .map(|(_, a)| a.ids.len() + a.spots.len())
+        .sum();
+    // Never touched, and said so: same-named resources of others, foreign tagged instances.
+    let mut left_alone: Vec<String> = state.conflicts.clone();
+    left_alone.extend(foreign_agent_lines(&agents_found));
     let mut text = String::new();
-    for (tag, ids, spots) in &agents_found {
-        if !ids.is_empty() || !spots.is_empty() {
+    for (f, a) in &agents_found {
+        if !a.ids.is_empty() || !a.spots.is_empty() {
             text.push_str(&format!(
-                "  -   agents tagged {tag}: instances [{}], spot requests [{}]\n",
-                ids.join(", "),
-                spots.join(", ")
+                "  -   agents tagged {} with instance profile {}: instances [{}], spot requests [{}]\n",
+                f.tag(),
+                f.profile.as_deref().map(ec2::profile_name).unwrap_or("-"),
+                a.ids.join(", "),
+                a.spots.join(", ")
             ));
         }
     }
-    // Agents first; then each resource after everything that depends on it.
+    // Agents first; then each resource (every live copy) after everything that depends on it.
     let del = DeleteOpts {
         delete_data: opts.delete_data,
         skip_final_snapshot: opts.skip_final_snapshot,
@@ -531,19 +608,29 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
     let mut nodes = vec![Node {
         label: "agents (instances and spot requests of the resource pools)".into(),
         deps: Vec::new(),
-        job: Job::Agents(pools),
+        job: Job::Agents(filters),
     }];
-    let all: Vec<Live> = state.owned.values().chain(&state.rules).cloned().collect();
-    nodes.extend(deletion_nodes(&plan, all, del, 1, |_| vec![0]));
-    // The resources (not rules) in the order they are deleted.
-    let lives: Vec<&Live> = nodes
+    nodes.extend(deletion_nodes(&plan, state.all_owned(), del, 1, |_| {
+        vec![0]
+    }));
+    // The resources (not rules) in the order they are deleted, with their labels.
+    let lives: Vec<(&str, &Live)> = nodes
         .iter()
-        .filter_map(|n| state.owned.get(&n.label))
+        .filter_map(|n| match &n.job {
+            Job::Delete(l, _) if l.kind() != Kind::SecurityGroupRule => {
+                Some((n.label.as_str(), &**l))
+            }
+            _ => None,
+        })
         .collect();
-    for l in &lives {
+    for (label, l) in &lives {
+        let claimed = if state.claimed.contains(&l.id) {
+            ", untagged and empty: left by an interrupted run"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "  -   {}  ({} {})\n",
-            l.id,
+            "  -   {label}  ({} {}{claimed})\n",
             kind_words(l.kind()),
             l.physical()
         ));
@@ -554,9 +641,20 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
             state.rules.len()
         ));
     }
+    let alone_text = if left_alone.is_empty() {
+        String::new()
+    } else {
+        let mut t = String::from("Left alone (not owned by this deployment):\n");
+        for l in &left_alone {
+            t.push_str(&format!("  {l}\n"));
+        }
+        t
+    };
     if lives.is_empty() && n_agents == 0 {
         if opts.json {
-            ui.event(json!({"event": "summary", "command": "destroy", "done": [], "failed": [], "not_done": []}));
+            ui.event(json!({"event": "summary", "command": "destroy", "done": [], "failed": [], "not_done": [], "left_alone": left_alone}));
+        } else if !alone_text.is_empty() {
+            ui.out(&alone_text);
         }
         ui.say(&format!(
             "Nothing to destroy: deployment \"{}\" owns nothing in {}.",
@@ -565,16 +663,16 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         return Ok(());
     }
     if opts.json {
-        ui.event(json!({"event": "destroy_plan", "resources": lives.iter().map(|l| &l.id).collect::<Vec<_>>(), "agents": n_agents}));
+        ui.event(json!({"event": "destroy_plan", "resources": lives.iter().map(|(label, _)| label).collect::<Vec<_>>(), "agents": n_agents, "left_alone": left_alone}));
     } else {
-        ui.out(&format!("detscript will delete:\n{text}\n"));
+        ui.out(&format!("detscript will delete:\n{text}\n{alone_text}"));
     }
     // Refuse before deleting anything if a bucket holds data and --delete-data is missing.
     let ctx = context(clients, &plan, &ui, &state);
     if !opts.delete_data {
-        for l in lives
+        for (_, l) in lives
             .iter()
-            .filter(|l| matches!(l.detail, Detail::S3Bucket(_)))
+            .filter(|(_, l)| matches!(l.detail, Detail::S3Bucket(_)))
         {
             let n = rt
                 .block_on(s3::count_objects(&ctx, &l.name))
@@ -613,11 +711,17 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         if left.is_empty() {
             report.push_str("Nothing owned by this deployment is left behind.\n");
         } else {
-            report.push_str("Left behind:\n");
+            report.push_str("Left behind (could not be removed):\n");
             for o in left {
-                report.push_str(&format!("  {}\n", o.label));
+                let why = match &o.status {
+                    Status::Failed(m) => format!(": {m}"),
+                    Status::Skipped(w) => format!(": skipped, {w}"),
+                    _ => ": not started".to_string(),
+                };
+                report.push_str(&format!("  {}{why}\n", o.label));
             }
         }
+        report.push_str(&alone_text);
         ui.out(&report);
     }
     if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
@@ -690,6 +794,45 @@ mod tests {
             BTreeSet::from(["agents", "ec2_instance.master", "rds_instance.db-writer"])
         );
         assert!(at["iam_role.master"] < at["iam_role.agent"]);
+    }
+
+    #[test]
+    fn every_copy_of_a_duplicated_id_is_reported_and_deleted() {
+        let p = plan("0.0.0.0/0");
+        let tags: BTreeMap<String, String> = [
+            ("detscript:deployment", p.deployment.name.as_str()),
+            ("detscript:id", "security_group.agent"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut st = State::default();
+        for gid in ["sg-1", "sg-2", "sg-1"] {
+            let l = group("", "agent", gid);
+            st.add(&p.deployment.name, &tags, l, Some("security_group.agent"));
+        }
+        assert_eq!(st.owned.len(), 1);
+        assert_eq!(
+            st.duplicates.len(),
+            1,
+            "the same group read twice is no duplicate"
+        );
+        let msgs = st.duplicate_messages();
+        assert_eq!(msgs.len(), 1);
+        assert!(
+            msgs[0].starts_with(
+                "2 live resources carry detscript:id=security_group.agent (security groups sg-1, sg-2)"
+            ),
+            "{}",
+            msgs[0]
+        );
+        assert!(crate::aws::diff::diff(&p, &st).conflicts.contains(&msgs[0]));
+        let nodes = deletion_nodes(&p, st.all_owned(), DeleteOpts::default(), 0, |_| vec![]);
+        let labels: Vec<&str> = nodes.iter().map(|n| n.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["security_group.agent (sg-1)", "security_group.agent (sg-2)"]
+        );
     }
 
     #[test]

@@ -132,6 +132,7 @@ pub fn diff(plan: &Plan, state: &State) -> Diff {
         conflicts: state.conflicts.clone(),
         ..Diff::default()
     };
+    d.conflicts.extend(state.duplicate_messages());
     // Attributes known now: those of live resources that stay (no replace).
     let mut attrs = Attrs::default();
     let mut replaced: BTreeSet<String> = BTreeSet::new();

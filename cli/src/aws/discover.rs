@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use detscript_engine::Kind;
-use detscript_engine::kinds::TAG_DEPLOYMENT;
+use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID};
 
 pub use super::providers::Detail;
 pub use super::providers::discover;
@@ -56,6 +56,11 @@ pub struct State {
     pub rules: Vec<Live>,
     /// Same-named resources without our ownership tag: never touched.
     pub conflicts: Vec<String>,
+    /// Further live copies of an owned logical id (the first copy is in `owned`): e.g. an
+    /// instance launched with "launch more like this". `run` stops; `destroy` removes them.
+    pub duplicates: Vec<Live>,
+    /// Untagged buckets this deployment claims (see [`State::claim`]).
+    pub claimed: Vec<String>,
     /// The default VPC (security groups are created there).
     pub vpc_id: Option<String>,
 }
@@ -67,7 +72,11 @@ impl State {
     }
 
     pub fn merge(&mut self, other: State) {
-        self.owned.extend(other.owned);
+        for (_, live) in other.owned {
+            self.insert_owned(live);
+        }
+        self.duplicates.extend(other.duplicates);
+        self.claimed.extend(other.claimed);
         self.rules.extend(other.rules);
         self.conflicts.extend(other.conflicts);
         self.vpc_id = self.vpc_id.take().or(other.vpc_id);
@@ -87,7 +96,7 @@ impl State {
                 .cloned()
                 .or_else(|| planned.map(str::to_string))
                 .unwrap_or_else(|| format!("{}.{}", live.kind().as_str(), live.name));
-            self.owned.insert(id.clone(), Live { id, ..live });
+            self.insert_owned(Live { id, ..live });
         } else if planned.is_some() {
             let owner = match tags.get(TAG_DEPLOYMENT) {
                 Some(o) => format!("owned by deployment \"{o}\""),
@@ -100,6 +109,92 @@ impl State {
                 live.physical()
             ));
         }
+    }
+}
+
+impl State {
+    /// Records an owned resource; a second live resource with the same logical id is a
+    /// duplicate.
+    fn insert_owned(&mut self, live: Live) {
+        match self.owned.get(&live.id) {
+            Some(first) if first.physical() != live.physical() => self.duplicates.push(live),
+            Some(_) => {}
+            None => {
+                self.owned.insert(live.id.clone(), live);
+            }
+        }
+    }
+
+    /// Takes an untagged resource with a planned name as the deployment's own (an empty bucket
+    /// of this account left by an interrupted run): `run` tags it.
+    pub fn claim(&mut self, id: &str, live: Live) {
+        self.claimed.push(id.to_string());
+        self.insert_owned(Live {
+            id: id.to_string(),
+            ..live
+        });
+    }
+
+    /// Makes the choice among duplicated copies deterministic: the copy with the planned name
+    /// stays in `owned` (else the smallest AWS id); the others are duplicates, sorted.
+    pub fn settle(&mut self, planned_name: impl Fn(&str) -> Option<String>) {
+        let dups = std::mem::take(&mut self.duplicates);
+        let mut by_id: BTreeMap<String, Vec<Live>> = BTreeMap::new();
+        for d in dups {
+            by_id.entry(d.id.clone()).or_default().push(d);
+        }
+        for (id, mut copies) in by_id {
+            if let Some(first) = self.owned.remove(&id) {
+                copies.push(first);
+            }
+            let name = planned_name(&id);
+            copies.sort_by_key(|l| (Some(&l.name) != name.as_ref(), l.physical()));
+            let mut it = copies.into_iter();
+            if let Some(first) = it.next() {
+                self.owned.insert(id, first);
+            }
+            self.duplicates.extend(it);
+        }
+    }
+
+    /// Every live copy of the logical ids that more than one live resource carries, as
+    /// `(id, [copies])`, sorted by id.
+    pub fn duplicated(&self) -> Vec<(String, Vec<&Live>)> {
+        let mut out: BTreeMap<String, Vec<&Live>> = BTreeMap::new();
+        for d in &self.duplicates {
+            out.entry(d.id.clone())
+                .or_insert_with(|| self.owned.get(&d.id).into_iter().collect())
+                .push(d);
+        }
+        out.into_iter().collect()
+    }
+
+    /// One line per duplicated logical id, naming the copies' AWS ids.
+    pub fn duplicate_messages(&self) -> Vec<String> {
+        self.duplicated()
+            .into_iter()
+            .map(|(id, copies)| {
+                let kind = copies.first().map(|l| kind_words(l.kind())).unwrap_or("resource");
+                let mut ids: Vec<String> = copies.iter().map(|l| l.physical()).collect();
+                ids.sort();
+                format!(
+                    "{} live resources carry {TAG_ID}={id} ({kind}s {}); detscript manages exactly one: \
+remove the extra copies (or run `detscript destroy`, which removes every copy)",
+                    copies.len(),
+                    ids.join(", ")
+                )
+            })
+            .collect()
+    }
+
+    /// Every owned live resource (duplicates included) and every rule.
+    pub fn all_owned(&self) -> Vec<Live> {
+        self.owned
+            .values()
+            .chain(&self.duplicates)
+            .chain(&self.rules)
+            .cloned()
+            .collect()
     }
 }
 

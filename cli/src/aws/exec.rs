@@ -34,8 +34,9 @@ pub enum Job {
     },
     /// Delete an owned resource (or revoke a rule of an owned security group).
     Delete(Box<Live>, DeleteOpts),
-    /// Terminate the agents and cancel the spot requests the master launched.
-    Agents(Vec<(String, String)>),
+    /// Terminate the agents and cancel the spot requests the master launched (the pool's tag
+    /// and the pool's instance profile).
+    Agents(Vec<ec2::AgentFilter>),
 }
 
 pub struct Node {
@@ -230,21 +231,26 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
             .await
             .map(|n| (BTreeMap::new(), n)),
         Job::Agents(pools) => {
-            let mut total = (0, 0);
-            for (k, v) in pools {
-                let (ids, spots) = ec2::find_agents(&ctx.clients, &k, &v).await?;
-                ec2::cancel_spot(ctx, &spots).await?;
-                ec2::terminate(ctx, &ids).await?;
-                total.0 += ids.len();
-                total.1 += spots.len();
+            let mut total = (0, 0, 0);
+            for f in pools {
+                let a = ec2::find_agents(&ctx.clients, &f).await?;
+                ec2::cancel_spot(ctx, &a.spots).await?;
+                ec2::terminate(ctx, &a.ids).await?;
+                total.0 += a.ids.len();
+                total.1 += a.spots.len();
+                total.2 += a.others.len() + a.other_spots.len();
             }
-            Ok((
-                BTreeMap::new(),
-                format!(
-                    "{} agent instances terminated, {} spot requests cancelled",
-                    total.0, total.1
-                ),
-            ))
+            let mut note = format!(
+                "{} agent instances terminated, {} spot requests cancelled",
+                total.0, total.1
+            );
+            if total.2 > 0 {
+                note.push_str(&format!(
+                    "; {} with the agent tag left alone (another or no instance profile: not ours)",
+                    total.2
+                ));
+            }
+            Ok((BTreeMap::new(), note))
         }
     }
 }

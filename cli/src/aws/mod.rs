@@ -118,6 +118,36 @@ the shared profile{}, SSO and the instance role): {}",
     })
 }
 
+/// The caller's AWS account id, without STS: the owner of the region's default VPC (a default
+/// VPC always belongs to the account it was made for; it cannot be shared), else the account
+/// in an IAM role's ARN (`arn:aws:iam::<account>:role/...`; ListRoles lists only the caller's
+/// account). None when neither exists.
+pub async fn account_id(c: &Clients) -> anyhow::Result<Option<String>> {
+    let vpcs = c
+        .ec2
+        .describe_vpcs()
+        .filters(providers::sg::filter("is-default", vec!["true".into()]))
+        .send()
+        .await
+        .map_err(|e| aws_err("DescribeVpcs", "", e))?;
+    if let Some(owner) = vpcs.vpcs().iter().find_map(|v| v.owner_id()) {
+        return Ok(Some(owner.to_string()));
+    }
+    let roles = c
+        .iam
+        .list_roles()
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| aws_err("ListRoles", "", e))?;
+    Ok(roles
+        .roles()
+        .first()
+        .and_then(|r| r.arn().split(':').nth(4))
+        .filter(|a| !a.is_empty())
+        .map(str::to_string))
+}
+
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }

@@ -1,13 +1,14 @@
 //! The master instance, and the agent instances / spot requests the master launched.
 
 use anyhow::{Result, bail};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, HttpTokensState, IamInstanceProfileSpecification,
     Instance, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceType, ResourceType, VolumeType,
 };
-use detscript_engine::kinds::{Ec2InstanceSpec, TAG_DEPLOYMENT};
+use detscript_engine::kinds::{Ec2InstanceSpec, TAG_DEPLOYMENT, TAG_ID};
 use detscript_engine::{Kind, Plan, Resource};
 use sha2::{Digest, Sha256};
 
@@ -434,27 +435,117 @@ async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
     Ok(describe(ctx, iid).await?.as_ref().and_then(state_of))
 }
 
+/// True when a failed call may still have taken effect or may succeed when sent again:
+/// throttling, 5xx, timeouts, a lost connection or an unreadable response.
+pub fn is_transient<E: ProvideErrorMetadata>(
+    e: &SdkError<E, aws_sdk_ec2::config::http::HttpResponse>,
+) -> bool {
+    match e {
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            let throttled = matches!(
+                s.err().code(),
+                Some(
+                    "Throttling"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                        | "RequestThrottled"
+                        | "RequestThrottledException"
+                        | "TooManyRequestsException"
+                        | "InternalError"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
+                        | "Unavailable"
+                )
+            );
+            throttled || status >= 500
+        }
+        SdkError::ConstructionFailure(_) => false,
+        _ => true,
+    }
+}
+
+/// Live instances (not terminated) tagged as this deployment's `id`.
+async fn launched(ctx: &Ctx, id: &str) -> Result<Vec<String>> {
+    let req = ctx
+        .clients
+        .ec2
+        .describe_instances()
+        .filters(filter(
+            format!("tag:{TAG_DEPLOYMENT}"),
+            vec![ctx.deployment.clone()],
+        ))
+        .filters(filter(format!("tag:{TAG_ID}"), vec![id.to_string()]))
+        .filters(filter(
+            "instance-state-name",
+            LIVE_STATES.iter().map(|s| s.to_string()).collect(),
+        ));
+    let res = all_items!(req, "DescribeInstances", id)?;
+    Ok(res
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect())
+}
+
 /// RunInstances, retrying while a new instance profile propagates. Returns the instance id.
+///
+/// The SDK does not retry this call: a retry after a lost response would launch a second
+/// master wherever the ClientToken is not honoured (emulators). Instead, after a transient
+/// failure, the instances tagged with the deployment and id (tags are applied atomically with
+/// the launch) are looked up first, and only when there is none is the launch sent again.
 async fn launch(ctx: &Ctx, r: &Resource, req: RunInstancesFluentBuilder) -> Result<String> {
-    let out = retry_while(
-        ctx.waits.iam_propagation,
-        || req.clone().send(),
-        |e| is_profile_propagation(code_of(e), message_of(e)),
-        |e, d| {
-            ctx.ui.resource(
-                &r.id,
-                "waiting",
-                None,
-                &format!(
-                    "instance profile not usable yet ({}); retrying in {}s",
-                    message_of(e).unwrap_or("IAM propagation"),
-                    d.as_secs()
-                ),
-            )
-        },
-    )
-    .await
-    .map_err(|e| aws_err("RunInstances", &r.name, e))?;
+    let no_sdk_retry = aws_sdk_ec2::config::Builder::default()
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    let mut delay = std::time::Duration::from_millis(200);
+    let mut attempt = 0;
+    let out = loop {
+        attempt += 1;
+        let res = retry_while(
+            ctx.waits.iam_propagation,
+            || {
+                req.clone()
+                    .customize()
+                    .config_override(no_sdk_retry.clone())
+                    .send()
+            },
+            |e| is_profile_propagation(code_of(e), message_of(e)),
+            |e, d| {
+                ctx.ui.resource(
+                    &r.id,
+                    "waiting",
+                    None,
+                    &format!(
+                        "instance profile not usable yet ({}); retrying in {}s",
+                        message_of(e).unwrap_or("IAM propagation"),
+                        d.as_secs()
+                    ),
+                )
+            },
+        )
+        .await;
+        match res {
+            Ok(out) => break out,
+            Err(e) if attempt < 6 && is_transient(&e) => {
+                let found = launched(ctx, &r.id).await?;
+                if let Some(iid) = found.into_iter().next() {
+                    ctx.ui.resource(
+                        &r.id,
+                        "waiting",
+                        None,
+                        &format!(
+                            "RunInstances failed ({}) but launched {iid}: using it",
+                            first_line(&e)
+                        ),
+                    );
+                    return Ok(iid);
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(aws_err("RunInstances", &r.name, e)),
+        }
+    };
     let Some(iid) = out
         .instances()
         .first()
@@ -464,6 +555,16 @@ async fn launch(ctx: &Ctx, r: &Resource, req: RunInstancesFluentBuilder) -> Resu
         bail!("RunInstances {}: no instance in the response", r.name);
     };
     Ok(iid)
+}
+
+fn first_line<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> String {
+    match (code_of(e), e) {
+        (Some(c), _) => c.to_string(),
+        (None, SdkError::TimeoutError(_)) => "timeout".into(),
+        (None, SdkError::DispatchFailure(_)) => "connection failed".into(),
+        (None, SdkError::ResponseError(_)) => "response lost".into(),
+        (None, _) => "error".into(),
+    }
 }
 
 async fn wait_running(ctx: &Ctx, iid: &str) -> Result<AttrMap> {
@@ -526,12 +627,56 @@ pub async fn terminate(ctx: &Ctx, ids: &[String]) -> Result<()> {
     .await
 }
 
-/// Agent instances (not terminated) and open spot requests carrying `key=value`.
-pub async fn find_agents(
-    c: &Clients,
-    key: &str,
-    value: &str,
-) -> Result<(Vec<String>, Vec<String>)> {
+/// How `destroy` recognises the agents of one resource pool: the pool's tag pair AND the
+/// pool's instance profile (one this deployment owns). `profile` is None when the pool has no
+/// such profile: then no instance can be told apart from someone else's, and none is ours.
+#[derive(Debug, Clone)]
+pub struct AgentFilter {
+    pub key: String,
+    pub value: String,
+    pub profile: Option<String>,
+}
+
+impl AgentFilter {
+    pub fn tag(&self) -> String {
+        format!("{}={}", self.key, self.value)
+    }
+}
+
+/// What carries a pool's tag.
+#[derive(Debug, Clone, Default)]
+pub struct Agents {
+    /// Instances (not terminated) with the tag and the pool's instance profile.
+    pub ids: Vec<String>,
+    /// Open or active spot requests with the tag and the pool's instance profile.
+    pub spots: Vec<String>,
+    /// Instances with the tag but another (or no) instance profile: not ours.
+    pub others: Vec<String>,
+    /// Spot requests with the tag but another (or no) instance profile.
+    pub other_spots: Vec<String>,
+}
+
+/// The name of an instance profile given by ARN (`arn:...:instance-profile/path/name`) or name.
+pub fn profile_name(arn_or_name: &str) -> &str {
+    match arn_or_name.split_once(":instance-profile/") {
+        Some((_, rest)) => rest.rsplit('/').next().unwrap_or(rest),
+        None => arn_or_name,
+    }
+}
+
+/// True when an instance's profile (ARN or name) is `want` (ARN or name). Instances can only
+/// use profiles of their own account, so the name decides.
+pub fn same_profile(have: Option<&str>, want: Option<&str>) -> bool {
+    match (have, want) {
+        (Some(h), Some(w)) => profile_name(h) == profile_name(w),
+        _ => false,
+    }
+}
+
+/// Instances (not terminated) and open spot requests carrying the pool's tag, split into this
+/// deployment's agents (with the pool's profile) and others.
+pub async fn find_agents(c: &Clients, f: &AgentFilter) -> Result<Agents> {
+    let (key, value) = (&f.key, &f.value);
     let inst = c
         .ec2
         .describe_instances()
@@ -549,11 +694,18 @@ pub async fn find_agents(
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| aws_err("DescribeInstances", &format!("tag {key}={value}"), e))?;
-    let ids = inst
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect();
+    let mut out = Agents::default();
+    for i in inst.iter().flat_map(|r| r.instances()) {
+        let Some(iid) = i.instance_id().map(str::to_string) else {
+            continue;
+        };
+        let have = i.iam_instance_profile().and_then(|p| p.arn());
+        if same_profile(have, f.profile.as_deref()) {
+            out.ids.push(iid);
+        } else {
+            out.others.push(iid);
+        }
+    }
     let spot = c
         .ec2
         .describe_spot_instance_requests()
@@ -567,18 +719,26 @@ pub async fn find_agents(
                 e,
             )
         })?;
-    let reqs = spot
-        .spot_instance_requests()
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.state().map(|s| s.as_str()),
-                Some("open") | Some("active") | None
-            )
-        })
-        .filter_map(|s| s.spot_instance_request_id().map(str::to_string))
-        .collect();
-    Ok((ids, reqs))
+    for s in spot.spot_instance_requests().iter().filter(|s| {
+        matches!(
+            s.state().map(|s| s.as_str()),
+            Some("open") | Some("active") | None
+        )
+    }) {
+        let Some(id) = s.spot_instance_request_id().map(str::to_string) else {
+            continue;
+        };
+        let p = s
+            .launch_specification()
+            .and_then(|l| l.iam_instance_profile());
+        let have = p.and_then(|p| p.arn().or(p.name()));
+        if same_profile(have, f.profile.as_deref()) {
+            out.spots.push(id);
+        } else {
+            out.other_spots.push(id);
+        }
+    }
+    Ok(out)
 }
 
 pub async fn cancel_spot(ctx: &Ctx, ids: &[String]) -> Result<()> {
@@ -629,5 +789,23 @@ mod tests {
             client_token("det", "ec2_instance.master", "abc", Some("i-1"))
         );
         assert_ne!(a, client_token("det2", "ec2_instance.master", "abc", None));
+    }
+
+    #[test]
+    fn agents_are_told_apart_by_the_instance_profile_name() {
+        let ours = "arn:aws:iam::123456789012:instance-profile/det-agent";
+        assert_eq!(profile_name(ours), "det-agent");
+        assert_eq!(
+            profile_name("arn:aws:iam::1:instance-profile/a/b/det-agent"),
+            "det-agent"
+        );
+        assert!(same_profile(Some(ours), Some(ours)));
+        assert!(same_profile(Some("det-agent"), Some(ours)));
+        assert!(!same_profile(
+            Some("arn:aws:iam::123456789012:instance-profile/other"),
+            Some(ours)
+        ));
+        assert!(!same_profile(None, Some(ours)));
+        assert!(!same_profile(Some(ours), None));
     }
 }

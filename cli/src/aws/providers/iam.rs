@@ -15,7 +15,7 @@ use super::{
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, aws_err};
+use crate::aws::{Clients, Ctx, aws_err, code_of};
 
 /// A role's policies as read back (normalized for comparison).
 #[derive(Debug, Clone)]
@@ -469,12 +469,33 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
             .map_err(|e| aws_err("RemoveRoleFromInstanceProfile", profile, e))?;
     }
     if !want.is_empty() && !have.iter().any(|r| r == want) {
-        iam.add_role_to_instance_profile()
+        let res = iam
+            .add_role_to_instance_profile()
             .instance_profile_name(profile)
             .role_name(want)
             .send()
-            .await
-            .map_err(|e| aws_err("AddRoleToInstanceProfile", profile, e))?;
+            .await;
+        match res {
+            Ok(_) => {}
+            // A retried call whose first response was lost: the profile holds its one role
+            // already. Converged if that role is the one wanted.
+            Err(e) if code_of(&e) == Some("LimitExceeded") => {
+                let now = iam
+                    .get_instance_profile()
+                    .instance_profile_name(profile)
+                    .send()
+                    .await
+                    .map_err(|e| aws_err("GetInstanceProfile", profile, e))?;
+                let roles: Vec<&str> = now
+                    .instance_profile()
+                    .map(|p| p.roles().iter().map(|r| r.role_name()).collect())
+                    .unwrap_or_default();
+                if roles != [want] {
+                    return Err(aws_err("AddRoleToInstanceProfile", profile, e));
+                }
+            }
+            Err(e) => return Err(aws_err("AddRoleToInstanceProfile", profile, e)),
+        }
     }
     Ok(())
 }

@@ -235,6 +235,7 @@ pub async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
     for part in parts {
         state.merge(part?);
     }
+    state.settle(|id| plan.get(id).map(|r| r.name.clone()));
     Ok(state)
 }
 

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag, Tagging, VersioningConfiguration,
 };
-use detscript_engine::kinds::{self, S3BucketSpec};
+use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
@@ -27,6 +27,9 @@ pub struct BucketLive {
     pub block_public_access: bool,
     pub encryption: Option<String>,
     pub versioning: bool,
+    /// No tags at all: an empty bucket of this account with the planned name, left by a run
+    /// interrupted between CreateBucket and PutBucketTagging. `run` claims it (tags it).
+    pub untagged: bool,
 }
 
 pub struct S3Bucket;
@@ -100,19 +103,46 @@ impl Provider for S3Bucket {
                 .map(|t| tag_map(t.tag_set().iter().map(|t| (Some(t.key()), Some(t.value())))))
                 .unwrap_or_default(),
             };
+            let planned_id = names.get(&name).map(String::as_str);
+            if let (true, Some(id)) = (tags.is_empty(), planned_id) {
+                // Untagged, with exactly the planned name, in this account's list: ours if it
+                // is empty (a run was interrupted before tagging it), else someone's data.
+                match claimable(c, &name).await? {
+                    Ok(()) => {
+                        let detail = BucketLive {
+                            untagged: true,
+                            ..read_settings(c, &name).await?
+                        };
+                        let live =
+                            Live::new(&name, attrs(&c.region, &name), Detail::S3Bucket(detail));
+                        st.claim(id, live);
+                    }
+                    Err(why) => st.conflicts.push(format!(
+                        "S3 bucket {name} already exists without the tag {TAG_DEPLOYMENT}={dep} and {why}; \
+detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
+                    )),
+                }
+                continue;
+            }
             let detail = if owned_by(&tags, dep) {
                 read_settings(c, &name).await?
             } else {
                 BucketLive::default()
             };
             let live = Live::new(&name, attrs(&c.region, &name), Detail::S3Bucket(detail));
-            st.add(dep, &tags, live, names.get(&name).map(String::as_str));
+            st.add(dep, &tags, live, planned_id);
         }
         Ok(st)
     }
 
     fn compare(spec: &S3BucketSpec, Have { d: l, .. }: Have<'_, BucketLive>, _cx: &Cmp) -> Action {
         let mut upd = Vec::new();
+        if l.untagged {
+            upd.push(
+                "+ ownership tags: claims this account's empty, untagged bucket (left by an interrupted run)"
+                    .into(),
+            );
+        }
         if spec.block_public_access && !l.block_public_access {
             upd.push("~ block all public access".into());
         }
@@ -153,9 +183,18 @@ impl Provider for S3Bucket {
                     .build(),
             );
         }
-        req.send()
-            .await
-            .map_err(|e| aws_err("CreateBucket", &name, e))?;
+        match req.send().await {
+            Ok(_) => {}
+            // A retried CreateBucket whose first response was lost: the bucket is this
+            // account's; claim it if it is still empty and untagged.
+            Err(e) if code_of(&e) == Some("BucketAlreadyOwnedByYou") => {
+                if let Err(why) = claimable(&ctx.clients, &name).await? {
+                    bail!("CreateBucket {name}: BucketAlreadyOwnedByYou, and it {why}");
+                }
+                say_claimed(ctx, r, &name);
+            }
+            Err(e) => return Err(aws_err("CreateBucket", &name, e)),
+        }
         // Tags come in a second call: if it fails, remove the new, empty bucket again so that
         // the next run does not find an untagged bucket with our name (which it must not touch).
         let all = Settings {
@@ -182,6 +221,20 @@ impl Provider for S3Bucket {
         Have { d: l, .. }: Have<'_, BucketLive>,
     ) -> Result<AttrMap> {
         let name = r.name.clone();
+        if l.untagged {
+            // Look again right before tagging: still empty and untagged, still this account's.
+            if let Err(why) = claimable(&ctx.clients, &name).await? {
+                bail!("bucket {name} can no longer be claimed: it {why}");
+            }
+            let tags_only = Settings {
+                tags: true,
+                block: false,
+                encryption: false,
+                versioning: false,
+            };
+            configure(ctx, r, &name, spec, tags_only).await?;
+            say_claimed(ctx, r, &name);
+        }
         let which = Settings {
             tags: false,
             block: !l.block_public_access,
@@ -201,6 +254,56 @@ impl Provider for S3Bucket {
         opts: DeleteOpts,
     ) -> Result<String> {
         delete_bucket(ctx, &live.name, opts.delete_data).await
+    }
+}
+
+fn say_claimed(ctx: &Ctx, r: &Resource, name: &str) {
+    ctx.ui.resource(
+        &r.id,
+        "claimed",
+        None,
+        &format!("bucket {name}: empty, untagged and this account's (left by an interrupted run); tagged as this deployment's"),
+    );
+}
+
+/// `Ok(Ok(()))` when the bucket `name` is this account's (checked with ExpectedBucketOwner),
+/// has no tags at all and holds no object or version: then an interrupted run of this
+/// deployment created it (a bucket cannot be tagged at creation). Else `Ok(Err(why))`.
+pub async fn claimable(c: &Clients, name: &str) -> Result<std::result::Result<(), String>> {
+    let Some(account) = crate::aws::account_id(c).await? else {
+        return Ok(Err(
+            "this account's id could not be determined (no default VPC, no IAM role)".into(),
+        ));
+    };
+    let res =
+        c.s3.get_bucket_tagging()
+            .bucket(name)
+            .expected_bucket_owner(&account)
+            .send()
+            .await;
+    match res {
+        Ok(t) if !t.tag_set().is_empty() => return Ok(Err("has tags".into())),
+        Ok(_) => {}
+        Err(e) if matches!(code_of(&e), Some("NoSuchTagSet" | "NoSuchTagSetError")) => {}
+        Err(e) if code_of(&e) == Some("AccessDenied") => {
+            return Ok(Err(format!("is not owned by account {account}")));
+        }
+        Err(e) => return Err(aws_err("GetBucketTagging", name, e)),
+    }
+    let res =
+        c.s3.list_object_versions()
+            .bucket(name)
+            .expected_bucket_owner(&account)
+            .max_keys(1)
+            .send()
+            .await;
+    match res {
+        Ok(o) if o.versions().is_empty() && o.delete_markers().is_empty() => Ok(Ok(())),
+        Ok(_) => Ok(Err("holds objects".into())),
+        Err(e) if code_of(&e) == Some("AccessDenied") => {
+            Ok(Err(format!("is not owned by account {account}")))
+        }
+        Err(e) => Err(aws_err("ListObjectVersions", name, e)),
     }
 }
 
@@ -247,6 +350,7 @@ async fn read_settings(c: &Clients, bucket: &str) -> Result<BucketLive> {
         block_public_access,
         encryption,
         versioning,
+        untagged: false,
     })
 }
 
