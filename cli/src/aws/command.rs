@@ -10,14 +10,14 @@ use detscript_engine::{Kind, Plan};
 use serde_json::json;
 
 use super::diff::{Action, Diff, Removal, diff};
-use super::discover::{Detail, Live, State, discover, kind_words};
+use super::discover::{Live, State, discover};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, critical_path, execute};
-use super::providers::{self, ec2, s3};
+use super::providers::{self, agents};
 use super::ui::Ui;
 use super::{Attrs, AwsArgs, Clients, Ctx, EXIT_AWS, EXIT_CHANGES, Waits, connect};
 use crate::{Exit, exit};
 
-fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -28,14 +28,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         })
 }
 
-async fn connect_or_fail(args: &AwsArgs, plan: &Plan, ui: &Ui) -> Result<Clients, Exit> {
+pub(super) async fn connect_or_fail(args: &AwsArgs, plan: &Plan, ui: &Ui) -> Result<Clients, Exit> {
     connect(args, plan.deployment.region.as_deref())
         .await
         .map_err(|e| ui.fail(&e))
 }
 
 /// What the providers work with.
-fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &State) -> Arc<Ctx> {
+pub(super) fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &State) -> Arc<Ctx> {
     Arc::new(Ctx {
         clients,
         plan: plan.clone(),
@@ -46,7 +46,7 @@ fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &State) -> A
     })
 }
 
-fn label_width(plan: &Plan) -> usize {
+pub(super) fn label_width(plan: &Plan) -> usize {
     plan.resources
         .iter()
         .map(|r| r.id.len())
@@ -55,7 +55,11 @@ fn label_width(plan: &Plan) -> usize {
 }
 
 /// Reads live state and diffs it; conflicts stop here.
-async fn refresh(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(State, Diff), Exit> {
+pub(super) async fn refresh(
+    clients: &Clients,
+    plan: &Plan,
+    ui: &Ui,
+) -> Result<(State, Diff), Exit> {
     ui.say(&format!(
         "Reading live state of deployment \"{}\" in {}...",
         plan.deployment.name, clients.region
@@ -67,7 +71,7 @@ async fn refresh(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(State, Diff
     Ok((state, d))
 }
 
-fn diff_json(d: &Diff) -> serde_json::Value {
+pub(super) fn diff_json(d: &Diff) -> serde_json::Value {
     let changes: Vec<serde_json::Value> = d
         .changes
         .iter()
@@ -101,7 +105,7 @@ fn diff_json(d: &Diff) -> serde_json::Value {
     })
 }
 
-fn report_conflicts(ui: &Ui, d: &Diff) -> Result<(), Exit> {
+pub(super) fn report_conflicts(ui: &Ui, d: &Diff) -> Result<(), Exit> {
     if d.conflicts.is_empty() && d.blocked.is_empty() {
         return Ok(());
     }
@@ -145,7 +149,7 @@ pub fn plan_refresh(
     Ok(())
 }
 
-fn confirm(question: &str, yes: bool) -> Result<(), Exit> {
+pub(super) fn confirm(question: &str, yes: bool) -> Result<(), Exit> {
     if yes {
         return Ok(());
     }
@@ -211,12 +215,12 @@ pub async fn run_async(
         .any(|c| c.kind == Kind::Ec2Instance && c.action == Action::Create);
     if new_master {
         for (k, v) in agent_pools(&plan) {
-            let f = ec2::AgentFilter {
+            let f = agents::AgentFilter {
                 key: k.clone(),
                 value: v.clone(),
                 profile: None,
             };
-            let a = ec2::find_agents(&clients, &f)
+            let a = agents::find_agents(&clients, &f)
                 .await
                 .map_err(|e| ui.fail(&format!("{e:#}")))?;
             let ids: Vec<String> = a.ids.into_iter().chain(a.others).collect();
@@ -324,7 +328,7 @@ fn apply_nodes(plan: &Plan, state: &State, d: &Diff) -> Vec<Node> {
 /// Nodes deleting `lives`, numbered from `offset`: each after every resource that depends on
 /// it (the plan's dependency graph reversed, and for resources the plan does not have, the
 /// live ids, names and ARNs they use), concurrently where independent, and after `base`.
-fn deletion_nodes(
+pub(super) fn deletion_nodes(
     plan: &Plan,
     lives: Vec<Live>,
     opts: DeleteOpts,
@@ -392,7 +396,12 @@ fn deletion_nodes(
         .collect()
 }
 
-fn summarize(ui: &Ui, outcomes: &[Outcome], what: &str, wall: std::time::Duration) -> bool {
+pub(super) fn summarize(
+    ui: &Ui,
+    outcomes: &[Outcome],
+    what: &str,
+    wall: std::time::Duration,
+) -> bool {
     let done: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| o.status == Status::Done)
@@ -476,256 +485,8 @@ fn print_outputs(plan: &Plan, attrs: &Attrs, ui: &Ui) {
     ui.out(&text);
 }
 
-pub struct DestroyOpts {
-    pub yes: bool,
-    pub parallelism: usize,
-    pub json: bool,
-    pub delete_data: bool,
-    pub skip_final_snapshot: bool,
-}
-
-/// The tag pairs of the master's agent pools (distinct, sorted).
-fn agent_pools(plan: &Plan) -> Vec<(String, String)> {
-    let pools: BTreeSet<(String, String)> = plan
-        .agent_pools()
-        .into_iter()
-        .map(|p| (p.tag_key, p.tag_value))
-        .collect();
-    pools.into_iter().collect()
-}
-
-/// How `destroy` finds each pool's agents: its tag pair and its instance profile, resolved
-/// from the deployment's live instance profile (None when the pool's profile is not one this
-/// deployment owns: then no instance counts as an agent).
-fn agent_filters(plan: &Plan, state: &State) -> Vec<ec2::AgentFilter> {
-    let mut attrs = Attrs::default();
-    for (id, l) in &state.owned {
-        attrs.insert_all(id, &l.attrs);
-    }
-    let owned_profiles: BTreeSet<&str> = state
-        .owned
-        .values()
-        .filter(|l| l.kind() == Kind::InstanceProfile)
-        .map(|l| l.name.as_str())
-        .collect();
-    let mut out: Vec<ec2::AgentFilter> = Vec::new();
-    for p in plan.agent_pools() {
-        let profile = p
-            .instance_profile
-            .and_then(|t| t.resolve(&|r| attrs.get(&r.path()), None).ok())
-            .filter(|arn| owned_profiles.contains(ec2::profile_name(arn)));
-        let f = ec2::AgentFilter {
-            key: p.tag_key,
-            value: p.tag_value,
-            profile,
-        };
-        if !out
-            .iter()
-            .any(|o| o.key == f.key && o.value == f.value && o.profile == f.profile)
-        {
-            out.push(f);
-        }
-    }
-    out.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
-    out
-}
-
-/// Lines about what carries an agent tag but is not this deployment's (left alone).
-fn foreign_agent_lines(found: &[(ec2::AgentFilter, ec2::Agents)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (f, a) in found {
-        let n = a.others.len() + a.other_spots.len();
-        if n == 0 {
-            continue;
-        }
-        let why = match &f.profile {
-            Some(p) => format!("not the pool's instance profile {}", ec2::profile_name(p)),
-            None => "the pool has no instance profile of this deployment to tell its agents apart"
-                .to_string(),
-        };
-        out.push(format!(
-            "{n} with the agent tag {} but not this deployment's ({why}): instances [{}], spot requests [{}]",
-            f.tag(),
-            a.others.join(", "),
-            a.other_spots.join(", ")
-        ));
-    }
-    out
-}
-
-/// `detscript destroy FILE`.
-pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exit> {
-    let rt = runtime()?;
-    let plan = Arc::new(plan);
-    let ui = Arc::new(Ui::new(
-        opts.json,
-        plan.secrets().clone(),
-        label_width(&plan).max(30),
-    ));
-    let (clients, state, filters, agents_found) = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan, &ui).await?;
-        ui.say(&format!(
-            "Reading live state of deployment \"{}\" in {}...",
-            plan.deployment.name, clients.region
-        ));
-        let state = discover(&clients, &plan)
-            .await
-            .map_err(|e| ui.fail(&format!("{e:#}")))?;
-        let filters = agent_filters(&plan, &state);
-        let mut found = Vec::new();
-        for f in &filters {
-            let a = ec2::find_agents(&clients, f)
-                .await
-                .map_err(|e| ui.fail(&format!("{e:#}")))?;
-            found.push((f.clone(), a));
-        }
-        Ok::<_, Exit>((clients, state, filters, found))
-    })?;
-    let n_agents: usize = agents_found
-        .iter()
-        .map(|(_, a)| a.ids.len() + a.spots.len())
-        .sum();
-    // Never touched, and said so: same-named resources of others, foreign tagged instances.
-    let mut left_alone: Vec<String> = state.conflicts.clone();
-    left_alone.extend(foreign_agent_lines(&agents_found));
-    let mut text = String::new();
-    for (f, a) in &agents_found {
-        if !a.ids.is_empty() || !a.spots.is_empty() {
-            text.push_str(&format!(
-                "  -   agents tagged {} with instance profile {}: instances [{}], spot requests [{}]\n",
-                f.tag(),
-                f.profile.as_deref().map(ec2::profile_name).unwrap_or("-"),
-                a.ids.join(", "),
-                a.spots.join(", ")
-            ));
-        }
-    }
-    // Agents first; then each resource (every live copy) after everything that depends on it.
-    let del = DeleteOpts {
-        delete_data: opts.delete_data,
-        skip_final_snapshot: opts.skip_final_snapshot,
-    };
-    let mut nodes = vec![Node {
-        label: "agents (instances and spot requests of the resource pools)".into(),
-        deps: Vec::new(),
-        job: Job::Agents(filters),
-    }];
-    nodes.extend(deletion_nodes(&plan, state.all_owned(), del, 1, |_| {
-        vec![0]
-    }));
-    // The resources (not rules) in the order they are deleted, with their labels.
-    let lives: Vec<(&str, &Live)> = nodes
-        .iter()
-        .filter_map(|n| match &n.job {
-            Job::Delete(l, _) if l.kind() != Kind::SecurityGroupRule => {
-                Some((n.label.as_str(), &**l))
-            }
-            _ => None,
-        })
-        .collect();
-    for (label, l) in &lives {
-        let claimed = if state.claimed.contains(&l.id) {
-            ", untagged and empty: left by an interrupted run"
-        } else {
-            ""
-        };
-        text.push_str(&format!(
-            "  -   {label}  ({} {}{claimed})\n",
-            kind_words(l.kind()),
-            l.physical()
-        ));
-    }
-    if !state.rules.is_empty() {
-        text.push_str(&format!(
-            "  -   {} rules of the deployment's security groups\n",
-            state.rules.len()
-        ));
-    }
-    let alone_text = if left_alone.is_empty() {
-        String::new()
-    } else {
-        let mut t = String::from("Left alone (not owned by this deployment):\n");
-        for l in &left_alone {
-            t.push_str(&format!("  {l}\n"));
-        }
-        t
-    };
-    if lives.is_empty() && n_agents == 0 {
-        if opts.json {
-            ui.event(json!({"event": "summary", "command": "destroy", "done": [], "failed": [], "not_done": [], "left_alone": left_alone}));
-        } else if !alone_text.is_empty() {
-            ui.out(&alone_text);
-        }
-        ui.say(&format!(
-            "Nothing to destroy: deployment \"{}\" owns nothing in {}.",
-            plan.deployment.name, clients.region
-        ));
-        return Ok(());
-    }
-    if opts.json {
-        ui.event(json!({"event": "destroy_plan", "resources": lives.iter().map(|(label, _)| label).collect::<Vec<_>>(), "agents": n_agents, "left_alone": left_alone}));
-    } else {
-        ui.out(&format!("detscript will delete:\n{text}\n{alone_text}"));
-    }
-    // Refuse before deleting anything if a bucket holds data and --delete-data is missing.
-    let ctx = context(clients, &plan, &ui, &state);
-    if !opts.delete_data {
-        for (_, l) in lives
-            .iter()
-            .filter(|(_, l)| matches!(l.detail, Detail::S3Bucket(_)))
-        {
-            let n = rt
-                .block_on(s3::count_objects(&ctx, &l.name))
-                .map_err(|e| ui.fail(&format!("{e:#}")))?;
-            if n > 0 {
-                ui.say(&format!(
-                    "error: bucket {} holds {n}{} objects (checkpoints); pass --delete-data to delete them with the bucket. Nothing was deleted.",
-                    l.name,
-                    if n >= 1000 { "+" } else { "" }
-                ));
-                return Err(Exit(EXIT_AWS));
-            }
-        }
-    }
-    confirm("destroy these resources", opts.yes)?;
-    let t = Instant::now();
-    let (outcomes, _) = rt.block_on(execute(ctx, nodes, opts.parallelism, Attrs::default()));
-    let ok = summarize(&ui, &outcomes, "destroy", t.elapsed());
-    if !ui.is_json() {
-        let mut report = String::from("Removed:\n");
-        for o in outcomes
-            .iter()
-            .filter(|o| o.status == Status::Done && !o.label.starts_with("rule "))
-        {
-            let note = if o.note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", o.note)
-            };
-            report.push_str(&format!("  {}{note}\n", o.label));
-        }
-        let left: Vec<&Outcome> = outcomes
-            .iter()
-            .filter(|o| o.status != Status::Done)
-            .collect();
-        if left.is_empty() {
-            report.push_str("Nothing owned by this deployment is left behind.\n");
-        } else {
-            report.push_str("Left behind (could not be removed):\n");
-            for o in left {
-                let why = match &o.status {
-                    Status::Failed(m) => format!(": {m}"),
-                    Status::Skipped(w) => format!(": skipped, {w}"),
-                    _ => ": not started".to_string(),
-                };
-                report.push_str(&format!("  {}{why}\n", o.label));
-            }
-        }
-        report.push_str(&alone_text);
-        ui.out(&report);
-    }
-    if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
-}
+use super::destroy::agent_pools;
+pub use super::destroy::{DestroyOpts, destroy};
 
 #[cfg(test)]
 mod tests {

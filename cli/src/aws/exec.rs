@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::diff::Action;
 use super::discover::Live;
-use super::providers::{self, Vals, ec2};
+use super::providers::{self, Vals, agents, ec2};
 use super::{Attrs, Ctx};
 
 /// Options of `destroy` that change how deletions behave.
@@ -36,7 +36,7 @@ pub enum Job {
     Delete(Box<Live>, DeleteOpts),
     /// Terminate the agents and cancel the spot requests the master launched (the pool's tag
     /// and the pool's instance profile).
-    Agents(Vec<ec2::AgentFilter>),
+    Agents(Vec<agents::AgentFilter>),
 }
 
 pub struct Node {
@@ -233,8 +233,8 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
         Job::Agents(pools) => {
             let mut total = (0, 0, 0);
             for f in pools {
-                let a = ec2::find_agents(&ctx.clients, &f).await?;
-                ec2::cancel_spot(ctx, &a.spots).await?;
+                let a = agents::find_agents(&ctx.clients, &f).await?;
+                agents::cancel_spot(ctx, &a.spots).await?;
                 ec2::terminate(ctx, &a.ids).await?;
                 total.0 += a.ids.len();
                 total.1 += a.spots.len();

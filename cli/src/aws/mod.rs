@@ -6,6 +6,7 @@
 //! (throttling, transient and 5xx errors) and explicit timeouts.
 
 pub mod command;
+pub mod destroy;
 pub mod diff;
 pub mod discover;
 pub mod exec;
@@ -24,9 +25,9 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use detscript_engine::Plan;
 
 /// Exit code for "changes pending" with `plan --detailed-exitcode`.
-pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_CHANGES: u8 = crate::exit::CHANGES;
 /// Exit code when AWS refused, a run failed half-way, or a foreign resource blocks the run.
-pub const EXIT_AWS: u8 = 3;
+pub const EXIT_AWS: u8 = crate::exit::AWS;
 
 /// Where to find AWS: flags shared by `plan --refresh`, `run` and `destroy`.
 #[derive(Debug, Clone, Default, clap::Args)]

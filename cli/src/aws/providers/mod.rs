@@ -3,6 +3,7 @@
 //! exhaustive `match` on [`Spec`], [`Kind`] or [`Detail`], so a new kind (or an operation a
 //! kind lacks) is a compile error, not a silent replace or a failure at run time.
 
+pub mod agents;
 pub mod ec2;
 pub mod iam;
 pub mod rds;
