@@ -202,6 +202,68 @@ pub(crate) fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiRe
     )))
 }
 
+/// How long the text of `d` would be, stopping early once it passes `limit`.
+fn text_size(d: &Dynamic, limit: usize) -> usize {
+    if let Some(s) = d.read_lock::<rhai::ImmutableString>() {
+        return s.len() + 2;
+    }
+    let mut total = 2;
+    if let Some(m) = d.read_lock::<rhai::Map>() {
+        for (k, v) in m.iter() {
+            total += k.len() + 6 + text_size(v, limit.saturating_sub(total));
+            if total > limit {
+                return total;
+            }
+        }
+        return total;
+    }
+    if let Some(a) = d.read_lock::<rhai::Array>() {
+        for v in a.iter() {
+            total += 2 + text_size(v, limit.saturating_sub(total));
+            if total > limit {
+                return total;
+            }
+        }
+        return total;
+    }
+    24
+}
+
+/// Shows a map or an array as text only when the text fits the string limit. Rhai builds the
+/// text of a container in one step, before any limit is checked, so a map holding one shared
+/// 512 KiB string thousands of times would otherwise cost gigabytes: an oversized value gives
+/// a text just over the limit instead, which the engine's size check then stops with its
+/// usual "exceeds the sandbox limit" error.
+fn register_bounded_text(engine: &mut Engine) {
+    fn shown(d: Dynamic, debug: bool) -> String {
+        let limit = limits::MAX_STRING_SIZE;
+        if text_size(&d, limit) > limit {
+            return "…".repeat(limit / 3 + 1);
+        }
+        if debug {
+            format!("{d:?}")
+        } else {
+            format!("{d}")
+        }
+    }
+    for name in ["print", "to_string", "debug", "to_debug"] {
+        let debug = name.contains("debug");
+        engine.register_fn(name, move |m: &mut rhai::Map| {
+            shown(Dynamic::from_map(m.clone()), debug)
+        });
+        engine.register_fn(name, move |a: &mut rhai::Array| {
+            shown(Dynamic::from_array(a.clone()), debug)
+        });
+    }
+    engine.register_fn("to_json", |m: &mut rhai::Map| {
+        let limit = limits::MAX_STRING_SIZE;
+        if text_size(&Dynamic::from_map(m.clone()), limit) > limit {
+            return "…".repeat(limit / 3 + 1);
+        }
+        rhai::format_map_as_json(m)
+    });
+}
+
 /// Registers the method `name(handle, value)`, returning the handle: `f` gets the call, the
 /// state and the value, and changes the declaration behind the handle.
 pub(crate) fn method<H: rhai::Variant + Clone>(
@@ -254,6 +316,7 @@ pub(crate) fn engine(
         }
         other => other,
     });
+    register_bounded_text(&mut engine);
     // A blob decoded as UTF-8 cannot forge a marker either.
     engine.register_fn("as_string", |blob: rhai::Blob| {
         crate::refs::scrub_markers(&String::from_utf8_lossy(&blob))
@@ -351,7 +414,7 @@ pub fn api_reference() -> String {
         let Some((name, args)) = head.split_once('(') else {
             continue;
         };
-        if matches!(name, "to_string" | "as_string") {
+        if RHAI_OVERRIDES.contains(&name) {
             continue;
         }
         let args: Vec<String> = args
@@ -394,6 +457,16 @@ apply. Every example script in `scripts/` uses these functions and is compiled b
     out
 }
 
+/// Rhai's own functions the engine re-registers with its limits: not part of the script API.
+const RHAI_OVERRIDES: &[&str] = &[
+    "to_string",
+    "as_string",
+    "print",
+    "debug",
+    "to_debug",
+    "to_json",
+];
+
 /// The script-facing function names registered on `engine` (getters become their property).
 pub(crate) fn api_names(engine: &Engine) -> Vec<String> {
     let mut names: Vec<String> = engine
@@ -405,7 +478,7 @@ pub(crate) fn api_names(engine: &Engine) -> Vec<String> {
             (name.chars().next()?.is_ascii_alphabetic() && !name.contains('$'))
                 .then(|| name.to_string())
         })
-        .filter(|n| n != "to_string" && n != "as_string")
+        .filter(|n| !RHAI_OVERRIDES.contains(&n.as_str()))
         .collect();
     names.sort();
     names.dedup();

@@ -216,3 +216,43 @@ policy("slow", |plan| { let n = 0; while n < 1000 { n += 1; } [] });
     );
     assert_eq!(f.diagnostics[0].line, 1);
 }
+
+/// Showing a map or array as text is bounded before the text is built: a map holding one
+/// shared 512 KiB string thousands of times used to build gigabytes in one step.
+#[test]
+fn a_huge_map_is_not_shown_as_text() {
+    for show in [
+        "print(m);",
+        "debug(m);",
+        "let t = `${m}`;",
+        "let t = \"\" + m;",
+        "let t = m.to_json();",
+        "let t = a.to_string();",
+    ] {
+        let src = format!(
+            "let s = \"x\"; s.pad(524288, 'y');\nlet m = #{{}}; let a = [];\nfor i in 0..5000 {{ m[`k${{i}}`] = s; if i < 3000 {{ a.push(s); }} }}\n{show}\ndeployment(\"d\");"
+        );
+        let f = crate::compile(&crate::CompileRequest::new(
+            "t.rhai",
+            &src,
+            crate::Mode::Preview,
+        ))
+        .expect_err(&src);
+        let msg = &f.diagnostics[0].message;
+        assert!(
+            msg.contains("sandbox limit") || msg.contains("exceeded 1 MiB"),
+            "{show}: {msg}"
+        );
+    }
+    // Small containers still print as before.
+    let c = crate::compile(&crate::CompileRequest::new(
+        "t.rhai",
+        "let m = #{a: 1, b: [\"x\"]}; print(m); print(`${m}`); deployment(\"d\");",
+        crate::Mode::Preview,
+    ))
+    .unwrap();
+    assert_eq!(
+        c.printed,
+        vec![r#"#{"a": 1, "b": ["x"]}"#, r#"#{"a": 1, "b": ["x"]}"#]
+    );
+}
