@@ -216,6 +216,21 @@ test('a syntax error shows a diagnostic on its line and keeps the last good plan
   assert.equal(await renderedResources(), count);
 });
 
+test('the page stops runaway and memory-hungry scripts with a clear error, then plans again', async () => {
+  const original = await page.locator('#source').inputValue();
+  const cases = [
+    ['deployment("d");\nloop { }\n', /stopped/],
+    ['deployment("d");\nlet m = #{};\nfor i in 0..1000 { let s = `${i}`; s.pad(524288, \'y\'); m[`k${i}`] = s; }\n', /512 MiB/],
+  ];
+  for (const [script, expected] of cases) {
+    await replan(() => page.fill('#source', script));
+    const diag = page.locator('#view-diagnostics .diagnostic.error').first();
+    assert.match(await diag.textContent(), expected);
+  }
+  await replan(() => page.fill('#source', original), 'ok');
+  assertSameBytes(await browserPlanJson(), cliJson, 'plan JSON after the limits');
+});
+
 test('lint findings show in Diagnostics with the ids, lines and fixes of `detscript lint`', async () => {
   const lint = JSON.parse(cli('lint', SCRIPT, '--param', 'keypair=test-key', '--output', 'json'));
   const expected = lint.filter((d) => d.code).map((d) => `${d.code}:${d.line}`).sort();
