@@ -27,7 +27,7 @@ pub struct Resource {
     pub name: String,
     /// The typed properties.
     pub spec: Spec,
-    pub tags: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, Tmpl>,
     /// Logical ids this resource references, sorted.
     pub depends_on: Vec<String>,
     pub source: SourcePos,
@@ -57,7 +57,7 @@ pub struct DeploymentInfo {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, Tmpl>,
 }
 
 /// Whether rendered files may contain secret values.

@@ -151,7 +151,7 @@ fn render_resource(out: &mut String, r: &Resource) {
         .tags
         .iter()
         .filter(|(k, _)| !OWNERSHIP_TAGS.contains(&k.as_str()))
-        .map(|(k, v)| format!("{k}={}", text(v)))
+        .map(|(k, v)| format!("{k}={}", v.display(Style::Text)))
         .collect();
     if !extra.is_empty() {
         let _ = writeln!(out, "      tags: {}", extra.join(", "));

@@ -402,7 +402,7 @@ impl<'a> Cx<'a> {
     pub fn tags(&mut self, r: &Resource) -> Result<Value, String> {
         let mut list = Vec::new();
         for (k, v) in &r.tags {
-            list.push(json!({ "Key": k, "Value": self.tmpl(&Tmpl::from_marked(v))? }));
+            list.push(json!({ "Key": k, "Value": self.tmpl(v)? }));
         }
         Ok(Value::Array(list))
     }

@@ -11,7 +11,7 @@ use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::lint::rule;
 use crate::plan::{Plan, Resource};
 use crate::refs;
-use crate::value::{Style, Tmpl};
+use crate::value::Style;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Allow {
@@ -102,7 +102,7 @@ fn policy_view(r: &Resource) -> Dynamic {
         .tags
         .iter()
         .map(|(k, v)| {
-            let shown = Tmpl::from_marked(v).display(Style::Template);
+            let shown = v.display(Style::Template);
             (k.as_str().into(), Dynamic::from(shown))
         })
         .collect();

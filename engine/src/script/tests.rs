@@ -42,9 +42,12 @@ mod deployment {
             plan("deployment(\"demo\").tags(#{ team: \"ml\" }); security_group(\"web\", \"w\");");
         let sg = p.get("security_group.web").unwrap();
         assert_eq!(sg.name, "demo-web");
-        assert_eq!(sg.tags["detscript:deployment"], "demo");
-        assert_eq!(sg.tags["detscript:id"], "security_group.web");
-        assert_eq!(sg.tags["team"], "ml");
+        assert_eq!(sg.tags["detscript:deployment"].as_text(), Some("demo"));
+        assert_eq!(
+            sg.tags["detscript:id"].as_text(),
+            Some("security_group.web")
+        );
+        assert_eq!(sg.tags["team"].as_text(), Some("ml"));
     }
 
     #[test]

@@ -144,3 +144,21 @@ fn the_reference_lists_every_registration() {
     );
     assert!(doc.contains("`.arn` -> string"), "{doc}");
 }
+
+#[test]
+fn tags_are_templates_and_never_leak_markers() {
+    let src = "let p = params(#{ team: #{ doc: \"t\" } });\ndeployment(\"d\").tags(#{ team: p.team });\nsecurity_group(\"w\", \"w\");";
+    let c = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap();
+    let sg = c.plan.get("security_group.w").unwrap();
+    assert_eq!(sg.tags["team"].parts(), &[Part::Unset("team".into())]);
+    let json = c.plan.to_json();
+    assert!(
+        json.contains("${param.team}") && !refs::has_marker_chars(&json),
+        "{json}"
+    );
+    assert!(
+        c.plan
+            .render_text()
+            .contains("team=(unset parameter: team)")
+    );
+}

@@ -16,6 +16,7 @@ use std::future::Future;
 use anyhow::{Result, anyhow};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID};
+use detscript_engine::value::Style;
 use detscript_engine::{Doc, Kind, Plan, Resource, Spec, Tmpl};
 
 use super::diff::Action;
@@ -398,7 +399,10 @@ pub fn uses(live: &Live) -> Vec<String> {
 /// A resource's tags (from the plan: ownership, `Name`, the deployment's tags) in the SDK's
 /// tag type of a service.
 pub fn sdk_tags<T>(r: &Resource, make: impl Fn(&str, &str) -> Option<T>) -> Vec<T> {
-    r.tags.iter().filter_map(|(k, v)| make(k, v)).collect()
+    r.tags
+        .iter()
+        .filter_map(|(k, v)| make(k, &v.display(Style::Text)))
+        .collect()
 }
 
 /// Tags as a map, from an SDK's (key, value) pairs.

@@ -69,7 +69,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     let deployment = DeploymentInfo {
         name: dep.name.clone(),
         region: dep.region.clone(),
-        tags: dep.tags.clone(),
+        tags: typed_tags(&dep.tags),
     };
     let typed = |m: BTreeMap<String, String>| -> BTreeMap<String, crate::value::Tmpl> {
         m.into_iter()
@@ -272,13 +272,13 @@ fn build_resources(
             }
         });
         let name = physical.get(&id).cloned().unwrap_or_default();
-        let mut tags: BTreeMap<String, String> = dep.tags.clone();
-        tags.extend(extra_tags);
+        let mut tags = typed_tags(&dep.tags);
+        tags.extend(typed_tags(&extra_tags));
         if kinds::has_name_tag(kind) {
-            tags.insert("Name".into(), name.clone());
+            tags.insert("Name".into(), Tmpl::text(name.clone()));
         }
-        tags.insert(kinds::TAG_DEPLOYMENT.into(), dep.name.clone());
-        tags.insert(kinds::TAG_ID.into(), id.clone());
+        tags.insert(kinds::TAG_DEPLOYMENT.into(), Tmpl::text(dep.name.clone()));
+        tags.insert(kinds::TAG_ID.into(), Tmpl::text(id.clone()));
         let Value::Object(properties) = props else {
             unreachable!("props stay an object")
         };
@@ -304,6 +304,13 @@ fn build_resources(
         });
     }
     resources
+}
+
+/// Tags as templates (a deployment tag may hold an unset parameter in a preview).
+fn typed_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, Tmpl> {
+    tags.iter()
+        .map(|(k, v)| (k.clone(), Tmpl::from_marked(v)))
+        .collect()
 }
 
 /// Aurora cluster id → its writer instance's id.
