@@ -41,7 +41,9 @@ use serde::Serialize;
 pub use diag::{Diagnostic, Severity, SourcePos};
 pub use kinds::Spec;
 pub use plan::{AgentPool, Kind, MasterFiles, Plan, Resource, Reveal};
-pub use script::{api_reference, limits};
+#[cfg(feature = "metadata")]
+pub use script::api_reference;
+pub use script::limits;
 pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};
 
 /// How missing required parameters are treated.

@@ -352,12 +352,16 @@ fn reserved_char_error() -> rhai::Token {
 }
 
 thread_local! {
-    /// Names of the script API, for "did you mean" on unknown functions: read from the
-    /// engine's own registrations, once per thread.
-    static API_NAMES: Vec<String> = api_names(&engine_for_docs());
+    /// Names of the script API, for "did you mean" on unknown functions: the engine's own
+    /// registrations, as checked into `api_names.txt` (a test keeps the file equal to them).
+    static API_NAMES: Vec<String> = API_NAMES_TXT.lines().map(str::to_string).collect();
 }
 
+/// The registered script API names, one per line (see [`api_names`]).
+pub(crate) const API_NAMES_TXT: &str = include_str!("api_names.txt");
+
 /// An engine with the whole API registered against a throwaway state (for names and docs).
+#[cfg(feature = "metadata")]
 pub(crate) fn engine_for_docs() -> Engine {
     let state: Shared = Rc::new(RefCell::new(State::default()));
     engine(
@@ -367,6 +371,7 @@ pub(crate) fn engine_for_docs() -> Engine {
     )
 }
 
+#[cfg(feature = "metadata")]
 /// The script API as Markdown, generated from the engine's registrations: one section per
 /// handle type with its methods and properties, then the free functions.
 pub fn api_reference() -> String {
@@ -458,6 +463,7 @@ apply. Every example script in `scripts/` uses these functions and is compiled b
 }
 
 /// Rhai's own functions the engine re-registers with its limits: not part of the script API.
+#[cfg(feature = "metadata")]
 const RHAI_OVERRIDES: &[&str] = &[
     "to_string",
     "as_string",
@@ -468,6 +474,7 @@ const RHAI_OVERRIDES: &[&str] = &[
 ];
 
 /// The script-facing function names registered on `engine` (getters become their property).
+#[cfg(all(test, feature = "metadata"))]
 pub(crate) fn api_names(engine: &Engine) -> Vec<String> {
     let mut names: Vec<String> = engine
         .gen_fn_signatures(false)
