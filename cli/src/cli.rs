@@ -31,7 +31,7 @@ pub enum Command {
 the rules and policies spelled out, values known only after apply shown with where they come from, secrets as \
 (sensitive). Parameters without a value are shown as unset, with a warning.",
         after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --output json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode",
-exit::OFFLINE)
+exit::WITH_AWS)
     )]
     Plan(PlanArgs),
     /// Create or update the deployment in AWS so that it matches the script
