@@ -283,6 +283,9 @@ def test_destroy_takes_final_snapshot_by_default(aws):
     r = det("destroy")
     assert r.code == 0, r
     assert manual_snapshots(aws) == [f"{CL}-db"]
+    # The report says the snapshot stays, and where: not "nothing is left behind".
+    assert f"except the database's final snapshot {CL}-db" in r.out, r
+    assert "Nothing owned by this deployment is left behind." not in r.out, r
     assert f"final snapshot {CL}-db-final-" in r.out
     assert aws.owned(CL) == {}
 

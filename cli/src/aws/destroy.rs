@@ -253,8 +253,19 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
             .iter()
             .filter(|o| o.status != Status::Done)
             .collect();
-        if left.is_empty() {
+        // A final database snapshot is kept on purpose: say so, and where.
+        let snapshots: Vec<&str> = outcomes
+            .iter()
+            .filter(|o| o.status == Status::Done)
+            .filter_map(|o| o.note.strip_prefix("final snapshot "))
+            .collect();
+        if left.is_empty() && snapshots.is_empty() {
             report.push_str("Nothing owned by this deployment is left behind.\n");
+        } else if left.is_empty() {
+            report.push_str(&format!(
+                "Nothing owned by this deployment is left behind except the database's final snapshot {} (kept on purpose, in RDS snapshots of this region; delete it there when it is no longer needed).\n",
+                snapshots.join(", ")
+            ));
         } else {
             report.push_str("Left behind (could not be removed):\n");
             for o in left {

@@ -526,7 +526,10 @@ async fn delete_bucket(ctx: &Ctx, name: &str, delete_data: bool) -> Result<Strin
         Err(e) => return Err(aws_err("DeleteBucket", name, e)),
     }
     Ok(if removed > 0 {
-        format!("{removed} objects deleted")
+        format!(
+            "{removed} {} deleted",
+            if removed == 1 { "object" } else { "objects" }
+        )
     } else {
         String::new()
     })
