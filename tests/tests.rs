@@ -313,3 +313,21 @@ fn api_reference_is_up_to_date() {
         "docs/script-api.md is out of date: run DETSCRIPT_UPDATE_DOCS=1 cargo test -p detscript-tests api_reference"
     );
 }
+
+/// The README's tour of the script API is a script that compiles.
+#[test]
+fn the_readme_tour_compiles() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let start = readme
+        .find("```rhai\n")
+        .expect("a rhai block in the README")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let req = CompileRequest::new("README.md", &readme[start..end], Mode::Preview);
+    let compiled = detscript_engine::compile(&req)
+        .unwrap_or_else(|f| panic!("the README tour does not compile: {:#?}", f.diagnostics));
+    assert!(compiled.plan.get("ec2_instance.master").is_some());
+}
