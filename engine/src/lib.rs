@@ -27,7 +27,7 @@ pub mod kinds;
 pub mod lint;
 pub mod lints;
 pub mod plan;
-pub mod refs;
+pub(crate) mod refs;
 mod render;
 mod script;
 pub mod userdata;

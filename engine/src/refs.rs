@@ -96,13 +96,6 @@ pub fn resource_of(path: &str) -> &str {
     path.rsplit_once('.').map(|(id, _)| id).unwrap_or(path)
 }
 
-/// If the whole string is one reference to a resource attribute, that resource's id.
-pub fn whole_ref_resource(s: &str) -> Option<&str> {
-    whole_ref(s)
-        .filter(|p| !is_secret(p) && !p.starts_with("param."))
-        .map(resource_of)
-}
-
 /// True for the path of a secret (`secret.NAME`).
 pub fn is_secret(path: &str) -> bool {
     path.starts_with("secret.")
