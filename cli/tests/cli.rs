@@ -876,3 +876,14 @@ fn params_has_the_deadline_of_plan() {
     );
     assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
 }
+
+/// The engine never echoes a huge value back: its messages are cut in the middle.
+#[test]
+fn a_huge_parameter_value_is_not_echoed_back() {
+    let value = format!("replicas={}", "9".repeat(100_000));
+    let out = run(&["plan", "fixtures/params.rhai", "--param", &value]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.len() < 3000, "{} bytes of stderr", err.len());
+    assert!(err.contains("characters left out"), "{err}");
+}

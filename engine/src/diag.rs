@@ -37,6 +37,30 @@ pub struct Diagnostic {
     pub fix: Option<String>,
 }
 
+/// Longest message a diagnostic carries: a message that quotes a huge input (a parameter
+/// value, a script string) is cut in the middle rather than echoing megabytes.
+pub const MAX_MESSAGE: usize = 1000;
+
+fn clip(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    let mut head = MAX_MESSAGE * 3 / 4;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - MAX_MESSAGE / 5;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} … ({} characters left out) … {}",
+        &message[..head],
+        tail - head,
+        &message[tail..]
+    )
+}
+
 impl Diagnostic {
     pub fn error(message: impl Into<String>, pos: &SourcePos) -> Self {
         Self::new(Severity::Error, message, pos)
@@ -50,7 +74,7 @@ impl Diagnostic {
         Diagnostic {
             severity,
             code: None,
-            message: message.into(),
+            message: clip(message.into()),
             file: pos.file.clone(),
             line: pos.line,
             column: pos.column,
@@ -155,5 +179,30 @@ mod tests {
             d.render(),
             "error: bad thing\n --> x.rhai:3:5\n  |\n3 | let abc = 1;\n  |     ^\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn huge_messages_are_cut_in_the_middle() {
+        let pos = SourcePos::default();
+        let long = format!(
+            "parameter 'x': expected an integer, got {:?}",
+            "9".repeat(5_000_000)
+        );
+        let d = Diagnostic::error(long, &pos);
+        assert!(d.message.len() < MAX_MESSAGE + 100, "{}", d.message.len());
+        assert!(
+            d.message
+                .starts_with("parameter 'x': expected an integer, got \"999")
+        );
+        assert!(d.message.contains("characters left out") && d.message.ends_with("999\""));
+        let short = Diagnostic::error("a short message é", &pos);
+        assert_eq!(short.message, "a short message é");
+        let wide = Diagnostic::error("é".repeat(2000), &pos);
+        assert!(wide.message.contains("characters left out"));
     }
 }
