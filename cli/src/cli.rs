@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::aws::AwsArgs;
 use crate::exit;
 
 #[derive(Debug, Parser)]
@@ -266,4 +265,18 @@ pub enum LintFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Deny {
     Warnings,
+}
+
+/// Where to find AWS: flags shared by `plan --refresh`, `run` and `destroy`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// Use this profile of ~/.aws/config and ~/.aws/credentials (else AWS_PROFILE, else default)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// AWS region (else the script's deployment(..).region(..), else AWS_REGION / the profile's)
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every AWS API call to this endpoint, e.g. a local emulator (else AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }

@@ -2,6 +2,7 @@
 
 #![warn(clippy::print_stdout)]
 
+#[cfg(feature = "aws")]
 pub mod aws;
 mod cli;
 mod commands;

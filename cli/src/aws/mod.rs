@@ -29,19 +29,7 @@ pub const EXIT_CHANGES: u8 = crate::exit::CHANGES;
 /// Exit code when AWS refused, a run failed half-way, or a foreign resource blocks the run.
 pub const EXIT_AWS: u8 = crate::exit::AWS;
 
-/// Where to find AWS: flags shared by `plan --refresh`, `run` and `destroy`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct AwsArgs {
-    /// Use this profile of ~/.aws/config and ~/.aws/credentials (else AWS_PROFILE, else default)
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// AWS region (else the script's deployment(..).region(..), else AWS_REGION / the profile's)
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Send every AWS API call to this endpoint, e.g. a local emulator (else AWS_ENDPOINT_URL)
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-}
+pub use crate::cli::AwsArgs;
 
 /// The four service clients, sharing one configuration.
 #[derive(Clone)]

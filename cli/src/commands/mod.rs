@@ -12,7 +12,7 @@ pub mod run;
 use detscript_engine::budget::{self, MAX_MEMORY};
 use detscript_engine::{Compiled, Interrupt, Mode, compile_with_interrupt};
 
-use crate::aws::AwsArgs;
+use crate::cli::AwsArgs;
 use crate::cli::{Cli, Command, ScriptArgs};
 use crate::exit::{self, Exit};
 use crate::input::{Script, quote, read_script, usage_error};
@@ -210,6 +210,16 @@ fn endpoint_problem(url: &str) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// Without the `aws` feature, the commands that talk to AWS explain how to get them.
+#[cfg(not(feature = "aws"))]
+fn without_aws(command: &str) -> Exit {
+    eprintln!(
+        "error: {command} needs the AWS executor, and this detscript was built without it \
+(cargo feature \"aws\"); build it with: cargo install --path cli"
+    );
+    Exit(crate::exit::USAGE)
 }
 
 #[cfg(test)]

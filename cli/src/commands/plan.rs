@@ -15,12 +15,18 @@ pub fn run(args: PlanArgs) -> Result<(), Exit> {
     if args.refresh {
         let compiled = compile_or_report(&script, Mode::Apply)?;
         print_diagnostics(&compiled.diagnostics);
+        #[cfg(feature = "aws")]
         return crate::aws::command::plan_refresh(
             compiled.plan,
             &args.aws,
             args.output == Format::Json,
             args.detailed_exitcode,
         );
+        #[cfg(not(feature = "aws"))]
+        {
+            let _ = (compiled, args.detailed_exitcode);
+            return Err(super::without_aws("plan --refresh"));
+        }
     }
     let compiled = compile_or_report(&script, Mode::Preview)?;
     print_diagnostics(&compiled.diagnostics);

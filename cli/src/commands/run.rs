@@ -3,7 +3,6 @@
 use detscript_engine::Mode;
 
 use super::{check_endpoint, compile_or_report};
-use crate::aws::command::RunOpts;
 use crate::cli::{Format, RunArgs};
 use crate::exit::Exit;
 use crate::output::print_diagnostics;
@@ -13,10 +12,23 @@ pub fn run(args: RunArgs) -> Result<(), Exit> {
     let script = args.script.read()?;
     let compiled = compile_or_report(&script, Mode::Apply)?;
     print_diagnostics(&compiled.diagnostics);
-    let opts = RunOpts {
-        yes: args.yes,
-        parallelism: args.parallelism,
-        json: args.output == Format::Json,
-    };
-    crate::aws::command::run(compiled.plan, &args.aws, &opts)
+    #[cfg(feature = "aws")]
+    {
+        let opts = crate::aws::command::RunOpts {
+            yes: args.yes,
+            parallelism: args.parallelism,
+            json: args.output == Format::Json,
+        };
+        crate::aws::command::run(compiled.plan, &args.aws, &opts)
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (
+            compiled,
+            args.yes,
+            args.parallelism,
+            args.output == Format::Json,
+        );
+        Err(super::without_aws("run"))
+    }
 }
