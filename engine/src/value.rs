@@ -105,14 +105,6 @@ impl Tmpl {
         Tmpl(vec![Part::Ref(r)])
     }
 
-    pub fn from_parts(parts: Vec<Part>) -> Tmpl {
-        let mut t = Tmpl(Vec::with_capacity(parts.len()));
-        for p in parts {
-            t.push(p);
-        }
-        t
-    }
-
     /// Converts an engine-internal marked string (see [`crate::refs`]). Only the engine makes
     /// such strings; every string from outside is checked for marker characters on entry.
     pub(crate) fn from_marked(s: &str) -> Tmpl {
@@ -370,22 +362,6 @@ pub enum Doc {
 }
 
 impl Doc {
-    /// Every template in the document.
-    pub fn templates(&self) -> Vec<&Tmpl> {
-        let mut out = Vec::new();
-        self.visit(&mut |t| out.push(t));
-        out
-    }
-
-    fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a Tmpl)) {
-        match self {
-            Doc::Str(t) => f(t),
-            Doc::Array(a) => a.iter().for_each(|x| x.visit(f)),
-            Doc::Object(m) => m.values().for_each(|x| x.visit(f)),
-            _ => {}
-        }
-    }
-
     /// The document with every template resolved by `resolve`.
     pub fn try_to_json<E>(
         &self,

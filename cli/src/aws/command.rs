@@ -14,7 +14,7 @@ use super::discover::{Live, State, discover};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, critical_path, execute};
 use super::providers::{self, agents};
 use super::ui::Ui;
-use super::{Attrs, AwsArgs, Clients, Ctx, EXIT_AWS, EXIT_CHANGES, Waits, connect};
+use super::{Attrs, AwsArgs, Clients, Ctx, Waits, connect};
 use crate::{Exit, exit};
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
@@ -24,7 +24,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            Exit(EXIT_AWS)
+            Exit(exit::AWS)
         })
 }
 
@@ -116,7 +116,7 @@ pub(super) fn report_conflicts(ui: &Ui, d: &Diff) -> Result<(), Exit> {
         ui.say(&format!("error: {b}"));
     }
     ui.say("Stopped before changing anything.");
-    Err(Exit(EXIT_AWS))
+    Err(Exit(exit::AWS))
 }
 
 /// `detscript plan FILE --refresh`.
@@ -141,10 +141,10 @@ pub fn plan_refresh(
         if !json_out {
             report_conflicts(&ui, &d)?;
         }
-        return Err(Exit(EXIT_AWS));
+        return Err(Exit(exit::AWS));
     }
     if detailed && d.pending() > 0 {
-        return Err(Exit(EXIT_CHANGES));
+        return Err(Exit(exit::CHANGES));
     }
     Ok(())
 }
@@ -274,7 +274,7 @@ pub async fn run_async(
         discovery,
         wall: t0.elapsed(),
     };
-    if ok { Ok(stats) } else { Err(Exit(EXIT_AWS)) }
+    if ok { Ok(stats) } else { Err(Exit(exit::AWS)) }
 }
 
 fn apply_nodes(plan: &Plan, state: &State, d: &Diff) -> Vec<Node> {

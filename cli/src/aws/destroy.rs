@@ -15,8 +15,8 @@ use super::discover::{Detail, Live, State, discover, kind_words};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, execute};
 use super::providers::{agents, s3};
 use super::ui::Ui;
-use super::{Attrs, AwsArgs, EXIT_AWS};
-use crate::Exit;
+use super::{Attrs, AwsArgs};
+use crate::{Exit, exit};
 
 pub struct DestroyOpts {
     pub yes: bool,
@@ -228,7 +228,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
                     l.name,
                     if n >= 1000 { "+" } else { "" }
                 ));
-                return Err(Exit(EXIT_AWS));
+                return Err(Exit(exit::AWS));
             }
         }
     }
@@ -280,5 +280,5 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         report.push_str(&alone_text);
         ui.out(&report);
     }
-    if ok { Ok(()) } else { Err(Exit(EXIT_AWS)) }
+    if ok { Ok(()) } else { Err(Exit(exit::AWS)) }
 }

@@ -24,11 +24,6 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use detscript_engine::Plan;
 
-/// Exit code for "changes pending" with `plan --detailed-exitcode`.
-pub const EXIT_CHANGES: u8 = crate::exit::CHANGES;
-/// Exit code when AWS refused, a run failed half-way, or a foreign resource blocks the run.
-pub const EXIT_AWS: u8 = crate::exit::AWS;
-
 pub use crate::cli::AwsArgs;
 
 /// The four service clients, sharing one configuration.
@@ -112,15 +107,8 @@ the shared profile{}, SSO and the instance role): {}",
 /// in an IAM role's ARN (`arn:aws:iam::<account>:role/...`; ListRoles lists only the caller's
 /// account). None when neither exists.
 pub async fn account_id(c: &Clients) -> anyhow::Result<Option<String>> {
-    let vpcs = c
-        .ec2
-        .describe_vpcs()
-        .filters(providers::sg::filter("is-default", vec!["true".into()]))
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeVpcs", "", e))?;
-    if let Some(owner) = vpcs.vpcs().iter().find_map(|v| v.owner_id()) {
-        return Ok(Some(owner.to_string()));
+    if let Some(owner) = default_vpc(c).await?.and_then(|v| v.owner_id) {
+        return Ok(Some(owner));
     }
     let roles = c
         .iam
@@ -135,6 +123,18 @@ pub async fn account_id(c: &Clients) -> anyhow::Result<Option<String>> {
         .and_then(|r| r.arn().split(':').nth(4))
         .filter(|a| !a.is_empty())
         .map(str::to_string))
+}
+
+/// The region's default VPC, if the account has one (security groups are created there).
+pub async fn default_vpc(c: &Clients) -> anyhow::Result<Option<aws_sdk_ec2::types::Vpc>> {
+    let out = c
+        .ec2
+        .describe_vpcs()
+        .filters(providers::sg::filter("is-default", vec!["true".into()]))
+        .send()
+        .await
+        .map_err(|e| aws_err("DescribeVpcs", "", e))?;
+    Ok(out.vpcs().first().cloned())
 }
 
 fn first_line(s: &str) -> String {

@@ -73,7 +73,7 @@ impl Ui {
     /// An error line (redacted) on standard error; the exit code of an AWS failure.
     pub fn fail(&self, msg: &str) -> crate::Exit {
         self.say(&format!("error: {msg}"));
-        crate::Exit(super::EXIT_AWS)
+        crate::Exit(crate::exit::AWS)
     }
 
     /// A line on standard output (text mode) for results such as the plan and outputs.

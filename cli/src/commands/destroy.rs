@@ -1,36 +1,31 @@
 //! `detscript destroy`: delete everything the deployment owns in AWS.
 
-use detscript_engine::Mode;
-
-use super::{check_endpoint, compile_or_report};
-use crate::cli::{DestroyArgs, Format};
+use crate::cli::DestroyArgs;
 use crate::exit::Exit;
 
+#[cfg(feature = "aws")]
 pub fn run(args: DestroyArgs) -> Result<(), Exit> {
+    use super::compile_or_report;
+    use super::endpoint::check_endpoint;
+    use crate::cli::Format;
+    use detscript_engine::Mode;
+
     check_endpoint(&args.aws)?;
     let script = args.script.read()?;
     // Destroy needs names and tags only: unset parameters (e.g. secrets) are fine.
     let compiled = compile_or_report(&script, Mode::Preview)?;
-    #[cfg(feature = "aws")]
-    {
-        let opts = crate::aws::command::DestroyOpts {
-            yes: args.yes,
-            parallelism: args.parallelism,
-            json: args.output == Format::Json,
-            delete_data: args.delete_data,
-            skip_final_snapshot: args.skip_final_snapshot,
-        };
-        crate::aws::command::destroy(compiled.plan, &args.aws, &opts)
-    }
-    #[cfg(not(feature = "aws"))]
-    {
-        let _ = (
-            compiled,
-            args.yes,
-            args.parallelism,
-            args.output == Format::Json,
-        );
-        let _ = (args.delete_data, args.skip_final_snapshot);
-        Err(super::without_aws("destroy"))
-    }
+    let opts = crate::aws::command::DestroyOpts {
+        yes: args.yes,
+        parallelism: args.parallelism,
+        json: args.output == Format::Json,
+        delete_data: args.delete_data,
+        skip_final_snapshot: args.skip_final_snapshot,
+    };
+    crate::aws::command::destroy(compiled.plan, &args.aws, &opts)
+}
+
+/// Without the AWS executor, say what is missing before reading anything.
+#[cfg(not(feature = "aws"))]
+pub fn run(_args: DestroyArgs) -> Result<(), Exit> {
+    Err(super::without_aws("destroy"))
 }

@@ -174,19 +174,9 @@ pub fn filter(name: impl Into<String>, values: Vec<String>) -> Filter {
         .build()
 }
 
+/// The default VPC's id.
 pub async fn default_vpc(c: &Clients) -> Result<Option<String>> {
-    let out = c
-        .ec2
-        .describe_vpcs()
-        .filters(filter("is-default", vec!["true".into()]))
-        .send()
-        .await
-        .map_err(|e| aws_err("DescribeVpcs", "", e))?;
-    Ok(out
-        .vpcs()
-        .first()
-        .and_then(|v| v.vpc_id())
-        .map(str::to_string))
+    Ok(crate::aws::default_vpc(c).await?.and_then(|v| v.vpc_id))
 }
 
 impl Provider for SecurityGroup {
