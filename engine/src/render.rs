@@ -141,6 +141,14 @@ fn render_resource(out: &mut String, r: &Resource) {
         Spec::SecurityGroupRule(rule) => rule.render_text(out),
         Spec::IamRole(role) => role.render_text(out),
         Spec::S3Bucket(_)
+        | Spec::Vpc(_)
+        | Spec::InternetGateway(_)
+        | Spec::Subnet(_)
+        | Spec::RouteTable(_)
+        | Spec::NatGateway(_)
+        | Spec::ElasticIp(_)
+        | Spec::VpcEndpoint(_)
+        | Spec::DbSubnetGroup(_)
         | Spec::SecurityGroup(_)
         | Spec::InstanceProfile(_)
         | Spec::RdsCluster(_)

@@ -3,12 +3,16 @@
 //! on it, so a new kind is a compile error wherever it is not handled yet.
 
 pub mod ec2_instance;
+pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
 pub mod rds;
+pub mod route_table;
 pub mod s3_bucket;
 pub mod security_group;
 pub mod security_group_rule;
+pub mod subnet;
+pub mod vpc;
 
 use std::collections::BTreeMap;
 
@@ -16,12 +20,16 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use ec2_instance::Ec2InstanceSpec;
+pub use elastic_ip::ElasticIpSpec;
 pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
+pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
+pub use subnet::{DbSubnetGroupSpec, SubnetSpec};
+pub use vpc::{InternetGatewaySpec, VpcEndpointSpec, VpcSpec};
 
 use crate::value::{self, Ref, Tmpl};
 
@@ -30,6 +38,14 @@ use crate::value::{self, Ref, Tmpl};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    Vpc,
+    InternetGateway,
+    Subnet,
+    RouteTable,
+    NatGateway,
+    ElasticIp,
+    VpcEndpoint,
+    DbSubnetGroup,
     S3Bucket,
     SecurityGroup,
     SecurityGroupRule,
@@ -43,6 +59,14 @@ pub enum Kind {
 impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Kind::Vpc => "vpc",
+            Kind::InternetGateway => "internet_gateway",
+            Kind::Subnet => "subnet",
+            Kind::RouteTable => "route_table",
+            Kind::NatGateway => "nat_gateway",
+            Kind::ElasticIp => "elastic_ip",
+            Kind::VpcEndpoint => "vpc_endpoint",
+            Kind::DbSubnetGroup => "db_subnet_group",
             Kind::S3Bucket => "s3_bucket",
             Kind::SecurityGroup => "security_group",
             Kind::SecurityGroupRule => "security_group_rule",
@@ -62,6 +86,14 @@ pub type Outputs = BTreeMap<String, Tmpl>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Spec {
+    Vpc(VpcSpec),
+    InternetGateway(InternetGatewaySpec),
+    Subnet(SubnetSpec),
+    RouteTable(RouteTableSpec),
+    NatGateway(NatGatewaySpec),
+    ElasticIp(ElasticIpSpec),
+    VpcEndpoint(VpcEndpointSpec),
+    DbSubnetGroup(DbSubnetGroupSpec),
     S3Bucket(S3BucketSpec),
     SecurityGroup(SecurityGroupSpec),
     SecurityGroupRule(SecurityGroupRuleSpec),
@@ -75,6 +107,14 @@ pub enum Spec {
 impl Spec {
     pub fn kind(&self) -> Kind {
         match self {
+            Spec::Vpc(_) => Kind::Vpc,
+            Spec::InternetGateway(_) => Kind::InternetGateway,
+            Spec::Subnet(_) => Kind::Subnet,
+            Spec::RouteTable(_) => Kind::RouteTable,
+            Spec::NatGateway(_) => Kind::NatGateway,
+            Spec::ElasticIp(_) => Kind::ElasticIp,
+            Spec::VpcEndpoint(_) => Kind::VpcEndpoint,
+            Spec::DbSubnetGroup(_) => Kind::DbSubnetGroup,
             Spec::S3Bucket(_) => Kind::S3Bucket,
             Spec::SecurityGroup(_) => Kind::SecurityGroup,
             Spec::SecurityGroupRule(_) => Kind::SecurityGroupRule,
@@ -92,6 +132,14 @@ impl Spec {
             serde_json::from_value(Value::Object(props.clone())).map_err(|e| e.to_string())
         }
         Ok(match kind {
+            Kind::Vpc => Spec::Vpc(de(props)?),
+            Kind::InternetGateway => Spec::InternetGateway(de(props)?),
+            Kind::Subnet => Spec::Subnet(de(props)?),
+            Kind::RouteTable => Spec::RouteTable(de(props)?),
+            Kind::NatGateway => Spec::NatGateway(de(props)?),
+            Kind::ElasticIp => Spec::ElasticIp(de(props)?),
+            Kind::VpcEndpoint => Spec::VpcEndpoint(de(props)?),
+            Kind::DbSubnetGroup => Spec::DbSubnetGroup(de(props)?),
             Kind::S3Bucket => Spec::S3Bucket(de(props)?),
             Kind::SecurityGroup => Spec::SecurityGroup(de(props)?),
             Kind::SecurityGroupRule => Spec::SecurityGroupRule(de(props)?),
@@ -135,7 +183,15 @@ impl Spec {
             Spec::SecurityGroup(s) => s.outputs(id, name, out),
             Spec::RdsCluster(s) => s.outputs(id, out),
             Spec::RdsInstance(s) => s.outputs(id, out),
-            Spec::SecurityGroupRule(_)
+            Spec::Vpc(s) => s.outputs(id, name, out),
+            Spec::InternetGateway(_)
+            | Spec::Subnet(_)
+            | Spec::RouteTable(_)
+            | Spec::NatGateway(_)
+            | Spec::ElasticIp(_)
+            | Spec::VpcEndpoint(_)
+            | Spec::DbSubnetGroup(_)
+            | Spec::SecurityGroupRule(_)
             | Spec::IamRole(_)
             | Spec::InstanceProfile(_)
             | Spec::Ec2Instance(_) => {}
@@ -146,6 +202,13 @@ impl Spec {
 /// The physical name of a resource of `kind` named `name` in `deployment`.
 pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
     match kind {
+        Kind::Vpc | Kind::InternetGateway | Kind::VpcEndpoint => {
+            vpc::physical_name(deployment, name)
+        }
+        Kind::Subnet => subnet::physical_name(deployment, name),
+        Kind::DbSubnetGroup => subnet::db_subnet_group_name(deployment, name),
+        Kind::RouteTable | Kind::NatGateway => route_table::physical_name(deployment, name),
+        Kind::ElasticIp => elastic_ip::physical_name(deployment, name),
         Kind::S3Bucket => s3_bucket::physical_name(deployment, name),
         Kind::SecurityGroup => security_group::physical_name(deployment, name),
         Kind::SecurityGroupRule => security_group_rule::physical_name(deployment, name),
@@ -158,7 +221,18 @@ pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
 
 /// Whether AWS shows the resource by a `Name` tag.
 pub fn has_name_tag(kind: Kind) -> bool {
-    matches!(kind, Kind::SecurityGroup | Kind::Ec2Instance)
+    matches!(
+        kind,
+        Kind::SecurityGroup
+            | Kind::Ec2Instance
+            | Kind::Vpc
+            | Kind::InternetGateway
+            | Kind::Subnet
+            | Kind::RouteTable
+            | Kind::NatGateway
+            | Kind::ElasticIp
+            | Kind::VpcEndpoint
+    )
 }
 
 /// The AWS partition of a region (`aws`, `aws-us-gov`, `aws-cn`).
@@ -184,6 +258,14 @@ impl Spec {
         cx: &mut crate::cfn::Cx,
     ) -> Result<crate::cfn::Mapped, String> {
         match self {
+            Spec::Vpc(s) => s.cfn(r, cx),
+            Spec::InternetGateway(s) => s.cfn(r, cx),
+            Spec::Subnet(s) => s.cfn(r, cx),
+            Spec::RouteTable(s) => s.cfn(r, cx),
+            Spec::NatGateway(s) => s.cfn(r, cx),
+            Spec::ElasticIp(s) => s.cfn(r, cx),
+            Spec::VpcEndpoint(s) => s.cfn(r, cx),
+            Spec::DbSubnetGroup(s) => s.cfn(r, cx),
             Spec::S3Bucket(s) => s.cfn(r, cx),
             Spec::SecurityGroup(s) => s.cfn(r, cx),
             Spec::SecurityGroupRule(s) => s.cfn(cx),
@@ -199,6 +281,14 @@ impl Spec {
     /// is `Ref`, `None` an attribute CloudFormation does not provide.
     pub(crate) fn cfn_attr(&self, attr: &str) -> Option<Option<&'static str>> {
         let table = match self {
+            Spec::Vpc(_) => VpcSpec::CFN_ATTRS,
+            Spec::InternetGateway(_) => InternetGatewaySpec::CFN_ATTRS,
+            Spec::Subnet(_) => SubnetSpec::CFN_ATTRS,
+            Spec::RouteTable(_) => RouteTableSpec::CFN_ATTRS,
+            Spec::NatGateway(_) => NatGatewaySpec::CFN_ATTRS,
+            Spec::ElasticIp(_) => ElasticIpSpec::CFN_ATTRS,
+            Spec::VpcEndpoint(_) => VpcEndpointSpec::CFN_ATTRS,
+            Spec::DbSubnetGroup(_) => DbSubnetGroupSpec::CFN_ATTRS,
             Spec::S3Bucket(_) => S3BucketSpec::CFN_ATTRS,
             Spec::SecurityGroup(_) => SecurityGroupSpec::CFN_ATTRS,
             Spec::SecurityGroupRule(_) => &[],

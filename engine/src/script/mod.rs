@@ -12,6 +12,7 @@ mod handles;
 mod iam;
 mod lints;
 mod master;
+mod network;
 mod params;
 mod resolver;
 mod security_group;
@@ -344,6 +345,7 @@ pub(crate) fn engine(
     bucket::register(&mut engine, state);
     database::register(&mut engine, state);
     master::register(&mut engine, state);
+    network::register(&mut engine, state);
     lints::register(&mut engine, state);
     engine
 }

@@ -44,6 +44,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         master_files = master::build_master(st, &m, &configs, &dep.name, &mut errors);
     }
     warn_unattached(st);
+    super::network::finish(st, &mut errors);
     let physical = physical_names(st, &dep, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
@@ -153,7 +154,18 @@ fn physical_names(
             Kind::SecurityGroup => {
                 d.edit(|g: &mut kinds::SecurityGroupSpec| g.group_name = name.clone());
             }
-            Kind::SecurityGroupRule | Kind::Ec2Instance => {}
+            Kind::DbSubnetGroup => {
+                d.edit(|g: &mut kinds::DbSubnetGroupSpec| g.name = name.clone());
+            }
+            Kind::SecurityGroupRule
+            | Kind::Ec2Instance
+            | Kind::Vpc
+            | Kind::InternetGateway
+            | Kind::Subnet
+            | Kind::RouteTable
+            | Kind::NatGateway
+            | Kind::ElasticIp
+            | Kind::VpcEndpoint => {}
         }
         physical.insert(d.id.clone(), name);
     }
