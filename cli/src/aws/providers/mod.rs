@@ -6,6 +6,8 @@
 pub mod agents;
 pub mod ec2;
 pub mod iam;
+pub mod network;
+pub mod network_routes;
 pub mod rds;
 pub mod s3;
 pub mod sg;
@@ -26,6 +28,8 @@ use super::{Attrs, Clients, Ctx, aws_err, code_of};
 
 pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
+pub use network::{InternetGateway, Subnet, Vpc, VpcEndpoint};
+pub use network_routes::{DbSubnetGroup, ElasticIp, NatGateway, RouteTable};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
 pub use sg::{SecurityGroup, SecurityGroupRule};
@@ -71,6 +75,14 @@ macro_rules! details {
 }
 
 details! {
+    Vpc(network::VpcLive),
+    InternetGateway(network::GatewayLive),
+    Subnet(network::SubnetLive),
+    RouteTable(network_routes::RouteTableLive),
+    NatGateway(network_routes::NatLive),
+    ElasticIp(network_routes::EipLive),
+    VpcEndpoint(network::EndpointLive),
+    DbSubnetGroup(network_routes::DbSubnetGroupLive),
     S3Bucket(s3::BucketLive),
     SecurityGroup(sg::GroupLive),
     SecurityGroupRule(sg::LiveRule),
@@ -267,6 +279,14 @@ async fn join_all<F: Future + Unpin>(futures: impl Iterator<Item = F>) -> Vec<F:
 
 async fn discover_kind(k: Kind, c: &Clients, plan: &Plan) -> Result<State> {
     match k {
+        Kind::Vpc => Vpc::discover(c, plan).await,
+        Kind::InternetGateway => InternetGateway::discover(c, plan).await,
+        Kind::Subnet => Subnet::discover(c, plan).await,
+        Kind::RouteTable => RouteTable::discover(c, plan).await,
+        Kind::NatGateway => NatGateway::discover(c, plan).await,
+        Kind::ElasticIp => ElasticIp::discover(c, plan).await,
+        Kind::VpcEndpoint => VpcEndpoint::discover(c, plan).await,
+        Kind::DbSubnetGroup => DbSubnetGroup::discover(c, plan).await,
         Kind::S3Bucket => S3Bucket::discover(c, plan).await,
         Kind::SecurityGroup => SecurityGroup::discover(c, plan).await,
         Kind::SecurityGroupRule => SecurityGroupRule::discover(c, plan).await,
@@ -289,6 +309,14 @@ pub struct Compared<'s> {
 /// Compares a planned resource with its live counterpart.
 pub fn compare<'s>(r: &Resource, state: &'s State, cx: &mut Cmp) -> Compared<'s> {
     match &r.spec {
+        Spec::Vpc(s) => compare_as::<Vpc>(r, s, state, cx),
+        Spec::InternetGateway(s) => compare_as::<InternetGateway>(r, s, state, cx),
+        Spec::Subnet(s) => compare_as::<Subnet>(r, s, state, cx),
+        Spec::RouteTable(s) => compare_as::<RouteTable>(r, s, state, cx),
+        Spec::NatGateway(s) => compare_as::<NatGateway>(r, s, state, cx),
+        Spec::ElasticIp(s) => compare_as::<ElasticIp>(r, s, state, cx),
+        Spec::VpcEndpoint(s) => compare_as::<VpcEndpoint>(r, s, state, cx),
+        Spec::DbSubnetGroup(s) => compare_as::<DbSubnetGroup>(r, s, state, cx),
         Spec::S3Bucket(s) => compare_as::<S3Bucket>(r, s, state, cx),
         Spec::SecurityGroup(s) => compare_as::<SecurityGroup>(r, s, state, cx),
         Spec::SecurityGroupRule(s) => compare_as::<SecurityGroupRule>(r, s, state, cx),
@@ -327,6 +355,14 @@ pub async fn apply(
     v: Vals<'_>,
 ) -> Result<AttrMap> {
     match &r.spec {
+        Spec::Vpc(s) => apply_as::<Vpc>(ctx, r, s, action, live, v).await,
+        Spec::InternetGateway(s) => apply_as::<InternetGateway>(ctx, r, s, action, live, v).await,
+        Spec::Subnet(s) => apply_as::<Subnet>(ctx, r, s, action, live, v).await,
+        Spec::RouteTable(s) => apply_as::<RouteTable>(ctx, r, s, action, live, v).await,
+        Spec::NatGateway(s) => apply_as::<NatGateway>(ctx, r, s, action, live, v).await,
+        Spec::ElasticIp(s) => apply_as::<ElasticIp>(ctx, r, s, action, live, v).await,
+        Spec::VpcEndpoint(s) => apply_as::<VpcEndpoint>(ctx, r, s, action, live, v).await,
+        Spec::DbSubnetGroup(s) => apply_as::<DbSubnetGroup>(ctx, r, s, action, live, v).await,
         Spec::S3Bucket(s) => apply_as::<S3Bucket>(ctx, r, s, action, live, v).await,
         Spec::SecurityGroup(s) => apply_as::<SecurityGroup>(ctx, r, s, action, live, v).await,
         Spec::SecurityGroupRule(s) => {
@@ -367,6 +403,14 @@ async fn apply_as<P: Provider>(
 /// Deletes an owned resource (or revokes a rule). Returns a note for the report.
 pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
     match &live.detail {
+        Detail::Vpc(d) => Vpc::delete(ctx, Have { live, d }, opts).await,
+        Detail::InternetGateway(d) => InternetGateway::delete(ctx, Have { live, d }, opts).await,
+        Detail::Subnet(d) => Subnet::delete(ctx, Have { live, d }, opts).await,
+        Detail::RouteTable(d) => RouteTable::delete(ctx, Have { live, d }, opts).await,
+        Detail::NatGateway(d) => NatGateway::delete(ctx, Have { live, d }, opts).await,
+        Detail::ElasticIp(d) => ElasticIp::delete(ctx, Have { live, d }, opts).await,
+        Detail::VpcEndpoint(d) => VpcEndpoint::delete(ctx, Have { live, d }, opts).await,
+        Detail::DbSubnetGroup(d) => DbSubnetGroup::delete(ctx, Have { live, d }, opts).await,
         Detail::S3Bucket(d) => S3Bucket::delete(ctx, Have { live, d }, opts).await,
         Detail::SecurityGroup(d) => SecurityGroup::delete(ctx, Have { live, d }, opts).await,
         Detail::SecurityGroupRule(d) => {
@@ -383,6 +427,14 @@ pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> 
 /// The AWS ids, names and ARNs of other resources a live resource uses.
 pub fn uses(live: &Live) -> Vec<String> {
     match &live.detail {
+        Detail::Vpc(d) => Vpc::uses(d),
+        Detail::InternetGateway(d) => InternetGateway::uses(d),
+        Detail::Subnet(d) => Subnet::uses(d),
+        Detail::RouteTable(d) => RouteTable::uses(d),
+        Detail::NatGateway(d) => NatGateway::uses(d),
+        Detail::ElasticIp(d) => ElasticIp::uses(d),
+        Detail::VpcEndpoint(d) => VpcEndpoint::uses(d),
+        Detail::DbSubnetGroup(d) => DbSubnetGroup::uses(d),
         Detail::S3Bucket(d) => S3Bucket::uses(d),
         Detail::SecurityGroup(d) => SecurityGroup::uses(d),
         Detail::SecurityGroupRule(d) => SecurityGroupRule::uses(d),
