@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::KindSpec;
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::Tmpl;
 
 #[serde_with::skip_serializing_none]
@@ -13,18 +16,17 @@ pub struct ElasticIpSpec {
     pub instance_id: Option<Tmpl>,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
+impl KindSpec for ElasticIpSpec {
+    const NAME_TAG: bool = true;
+    /// An EIP's `Ref` is its address.
+    const CFN_ATTRS: CfnAttrs = &[
+        ("public_ip", None),
+        ("allocation_id", Some("AllocationId")),
+        ("id", Some("AllocationId")),
+    ];
 
-// CloudFormation ------------------------------------------------------------------------------
-
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
-
-impl ElasticIpSpec {
     /// `AWS::EC2::EIP` in the VPC domain, associated with its instance.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::EIP");
         m.set("Domain", "vpc".into());
         if let Some(i) = &self.instance_id {
@@ -33,11 +35,4 @@ impl ElasticIpSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// An EIP's `Ref` is its address.
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[
-        ("public_ip", None),
-        ("allocation_id", Some("AllocationId")),
-        ("id", Some("AllocationId")),
-    ];
 }

@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::KindSpec;
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::Tmpl;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,10 +48,6 @@ pub struct NatGatewaySpec {
     pub allocation_id: Tmpl,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 impl RouteTableSpec {
     /// True when some route sends `0.0.0.0/0` somewhere (the table leads out of the VPC).
     pub fn has_default_route(&self) -> bool {
@@ -66,15 +65,13 @@ impl RouteTableSpec {
     }
 }
 
-// CloudFormation ------------------------------------------------------------------------------
+impl KindSpec for RouteTableSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
-
-impl RouteTableSpec {
     /// `AWS::EC2::RouteTable` and one `AWS::EC2::Route` per route (`<table>Route<N>`); a
     /// route to an internet gateway waits for the gateway's attachment.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::RouteTable");
         m.set("VpcId", cx.tmpl(&self.vpc_id)?);
         m.set("Tags", cx.tags(r)?);
@@ -100,13 +97,14 @@ impl RouteTableSpec {
         }
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None)];
 }
 
-impl NatGatewaySpec {
+impl KindSpec for NatGatewaySpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", None)];
+
     /// `AWS::EC2::NatGateway`.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::NatGateway");
         m.set("SubnetId", cx.tmpl(&self.subnet_id)?);
         m.set("AllocationId", cx.tmpl(&self.allocation_id)?);
@@ -114,8 +112,6 @@ impl NatGatewaySpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None)];
 }
 
 #[cfg(test)]

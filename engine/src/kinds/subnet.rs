@@ -4,6 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::{KindSpec, NameError};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::Tmpl;
 
 #[serde_with::skip_serializing_none]
@@ -31,13 +34,9 @@ pub struct DbSubnetGroupSpec {
     pub subnet_ids: Vec<Tmpl>,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 /// RDS lowercases subnet group names.
 pub fn db_subnet_group_name(deployment: &str, name: &str) -> String {
-    physical_name(deployment, name).to_ascii_lowercase()
+    format!("{deployment}-{name}").to_ascii_lowercase()
 }
 
 impl SubnetSpec {
@@ -60,14 +59,15 @@ impl SubnetSpec {
     }
 }
 
-// CloudFormation ------------------------------------------------------------------------------
+impl KindSpec for SubnetSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[
+        ("id", None),
+        ("availability_zone", Some("AvailabilityZone")),
+    ];
 
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
-
-impl SubnetSpec {
     /// `AWS::EC2::Subnet` and, with a route table, its `AWS::EC2::SubnetRouteTableAssociation`.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::Subnet");
         m.set("VpcId", cx.tmpl(&self.vpc_id)?);
         m.set("CidrBlock", cx.tmpl(&self.cidr_block)?);
@@ -87,16 +87,27 @@ impl SubnetSpec {
         }
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[
-        ("id", None),
-        ("availability_zone", Some("AvailabilityZone")),
-    ];
 }
 
-impl DbSubnetGroupSpec {
+impl KindSpec for DbSubnetGroupSpec {
+    const CFN_ATTRS: CfnAttrs = &[("id", None), ("name", None)];
+
+    fn physical_name(deployment: &str, name: &str) -> String {
+        db_subnet_group_name(deployment, name)
+    }
+
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        if name.len() > 255 {
+            return Err(NameError::new(format!(
+                "DB subnet group name {name:?} is longer than 255 characters"
+            )));
+        }
+        self.name = name.clone();
+        Ok(name)
+    }
+
     /// `AWS::RDS::DBSubnetGroup`.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::RDS::DBSubnetGroup");
         m.set("DBSubnetGroupName", self.name.as_str().into());
         m.set("DBSubnetGroupDescription", cx.tmpl(&self.description)?);
@@ -104,8 +115,6 @@ impl DbSubnetGroupSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None), ("name", None)];
 }
 
 #[cfg(test)]

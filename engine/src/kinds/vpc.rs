@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Outputs;
+use super::{KindSpec, Outputs};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
 #[serde_with::skip_serializing_none]
@@ -36,10 +38,6 @@ pub struct VpcEndpointSpec {
     pub route_table_ids: Vec<Tmpl>,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 /// Why an id is not a VPC id.
 pub fn check_vpc_id(id: &str) -> Result<(), String> {
     let ok = id
@@ -64,8 +62,11 @@ pub fn service_name(region: &str, service: &str) -> String {
     format!("{prefix}.{region}.{service}")
 }
 
-impl VpcSpec {
-    pub fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
+impl KindSpec for VpcSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", None), ("cidr_block", Some("CidrBlock"))];
+
+    fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
         out.insert(
             format!("{name}_vpc_id"),
             match &self.existing_id {
@@ -74,16 +75,9 @@ impl VpcSpec {
             },
         );
     }
-}
 
-// CloudFormation ------------------------------------------------------------------------------
-
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
-
-impl VpcSpec {
     /// `AWS::EC2::VPC`. An existing VPC has no resource: references to it are its id.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let Some(cidr) = &self.cidr_block else {
             return Ok(Mapped::none());
         };
@@ -94,14 +88,15 @@ impl VpcSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None), ("cidr_block", Some("CidrBlock"))];
 }
 
-impl InternetGatewaySpec {
+impl KindSpec for InternetGatewaySpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", None)];
+
     /// `AWS::EC2::InternetGateway` and its `AWS::EC2::VPCGatewayAttachment` (logical id
     /// `<gateway>Attachment`, which routes to the gateway depend on).
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::InternetGateway");
         m.set("Tags", cx.tags(r)?);
         let vpc = cx.tmpl(&self.vpc_id)?;
@@ -112,16 +107,17 @@ impl InternetGatewaySpec {
         m.extra(ATTACHMENT, att, Vec::new());
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None)];
 }
 
 /// The suffix of an internet gateway's attachment's logical id.
 pub(crate) const ATTACHMENT: &str = "Attachment";
 
-impl VpcEndpointSpec {
+impl KindSpec for VpcEndpointSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", None)];
+
     /// `AWS::EC2::VPCEndpoint` of type `Gateway`.
-    pub(crate) fn cfn(&self, _r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, _r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::VPCEndpoint");
         m.set("VpcId", cx.tmpl(&self.vpc_id)?);
         m.set(
@@ -132,8 +128,6 @@ impl VpcEndpointSpec {
         m.set("RouteTableIds", cx.tmpls(&self.route_table_ids)?);
         Ok(m)
     }
-
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", None)];
 }
 
 #[cfg(test)]

@@ -66,20 +66,6 @@ fn id_of(id: &str) -> Tmpl {
     Tmpl::reference(Ref::new(id, "id"))
 }
 
-/// Declares a resource with its spec; returns its id.
-fn declare(
-    ctx: &NativeCallContext,
-    st: &mut State,
-    kind: Kind,
-    name: &str,
-    spec: Spec,
-) -> RhaiResult<String> {
-    let pos = pos_of(ctx, st);
-    let i = st.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
-    st.decls[i].set_spec(spec);
-    Ok(st.decls[i].id.clone())
-}
-
 /// An IPv4 CIDR of a VPC or subnet (AWS allows /16 to /28); references pass unchecked.
 fn check_range(ctx: &NativeCallContext, who: &str, cidr: &str) -> RhaiResult<()> {
     if refs::has_refs(cidr) {
@@ -125,8 +111,8 @@ fn subnet_arg(ctx: &NativeCallContext, who: &str, v: &Dynamic) -> RhaiResult<Sub
 
 /// Whether the subnet gives instances a public IP (its `.map_public_ip(..)` setting).
 fn subnet_is_public(st: &State, s: &Subnet) -> bool {
-    let props = &st.decls[st.by_id[&s.0.id]].props;
-    props.get("map_public_ip_on_launch") == Some(&Value::Bool(true))
+    let d = &st.decls[st.by_id[&s.0.id]];
+    matches!(&d.spec, Some(Spec::Subnet(sn)) if sn.map_public_ip_on_launch)
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
@@ -154,13 +140,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         "vpc",
         move |ctx: NativeCallContext, name: &str, cidr: &str| -> RhaiResult<Vpc> {
             check_range(&ctx, &format!("vpc '{name}'"), cidr)?;
-            let spec = Spec::Vpc(VpcSpec {
+            let spec = VpcSpec {
                 cidr_block: Some(marked(cidr)),
                 existing_id: None,
                 enable_dns_hostnames: true,
                 enable_dns_support: true,
-            });
-            let id = declare(&ctx, &mut s.borrow_mut(), Kind::Vpc, name, spec)?;
+            };
+            let id = s.borrow_mut().declare_spec(&ctx, Kind::Vpc, name, spec)?;
             Ok(Vpc { id, existing: None })
         },
     );
@@ -176,13 +162,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             } else {
                 vpc_id
             };
-            let spec = Spec::Vpc(VpcSpec {
+            let spec = VpcSpec {
                 cidr_block: None,
                 existing_id: Some(vpc_id.to_string()),
                 enable_dns_hostnames: true,
                 enable_dns_support: true,
-            });
-            let id = declare(&ctx, &mut s.borrow_mut(), Kind::Vpc, name, spec)?;
+            };
+            let id = s.borrow_mut().declare_spec(&ctx, Kind::Vpc, name, spec)?;
             Ok(Vpc {
                 id,
                 existing: Some(vpc_id.to_string()),
@@ -195,10 +181,12 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         "internet_gateway",
         move |ctx: NativeCallContext, name: &str, v: Dynamic| -> RhaiResult<InternetGateway> {
             let vpc = vpc_arg(&ctx, &format!("internet_gateway '{name}'"), &v)?;
-            let spec = Spec::InternetGateway(InternetGatewaySpec {
+            let spec = InternetGatewaySpec {
                 vpc_id: marked(&vpc.id_text()),
-            });
-            let id = declare(&ctx, &mut s.borrow_mut(), Kind::InternetGateway, name, spec)?;
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::InternetGateway, name, spec)?;
             Ok(InternetGateway(Net {
                 id,
                 name: name.into(),
@@ -211,11 +199,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         "route_table",
         move |ctx: NativeCallContext, name: &str, v: Dynamic| -> RhaiResult<RouteTable> {
             let vpc = vpc_arg(&ctx, &format!("route_table '{name}'"), &v)?;
-            let spec = Spec::RouteTable(RouteTableSpec {
+            let spec = RouteTableSpec {
                 vpc_id: marked(&vpc.id_text()),
                 routes: Vec::new(),
-            });
-            let id = declare(&ctx, &mut s.borrow_mut(), Kind::RouteTable, name, spec)?;
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::RouteTable, name, spec)?;
             Ok(RouteTable(Net {
                 id,
                 name: name.into(),
@@ -257,15 +247,17 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             let who = format!("subnet '{name}'");
             let vpc = vpc_arg(&ctx, &who, &v)?;
             check_range(&ctx, &who, cidr)?;
-            let spec = Spec::Subnet(SubnetSpec {
+            let spec = SubnetSpec {
                 vpc_id: marked(&vpc.id_text()),
                 cidr_block: marked(cidr),
                 availability_zone: None,
                 zone_index: Some(0),
                 map_public_ip_on_launch: false,
                 route_table_id: None,
-            });
-            let id = declare(&ctx, &mut s.borrow_mut(), Kind::Subnet, name, spec)?;
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::Subnet, name, spec)?;
             Ok(Subnet(Net {
                 id,
                 name: name.into(),
@@ -342,18 +334,17 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             let who = format!("nat_gateway '{name}'");
             let sn = subnet_arg(&ctx, &who, &sn)?;
             let mut st = s.borrow_mut();
-            let eip = declare(
+            let eip = st.declare_spec(
                 &ctx,
-                &mut st,
                 Kind::ElasticIp,
                 name,
-                Spec::ElasticIp(ElasticIpSpec { instance_id: None }),
+                ElasticIpSpec { instance_id: None },
             )?;
-            let spec = Spec::NatGateway(NatGatewaySpec {
+            let spec = NatGatewaySpec {
                 subnet_id: id_of(&sn.0.id),
                 allocation_id: Tmpl::reference(Ref::new(&eip, "allocation_id")),
-            });
-            let id = declare(&ctx, &mut st, Kind::NatGateway, name, spec)?;
+            };
+            let id = st.declare_spec(&ctx, Kind::NatGateway, name, spec)?;
             Ok(NatGateway(Net {
                 id,
                 name: name.into(),
@@ -392,12 +383,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     format!("{who}: give the route tables whose subnets reach S3 through it"),
                 );
             }
-            let spec = Spec::VpcEndpoint(VpcEndpointSpec {
+            let spec = VpcEndpointSpec {
                 vpc_id: marked(&vpc.id_text()),
                 service: "s3".into(),
                 route_table_ids: ids,
-            });
-            declare(&ctx, &mut s.borrow_mut(), Kind::VpcEndpoint, name, spec)?;
+            };
+            s.borrow_mut()
+                .declare_spec(&ctx, Kind::VpcEndpoint, name, spec)?;
             Ok(Dynamic::UNIT)
         },
     );
@@ -437,12 +429,12 @@ fn register_placement(engine: &mut Engine, state: &Shared) {
         if st.databases[db.idx].subnet_group.is_some() {
             return fail(ctx, format!("{who}: .subnets() is already set"));
         }
-        let spec = Spec::DbSubnetGroup(DbSubnetGroupSpec {
+        let spec = DbSubnetGroupSpec {
             name: String::new(),
             description: Tmpl::text(format!("Subnets of the database {}", db.name)),
             subnet_ids: ids,
-        });
-        let id = declare(ctx, st, Kind::DbSubnetGroup, &db.name, spec)?;
+        };
+        let id = st.declare_spec(ctx, Kind::DbSubnetGroup, &db.name, spec)?;
         let pos = pos_of(ctx, st);
         let d = &mut st.databases[db.idx];
         d.subnet_group = Some(id);
@@ -463,8 +455,8 @@ fn register_placement(engine: &mut Engine, state: &Shared) {
         let name = st.masters[m.idx].name.clone();
         match (on, st.masters[m.idx].elastic_ip.clone()) {
             (true, None) => {
-                let spec = Spec::ElasticIp(ElasticIpSpec { instance_id: Some(id_of(&m.id)) });
-                let id = declare(&ctx, &mut st, Kind::ElasticIp, &name, spec)?;
+                let spec = ElasticIpSpec { instance_id: Some(id_of(&m.id)) };
+                let id = st.declare_spec(&ctx, Kind::ElasticIp, &name, spec)?;
                 let pos = pos_of(&ctx, &st);
                 let decl = &mut st.masters[m.idx];
                 decl.elastic_ip = Some(id);
@@ -510,11 +502,10 @@ pub(crate) fn finish(st: &mut State, errors: &mut Vec<Diagnostic>) {
         .filter(|d| d.kind == Kind::Vpc)
         .map(|d| Vpc {
             id: d.id.clone(),
-            existing: d
-                .props
-                .get("existing_id")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            existing: match &d.spec {
+                Some(Spec::Vpc(v)) => v.existing_id.clone(),
+                _ => None,
+            },
         })
         .collect();
     if vpcs.is_empty() {
@@ -525,7 +516,7 @@ pub(crate) fn finish(st: &mut State, errors: &mut Vec<Diagnostic>) {
         .iter_mut()
         .filter(|d| d.kind == Kind::SecurityGroup)
     {
-        if d.props.get("vpc_id").is_some_and(|v| !v.is_null()) {
+        if matches!(&d.spec, Some(Spec::SecurityGroup(g)) if g.vpc_id.is_some()) {
             continue;
         }
         if let [only] = vpcs.as_slice() {
