@@ -424,6 +424,11 @@ pub fn api_reference() -> String {
         "AwsPool",
         "CheckpointStorage",
         "MasterInstance",
+        "Vpc",
+        "Subnet",
+        "RouteTable",
+        "InternetGateway",
+        "NatGateway",
     ];
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut free: Vec<String> = Vec::new();
