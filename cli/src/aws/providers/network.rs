@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use anyhow::{Result, anyhow, bail};
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, VpcEndpointType};
 use detscript_engine::kinds::vpc::service_name;
@@ -35,7 +36,7 @@ pub fn owned_filter(plan: &Plan) -> Filter {
 
 /// Records discovered resources of one kind: `(tags, live)`; names are not unique in a VPC,
 /// so nothing counts as a conflict.
-pub fn record<'a>(
+pub fn record(
     plan: &Plan,
     found: impl Iterator<Item = (std::collections::BTreeMap<String, String>, Live)>,
 ) -> State {
@@ -88,6 +89,22 @@ where
     .await;
     found(res, gone, op, &live.physical())?;
     Ok(())
+}
+
+/// A sent request's result, or its error as one line naming the operation and target.
+pub trait OrFail<T> {
+    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send;
+}
+
+impl<T, E, F> OrFail<T> for F
+where
+    F: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>> + Send,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send {
+        let (op, target) = (op.to_string(), target.to_string());
+        async move { self.await.map_err(|e| aws_err(&op, &target, e)) }
+    }
 }
 
 /// The known text of an id, or None while it is known only after apply.
@@ -211,8 +228,8 @@ impl Provider for Vpc {
             .cidr_block(&cidr)
             .tag_specifications(tag_spec(ResourceType::Vpc, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateVpc", &r.name, e))?;
+            .or_fail("CreateVpc", &r.name)
+            .await?;
         let vpc = out
             .vpc()
             .ok_or_else(|| anyhow!("CreateVpc: no VPC in the response"))?;
@@ -228,9 +245,7 @@ impl Provider for Vpc {
             } else {
                 req.enable_dns_hostnames(b)
             };
-            req.send()
-                .await
-                .map_err(|e| aws_err("ModifyVpcAttribute", &id, e))?;
+            req.send().or_fail("ModifyVpcAttribute", &id).await?;
         }
         Ok(attr_map([
             ("id", Some(id.as_str())),
@@ -324,20 +339,14 @@ impl Provider for InternetGateway {
             .create_internet_gateway()
             .tag_specifications(tag_spec(ResourceType::InternetGateway, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateInternetGateway", &r.name, e))?;
+            .or_fail("CreateInternetGateway", &r.name)
+            .await?;
         let id = out
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
             .unwrap_or_default()
             .to_string();
-        let vpc = v.text(&spec.vpc_id)?;
-        ec2.attach_internet_gateway()
-            .internet_gateway_id(&id)
-            .vpc_id(&vpc)
-            .send()
-            .await
-            .map_err(|e| aws_err("AttachInternetGateway", &id, e))?;
+        attach(ctx, &id, &v.text(&spec.vpc_id)?).await?;
         Ok(attr_map([("id", Some(id.as_str()))]))
     }
 
@@ -346,19 +355,13 @@ impl Provider for InternetGateway {
         Want { spec, v, .. }: Want<'_, InternetGatewaySpec>,
         Have { live, d }: Have<'_, GatewayLive>,
     ) -> Result<AttrMap> {
-        let ec2 = &ctx.clients.ec2;
         let id = live.physical();
         let vpc = v.text(&spec.vpc_id)?;
         for old in d.vpcs.iter().filter(|o| **o != vpc) {
             detach(ctx, live, old).await?;
         }
         if !d.vpcs.contains(&vpc) {
-            ec2.attach_internet_gateway()
-                .internet_gateway_id(&id)
-                .vpc_id(&vpc)
-                .send()
-                .await
-                .map_err(|e| aws_err("AttachInternetGateway", &id, e))?;
+            attach(ctx, &id, &vpc).await?;
         }
         Ok(live.attrs.clone())
     }
@@ -388,6 +391,13 @@ impl Provider for InternetGateway {
         .await?;
         Ok(String::new())
     }
+}
+
+async fn attach(ctx: &Ctx, id: &str, vpc: &str) -> Result<()> {
+    let req = ctx.clients.ec2.attach_internet_gateway();
+    let req = req.internet_gateway_id(id).vpc_id(vpc);
+    req.send().or_fail("AttachInternetGateway", id).await?;
+    Ok(())
 }
 
 async fn detach(ctx: &Ctx, live: &Live, vpc: &str) -> Result<()> {
@@ -526,8 +536,8 @@ impl Provider for Subnet {
             .set_availability_zone(zone)
             .tag_specifications(tag_spec(ResourceType::Subnet, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateSubnet", &r.name, e))?;
+            .or_fail("CreateSubnet", &r.name)
+            .await?;
         let s = out
             .subnet()
             .ok_or_else(|| anyhow!("CreateSubnet: no subnet in the response"))?;
@@ -596,8 +606,8 @@ async fn nth_zone(c: &Clients, i: i64) -> Result<String> {
         .filters(filter("state", vec!["available".into()]))
         .filters(filter("zone-type", vec!["availability-zone".into()]))
         .send()
-        .await
-        .map_err(|e| aws_err("DescribeAvailabilityZones", "", e))?;
+        .or_fail("DescribeAvailabilityZones", "")
+        .await?;
     let zones: BTreeSet<String> = out
         .availability_zones()
         .iter()
@@ -620,8 +630,8 @@ async fn set_public(ctx: &Ctx, id: &str, on: bool) -> Result<()> {
         .subnet_id(id)
         .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
         .send()
-        .await
-        .map_err(|e| aws_err("ModifySubnetAttribute", id, e))?;
+        .or_fail("ModifySubnetAttribute", id)
+        .await?;
     Ok(())
 }
 
@@ -634,16 +644,16 @@ async fn associate(ctx: &Ctx, subnet: &str, table: &str, old: Option<&str>) -> R
                 .association_id(a)
                 .route_table_id(table)
                 .send()
-                .await
-                .map_err(|e| aws_err("ReplaceRouteTableAssociation", subnet, e))?;
+                .or_fail("ReplaceRouteTableAssociation", subnet)
+                .await?;
         }
         None => {
             ec2.associate_route_table()
                 .subnet_id(subnet)
                 .route_table_id(table)
                 .send()
-                .await
-                .map_err(|e| aws_err("AssociateRouteTable", subnet, e))?;
+                .or_fail("AssociateRouteTable", subnet)
+                .await?;
         }
     }
     Ok(())
@@ -732,8 +742,8 @@ impl Provider for VpcEndpoint {
             .set_route_table_ids(Some(v.list(&spec.route_table_ids)?))
             .tag_specifications(tag_spec(ResourceType::VpcEndpoint, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateVpcEndpoint", &r.name, e))?;
+            .or_fail("CreateVpcEndpoint", &r.name)
+            .await?;
         let id = out
             .vpc_endpoint()
             .and_then(|e| e.vpc_endpoint_id())
@@ -757,8 +767,8 @@ impl Provider for VpcEndpoint {
             .set_add_route_table_ids(Some(want.difference(&have).cloned().collect()))
             .set_remove_route_table_ids(Some(have.difference(&want).cloned().collect()))
             .send()
-            .await
-            .map_err(|e| aws_err("ModifyVpcEndpoint", &id, e))?;
+            .or_fail("ModifyVpcEndpoint", &id)
+            .await?;
         Ok(live.attrs.clone())
     }
 

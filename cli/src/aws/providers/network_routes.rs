@@ -7,7 +7,7 @@ use detscript_engine::kinds::route_table::RouteTarget;
 use detscript_engine::kinds::{DbSubnetGroupSpec, ElasticIpSpec, NatGatewaySpec, RouteTableSpec};
 use detscript_engine::{Kind, Plan};
 
-use super::network::{delete_retrying, ec2_tags, known_now, owned_filter, record};
+use super::network::{OrFail, delete_retrying, ec2_tags, known_now, owned_filter, record};
 use super::sg::tag_spec;
 use super::{
     AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, owned_by, planned, sdk_tags,
@@ -16,7 +16,7 @@ use super::{
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, aws_err, wait_for};
+use crate::aws::{Clients, Ctx, wait_for};
 
 // ---- route_table ----
 
@@ -124,8 +124,8 @@ impl Provider for RouteTable {
             .vpc_id(v.text(&spec.vpc_id)?)
             .tag_specifications(tag_spec(ResourceType::RouteTable, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateRouteTable", &r.name, e))?;
+            .or_fail("CreateRouteTable", &r.name)
+            .await?;
         let id = out
             .route_table()
             .and_then(|t| t.route_table_id())
@@ -247,9 +247,7 @@ async fn put_route(
         } else {
             req.gateway_id(target)
         };
-        req.send()
-            .await
-            .map_err(|e| aws_err("ReplaceRoute", table, e))?;
+        req.send().or_fail("ReplaceRoute", table).await?;
     } else {
         let req = ec2
             .create_route()
@@ -260,9 +258,7 @@ async fn put_route(
         } else {
             req.gateway_id(target)
         };
-        req.send()
-            .await
-            .map_err(|e| aws_err("CreateRoute", table, e))?;
+        req.send().or_fail("CreateRoute", table).await?;
     }
     Ok(())
 }
@@ -342,8 +338,8 @@ impl Provider for NatGateway {
             .allocation_id(v.text(&spec.allocation_id)?)
             .tag_specifications(tag_spec(ResourceType::Natgateway, r))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateNatGateway", &r.name, e))?;
+            .or_fail("CreateNatGateway", &r.name)
+            .await?;
         let id = out
             .nat_gateway()
             .and_then(|n| n.nat_gateway_id())
@@ -445,8 +441,8 @@ impl Provider for ElasticIp {
             .describe_addresses()
             .filters(owned_filter(plan))
             .send()
-            .await
-            .map_err(|e| aws_err("DescribeAddresses", "", e))?;
+            .or_fail("DescribeAddresses", "")
+            .await?;
         Ok(record(
             plan,
             out.addresses().iter().map(|a| {
@@ -491,8 +487,8 @@ impl Provider for ElasticIp {
             .domain(DomainType::Vpc)
             .tag_specifications(tag_spec(ResourceType::ElasticIp, r))
             .send()
-            .await
-            .map_err(|e| aws_err("AllocateAddress", &r.name, e))?;
+            .or_fail("AllocateAddress", &r.name)
+            .await?;
         let alloc = out
             .allocation_id()
             .ok_or_else(|| anyhow!("AllocateAddress: no allocation id in the response"))?;
@@ -554,8 +550,8 @@ async fn associate_eip(ctx: &Ctx, alloc: &str, instance: &str) -> Result<()> {
         .instance_id(instance)
         .allow_reassociation(true)
         .send()
-        .await
-        .map_err(|e| aws_err("AssociateAddress", alloc, e))?;
+        .or_fail("AssociateAddress", alloc)
+        .await?;
     Ok(())
 }
 
@@ -603,8 +599,8 @@ impl Provider for DbSubnetGroup {
                         .list_tags_for_resource()
                         .resource_name(arn)
                         .send()
-                        .await
-                        .map_err(|e| aws_err("ListTagsForResource", &name, e))?;
+                        .or_fail("ListTagsForResource", &name)
+                        .await?;
                     tag_map(out.tag_list().iter().map(|t| (t.key(), t.value())))
                 }
                 None => Default::default(),
@@ -661,8 +657,8 @@ impl Provider for DbSubnetGroup {
             .set_subnet_ids(Some(v.list(&spec.subnet_ids)?))
             .set_tags(Some(rds_tags(r)))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateDBSubnetGroup", &spec.name, e))?;
+            .or_fail("CreateDBSubnetGroup", &spec.name)
+            .await?;
         Ok(attr_map([
             ("id", Some(spec.name.as_str())),
             ("name", Some(&spec.name)),
@@ -680,8 +676,8 @@ impl Provider for DbSubnetGroup {
             .db_subnet_group_name(&spec.name)
             .set_subnet_ids(Some(v.list(&spec.subnet_ids)?))
             .send()
-            .await
-            .map_err(|e| aws_err("ModifyDBSubnetGroup", &spec.name, e))?;
+            .or_fail("ModifyDBSubnetGroup", &spec.name)
+            .await?;
         Ok(live.attrs.clone())
     }
 
