@@ -46,7 +46,11 @@ else
     done
     if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
     log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std (no rustup $target target)"
+    # std is built here anyway, so it can leave out the panic machinery: a panic traps at
+    # once (as panic=abort does; the page never shows a panic message) and the module is
+    # 40 KB smaller gzipped (see README "Measured").
     RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
+        RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
         /usr/bin/cargo build --release --target "$target" -Zbuild-std=std,panic_abort
     if command -v rustup >/dev/null; then host_cargo=(cargo); else host_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo); fi
 fi

@@ -23,11 +23,11 @@ use wasm_bindgen::prelude::*;
 /// is an object `{ "lib/x.rhai": "<source>" }` for `import`.
 ///
 /// Returns a JSON object: `ok`, `plan_json` (the exact `Plan::to_json` string,
-/// or null), `text`, `dot`, `master_yaml`, `user_data`, `resources`,
-/// `diagnostics`, `params`, `printed`, and `restart` (true when this instance's memory
+/// or null), `resources`, `diagnostics`, `params`, `printed`, and `restart` (true when this instance's memory
 /// grew past half the sandbox limit: the page should load a fresh instance, since wasm
 /// memory never shrinks and [`script_guard`] measures its size). Secrets are always
-/// redacted. A successful plan is kept for [`cloudformation`].
+/// redacted. A successful plan is kept for [`files`] and [`cloudformation`], which the
+/// page asks for after it has shown the plan (so a plan while typing computes only the JSON).
 #[wasm_bindgen]
 pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> String {
     let params = match parse_params(params_json) {
@@ -41,10 +41,6 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
             let out = json!({
                 "ok": true,
                 "plan_json": plan.to_json(),
-                "text": plan.render_text(),
-                "dot": plan.to_dot(),
-                "master_yaml": plan.master_yaml(Reveal::Redact),
-                "user_data": plan.user_data(Reveal::Redact),
                 "resources": plan.len(),
                 "diagnostics": compiled.diagnostics,
                 "params": compiled.params,
@@ -63,6 +59,22 @@ thread_local! {
     /// The last plan [`plan`] computed without errors: the CloudFormation tab exports it
     /// when it is opened, so a plan costs no export while typing.
     static LAST_GOOD: RefCell<Option<Compiled>> = const { RefCell::new(None) };
+}
+
+/// The last good plan's other forms: `{ "text", "dot", "master_yaml", "user_data" }` (the
+/// last two null without a master instance; secrets redacted), or null before any plan.
+#[wasm_bindgen]
+pub fn files() -> String {
+    LAST_GOOD.with(|last| match last.borrow().as_ref() {
+        Some(Compiled { plan, .. }) => json!({
+            "text": plan.render_text(),
+            "dot": plan.to_dot(),
+            "master_yaml": plan.master_yaml(Reveal::Redact),
+            "user_data": plan.user_data(Reveal::Redact),
+        })
+        .to_string(),
+        None => "null".to_string(),
+    })
 }
 
 /// The last good plan as a CloudFormation template, as `detscript export` writes it:

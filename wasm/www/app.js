@@ -4,7 +4,6 @@
 
 import { scripts } from './pkg/scripts.js';
 import * as firstInstance from './pkg/detscript_wasm.js';
-import { createEditor } from './pkg/editor.js';
 import { graphSvg } from './graph.js';
 import { decodeShare, encodeShare, loadStored, store } from './share.js';
 
@@ -41,7 +40,8 @@ const state = {
   seq: 0,                // number of plans computed
   metrics: { wasmInitMs: null, firstPlanMs: null, lastPlanMs: null },
   moduleGen: 0,
-  editor: null,          // the CodeMirror editor (see wasm/editor/editor.js)
+  editor: null,          // the CodeMirror editor (wasm/editor/editor.js), once it has loaded
+  text: '',              // the script while the editor is still loading
   cfnStale: true,        // the CloudFormation view shows an older plan than lastGood
 };
 window.__detscript = state;
@@ -53,15 +53,21 @@ const modulesJson = JSON.stringify(scripts);
 
 async function loadEngine() {
   // A fresh module instance after a trap: wasm built with panic=abort cannot be
-  // reused once it has trapped, so import the glue again (same files, same origin).
+  // reused once it has trapped, so import the glue again (same files, same origin) and
+  // instantiate the compiled module again.
   const mod = state.moduleGen ? await import(`./pkg/detscript_wasm.js?instance=${state.moduleGen}`) : firstInstance;
-  // Compiled while it downloads (streaming); the <link rel=preload> in index.html
-  // started the download before this module ran.
-  const t0 = performance.now();
-  const module = await WebAssembly.compileStreaming(fetch(WASM_URL));
+  if (!state.wasmModule) {
+    // Compiled while it downloads (streaming), started by boot.js when it ran first.
+    const boot = window.__detscriptBoot;
+    const t0 = boot ? boot.startedAt : performance.now();
+    const { module, compiledAt } = await (boot ? boot.compiled : WebAssembly.compileStreaming(fetch(WASM_URL))
+      .then((m) => ({ module: m, compiledAt: performance.now() })));
+    Object.assign(state.metrics, { engineStartAt: t0, compileMs: compiledAt - t0 });
+    state.wasmModule = module;
+  }
   const t1 = performance.now();
-  await mod.default({ module_or_path: module });
-  if (!state.moduleGen) Object.assign(state.metrics, { engineStartAt: t0, compileMs: t1 - t0, instantiateMs: performance.now() - t1 });
+  await mod.default({ module_or_path: state.wasmModule });
+  if (!state.moduleGen) state.metrics.instantiateMs = performance.now() - t1;
   state.moduleGen += 1;
   engine = mod;
 }
@@ -97,8 +103,10 @@ async function runPlan() {
     loadEngine().catch(() => {});
   }
   // The engine stops a script that grows its memory past the sandbox limit; wasm memory
-  // never shrinks, so once it is large the next plan runs in a fresh instance.
+  // never shrinks, so once it is large the next plan runs in a fresh instance (this
+  // one's plan files are taken first: the new instance has no plan yet).
   if (engine && result.restart) {
+    if (result.ok) planFiles(result);
     engine = null;
     loadEngine().catch(() => {});
   }
@@ -117,10 +125,14 @@ async function runPlan() {
 
 // ---------------------------------------------------------------- editor
 
-const source = () => state.editor.getText();
+// The first plan does not wait for the editor (the largest script of the page): until it
+// has loaded, the script is state.text.
+const source = () => (state.editor ? state.editor.getText() : state.text);
 let settingText = false;
 
 function setSource(text) {
+  state.text = text;
+  if (!state.editor) return;
   settingText = true;
   try {
     state.editor.setText(text);
@@ -130,12 +142,23 @@ function setSource(text) {
 }
 
 function markGutter(diagnostics) {
-  state.editor.setDiagnostics((diagnostics || []).filter((d) => d.line && isCurrent(d.file)));
+  state.editor?.setDiagnostics((diagnostics || []).filter((d) => d.line && isCurrent(d.file)));
 }
 
 /** Puts the editor cursor at `line` (1-based), `column`. */
 function gotoLine(line, column = 1) {
-  state.editor.gotoLine(line, column);
+  state.editor?.gotoLine(line, column);
+}
+
+async function loadEditor() {
+  const { createEditor } = await import('./pkg/editor.js');
+  state.editor = createEditor({
+    host: ui.editor, doc: source(),
+    onChange: edited, onRun: () => { clearTimeout(timer); runPlan(); },
+  });
+  markGutter(state.lastResult?.diagnostics);
+  state.metrics.editorReadyAt = performance.now();
+  document.body.dataset.editor = 'ready';
 }
 
 let timer = null;
@@ -242,7 +265,7 @@ function buildForm(specs) {
   const rows = specs.map((spec) => {
     const id = `param-${spec.name}`;
     const kind = spec.kind || 'string';
-    const keep = spec.secret ? (currentParams()[spec.name] ?? '') : (previous[spec.name] ?? '');
+    const keep = previous[spec.name] ?? '';
     const changed = (e) => {
       // Secrets stay in their input only; other values are remembered for rebuilds.
       if (!spec.secret) state.values[spec.name] = e.target.value;
@@ -290,6 +313,12 @@ function markParams(diagnostics) {
     input.setCustomValidity(d ? d.message : '');
     input.title = d ? d.message : '';
   }
+}
+
+/** The plan's text, DOT, master.yaml and user-data, computed when first needed. */
+function planFiles(result) {
+  if (!result.files && engine) result.files = JSON.parse(engine.files()) || {};
+  return result.files || {};
 }
 
 function render(result, planMs) {
@@ -456,7 +485,7 @@ function renderPlan(result) {
     el('span', { id: 'resource-count', dataset: { count: String(plan.resources.length) } }, `${plan.resources.length} resources`),
     el('span', {}, `${groups.size} kinds`),
     plan.sha256 ? el('span', { class: 'hash', title: 'sha256 of the canonical plan JSON' }, `sha256 ${String(plan.sha256).slice(0, 12)}…`) : null,
-    result.text ? el('button', { type: 'button', class: 'small', title: 'The plan as `detscript plan` prints it', onclick: (e) => copyText(result.text, e.currentTarget) }, 'Copy as text') : null);
+    el('button', { type: 'button', class: 'small', title: 'The plan as `detscript plan` prints it', onclick: (e) => copyText(planFiles(result).text ?? '', e.currentTarget) }, 'Copy as text'));
   const sections = [...groups].map(([kind, list]) => el('section', { class: 'kind', dataset: { kind } },
     el('h3', {}, kind, el('span', { class: 'badge' }, String(list.length))),
     list.map((r) => el('article', { class: 'resource', dataset: { id: r.id } },
@@ -480,10 +509,11 @@ function renderPlan(result) {
 
   // The other views right after the first paint (or when their tab is opened first).
   renderLater(() => {
-    renderGraph(plan, result.dot);
+    const files = planFiles(result);
+    renderGraph(plan, files.dot);
     if (!ui.views.cloudformation.hidden) renderCloudFormation();
-    renderFile('master-yaml', 'master.yaml', result.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
-    renderFile('user-data', 'user-data.sh', result.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
+    renderFile('master-yaml', 'master.yaml', files.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
+    renderFile('user-data', 'user-data.sh', files.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
     renderFile('json', 'plan.json', result.plan_json, 'application/json', '');
   });
 }
@@ -594,8 +624,9 @@ async function main() {
     ui.status.textContent = 'no scripts bundled';
     return;
   }
-  // The engine compiles (off the main thread) while the editor is set up.
+  // The engine compiles (off the main thread) while the editor loads.
   const engineLoad = loadEngine();
+  const editorLoad = loadEditor();
   const kept = loadStored();
   state.drafts = Object.fromEntries(Object.entries(kept.drafts).filter(([n, t]) => Object.hasOwn(scripts, n) && typeof t === 'string'));
   state.values = kept.values;
@@ -607,10 +638,7 @@ async function main() {
     linkProblem = err.message;
   }
   ui.picker.value = state.file;
-  state.editor = createEditor({
-    host: ui.editor, doc: state.drafts[state.file] ?? scripts[state.file],
-    onChange: edited, onRun: () => { clearTimeout(timer); runPlan(); },
-  });
+  setSource(state.drafts[state.file] ?? scripts[state.file]);
   try {
     await engineLoad;
   } catch (err) {
@@ -622,6 +650,9 @@ async function main() {
   state.metrics.engineReadyAt = performance.now();
   state.metrics.wasmInitMs = state.metrics.engineReadyAt - state.metrics.engineStartAt;
   await runPlan();
+  await editorLoad.catch((err) => {
+    ui.editor.textContent = `could not load the editor: ${err}`;
+  });
   if (linkProblem) {
     ui.status.className = 'status error';
     ui.status.textContent = linkProblem;
