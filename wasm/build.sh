@@ -39,6 +39,7 @@ if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | 
     log "using rustup's $target target"
     cargo build --release --target "$target"
     host_cargo=(cargo)
+    route="rustup"
 else
     need=()
     for p in rustc-web cargo-web rust-web-src lld-19; do
@@ -53,6 +54,7 @@ else
         RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
         /usr/bin/cargo build --release --target "$target" -Zbuild-std=std,panic_abort
     if command -v rustup >/dev/null; then host_cargo=(cargo); else host_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo); fi
+    route="build-std"
 fi
 wasm_in="${CARGO_TARGET_DIR:-$here/target}/$target/release/detscript_wasm.wasm"
 
@@ -73,10 +75,14 @@ rm -rf "$pkg"
 mkdir -p "$pkg"
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$pkg" "$wasm_in"
 
-# No wasm-opt: measured on this module, binaryen -Oz (apt 108, npm 132) gains nothing
-# gzipped (lto + opt-level "s" already did the work), and apt's 108 emits a module that
-# validates but fails at instantiation (reference-types tables). See tests/browser for the size check.
+# No wasm-opt: measured on this module, binaryen -Oz (apt 108, npm 132) makes it smaller
+# raw but larger gzipped (619 KB against 573 KB; lto + opt-level "z" already did the work),
+# and apt's 108 emits a module that validates but fails at instantiation (reference-types
+# tables). See tests/browser for the size check.
 wasm_out="$pkg/detscript_wasm_bg.wasm"
+# Which route built it: the browser test's size budget depends on it (build-std leaves
+# out the panic machinery, rustup's prebuilt std cannot).
+printf '{ "route": "%s" }\n' "$route" >"$pkg/build.json"
 
 # 3. Bundle every scripts/**/*.rhai so the page needs no request but its own files.
 command -v node >/dev/null || { log "node (>= 20) is needed for the page's bundles"; exit 1; }

@@ -27,8 +27,11 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SECRET = 'S3cret-Value-never-shown-7d1f';
 const LOAD_RUNS = 5;
-// Gzipped size of the engine's wasm (deterministic for a given build; see README "Measured").
-const WASM_GZIP_BUDGET = 580 * 1024;
+// Gzipped size of the engine's wasm (deterministic for a given build; see README "Measured"),
+// by the route wasm/build.sh took: std built here without the panic machinery (measured:
+// 575 KB), or rustup's prebuilt std (not measured on the development machine, which has no
+// rustup wasm32 target: a looser budget).
+const WASM_GZIP_BUDGET = { 'build-std': 580 * 1024, rustup: 700 * 1024 };
 
 let server; // { url, close? }
 let browser;
@@ -520,7 +523,10 @@ test('size and speed (printed, not asserted; the numbers go to the README)', asy
   console.log(`# metric wasm size: ${raw} bytes raw, ${gz} bytes gzip -9 (${(gz / 1024).toFixed(0)} KiB); editor bundle ${(editorGz / 1024).toFixed(0)} KiB gzip`);
   console.log(`# metric first load in a fresh browser: first plan rendered at ${metrics.cold_load_to_first_plan_ms} ms`);
   console.log(`# metric cold loads (new context each, median of ${LOAD_RUNS}): ${JSON.stringify(summary)}`);
-  assert.ok(gz <= WASM_GZIP_BUDGET, `the wasm is ${gz} bytes gzipped, over the budget of ${WASM_GZIP_BUDGET}`);
+  const { route } = JSON.parse(readFileSync(join(WWW, 'pkg/build.json'), 'utf8'));
+  const budget = WASM_GZIP_BUDGET[route];
+  assert.ok(budget, `wasm/build.sh took an unknown route: ${route}`);
+  assert.ok(gz <= budget, `the wasm is ${gz} bytes gzipped, over the ${route} budget of ${budget}`);
   assert.deepEqual(problems, []);
 });
 
