@@ -14,17 +14,17 @@ use detscript_engine::kinds::vpc::service_name;
 use detscript_engine::kinds::{
     InternetGatewaySpec, SubnetSpec, TAG_DEPLOYMENT, VpcEndpointSpec, VpcSpec,
 };
-use detscript_engine::{Plan, Spec};
+use detscript_engine::{Plan, Spec, Tmpl};
 
 use super::sg::{filter, is_dependency_violation, tag_spec};
 use super::{
-    AttrMap, Cmp, Have, LiveDetail, Provider, Want, all_items, attr_map, found, tag_map,
+    AttrMap, Cmp, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of, tag_map,
     update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, wait_for};
+use crate::aws::{Clients, Ctx, aws_err, code_of, retry_while, say_waiting, wait_for};
 
 /// The filter on the deployment's ownership tag.
 pub fn owned_filter(plan: &Plan) -> Filter {
@@ -73,22 +73,25 @@ where
         ctx.waits.dependency_violation,
         f,
         |e| is_dependency_violation(code_of(e)) || code_of(e) == Some("InvalidIPAddress.InUse"),
-        |e, d| {
-            ctx.ui.resource(
-                &live.id,
-                "waiting",
-                None,
-                &format!(
-                    "{} (still in use; retrying in {}s)",
-                    message_of(e).unwrap_or("DependencyViolation"),
-                    d.as_secs()
-                ),
-            )
-        },
+        say_waiting(ctx, &live.id, "still in use", "DependencyViolation"),
     )
     .await;
     found(res, gone, op, &live.physical())?;
     Ok(())
+}
+
+/// The update that makes a live set of ids (`have`) the wanted one, if any.
+pub fn compare_ids(what: &str, want: &[Tmpl], have: &[String], cx: &Cmp) -> Action {
+    let want: Option<Vec<String>> = want.iter().map(|t| known_now(cx, t)).collect();
+    match want {
+        Some(w) if set_of(&w) == set_of(have) => Action::NoOp,
+        Some(w) => Action::Update(vec![format!(
+            "~ {what} [{}] -> [{}]",
+            have.join(", "),
+            w.join(", ")
+        )]),
+        None => Action::Update(vec![format!("~ {what} (known after apply)")]),
+    }
 }
 
 /// A sent request's result, or its error as one line naming the operation and target.
@@ -108,7 +111,7 @@ where
 }
 
 /// The known text of an id, or None while it is known only after apply.
-pub fn known_now(cx: &Cmp, t: &detscript_engine::Tmpl) -> Option<String> {
+pub fn known_now(cx: &Cmp, t: &Tmpl) -> Option<String> {
     if cx.after_apply {
         return None;
     }
@@ -253,14 +256,6 @@ impl Provider for Vpc {
         ]))
     }
 
-    async fn update(
-        _: &Ctx,
-        Want { r, .. }: Want<'_, VpcSpec>,
-        _: Have<'_, VpcLive>,
-    ) -> Result<AttrMap> {
-        bail!("{}: a VPC has nothing to update in place", r.id)
-    }
-
     async fn delete(
         ctx: &Ctx,
         Have { live, .. }: Have<'_, VpcLive>,
@@ -316,14 +311,12 @@ impl Provider for InternetGateway {
         Have { d, .. }: Have<'_, GatewayLive>,
         cx: &Cmp,
     ) -> Action {
-        match known_now(cx, &spec.vpc_id) {
-            Some(v) if d.vpcs == [v.clone()] => Action::NoOp,
-            Some(v) => Action::Update(vec![format!(
-                "~ attached to [{}] -> [{v}]",
-                d.vpcs.join(", ")
-            )]),
-            None => Action::Update(vec!["~ attachment (known after apply)".into()]),
-        }
+        compare_ids(
+            "attached to",
+            std::slice::from_ref(&spec.vpc_id),
+            &d.vpcs,
+            cx,
+        )
     }
 
     fn uses(d: &GatewayLive) -> Vec<String> {
@@ -709,20 +702,7 @@ impl Provider for VpcEndpoint {
         if let Some(vpc) = known_now(cx, &spec.vpc_id).filter(|x| *x != d.vpc_id) {
             return Action::Replace(format!("VPC {} -> {vpc}", d.vpc_id));
         }
-        let want: Option<Vec<String>> = spec
-            .route_table_ids
-            .iter()
-            .map(|t| known_now(cx, t))
-            .collect();
-        match want {
-            Some(w) if super::set_of(&w) == super::set_of(&d.route_tables) => Action::NoOp,
-            Some(w) => Action::Update(vec![format!(
-                "~ route tables [{}] -> [{}]",
-                d.route_tables.join(", "),
-                w.join(", ")
-            )]),
-            None => Action::Update(vec!["~ route tables (known after apply)".into()]),
-        }
+        compare_ids("route tables", &spec.route_table_ids, &d.route_tables, cx)
     }
 
     fn uses(d: &EndpointLive) -> Vec<String> {
@@ -757,8 +737,8 @@ impl Provider for VpcEndpoint {
         Want { spec, v, .. }: Want<'_, VpcEndpointSpec>,
         Have { live, d }: Have<'_, EndpointLive>,
     ) -> Result<AttrMap> {
-        let want = super::set_of(&v.list(&spec.route_table_ids)?);
-        let have = super::set_of(&d.route_tables);
+        let want = set_of(&v.list(&spec.route_table_ids)?);
+        let have = set_of(&d.route_tables);
         let id = live.physical();
         ctx.clients
             .ec2

@@ -7,11 +7,13 @@ use detscript_engine::kinds::route_table::RouteTarget;
 use detscript_engine::kinds::{DbSubnetGroupSpec, ElasticIpSpec, NatGatewaySpec, RouteTableSpec};
 use detscript_engine::{Kind, Plan};
 
-use super::network::{OrFail, delete_retrying, ec2_tags, known_now, owned_filter, record};
+use super::network::{
+    OrFail, compare_ids, delete_retrying, ec2_tags, known_now, owned_filter, record,
+};
 use super::sg::tag_spec;
 use super::{
     AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, owned_by, planned, sdk_tags,
-    set_of, tag_map, update_or_noop,
+    tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -351,14 +353,6 @@ impl Provider for NatGateway {
         Ok(attr_map([("id", Some(id.as_str()))]))
     }
 
-    async fn update(
-        _: &Ctx,
-        Want { r, .. }: Want<'_, NatGatewaySpec>,
-        _: Have<'_, NatLive>,
-    ) -> Result<AttrMap> {
-        bail!("{}: a NAT gateway has nothing to update in place", r.id)
-    }
-
     /// Deletes it and waits until it is gone (its subnet and Elastic IP are free only then).
     async fn delete(
         ctx: &Ctx,
@@ -625,20 +619,7 @@ impl Provider for DbSubnetGroup {
         Have { d, .. }: Have<'_, DbSubnetGroupLive>,
         cx: &Cmp,
     ) -> Action {
-        let want: Option<Vec<String>> = spec
-            .subnet_ids
-            .iter()
-            .map(|t| known_now(cx, t))
-            .collect::<Option<_>>();
-        match want {
-            Some(w) if set_of(&w) == set_of(&d.subnets) => Action::NoOp,
-            Some(w) => Action::Update(vec![format!(
-                "~ subnets [{}] -> [{}]",
-                d.subnets.join(", "),
-                w.join(", ")
-            )]),
-            None => Action::Update(vec!["~ subnets (known after apply)".into()]),
-        }
+        compare_ids("subnets", &spec.subnet_ids, &d.subnets, cx)
     }
 
     fn uses(d: &DbSubnetGroupLive) -> Vec<String> {
