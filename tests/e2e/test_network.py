@@ -78,7 +78,7 @@ def output(r, name):
     return m.group(1)
 
 
-def test_production_network_runs_reruns_and_is_destroyed(aws, proxy):
+def test_production_network_runs_reruns_and_is_destroyed(aws, proxy, tmp_path):
     r = run("run")
     tag = [{"Name": TAG, "Values": [CL]}]
 
@@ -161,6 +161,17 @@ def test_production_network_runs_reruns_and_is_destroyed(aws, proxy):
     r2 = run("run", endpoint=p.url)
     assert "No changes" in r2.out, r2
     assert mutating(p.stats()) == {}, mutating(p.stats())
+
+    # Replacing the master keeps its address: the Elastic IP moves to the new instance.
+    bigger = tmp_path / "production.rhai"
+    bigger.write_text(SCRIPT.read_text().replace('instance_type("m6i.xlarge")', 'instance_type("m6i.2xlarge")'))
+    r3 = run("run", script=bigger)
+    new = one(aws.live_instances(tag), "master")
+    assert new["InstanceId"] != master["InstanceId"] and new["InstanceType"] == "m6i.2xlarge"
+    moved = by_id(aws, "elastic_ip", tag)["elastic_ip.master"]
+    assert (moved["AllocationId"], moved["PublicIp"]) == (eip["AllocationId"], eip["PublicIp"])
+    assert moved["InstanceId"] == new["InstanceId"]
+    assert output(r3, "master_url") == f"https://{eip['PublicIp']}:8443"
 
     # destroy leaves nothing owned: NAT and EIPs released, endpoint, routes, subnets, gateway,
     # VPC; the address of the master is released with it.
