@@ -532,3 +532,169 @@ pub(crate) fn finish(st: &mut State, errors: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{CompileRequest, Compiled, Failure, Mode, Plan, compile};
+
+    fn run(src: &str) -> Result<Compiled, Failure> {
+        compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
+    }
+
+    fn plan(src: &str) -> Plan {
+        run(src)
+            .unwrap_or_else(|f| panic!("expected a plan, got {:#?}", f.diagnostics))
+            .plan
+    }
+
+    /// The first error's message contains `needle`, at `line`.
+    #[track_caller]
+    fn fails_at(src: &str, needle: &str, line: u32) {
+        let f = run(src).err().expect("expected an error");
+        let d = &f.diagnostics[0];
+        assert!(
+            d.message.contains(needle),
+            "{:?} does not contain {needle:?}",
+            d.message
+        );
+        assert_eq!(d.line, line, "{}", d.message);
+    }
+
+    const NET: &str = "deployment(\"t\");\nlet v = vpc(\"v\", \"10.0.0.0/16\");\n";
+
+    #[test]
+    fn bad_network_input_is_an_error_at_its_line() {
+        fails_at(
+            "deployment(\"t\");\nvpc(\"v\", \"10.0.0.0/8\");",
+            "between a /16 and a /28",
+            2,
+        );
+        fails_at("deployment(\"t\");\nvpc(\"v\", \"fd00::/16\");", "IPv4", 2);
+        fails_at(
+            "deployment(\"t\");\nvpc(\"v\", \"10.0.0.300/16\");",
+            "vpc 'v'",
+            2,
+        );
+        fails_at(
+            "deployment(\"t\");\nexisting_vpc(\"vpc-xyz\");",
+            "is not a VPC id",
+            2,
+        );
+        fails_at(
+            &format!("{NET}subnet(\"s\", \"v\", \"10.0.0.0/24\");"),
+            "expects a vpc(...)",
+            3,
+        );
+        fails_at(
+            &format!("{NET}subnet(\"s\", v, \"10.0.0.0/24\").zone(16);"),
+            "0-15",
+            3,
+        );
+        fails_at(
+            &format!("{NET}subnet(\"s\", v, \"10.0.0.0/24\").zone(\"west\");"),
+            "not an availability zone",
+            3,
+        );
+        fails_at(
+            &format!("{NET}route_table(\"r\", v).route(\"0.0.0.0/0\", \"igw-1\");"),
+            "internet_gateway(...) or a nat_gateway(...)",
+            3,
+        );
+        fails_at(
+            &format!(
+                "{NET}let g = internet_gateway(\"g\", v);\nroute_table(\"r\", v).route(\"0.0.0.0/0\", g).route(\"0.0.0.0/0\", g);"
+            ),
+            "already has a route to 0.0.0.0/0",
+            4,
+        );
+        fails_at(
+            &format!("{NET}database(\"db\").subnets(\"subnet-1\");"),
+            "expects a list of subnet(...)",
+            3,
+        );
+        fails_at(
+            &format!("{NET}s3_endpoint(\"s3\", v, []);"),
+            "give the route tables",
+            3,
+        );
+        fails_at(
+            &format!("{NET}let w = vpc(\"w\", \"10.1.0.0/16\");\nsecurity_group(\"sg\", \"d\");"),
+            "the script declares 2 VPCs",
+            4,
+        );
+        fails_at(
+            &format!("{NET}master_instance(\"m\").elastic_ip(true).elastic_ip(false);"),
+            ".elastic_ip(false) after .elastic_ip(true)",
+            3,
+        );
+    }
+
+    /// The pieces reference each other, so the graph orders them; the pool's subnet and
+    /// public IP in master.yaml follow the subnet; the master's address is its Elastic IP.
+    #[test]
+    fn the_network_is_wired_by_references() {
+        let p = plan(concat!(
+            "deployment(\"Net\");\n",
+            "let v = vpc(\"v\", \"10.0.0.0/16\");\n",
+            "let igw = internet_gateway(\"igw\", v);\n",
+            "let prt = route_table(\"pub\", v).route(\"0.0.0.0/0\", igw);\n",
+            "let pub1 = subnet(\"pub1\", v, \"10.0.0.0/24\").zone(\"us-west-2b\").map_public_ip(true).route_table(prt);\n",
+            "let priv1 = subnet(\"priv1\", v, \"10.0.1.0/24\").zone(0);\n",
+            "let priv2 = subnet(\"priv2\", v, \"10.0.2.0/24\").zone(1);\n",
+            "let sg = security_group(\"m\", \"M\");\n",
+            "let db = database(\"db\").engine(\"aurora-postgresql\", \"16.4\").master_user(\"postgres\", \"Pw-123456789\").subnets([priv1, priv2]);\n",
+            "let c = master_config().db(db).resource_pool(aws_pool(\"default\").instance_type(\"g5.xlarge\").ssh_key_name(\"k\").subnet(pub1));\n",
+            "master_instance(\"master\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\")\n",
+            "    .master_image(\"img:1\").subnet(pub1).elastic_ip(true).security_group(sg).config(c);\n",
+        ));
+        let deps = |id: &str| {
+            p.get(id)
+                .unwrap_or_else(|| panic!("{id}"))
+                .depends_on
+                .clone()
+        };
+        assert_eq!(deps("internet_gateway.igw"), ["vpc.v"]);
+        assert_eq!(deps("route_table.pub"), ["internet_gateway.igw", "vpc.v"]);
+        assert_eq!(deps("subnet.pub1"), ["route_table.pub", "vpc.v"]);
+        assert_eq!(deps("security_group.m"), ["vpc.v"]);
+        assert_eq!(deps("db_subnet_group.db"), ["subnet.priv1", "subnet.priv2"]);
+        assert!(deps("rds_cluster.db").contains(&"db_subnet_group.db".to_string()));
+        assert!(deps("ec2_instance.master").contains(&"subnet.pub1".to_string()));
+        assert_eq!(deps("elastic_ip.master"), ["ec2_instance.master"]);
+        let props = |id: &str| p.get(id).unwrap().properties();
+        assert_eq!(props("db_subnet_group.db")["name"], "net-db");
+        assert_eq!(props("rds_cluster.db")["db_subnet_group_name"], "net-db");
+        assert_eq!(props("subnet.pub1")["availability_zone"], "us-west-2b");
+        assert_eq!(props("subnet.priv2")["zone_index"], 1);
+        let yaml = &p.files["master.yaml"].to_string();
+        assert!(yaml.contains("subnet_id: ${subnet.pub1.id}"), "{yaml}");
+        assert!(yaml.contains("public_ip: true"), "{yaml}");
+        let out = p.output_values();
+        assert_eq!(
+            out["master_public_ip"].to_string(),
+            "(known after apply: elastic_ip.master.public_ip)"
+        );
+    }
+
+    /// An existing VPC is a lookup: what is created in it holds its id as text.
+    #[test]
+    fn an_existing_vpc_is_named_by_its_id() {
+        let p = plan(concat!(
+            "deployment(\"t\");\n",
+            "let v = existing_vpc(\"vpc-0123abcd\");\n",
+            "subnet(\"s\", v, \"10.0.0.0/24\");\n",
+            "security_group(\"sg\", \"d\");\n",
+        ));
+        let s = p.get("subnet.s").unwrap();
+        assert_eq!(s.properties()["vpc_id"], "vpc-0123abcd");
+        assert!(s.depends_on.is_empty());
+        assert_eq!(
+            p.get("security_group.sg").unwrap().properties()["vpc_id"],
+            "vpc-0123abcd"
+        );
+        assert_eq!(
+            p.get("vpc.vpc-0123abcd").unwrap().properties()["existing_id"],
+            "vpc-0123abcd"
+        );
+    }
+}
