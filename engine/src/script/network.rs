@@ -550,7 +550,9 @@ mod tests {
     /// The first error's message contains `needle`, at `line`.
     #[track_caller]
     fn fails_at(src: &str, needle: &str, line: u32) {
-        let f = run(src).err().expect("expected an error");
+        let Err(f) = run(src) else {
+            panic!("expected an error from {src}");
+        };
         let d = &f.diagnostics[0];
         assert!(
             d.message.contains(needle),

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod ec2;
 pub mod iam;
 pub mod network;
+pub mod network_endpoint;
 pub mod network_routes;
 pub mod rds;
 pub mod s3;
@@ -28,7 +29,8 @@ use super::{Attrs, Clients, Ctx, aws_err, code_of};
 
 pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
-pub use network::{InternetGateway, Subnet, Vpc, VpcEndpoint};
+pub use network::{InternetGateway, Subnet, Vpc};
+pub use network_endpoint::VpcEndpoint;
 pub use network_routes::{DbSubnetGroup, ElasticIp, NatGateway, RouteTable};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
@@ -123,7 +125,7 @@ providers! {
     RouteTable(network_routes::RouteTableLive),
     NatGateway(network_routes::NatLive),
     ElasticIp(network_routes::EipLive),
-    VpcEndpoint(network::EndpointLive),
+    VpcEndpoint(network_endpoint::EndpointLive),
     DbSubnetGroup(network_routes::DbSubnetGroupLive),
     S3Bucket(s3::BucketLive),
     SecurityGroup(sg::GroupLive),
