@@ -69,6 +69,17 @@ impl KindSpec for RouteTableSpec {
     const NAME_TAG: bool = true;
     const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
+    /// `in vpc.main` and one line per route.
+    fn render_text(&self, out: &mut String) -> bool {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "      in {}", super::subnet::named(&self.vpc_id));
+        for r in &self.routes {
+            let via = super::subnet::named(r.target.id());
+            let _ = writeln!(out, "      route {} -> {via}", r.destination);
+        }
+        true
+    }
+
     /// `AWS::EC2::RouteTable` and one `AWS::EC2::Route` per route (`<table>Route<N>`); a
     /// route to an internet gateway waits for the gateway's attachment.
     fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {

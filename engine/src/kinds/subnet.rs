@@ -34,6 +34,14 @@ pub struct DbSubnetGroupSpec {
     pub subnet_ids: Vec<Tmpl>,
 }
 
+/// A resource a template points at, by plan id; other text as it is.
+pub(crate) fn named(t: &Tmpl) -> String {
+    match t.as_ref() {
+        Some(r) => r.resource.clone(),
+        None => t.to_string(),
+    }
+}
+
 /// RDS lowercases subnet group names.
 pub fn db_subnet_group_name(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}").to_ascii_lowercase()
@@ -65,6 +73,27 @@ impl KindSpec for SubnetSpec {
         ("id", None),
         ("availability_zone", Some("AvailabilityZone")),
     ];
+
+    /// `10.0.0.0/24 in vpc.main, zone ...` and its route table.
+    fn render_text(&self, out: &mut String) -> bool {
+        use std::fmt::Write as _;
+        let public = if self.map_public_ip_on_launch {
+            "public IPs on launch"
+        } else {
+            "no public IPs"
+        };
+        let _ = writeln!(
+            out,
+            "      {} in {}, {}\n      {public}, routes of {}",
+            self.cidr_block,
+            named(&self.vpc_id),
+            self.zone_label(),
+            self.route_table_id
+                .as_ref()
+                .map_or("the VPC's main route table".into(), named),
+        );
+        true
+    }
 
     /// `AWS::EC2::Subnet` and, with a route table, its `AWS::EC2::SubnetRouteTableAssociation`.
     fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
