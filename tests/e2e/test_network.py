@@ -182,7 +182,23 @@ def test_production_network_runs_reruns_and_is_destroyed(aws, proxy, tmp_path):
     assert not [v for v in aws.ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc_id]
 
 
+def delete_default_vpc(aws):
+    """An account without a default VPC (common in organizations)."""
+    vpc = aws.default_vpc()
+    for sn in aws.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]:
+        aws.ec2.delete_subnet(SubnetId=sn["SubnetId"])
+    gws = aws.ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"]
+    for g in gws:
+        aws.ec2.detach_internet_gateway(InternetGatewayId=g["InternetGatewayId"], VpcId=vpc)
+        aws.ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"])
+    aws.ec2.delete_vpc(VpcId=vpc)
+    assert not aws.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+
+
 def test_existing_vpc_is_used_and_never_touched(aws, tmp_path):
+    # Without a default VPC the script's own network is all there is.
+    delete_default_vpc(aws)
     vpc = aws.ec2.create_vpc(CidrBlock="10.1.0.0/16", TagSpecifications=[{
         "ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "theirs"}]}])["Vpc"]
     vpc_id = vpc["VpcId"]
