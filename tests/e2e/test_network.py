@@ -1,6 +1,7 @@
 """The script's own network (issue 12): scripts/production.rhai run, run again, destroyed on moto
 and checked piece by piece with boto3; and a pre-existing VPC given by id, which is used but
-never modified or deleted. Addresses moto hands out are only read, never connected to."""
+never modified or deleted, in an account without a default VPC. Addresses moto hands out are
+only read, never connected to."""
 
 import base64
 import re
