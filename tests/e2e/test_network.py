@@ -174,6 +174,12 @@ def test_production_network_runs_reruns_and_is_destroyed(aws, proxy, tmp_path):
     assert moved["InstanceId"] == new["InstanceId"]
     assert output(r3, "master_url") == f"https://{eip['PublicIp']}:8443"
 
+    # Stopping the master keeps its address, and the script sees nothing to change.
+    aws.ec2.stop_instances(InstanceIds=[new["InstanceId"]])
+    kept = by_id(aws, "elastic_ip", tag)["elastic_ip.master"]
+    assert (kept["InstanceId"], kept["PublicIp"]) == (new["InstanceId"], eip["PublicIp"])
+    assert "No changes" in run("plan", "--refresh", script=bigger).out
+
     # destroy leaves nothing owned: NAT and EIPs released, endpoint, routes, subnets, gateway,
     # VPC; the address of the master is released with it.
     d = run("destroy", "--skip-final-snapshot")

@@ -144,6 +144,47 @@ mod tests {
         }
     }
 
+    /// An existing VPC is no template resource: what is made in it names it by id, and no
+    /// VPC parameter is asked for.
+    #[test]
+    fn an_existing_vpc_exports_as_its_id() {
+        use crate::{CompileRequest, Mode, cfn, compile};
+        let src = "deployment(\"t\");\nlet v = existing_vpc(\"vpc-0123abcd\");\n\
+                   let g = internet_gateway(\"g\", v);\n\
+                   let rt = route_table(\"rt\", v).route(\"0.0.0.0/0\", g);\n\
+                   subnet(\"s\", v, \"10.0.0.0/24\").zone(1).route_table(rt);\n\
+                   security_group(\"sg\", \"d\");\n";
+        let out = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap();
+        let t = cfn::export(&out.plan, &out.params).unwrap();
+        let res = &t["Resources"];
+        assert!(res.get("VpcVpc0123abcd").is_none(), "{res:#}");
+        assert_eq!(res["SubnetS"]["Properties"]["VpcId"], "vpc-0123abcd");
+        assert_eq!(
+            res["SubnetS"]["Properties"]["AvailabilityZone"],
+            json!({ "Fn::Select": ["1", { "Fn::GetAZs": "" }] })
+        );
+        assert_eq!(
+            res["SecurityGroupSg"]["Properties"]["VpcId"],
+            "vpc-0123abcd"
+        );
+        assert_eq!(
+            res["InternetGatewayGAttachment"]["Properties"]["VpcId"],
+            "vpc-0123abcd"
+        );
+        assert_eq!(
+            res["RouteTableRtRoute0"]["DependsOn"],
+            json!(["InternetGatewayGAttachment"])
+        );
+        assert_eq!(
+            res["SubnetSRouteTableAssociation"]["Properties"]["RouteTableId"],
+            json!({ "Ref": "RouteTableRt" })
+        );
+        assert!(
+            t.get("Parameters").is_none_or(|p| p.get("VpcId").is_none()),
+            "{t:#}"
+        );
+    }
+
     #[test]
     fn service_names_follow_the_partition() {
         assert_eq!(
