@@ -218,6 +218,12 @@ def test_existing_vpc_is_used_and_never_touched(aws, tmp_path):
 
     plan = run("plan", script=script)
     assert f"vpc.{vpc_id}" in plan.out
+    # An id that is not there stops before anything is created.
+    wrong = tmp_path / "wrong.rhai"
+    wrong.write_text(src.replace(vpc_id, "vpc-0000ffff"))
+    r = det("run", cluster=CL, script=wrong, env={**aws_env(), **WAITS})
+    assert r.code != 0 and "the existing VPC vpc-0000ffff does not exist in us-west-2" in r.all, r
+    assert owned_network(aws) == {}
     run("run", script=script)
     tag = [{"Name": TAG, "Values": [CL]}]
     subnets = by_id(aws, "subnet", tag)

@@ -157,12 +157,18 @@ impl Provider for Vpc {
                 ..
             }) = &r.spec
             {
-                if let Some(v) = describe_vpc(c, id).await? {
-                    let live = Live {
-                        id: r.id.clone(),
-                        ..vpc_live(&v)
-                    };
-                    st.existing.insert(r.id.clone(), live);
+                match describe_vpc(c, id).await? {
+                    Some(v) => {
+                        let live = Live {
+                            id: r.id.clone(),
+                            ..vpc_live(&v)
+                        };
+                        st.existing.insert(r.id.clone(), live);
+                    }
+                    None => st.conflicts.push(format!(
+                        "{}: the existing VPC {id} does not exist in {}; check the id and the region",
+                        r.id, c.region
+                    )),
                 }
             }
         }
