@@ -233,6 +233,11 @@ def test_existing_vpc_is_used_and_never_touched(aws, tmp_path):
 
     again = run("run", script=script)
     assert "No changes" in again.out, again
+    # Moving a subnet to another zone is a replacement detscript does not do by itself.
+    moved = tmp_path / "moved.rhai"
+    moved.write_text(src.replace('"10.1.11.0/24").zone(1)', '"10.1.11.0/24").zone(2)'))
+    r = det("plan", "--refresh", cluster=CL, script=moved, env={**aws_env(), **WAITS})
+    assert r.code != 0 and "subnet.private-b would have to be replaced (zone" in r.all, r
 
     run("destroy", "--skip-final-snapshot", script=script)
     assert owned_network(aws) == {}

@@ -421,6 +421,8 @@ pub struct SubnetLive {
     pub vpc_id: String,
     pub cidr: String,
     pub zone: String,
+    /// The zone's place among the region's available zones (what `.zone(n)` counts).
+    pub zone_index: Option<i64>,
     pub map_public_ip: bool,
     /// The route table association: (association id, table id).
     pub association: Option<(String, String)>,
@@ -435,6 +437,11 @@ impl Provider for Subnet {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c.ec2.describe_subnets().filters(owned_filter(plan));
         let subnets = all_items!(req, "DescribeSubnets", "")?;
+        let zones = if subnets.is_empty() {
+            Vec::new()
+        } else {
+            zones(c).await?
+        };
         let ids: Vec<String> = subnets
             .iter()
             .filter_map(|s| s.subnet_id().map(str::to_string))
@@ -469,6 +476,7 @@ impl Provider for Subnet {
                         vpc_id: s.vpc_id().unwrap_or_default().to_string(),
                         cidr: s.cidr_block().unwrap_or_default().to_string(),
                         zone: zone.to_string(),
+                        zone_index: zones.iter().position(|z| z == zone).map(|i| i as i64),
                         map_public_ip: s.map_public_ip_on_launch().unwrap_or(false),
                         association: assoc.get(id).cloned(),
                     },
@@ -486,6 +494,11 @@ impl Provider for Subnet {
         }
         if let Some(vpc) = known_now(cx, &spec.vpc_id).filter(|x| *x != d.vpc_id) {
             return Action::Replace(format!("VPC {} -> {vpc}", d.vpc_id));
+        }
+        if let (Some(i), Some(have)) = (spec.zone_index, d.zone_index) {
+            if i != have {
+                return Action::Replace(format!("zone {} -> zone {} of the region", d.zone, i + 1));
+            }
         }
         if let Some(z) = spec.availability_zone.as_ref().map(|z| v.shown(z)) {
             if z != d.zone {
@@ -594,8 +607,8 @@ impl Provider for Subnet {
     }
 }
 
-/// The `i`-th available zone of the region, by name.
-async fn nth_zone(c: &Clients, i: i64) -> Result<String> {
+/// The region's available zones, sorted by name (as `.zone(n)` counts them).
+async fn zones(c: &Clients) -> Result<Vec<String>> {
     let out = c
         .ec2
         .describe_availability_zones()
@@ -609,6 +622,12 @@ async fn nth_zone(c: &Clients, i: i64) -> Result<String> {
         .iter()
         .filter_map(|z| z.zone_name().map(str::to_string))
         .collect();
+    Ok(zones.into_iter().collect())
+}
+
+/// The `i`-th available zone of the region, by name.
+async fn nth_zone(c: &Clients, i: i64) -> Result<String> {
+    let zones = zones(c).await?;
     let n = zones.len();
     zones.into_iter().nth(i as usize).ok_or_else(|| {
         anyhow!(
