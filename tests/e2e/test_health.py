@@ -22,7 +22,7 @@ def test_run_waits_until_info_answers_with_a_heartbeat(aws, info_stub):
     r = run(env=stub.env(DETSCRIPT_HEALTH_HEARTBEAT_SECONDS="1"))
     assert r.code == 0, r
     assert stub.requests == 4, stub.requests
-    assert f"waiting      " in r.err and f"{stub.url} to answer" in r.err, r
+    assert f"{stub.url} to answer" in r.err, r
     assert "still waiting: HTTP 503" in r.err, r
     assert f"Determined 0.38.0 answers at {stub.url}" in r.err, r
 

@@ -106,12 +106,22 @@ def test_downgrade_is_refused_unless_allowed(aws):
     assert f"determined-master:{OLD}" in user_data(aws, master(aws)["InstanceId"])
 
 
-def test_json_diff_names_the_upgrade(aws):
+def events(r, kind):
+    return [e for e in map(json.loads, r.out.splitlines()) if e.get("event") == kind]
+
+
+def test_json_diff_and_events_name_the_upgrade(aws):
     assert at(OLD).code == 0
     r = at(NEW, "--refresh", "--output", "json", command="plan")
     assert r.code == 0, r
-    [diff] = [json.loads(l) for l in r.out.splitlines() if '"event":"diff"' in l.replace(" ", "")]
+    [diff] = events(r, "diff")
     u = diff["upgrade"]
     assert (u["from"], u["to"], u["downgrade"]) == (OLD, NEW, False)
     assert u["database"] == {"kind": "RDS cluster", "name": f"{CL}-db"}
     assert u["agents"][0]["tag"] == f"determined-{CL}=determined-{CL}-agent"
+    r = at(NEW, "--output", "json", "--no-wait")
+    assert r.code == 0, r
+    [done] = events(r, "upgrade")
+    [snap] = upgrade_snapshots(aws)
+    assert done["snapshot"] == snap["DBClusterSnapshotIdentifier"]
+    assert (done["from"], done["to"]) == (OLD, NEW)

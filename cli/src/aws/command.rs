@@ -291,7 +291,7 @@ pub async fn run_async(
     if ok {
         print_outputs(&plan, &attrs, &ui);
         if let (Some(u), Some(p)) = (&d.upgrade, &prepared) {
-            ui.say(&upgrade::report(u, p, &region));
+            upgrade::report(&ui, u, p, &region);
         }
         health::after_run(&plan, &attrs, &ui, args, &region, &opts.upgrade).await?;
     }

@@ -57,7 +57,7 @@ pub fn target(
             .get(name)
             .and_then(|t| t.resolve(&|r| attrs.get(&r.path()), None).ok())
     };
-    let version = super::upgrade::image_version(&master.image).map(|v| v.to_string());
+    let version = super::upgrade::version_tag(&master.image).map(str::to_string);
     let instance_id = resolved("master_instance_id");
     let url = match override_url {
         Some(u) => u,

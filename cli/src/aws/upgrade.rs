@@ -29,9 +29,9 @@ use serde_json::json;
 
 use super::diff::{Action, Change};
 use super::discover::State;
-use super::providers::Detail;
 use super::providers::agents::{self, AgentFilter, Agents};
 use super::providers::rds::{self, DbTarget};
+use super::providers::{Detail, ec2};
 use super::{Clients, Ctx, aws_err, wait_for};
 
 pub use crate::cli::UpgradeArgs as UpgradeOpts;
@@ -70,6 +70,11 @@ pub fn image_version(image: &str) -> Option<&str> {
 
 fn semver(tag: &str) -> Option<semver::Version> {
     semver::Version::parse(tag.trim_start_matches('v')).ok()
+}
+
+/// The image's tag when it is a version (`0.38.0`, `v0.38.0`), not `latest` or a branch.
+pub fn version_tag(image: &str) -> Option<&str> {
+    image_version(image).filter(|t| semver(t).is_some())
 }
 
 /// The images a master's user-data runs: its own (`docker pull IMAGE`) and the agents'
@@ -172,16 +177,16 @@ pub fn snapshot_name(deployment: &str, from: &str, to: &str, utc: &str) -> Strin
             .join("-")
     };
     let tail = clean(&format!("{from}-to-{to}-{utc}"));
-    let room = 63usize.saturating_sub(tail.len() + 1);
-    let mut head: String = clean(deployment).chars().take(room).collect();
-    while head.ends_with('-') {
-        head.pop();
-    }
+    let mut head = clean(deployment);
     if !head.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        head.insert_str(0, "d");
-        head.truncate(room.max(1));
+        head.insert(0, 'd');
     }
-    format!("{head}-{tail}")
+    let room = 63usize.saturating_sub(tail.len() + 1).max(1);
+    head.truncate(room);
+    let mut name = format!("{}-{tail}", head.trim_end_matches('-'));
+    // Very long version tags: cut the end, never leaving a trailing hyphen.
+    name.truncate(63);
+    name.trim_end_matches('-').to_string()
 }
 
 /// The current UTC time as `YYYYMMDDhhmm`.
@@ -386,37 +391,34 @@ async fn stop_instance(ctx: &Ctx, iid: &str) -> Result<()> {
         .send()
         .await
         .map_err(|e| aws_err("StopInstances", iid, e))?;
-    wait_for(
-        &format!("EC2 instance {iid} to stop"),
-        ctx.waits.ec2,
-        || async {
-            let out = ec2c
-                .describe_instances()
-                .instance_ids(iid)
-                .send()
-                .await
-                .map_err(|e| aws_err("DescribeInstances", iid, e))?;
-            let state = out
-                .reservations()
-                .iter()
-                .flat_map(|r| r.instances())
-                .find_map(|i| {
-                    i.state()
-                        .and_then(|s| s.name())
-                        .map(|n| n.as_str().to_string())
-                });
-            match state.as_deref() {
-                Some("stopped" | "terminated") | None => Ok(Some(())),
-                Some("stopping" | "pending" | "running" | "shutting-down") => Ok(None),
-                Some(other) => bail!("instance {iid} is {other}"),
-            }
-        },
-    )
+    let what = format!("EC2 instance {iid} to stop");
+    wait_for(&what, ctx.waits.ec2, || async {
+        match ec2::instance_state(ctx, iid).await?.as_deref() {
+            Some("stopped" | "terminated") | None => Ok(Some(())),
+            Some("stopping" | "pending" | "running" | "shutting-down") => Ok(None),
+            Some(other) => bail!("instance {iid} is {other}"),
+        }
+    })
     .await
 }
 
-/// The lines `run` ends an upgrade with: the snapshot, and how to go back.
-pub fn report(u: &Upgrade, p: &Prepared, region: &str) -> String {
+/// Says how the upgrade went: a JSON event, or the lines `run` ends an upgrade with (the
+/// snapshot, and how to go back).
+pub fn report(ui: &super::ui::Ui, u: &Upgrade, p: &Prepared, region: &str) {
+    ui.event(json!({
+        "event": "upgrade",
+        "from": u.from,
+        "to": u.to,
+        "snapshot": p.snapshot,
+        "agents_terminated": p.agents.instances,
+        "spot_requests_cancelled": p.agents.spots,
+    }));
+    if !ui.is_json() {
+        ui.say(&report_text(u, p, region));
+    }
+}
+
+fn report_text(u: &Upgrade, p: &Prepared, region: &str) -> String {
     let mut t = format!("\n{} done ({}).\n", u.label(), p.agents.note());
     match (&p.snapshot, &u.db) {
         (Some(s), Some(DbTarget::Cluster(_))) => t.push_str(&format!(
@@ -449,6 +451,8 @@ mod tests {
         assert_eq!(image_version("registry:5000/det/master"), None);
         assert!(semver("0.38.0") > semver("0.37.9"));
         assert!(semver("v0.38.0").is_some());
+        assert_eq!(version_tag("determinedai/determined-master:latest"), None);
+        assert_eq!(version_tag("m:v0.38.0"), Some("v0.38.0"));
     }
 
     #[test]
@@ -466,6 +470,8 @@ mod tests {
         let long = snapshot_name(&"x".repeat(80), "0.37.0", "0.38.0", "202611291920");
         assert!(long.len() <= 63, "{long}");
         assert!(!long.contains("--"));
+        let tags = snapshot_name("d", &"1".repeat(70), &"2".repeat(70), "1");
+        assert!(tags.len() <= 63 && !tags.ends_with('-'), "{tags}");
         let odd = snapshot_name("9-a--b", "v1", "v2", "1");
         assert!(odd.starts_with(|c: char| c.is_ascii_alphabetic()), "{odd}");
         assert!(!odd.contains("--"), "{odd}");

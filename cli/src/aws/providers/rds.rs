@@ -221,30 +221,18 @@ impl DbTarget {
 
 /// The status of a manual snapshot, or None while RDS does not list it yet.
 async fn snapshot_status(c: &Clients, db: &DbTarget, snap: &str) -> Result<Option<String>> {
+    let status = |s: Option<&str>| s.map(str::to_string);
     Ok(match db {
         DbTarget::Cluster(_) => {
-            let res = c
-                .rds
-                .describe_db_cluster_snapshots()
-                .db_cluster_snapshot_identifier(snap)
-                .send()
-                .await;
-            found(res, SNAPSHOT_GONE, "DescribeDBClusterSnapshots", snap)?.and_then(|o| {
-                let s = o.db_cluster_snapshots().first()?;
-                s.status().map(str::to_string)
-            })
+            let req = c.rds.describe_db_cluster_snapshots();
+            let res = req.db_cluster_snapshot_identifier(snap).send().await;
+            found(res, SNAPSHOT_GONE, "DescribeDBClusterSnapshots", snap)?
+                .and_then(|o| status(o.db_cluster_snapshots().first()?.status()))
         }
         DbTarget::Instance(_) => {
-            let res = c
-                .rds
-                .describe_db_snapshots()
-                .db_snapshot_identifier(snap)
-                .send()
-                .await;
-            found(res, SNAPSHOT_GONE, "DescribeDBSnapshots", snap)?.and_then(|o| {
-                let s = o.db_snapshots().first()?;
-                s.status().map(str::to_string)
-            })
+            let req = c.rds.describe_db_snapshots().db_snapshot_identifier(snap);
+            found(req.send().await, SNAPSHOT_GONE, "DescribeDBSnapshots", snap)?
+                .and_then(|o| status(o.db_snapshots().first()?.status()))
         }
     })
 }
@@ -266,25 +254,21 @@ pub async fn snapshot(ctx: &Ctx, db: &DbTarget, snap: &str, note: &str) -> Resul
         Tag::builder().key("detscript:upgrade").value(note).build(),
     ];
     let rds = &ctx.clients.rds;
+    let tags = Some(tags);
     match db {
         DbTarget::Cluster(id) => {
-            let res = rds
-                .create_db_cluster_snapshot()
-                .db_cluster_identifier(id)
-                .db_cluster_snapshot_identifier(snap)
-                .set_tags(Some(tags))
-                .send()
-                .await;
-            found(res, SNAPSHOT_EXISTS, "CreateDBClusterSnapshot", id)?;
+            let req = rds.create_db_cluster_snapshot().db_cluster_identifier(id);
+            let req = req.db_cluster_snapshot_identifier(snap).set_tags(tags);
+            found(
+                req.send().await,
+                SNAPSHOT_EXISTS,
+                "CreateDBClusterSnapshot",
+                id,
+            )?;
         }
         DbTarget::Instance(id) => {
-            let res = rds
-                .create_db_snapshot()
-                .db_instance_identifier(id)
-                .db_snapshot_identifier(snap)
-                .set_tags(Some(tags))
-                .send()
-                .await;
+            let req = rds.create_db_snapshot().db_instance_identifier(id);
+            let res = req.db_snapshot_identifier(snap).set_tags(tags).send().await;
             found(res, SNAPSHOT_EXISTS, "CreateDBSnapshot", id)?;
         }
     }
