@@ -213,11 +213,18 @@ pub(crate) mod tests {
     use crate::aws::providers::sg::GroupLive;
 
     pub(crate) fn plan(inbound: &str) -> Plan {
-        let src = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/deploy.rhai"
-        ))
-        .expect("script");
+        plan_with(inbound, |s| s)
+    }
+
+    /// The plan of scripts/deploy.rhai after `edit` changed its source.
+    pub(crate) fn plan_with(inbound: &str, edit: impl Fn(String) -> String) -> Plan {
+        let src = edit(
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scripts/deploy.rhai"
+            ))
+            .expect("script"),
+        );
         let mut req = CompileRequest::new("deploy.rhai", &src, Mode::Apply);
         for (k, v) in [
             ("keypair", "k"),

@@ -67,6 +67,12 @@ pub fn target(
             ));
         }
         None => match resolved("master_url") {
+            Some(u) if !master.public_ip => {
+                return Err(format!(
+                    "not waiting for the master's /info: it has no public address; from inside its VPC, check {}/info",
+                    u.trim_end_matches('/')
+                ));
+            }
             Some(u) => format!("{}/info", u.trim_end_matches('/')),
             None => return Err("not waiting for the master's /info: its URL is unknown".into()),
         },
@@ -261,6 +267,39 @@ pub async fn after_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_is_the_masters_unless_aws_is_an_emulator_or_an_override_names_one() {
+        let plan = crate::aws::diff::tests::plan("0.0.0.0/0");
+        let mut attrs = Attrs::default();
+        for (k, v) in [
+            ("id", "i-0abc"),
+            ("public_ip", "203.0.113.7"),
+            ("private_ip", "10.0.0.7"),
+        ] {
+            attrs.0.insert(format!("ec2_instance.master.{k}"), v.into());
+        }
+        let t = target(&plan, &attrs, "us-west-2", false, None).unwrap();
+        assert_eq!(t.url, "http://203.0.113.7:8080/info");
+        assert_eq!(t.instance_id.as_deref(), Some("i-0abc"));
+        assert_eq!(t.version.as_deref(), Some("0.38.0"));
+        let why = target(&plan, &attrs, "us-west-2", true, None).unwrap_err();
+        assert!(why.contains("custom endpoint"), "{why}");
+        let stub = Some("http://127.0.0.1:9/info".to_string());
+        let t = target(&plan, &attrs, "us-west-2", true, stub).unwrap();
+        assert_eq!(t.url, "http://127.0.0.1:9/info");
+        let why = target(&plan, &attrs, "r", false, Some("https://x/info".into())).unwrap_err();
+        assert!(why.contains("plain HTTP only"), "{why}");
+        // A master without a public address cannot be reached from here: no wait, and why.
+        let private = crate::aws::diff::tests::plan_with("0.0.0.0/0", |s| {
+            s.replace(".disk_gb(200)", ".disk_gb(200).public_ip(false)")
+        });
+        let why = target(&private, &attrs, "us-west-2", false, None).unwrap_err();
+        assert_eq!(
+            why,
+            "not waiting for the master's /info: it has no public address; from inside its VPC, check http://10.0.0.7:8080/info"
+        );
+    }
 
     #[test]
     fn info_must_report_the_planned_version() {
