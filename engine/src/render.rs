@@ -145,7 +145,8 @@ fn render_resource(out: &mut String, r: &Resource) {
         | Spec::InstanceProfile(_)
         | Spec::RdsCluster(_)
         | Spec::RdsInstance(_)
-        | Spec::Ec2Instance(_) => render_props(out, &r.spec.to_marked_json(), 6),
+        | Spec::Ec2Instance(_)
+        | Spec::Secret(_) => render_props(out, &r.spec.to_marked_json(), 6),
     }
     let extra: Vec<String> = r
         .tags

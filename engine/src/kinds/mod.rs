@@ -7,6 +7,7 @@ pub mod iam_role;
 pub mod instance_profile;
 pub mod rds;
 pub mod s3_bucket;
+pub mod secret;
 pub mod security_group;
 pub mod security_group_rule;
 
@@ -20,6 +21,7 @@ pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
 pub use s3_bucket::S3BucketSpec;
+pub use secret::SecretSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
 
@@ -38,6 +40,7 @@ pub enum Kind {
     RdsCluster,
     RdsInstance,
     Ec2Instance,
+    Secret,
 }
 
 impl Kind {
@@ -51,6 +54,7 @@ impl Kind {
             Kind::RdsCluster => "rds_cluster",
             Kind::RdsInstance => "rds_instance",
             Kind::Ec2Instance => "ec2_instance",
+            Kind::Secret => secret::KIND,
         }
     }
 }
@@ -70,6 +74,7 @@ pub enum Spec {
     RdsCluster(RdsClusterSpec),
     RdsInstance(RdsInstanceSpec),
     Ec2Instance(Ec2InstanceSpec),
+    Secret(SecretSpec),
 }
 
 impl Spec {
@@ -83,6 +88,7 @@ impl Spec {
             Spec::RdsCluster(_) => Kind::RdsCluster,
             Spec::RdsInstance(_) => Kind::RdsInstance,
             Spec::Ec2Instance(_) => Kind::Ec2Instance,
+            Spec::Secret(_) => Kind::Secret,
         }
     }
 
@@ -100,6 +106,7 @@ impl Spec {
             Kind::RdsCluster => Spec::RdsCluster(de(props)?),
             Kind::RdsInstance => Spec::RdsInstance(de(props)?),
             Kind::Ec2Instance => Spec::Ec2Instance(de(props)?),
+            Kind::Secret => Spec::Secret(de(props)?),
         })
     }
 
@@ -138,7 +145,8 @@ impl Spec {
             Spec::SecurityGroupRule(_)
             | Spec::IamRole(_)
             | Spec::InstanceProfile(_)
-            | Spec::Ec2Instance(_) => {}
+            | Spec::Ec2Instance(_)
+            | Spec::Secret(_) => {}
         }
     }
 }
@@ -153,6 +161,7 @@ pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
         Kind::InstanceProfile => instance_profile::physical_name(deployment, name),
         Kind::RdsCluster | Kind::RdsInstance => rds::physical_name(deployment, name),
         Kind::Ec2Instance => ec2_instance::physical_name(deployment, name),
+        Kind::Secret => secret::physical_name(deployment, name),
     }
 }
 
@@ -192,6 +201,7 @@ impl Spec {
             Spec::RdsCluster(s) => s.cfn(r, cx),
             Spec::RdsInstance(s) => s.cfn(r, cx),
             Spec::Ec2Instance(s) => s.cfn(r, cx),
+            Spec::Secret(s) => s.cfn(r, cx),
         }
     }
 
@@ -207,6 +217,7 @@ impl Spec {
             Spec::RdsCluster(_) => RdsClusterSpec::CFN_ATTRS,
             Spec::RdsInstance(_) => RdsInstanceSpec::CFN_ATTRS,
             Spec::Ec2Instance(_) => Ec2InstanceSpec::CFN_ATTRS,
+            Spec::Secret(_) => SecretSpec::CFN_ATTRS,
         };
         table.iter().find(|(a, _)| *a == attr).map(|(_, c)| *c)
     }

@@ -14,6 +14,7 @@ mod lints;
 mod master;
 mod params;
 mod resolver;
+mod secret;
 mod security_group;
 mod values;
 
@@ -344,6 +345,7 @@ pub(crate) fn engine(
     bucket::register(&mut engine, state);
     database::register(&mut engine, state);
     master::register(&mut engine, state);
+    secret::register(&mut engine, state);
     lints::register(&mut engine, state);
     engine
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod master;
+mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -45,6 +46,8 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     }
     warn_unattached(st);
     let physical = physical_names(st, &dep, &mut errors);
+    secrets::check_uses(st, master_files.as_ref(), &mut errors);
+    secrets::grant_master(st, master_files.as_ref());
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -152,6 +155,12 @@ fn physical_names(
             }
             Kind::SecurityGroup => {
                 d.edit(|g: &mut kinds::SecurityGroupSpec| g.group_name = name.clone());
+            }
+            Kind::Secret => {
+                if let Err(m) = kinds::secret::check_name(&name) {
+                    errors.push(Diagnostic::error(m, &d.pos));
+                }
+                d.edit(|s: &mut kinds::SecretSpec| s.secret_name = name.clone());
             }
             Kind::SecurityGroupRule | Kind::Ec2Instance => {}
         }
