@@ -141,6 +141,11 @@ impl MasterFiles {
             &self.config_path,
             &secrets,
         );
+        // The fetch lines name each secret's ARN and version: known now or after apply. They
+        // stand as words of their own, quoted as any other value.
+        let user_data = refs::substitute(&user_data, &|p| {
+            lookup(p).map(|v| crate::userdata::quote_word(&v))
+        });
         if raw {
             user_data
         } else {

@@ -92,6 +92,11 @@ fn is_ref_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
+/// `s` as one shell word (a value known only after the script was built).
+pub(crate) fn quote_word(s: &str) -> String {
+    Word::value(&refs::scrub_markers(s)).0
+}
+
 /// `s` as one shell word: as is when safe, else in single quotes.
 fn quote(s: &str) -> String {
     if is_safe_word(s) {

@@ -132,7 +132,7 @@ def test_run_creates_the_guide_deployment(aws):
     assert f"security_group_id: {a}" in yaml
     assert f"iam_instance_profile_arn: {profiles['agent']['Arn']}" in yaml
     assert f"ssh_key_name: {KEYPAIR}" in yaml
-    assert PASSWORD in yaml  # sent to AWS only, never printed
+    assert PASSWORD not in user_data  # in Secrets Manager: the master reads it at boot
     assert "\ue000" not in user_data and "${" not in yaml
 
     # Outputs.

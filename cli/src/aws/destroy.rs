@@ -24,6 +24,7 @@ pub struct DestroyOpts {
     pub json: bool,
     pub delete_data: bool,
     pub skip_final_snapshot: bool,
+    pub delete_secrets_now: bool,
 }
 
 /// The tag pairs of the master's agent pools (distinct, sorted).
@@ -149,6 +150,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
     let del = DeleteOpts {
         delete_data: opts.delete_data,
         skip_final_snapshot: opts.skip_final_snapshot,
+        delete_secrets_now: opts.delete_secrets_now,
     };
     let mut nodes = vec![Node {
         label: "agents (instances and spot requests of the resource pools)".into(),

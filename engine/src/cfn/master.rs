@@ -30,7 +30,10 @@ pub(super) const ONE_LINE_RULES: &str = "one line (the value goes into master.ya
 pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), String> {
     let mut v = serde_json::to_value(&m.config).map_err(|e| e.to_string())?;
     // Secrets are read at boot by their ARNs, as `run` does (see `userdata::take_secrets`).
-    let secrets = crate::userdata::take_secrets(&mut v);
+    let mut secrets = crate::userdata::take_secrets(&mut v);
+    for s in &mut secrets {
+        s.pin_version = false;
+    }
     let (yaml, params) = master_yaml(v)?;
     let ud = crate::userdata::master_user_data(
         &m.deployment,

@@ -5,7 +5,8 @@
 //! accept; the plan, its JSON, the graph and every message show the secret's name only.
 //!
 //! Without a value AWS generates one (`GetRandomPassword`, letters and digits). A value
-//! comes from a `secret: true` parameter: a literal would put it into the script.
+//! comes from a `secret: true` parameter (a literal would put it into the script); when that
+//! parameter is empty (`default: ""`) or unset in a preview, AWS generates the value too.
 
 use rhai::{Dynamic, Engine, NativeCallContext};
 
@@ -96,10 +97,17 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
         check_value(name, v).or_else(|m| fail(ctx, m))?;
     }
     let mut st = s.borrow_mut();
+    // A secret parameter without a value (empty, or unset in a preview) leaves it to AWS.
+    let given = o.value.filter(|v| {
+        let param = refs::whole_ref(v).and_then(|p| p.strip_prefix("secret."));
+        param
+            .and_then(|n| st.params.secrets.get(n))
+            .is_some_and(|x| !x.is_empty())
+    });
     let pos = pos_of(ctx, &st);
     let i = st.declare(Kind::Secret, name, pos).or_else(|m| fail(ctx, m))?;
     let d = &mut st.decls[i];
-    let generated = o.value.is_none();
+    let generated = given.is_none();
     d.set_spec(Spec::Secret(SecretSpec {
         // Named when every resource is named.
         secret_name: String::new(),
@@ -114,7 +122,7 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
             length: o.length,
             ..Generate::default()
         }),
-        value: o.value.as_deref().map(Tmpl::from_marked),
+        value: given.as_deref().map(Tmpl::from_marked),
         recovery_window_days: o.recovery_window_days,
     }));
     Ok(refs::attr(&d.id, secret::VALUE_ATTR))

@@ -44,6 +44,10 @@ pub(crate) struct BootSecret {
     /// The secret's logical id (`secretsmanager_secret.db-password`).
     pub id: String,
     pub dest: Dest,
+    /// Read the version the plan saw (`secretsmanager_secret.X.version`, known after apply),
+    /// so that a rotated secret changes the user-data and the plan shows the master's
+    /// replacement. CloudFormation knows no version: its master reads the current one.
+    pub pin_version: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +133,11 @@ pub(crate) fn take_secrets(config: &mut Value) -> Vec<BootSecret> {
         if let Some(slot) = config.pointer_mut(&ptr) {
             *slot = Value::String(text);
         }
-        out.push(BootSecret { id, dest });
+        out.push(BootSecret {
+            id,
+            dest,
+            pin_version: true,
+        });
     }
     out
 }
@@ -144,7 +152,7 @@ fn placeholder_base(config: &Value) -> String {
     base
 }
 
-/// The boot script's reader: `fetch_secret ARN FILE` writes the secret's `SecretString`
+/// The boot script's reader: `fetch_secret ARN FILE [VERSION]` writes the secret's `SecretString`
 /// byte for byte into FILE (mode 0600), or stops the boot naming the secret. The AWS CLI
 /// prints the value JSON-encoded, which `python3` (on every cloud-init image) decodes exactly.
 const FETCH_FN: &str = r#"install -d -m 0700 /run/detscript
@@ -152,7 +160,7 @@ fetch_secret() {
   local json
   if ! json=$(docker run --rm --network host public.ecr.aws/aws-cli/aws-cli:2.22.35 \
       secretsmanager get-secret-value --region "$(cut -d: -f4 <<<"$1")" --secret-id "$1" \
-      --query SecretString --output json); then
+      ${3:+--version-id "$3"} --query SecretString --output json); then
     echo "detscript: cannot read secret $1 with the instance role (missing, deleted or not allowed); the master is not started" >&2
     exit 1
   fi
@@ -201,12 +209,15 @@ impl Script {
                     }
                 }
             }
-            let arn = refs::attr(&s.id, "arn");
-            self.command(&[
+            let mut words = vec![
                 Word::lit("fetch_secret"),
-                Word::value(&arn),
+                Word::value(&refs::attr(&s.id, "arn")),
                 Word::value(&s.path(dir)),
-            ]);
+            ];
+            if s.pin_version {
+                words.push(Word::value(&refs::attr(&s.id, "version")));
+            }
+            self.command(&words);
         }
         self
     }

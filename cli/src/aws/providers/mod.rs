@@ -8,6 +8,7 @@ pub mod ec2;
 pub mod iam;
 pub mod rds;
 pub mod s3;
+pub mod secret;
 pub mod sg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +29,7 @@ pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
+pub use secret::SecretsManagerSecret;
 pub use sg::{SecurityGroup, SecurityGroupRule};
 
 /// Attributes of one resource other resources may reference (`id`, `arn`, `endpoint`, ...).
@@ -79,6 +81,7 @@ details! {
     RdsCluster(rds::ClusterLive),
     RdsInstance(rds::DbInstanceLive),
     Ec2Instance(ec2::InstanceLive),
+    Secret(secret::SecretLive),
 }
 
 /// A kind's live detail, taken out of a [`Detail`] when it is of that kind.
@@ -275,6 +278,7 @@ async fn discover_kind(k: Kind, c: &Clients, plan: &Plan) -> Result<State> {
         Kind::RdsCluster => RdsCluster::discover(c, plan).await,
         Kind::RdsInstance => RdsInstance::discover(c, plan).await,
         Kind::Ec2Instance => Ec2Instance::discover(c, plan).await,
+        Kind::Secret => SecretsManagerSecret::discover(c, plan).await,
     }
 }
 
@@ -297,6 +301,7 @@ pub fn compare<'s>(r: &Resource, state: &'s State, cx: &mut Cmp) -> Compared<'s>
         Spec::RdsCluster(s) => compare_as::<RdsCluster>(r, s, state, cx),
         Spec::RdsInstance(s) => compare_as::<RdsInstance>(r, s, state, cx),
         Spec::Ec2Instance(s) => compare_as::<Ec2Instance>(r, s, state, cx),
+        Spec::Secret(s) => compare_as::<SecretsManagerSecret>(r, s, state, cx),
     }
 }
 
@@ -337,6 +342,7 @@ pub async fn apply(
         Spec::RdsCluster(s) => apply_as::<RdsCluster>(ctx, r, s, action, live, v).await,
         Spec::RdsInstance(s) => apply_as::<RdsInstance>(ctx, r, s, action, live, v).await,
         Spec::Ec2Instance(s) => apply_as::<Ec2Instance>(ctx, r, s, action, live, v).await,
+        Spec::Secret(s) => apply_as::<SecretsManagerSecret>(ctx, r, s, action, live, v).await,
     }
 }
 
@@ -377,6 +383,7 @@ pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> 
         Detail::RdsCluster(d) => RdsCluster::delete(ctx, Have { live, d }, opts).await,
         Detail::RdsInstance(d) => RdsInstance::delete(ctx, Have { live, d }, opts).await,
         Detail::Ec2Instance(d) => Ec2Instance::delete(ctx, Have { live, d }, opts).await,
+        Detail::Secret(d) => SecretsManagerSecret::delete(ctx, Have { live, d }, opts).await,
     }
 }
 
@@ -391,6 +398,7 @@ pub fn uses(live: &Live) -> Vec<String> {
         Detail::RdsCluster(d) => RdsCluster::uses(d),
         Detail::RdsInstance(d) => RdsInstance::uses(d),
         Detail::Ec2Instance(d) => Ec2Instance::uses(d),
+        Detail::Secret(d) => SecretsManagerSecret::uses(d),
     }
 }
 

@@ -247,7 +247,7 @@ impl Provider for RdsCluster {
             .engine(&spec.engine)
             .set_engine_version(v.opt(db.engine_version.as_ref())?)
             .master_username(v.text(&db.master_username)?)
-            .master_user_password(v.text(&db.master_password)?)
+            .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
             .database_name(v.text(&db.database_name)?)
             .port(db.port as i32)
             .storage_encrypted(db.storage_encrypted)
@@ -385,7 +385,7 @@ impl Provider for RdsInstance {
             req = req
                 .set_engine_version(v.opt(db.engine_version.as_ref())?)
                 .master_username(v.text(&db.master_username)?)
-                .master_user_password(v.text(&db.master_password)?)
+                .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
                 .db_name(v.text(&db.database_name)?)
                 .port(db.port as i32)
                 .storage_encrypted(db.storage_encrypted)
