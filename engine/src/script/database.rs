@@ -365,7 +365,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     )
                 })
                 .or_else(|m| fail(&ctx, m))?;
-            st.decls[i].props = super::security_group::rule_props(
+            st.decls[i].set_spec(super::security_group::rule_spec(
                 &sg_id,
                 Direction::Ingress,
                 Ports {
@@ -375,7 +375,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 },
                 Peer::Group(Ref::new(&from.id, "id")),
                 None,
-            );
+            ));
             Ok(db.clone())
         },
     );
@@ -420,13 +420,12 @@ pub(crate) fn materialize(
     if db.is_aurora() {
         placeholder.kind = Kind::RdsCluster;
         placeholder.id = format!("rds_cluster.{}", db.name);
-        placeholder.props = Spec::RdsCluster(RdsClusterSpec {
+        placeholder.set_spec(RdsClusterSpec {
             identifier: String::new(),
             engine: db.engine.clone(),
             publicly_accessible: db.public,
             db: settings,
-        })
-        .to_marked_json();
+        });
         let cluster_id = placeholder.id.clone();
         let pos = placeholder.pos.clone();
         let writer = Spec::RdsInstance(RdsInstanceSpec {
@@ -442,7 +441,7 @@ pub(crate) fn materialize(
             id: format!("rds_instance.{}-writer", db.name),
             kind: Kind::RdsInstance,
             name: format!("{}-writer", db.name),
-            props: writer.to_marked_json(),
+            spec: Some(writer),
             tags: BTreeMap::new(),
             pos,
             pending: false,
@@ -452,7 +451,7 @@ pub(crate) fn materialize(
     } else {
         placeholder.kind = Kind::RdsInstance;
         placeholder.id = format!("rds_instance.{}", db.name);
-        placeholder.props = Spec::RdsInstance(RdsInstanceSpec {
+        placeholder.set_spec(RdsInstanceSpec {
             identifier: String::new(),
             engine: db.engine.clone(),
             instance_class: class,
@@ -460,8 +459,7 @@ pub(crate) fn materialize(
             cluster: None,
             allocated_storage_gb: Some(db.storage_gb),
             db: Some(settings),
-        })
-        .to_marked_json();
+        });
         (alias, placeholder.id.clone())
     }
 }

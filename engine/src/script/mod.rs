@@ -4,26 +4,24 @@
 //! validate their arguments where they are called and return a plain error; the
 //! position of the call comes from the [`NativeCallContext`].
 
-mod bucket;
-mod database;
+pub(crate) mod bucket;
+pub(crate) mod database;
 mod deployment;
 mod finalize;
-mod handles;
-mod iam;
+pub(crate) mod handles;
+pub(crate) mod iam;
 mod lints;
-mod master;
+pub(crate) mod master;
 mod params;
 mod resolver;
-mod secret;
-mod security_group;
-mod values;
+pub(crate) mod security_group;
+pub(crate) mod values;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
-use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::plan::Kind;
@@ -53,7 +51,9 @@ pub(crate) struct Decl {
     pub kind: Kind,
     /// The name given in the script (`master` in `security_group("master", ..)`).
     pub name: String,
-    pub props: Map<String, Value>,
+    /// The typed properties; `None` until the builder (or, for pending ones, the end of
+    /// the script) sets them.
+    pub spec: Option<crate::kinds::Spec>,
     pub tags: BTreeMap<String, String>,
     pub pos: SourcePos,
     /// Filled at the end for resources whose shape depends on later calls (database, master).
@@ -64,23 +64,18 @@ pub(crate) struct Decl {
 
 impl Decl {
     /// Sets the declaration's properties from its typed spec.
-    pub fn set_spec(&mut self, spec: crate::kinds::Spec) {
-        self.props = spec.to_marked_json();
+    pub fn set_spec(&mut self, spec: impl Into<crate::kinds::Spec>) {
+        self.spec = Some(spec.into());
     }
 
     /// Changes the declaration through its kind's typed spec.
-    pub fn edit<T: serde::de::DeserializeOwned + serde::Serialize>(
-        &mut self,
-        f: impl FnOnce(&mut T),
-    ) {
-        let props = Value::Object(std::mem::take(&mut self.props));
-        let mut spec: T =
-            serde_json::from_value(props).expect("a declaration holds its kind's spec");
-        f(&mut spec);
-        self.props = match crate::value::marked(|| serde_json::to_value(&spec)) {
-            Ok(Value::Object(m)) => m,
-            _ => unreachable!("specs serialize to objects"),
-        };
+    pub fn edit<T: crate::kinds::SpecOf>(&mut self, f: impl FnOnce(&mut T)) {
+        let spec = self
+            .spec
+            .as_mut()
+            .and_then(T::of_mut)
+            .expect("a declaration holds its kind's spec");
+        f(spec);
     }
 }
 
@@ -124,7 +119,7 @@ impl State {
             id: id.clone(),
             kind,
             name: name.to_string(),
-            props: Map::new(),
+            spec: None,
             tags: BTreeMap::new(),
             pos,
             pending: false,
@@ -340,12 +335,9 @@ pub(crate) fn engine(
     }
     params::register(&mut engine, state);
     deployment::register(&mut engine, state);
-    security_group::register(&mut engine, state);
-    iam::register(&mut engine, state);
-    bucket::register(&mut engine, state);
-    database::register(&mut engine, state);
-    master::register(&mut engine, state);
-    secret::register(&mut engine, state);
+    for register in crate::kinds::BUILDERS {
+        register(&mut engine, state);
+    }
     lints::register(&mut engine, state);
     engine
 }

@@ -7,7 +7,6 @@
 //! rule changes only that rule.
 
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
-use serde_json::{Map, Value};
 
 use crate::kinds::security_group_rule::{Direction, Peer, Protocol, SecurityGroupRuleSpec};
 use crate::kinds::{SecurityGroupSpec, Spec};
@@ -67,20 +66,20 @@ pub(crate) fn group_spec(description: &str) -> Spec {
     })
 }
 
-/// A rule's properties, built as its typed spec.
-pub(crate) fn rule_props(
+/// A rule's typed spec.
+pub(crate) fn rule_spec(
     group: &str,
     direction: Direction,
     ports: Ports,
     peer: Peer,
     description: Option<String>,
-) -> Map<String, Value> {
+) -> SecurityGroupRuleSpec {
     let protocol = match ports.protocol {
         "udp" => Protocol::Udp,
         "all" => Protocol::All,
         _ => Protocol::Tcp,
     };
-    Spec::SecurityGroupRule(SecurityGroupRuleSpec {
+    SecurityGroupRuleSpec {
         group: Ref::new(group, "id"),
         direction,
         protocol,
@@ -88,8 +87,7 @@ pub(crate) fn rule_props(
         to_port: ports.to,
         peer,
         description: description.map(|d| Tmpl::from_marked(&d)),
-    })
-    .to_marked_json()
+    }
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
@@ -212,7 +210,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             } else {
                 Direction::Egress
             };
-            st.decls[i].props = rule_props(&sg.id, dir, ports, other, description);
+            st.decls[i].set_spec(rule_spec(&sg.id, dir, ports, other, description));
             Ok(sg.clone())
         };
         let add2 = add.clone();

@@ -112,7 +112,7 @@ impl Provider for SecretsManagerSecret {
             .build();
         let mut entries = list(c, by_tag, "").await?;
         // Same-named secrets without our tags are conflicts: look each planned name up.
-        let wanted = planned(plan, Kind::Secret);
+        let wanted = planned(plan, Kind::SecretsManagerSecret);
         for name in wanted.keys() {
             if entries.iter().any(|e| e.name() == Some(name.as_str())) {
                 continue;
@@ -132,7 +132,7 @@ impl Provider for SecretsManagerSecret {
             let tags = tag_map(e.tags().iter().map(|t| (t.key(), t.value())));
             let planned_id = wanted.get(name).cloned();
             let spec = planned_id.as_deref().and_then(|id| match plan.get(id).map(|r| &r.spec) {
-                Some(detscript_engine::Spec::Secret(s)) => Some(s),
+                Some(detscript_engine::Spec::SecretsManagerSecret(s)) => Some(s),
                 _ => None,
             });
             let deleted = e.deleted_date().is_some();
@@ -258,7 +258,7 @@ impl Provider for SecretsManagerSecret {
             .plan
             .get(&live.id)
             .and_then(|r| match &r.spec {
-                detscript_engine::Spec::Secret(s) => Some(s.recovery_window_days),
+                detscript_engine::Spec::SecretsManagerSecret(s) => Some(s.recovery_window_days),
                 _ => None,
             })
             .unwrap_or(secret::DEFAULT_RECOVERY_DAYS);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::super::State;
 use crate::diag::Diagnostic;
-use crate::kinds::IamRoleSpec;
+use crate::kinds::{IamRoleSpec, Spec};
 use crate::plan::{Kind, MasterFiles};
 use crate::refs;
 use crate::userdata;
@@ -32,7 +32,8 @@ pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut 
         } else {
             None
         };
-        for (key, v) in &d.props {
+        let props = d.spec.as_ref().map(|s| s.to_marked_json()).unwrap_or_default();
+        for (key, v) in &props {
             let mut bad = false;
             refs::visit_strings(v, &mut |s| {
                 let whole_allowed = Some(key.as_str()) == allowed && whole_value(s);
@@ -99,8 +100,10 @@ pub(super) fn grant_master(st: &mut State, master: Option<&MasterFiles>) {
         .profile
         .as_ref()
         .and_then(|p| st.by_id.get(p).copied())
-        .and_then(|i| st.decls[i].props.get("role").and_then(Value::as_str).map(String::from))
-        .and_then(|r| refs::whole_ref(&r).map(|p| refs::resource_of(p).to_string()))
+        .and_then(|i| match &st.decls[i].spec {
+            Some(Spec::InstanceProfile(p)) => p.role.as_ref().map(|r| r.resource.clone()),
+            _ => None,
+        })
         .and_then(|id| st.by_id.get(&id).copied());
     let Some(role) = role else {
         st.warnings.push(Diagnostic::warning(

@@ -5,8 +5,16 @@
 //! only the database's provider (at apply) and the master (at boot, with its instance role)
 //! ever resolve.
 
-use serde::{Deserialize, Serialize};
+mod builder;
 
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub(crate) use builder::register;
+
+use super::{KindSpec, NameError};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
 /// The kind's name, as logical ids (`secretsmanager_secret.db-password`) spell it.
@@ -58,11 +66,6 @@ pub struct SecretSpec {
     pub recovery_window_days: i64,
 }
 
-/// `DEPLOYMENT/NAME`: Secrets Manager names allow letters, digits and `/_+=.@-`.
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}/{name}")
-}
-
 /// Why Secrets Manager would refuse a name (1-512 of letters, digits and `/_+=.@-`, and not
 /// ending in `-` followed by six characters, which reads as the ARN's random suffix).
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -97,17 +100,25 @@ pub fn value_of(t: &Tmpl) -> Option<&str> {
         .map(|r| r.resource.as_str())
 }
 
-// CloudFormation ------------------------------------------------------------------------------
+/// The secret is `DEPLOYMENT/NAME` (Secrets Manager names allow letters, digits and
+/// `/_+=.@-`).
+impl KindSpec for SecretSpec {
+    /// CloudFormation's `Ref` of a secret is its ARN.
+    const CFN_ATTRS: CfnAttrs = &[("arn", None), ("id", None)];
 
-use serde_json::json;
+    fn physical_name(deployment: &str, name: &str) -> String {
+        format!("{deployment}/{name}")
+    }
 
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        check_name(&name).map_err(NameError::new)?;
+        self.secret_name = name.clone();
+        Ok(name)
+    }
 
-impl SecretSpec {
     /// `AWS::SecretsManager::Secret`: a generated value (`GenerateSecretString`), or the
     /// value of the script's secret parameter (a `NoEcho` template parameter).
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::SecretsManager::Secret").keep("Delete");
         m.set("Name", self.secret_name.as_str().into());
         m.set("Description", self.description.as_str().into());
@@ -130,9 +141,6 @@ impl SecretSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`, the secret's ARN).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("arn", None), ("id", None)];
 }
 
 #[cfg(test)]
@@ -141,7 +149,10 @@ mod tests {
 
     #[test]
     fn names_follow_secrets_managers_rules() {
-        assert_eq!(physical_name("det-demo", "db-password"), "det-demo/db-password");
+        assert_eq!(
+            <SecretSpec as KindSpec>::physical_name("det-demo", "db-password"),
+            "det-demo/db-password"
+        );
         assert!(check_name("det-demo/db-password").is_ok());
         assert!(check_name("").is_err());
         let e = check_name("a b").unwrap_err();

@@ -10,10 +10,10 @@
 
 use rhai::{Dynamic, Engine, NativeCallContext};
 
-use super::{RhaiResult, Shared, fail, pos_of, values};
-use crate::kinds::secret::{self, DEFAULT_RECOVERY_DAYS, Generate, SecretSpec};
-use crate::kinds::Spec;
+use super::{DEFAULT_RECOVERY_DAYS, Generate, SecretSpec};
+use crate::kinds::secret;
 use crate::plan::Kind;
+use crate::script::{RhaiResult, Shared, fail, pos_of, values};
 use crate::refs;
 use crate::value::Tmpl;
 
@@ -105,10 +105,10 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
             .is_some_and(|x| !x.is_empty())
     });
     let pos = pos_of(ctx, &st);
-    let i = st.declare(Kind::Secret, name, pos).or_else(|m| fail(ctx, m))?;
+    let i = st.declare(Kind::SecretsManagerSecret, name, pos).or_else(|m| fail(ctx, m))?;
     let d = &mut st.decls[i];
     let generated = given.is_none();
-    d.set_spec(Spec::Secret(SecretSpec {
+    d.set_spec(SecretSpec {
         // Named when every resource is named.
         secret_name: String::new(),
         description: o.description.unwrap_or_else(|| {
@@ -124,7 +124,7 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
         }),
         value: given.as_deref().map(Tmpl::from_marked),
         recovery_window_days: o.recovery_window_days,
-    }));
+    });
     Ok(refs::attr(&d.id, secret::VALUE_ATTR))
 }
 
