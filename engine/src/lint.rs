@@ -117,6 +117,16 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         title: "allow(...) that silences nothing",
     },
+    Rule {
+        id: "DS021",
+        severity: Severity::Error,
+        title: "no initial user password from a secret, and the master's port open to 0.0.0.0/0 or ::/0",
+    },
+    Rule {
+        id: "DS022",
+        severity: Severity::Warning,
+        title: "no initial user password from a secret",
+    },
 ];
 
 pub fn rule(id: &str) -> Option<&'static Rule> {

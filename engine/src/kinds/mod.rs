@@ -277,7 +277,7 @@ kinds! {
     RdsCluster(RdsClusterSpec) = "rds_cluster",
     RdsInstance(RdsInstanceSpec) = "rds_instance",
     Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
-    SecretsManagerSecret(SecretSpec) = "secretsmanager_secret",
+    SecretsmanagerSecret(SecretSpec) = "secretsmanager_secret",
 }
 
 /// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may

@@ -43,7 +43,14 @@ fn databases(plan: &Plan) -> Vec<Database<'_>> {
                 Spec::RdsInstance(i) => (&i.engine, i.publicly_accessible, i.db.as_ref()?),
                 _ => return None,
             };
-            let password = match db.master_password.parts() {
+            // A Secrets Manager secret's given value is its parameter's (a generated one
+            // is letters and digits).
+            let given = crate::kinds::secret::value_of(&db.master_password)
+                .and_then(|id| match plan.get(id).map(|x| &x.spec) {
+                    Some(Spec::SecretsmanagerSecret(s)) => s.value.as_ref(),
+                    _ => None,
+                });
+            let password = match given.unwrap_or(&db.master_password).parts() {
                 [Part::Secret(name)] => plan.secrets().get(name).map(|s| s.reveal()),
                 _ => db.master_password.as_text(),
             };

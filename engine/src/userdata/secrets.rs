@@ -278,7 +278,7 @@ mod tests {
     fn a_placeholder_never_matches_the_configs_own_text() {
         let mut cfg = json!({ "a": "DetscriptSecret_1_", "b": value("db") });
         take_secrets(&mut cfg);
-        assert_eq!(cfg["b"], "DetscriptSecretX_2_");
+        assert_eq!(cfg["b"], "DetscriptSecretX_1_");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
-pub use secret::SecretsManagerSecret;
+pub use secret::SecretsmanagerSecret;
 pub use sg::{SecurityGroup, SecurityGroupRule};
 
 /// Attributes of one resource other resources may reference (`id`, `arn`, `endpoint`, ...).
@@ -123,7 +123,7 @@ providers! {
     RdsCluster(rds::ClusterLive),
     RdsInstance(rds::DbInstanceLive),
     Ec2Instance(ec2::InstanceLive),
-    SecretsManagerSecret(secret::SecretLive),
+    SecretsmanagerSecret(secret::SecretLive),
 }
 
 /// A kind's live detail, taken out of a [`Detail`] when it is of that kind.

@@ -24,7 +24,7 @@ use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err};
 
-pub struct SecretsManagerSecret;
+pub struct SecretsmanagerSecret;
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
@@ -100,7 +100,7 @@ pub async fn password(ctx: &Ctx, v: &Vals<'_>, t: &Tmpl) -> Result<String> {
     Ok(value)
 }
 
-impl Provider for SecretsManagerSecret {
+impl Provider for SecretsmanagerSecret {
     type Spec = SecretSpec;
     type Live = SecretLive;
 
@@ -112,7 +112,7 @@ impl Provider for SecretsManagerSecret {
             .build();
         let mut entries = list(c, by_tag, "").await?;
         // Same-named secrets without our tags are conflicts: look each planned name up.
-        let wanted = planned(plan, Kind::SecretsManagerSecret);
+        let wanted = planned(plan, Kind::SecretsmanagerSecret);
         for name in wanted.keys() {
             if entries.iter().any(|e| e.name() == Some(name.as_str())) {
                 continue;
@@ -132,7 +132,7 @@ impl Provider for SecretsManagerSecret {
             let tags = tag_map(e.tags().iter().map(|t| (t.key(), t.value())));
             let planned_id = wanted.get(name).cloned();
             let spec = planned_id.as_deref().and_then(|id| match plan.get(id).map(|r| &r.spec) {
-                Some(detscript_engine::Spec::SecretsManagerSecret(s)) => Some(s),
+                Some(detscript_engine::Spec::SecretsmanagerSecret(s)) => Some(s),
                 _ => None,
             });
             let deleted = e.deleted_date().is_some();
@@ -258,7 +258,7 @@ impl Provider for SecretsManagerSecret {
             .plan
             .get(&live.id)
             .and_then(|r| match &r.spec {
-                detscript_engine::Spec::SecretsManagerSecret(s) => Some(s.recovery_window_days),
+                detscript_engine::Spec::SecretsmanagerSecret(s) => Some(s.recovery_window_days),
                 _ => None,
             })
             .unwrap_or(secret::DEFAULT_RECOVERY_DAYS);

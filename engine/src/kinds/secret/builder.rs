@@ -105,7 +105,7 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
             .is_some_and(|x| !x.is_empty())
     });
     let pos = pos_of(ctx, &st);
-    let i = st.declare(Kind::SecretsManagerSecret, name, pos).or_else(|m| fail(ctx, m))?;
+    let i = st.declare(Kind::SecretsmanagerSecret, name, pos).or_else(|m| fail(ctx, m))?;
     let d = &mut st.decls[i];
     let generated = given.is_none();
     d.set_spec(SecretSpec {
