@@ -105,6 +105,9 @@ def make_handler(state):
             q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
             if "Action" in q:
                 action = q["Action"][0]
+            elif self.headers.get("X-Amz-Target"):
+                # JSON protocol (Secrets Manager): "secretsmanager.ListSecrets".
+                action = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
             elif body and b"Action=" in body:
                 f = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
                 action = f.get("Action", [""])[0]

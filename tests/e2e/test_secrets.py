@@ -13,7 +13,7 @@ import textwrap
 
 import yaml
 
-from conftest import ENDPOINT, PASSWORD, det
+from conftest import ENDPOINT, PASSWORD, ROOT, det
 
 CL = "det-e2e"
 
@@ -184,6 +184,34 @@ def test_secrets_are_in_secrets_manager_and_never_on_the_instance(aws, tmp_path,
     assert code != 0
     assert "detscript: cannot read secret arn:" in log and "admin-password" in log, log
     assert "the master is not started" in log
+
+
+CERT = "-----BEGIN CERTIFICATE-----\nMIIBfake+cert/line==\n-----END CERTIFICATE-----\n"
+KEY = "-----BEGIN PRIVATE KEY-----\nMIIEfake'key\"line\\==\n-----END PRIVATE KEY-----\n"
+
+
+def test_tls_files_come_from_secrets_with_no_hand_step(aws, tmp_path):
+    script = ROOT / "scripts" / "secure.rhai"
+    r = run_ok(script=script, params={"tls_cert": CERT, "tls_key": KEY})
+    assert "MIIE" not in r.all and "MIIB" not in r.all
+    assert value(aws, f"{CL}/tls-cert") == CERT and value(aws, f"{CL}/tls-key") == KEY
+    ud = user_data(aws, master(aws)["InstanceId"])
+    assert "MIIE" not in ud and "MIIB" not in ud and PASSWORD not in ud
+    code, log, etc = boot(tmp_path, ud)
+    assert code == 0, log
+    cfg = yaml.safe_load((etc / "master.yaml").read_text())
+    assert cfg["security"]["tls"] == {"cert": "/etc/determined/tls/cert.pem",
+                                      "key": "/etc/determined/tls/key.pem"}
+    assert cfg["security"]["initial_user_password"] == value(aws, f"{CL}/admin-password")
+    assert cfg["db"]["password"] == value(aws, f"{CL}/db-password")
+    for name, want in (("cert.pem", CERT), ("key.pem", KEY)):
+        f = etc / "tls" / name
+        assert f.read_text() == want, name
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    assert stat.S_IMODE((etc / "tls").stat().st_mode) == 0o700
+    # Agents dial the master's private IP and verify the certificate's name.
+    assert cfg["resource_pools"][0]["provider"]["master_cert_name"] == "determined-master"
+    assert cfg["resource_pools"][0]["provider"]["master_url"] == "https://local-ipv4:8443"
 
 
 def rds_passwords(p):

@@ -13,7 +13,7 @@ use super::command::{
 };
 use super::discover::{Detail, Live, State, discover, kind_words};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, execute};
-use super::providers::{agents, s3};
+use super::providers::{agents, s3, secret};
 use super::ui::Ui;
 use super::{Attrs, AwsArgs};
 use crate::{Exit, exit};
@@ -157,9 +157,13 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         deps: Vec::new(),
         job: Job::Agents(filters),
     }];
-    nodes.extend(deletion_nodes(&plan, state.all_owned(), del, 1, |_| {
-        vec![0]
-    }));
+    // A secret already scheduled for deletion is gone unless it is to go now.
+    let owned: Vec<Live> = state
+        .all_owned()
+        .into_iter()
+        .filter(|l| opts.delete_secrets_now || !secret::scheduled_for_deletion(l))
+        .collect();
+    nodes.extend(deletion_nodes(&plan, owned, del, 1, |_| vec![0]));
     // The resources (not rules) in the order they are deleted, with their labels.
     let lives: Vec<(&str, &Live)> = nodes
         .iter()

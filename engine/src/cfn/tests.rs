@@ -4,7 +4,7 @@ use crate::{CompileRequest, Compiled, Mode, ParamInput, compile};
 const CLUSTER: &str = r#"
     let p = params(#{
         keypair: #{ doc: "EC2 key pair" },
-        db_password: #{ secret: true },
+        db_password: #{ secret: true, default: "" },
     });
     deployment("demo");
     let bucket = s3_bucket("checkpoints");

@@ -70,6 +70,11 @@ async fn list(c: &Clients, filter: Filter, target: &str) -> Result<Vec<SecretLis
         .collect())
 }
 
+/// True for a secret `destroy` already scheduled for deletion.
+pub fn scheduled_for_deletion(live: &Live) -> bool {
+    matches!(&live.detail, super::Detail::SecretsmanagerSecret(d) if d.deleted)
+}
+
 /// The current value of a secret (a version, when given), as the master and RDS get it.
 pub async fn read_value(c: &Clients, arn: &str, version: Option<&str>) -> Result<Option<String>> {
     let res = c

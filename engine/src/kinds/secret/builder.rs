@@ -6,7 +6,7 @@
 //!
 //! Without a value AWS generates one (`GetRandomPassword`, letters and digits). A value
 //! comes from a `secret: true` parameter (a literal would put it into the script); when that
-//! parameter is empty (`default: ""`) or unset in a preview, AWS generates the value too.
+//! parameter's value is empty (`default: ""`), AWS generates the value too.
 
 use rhai::{Dynamic, Engine, NativeCallContext};
 
@@ -97,12 +97,12 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
         check_value(name, v).or_else(|m| fail(ctx, m))?;
     }
     let mut st = s.borrow_mut();
-    // A secret parameter without a value (empty, or unset in a preview) leaves it to AWS.
+    // A secret parameter whose value is empty (`default: ""`) leaves the value to AWS.
     let given = o.value.filter(|v| {
         let param = refs::whole_ref(v).and_then(|p| p.strip_prefix("secret."));
-        param
+        !param
             .and_then(|n| st.params.secrets.get(n))
-            .is_some_and(|x| !x.is_empty())
+            .is_some_and(|x| x.is_empty())
     });
     let pos = pos_of(ctx, &st);
     let i = st.declare(Kind::SecretsmanagerSecret, name, pos).or_else(|m| fail(ctx, m))?;
