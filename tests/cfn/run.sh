@@ -33,7 +33,8 @@ rm -rf "$out"
 mkdir -p "$out"
 
 # The values every example is tested with; only the parameters a script declares are passed.
-declare -A values=([keypair]=test-key [db_password]=Test-password-1)
+# No password: AWS generates them (Secrets Manager), so templates have no password parameter.
+declare -A values=([keypair]=test-key)
 
 shopt -s nullglob
 scripts=(scripts/*.rhai)

@@ -147,7 +147,9 @@ fn references_become_intrinsics_and_order_the_stack() {
         .unwrap();
     assert_eq!(egress["Properties"]["IpProtocol"], "-1");
     assert!(egress["Properties"].get("FromPort").is_none());
-    let policies = r["IamRoleMaster"]["Properties"]["Policies"].as_array().unwrap();
+    let policies = r["IamRoleMaster"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap();
     let policy = |name: &str| {
         policies
             .iter()
@@ -424,8 +426,13 @@ fn secrets_are_generated_and_read_by_reference_with_no_password_parameter() {
     let ud = r["Ec2InstanceMaster"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
         .as_str()
         .unwrap();
-    assert!(ud.contains("fetch_secret ${SecretsmanagerSecretDbPassword} /run/detscript/db-password\n"), "{ud}");
-    assert!(ud.contains("fetch_secret ${SecretsmanagerSecretAdminPassword} /run/detscript/admin-password\n"));
+    assert!(
+        ud.contains("fetch_secret ${SecretsmanagerSecretDbPassword} /run/detscript/db-password\n"),
+        "{ud}"
+    );
+    assert!(ud.contains(
+        "fetch_secret ${SecretsmanagerSecretAdminPassword} /run/detscript/admin-password\n"
+    ));
     assert!(ud.contains("  password: DetscriptSecret_1_\n"), "{ud}");
     assert!(ud.contains("  initial_user_password: DetscriptSecret_2_\n"));
 }

@@ -60,12 +60,19 @@ fn initial_password(plan: &Plan, master: &Master) -> Option<Diagnostic> {
         .and_then(|s| s.initial_user_password.as_deref());
     let what = match pw {
         Some(v) if crate::kinds::secret::value_of(&config_text(v)).is_some() => return None,
-        Some(_) => "sets security.initial_user_password to a value that is not a secret (it would sit in the user-data)",
-        None => "sets no security.initial_user_password: Determined's built-in admin and determined users have empty passwords",
+        Some(_) => {
+            "sets security.initial_user_password to a value that is not a secret (it would sit in the user-data)"
+        }
+        None => {
+            "sets no security.initial_user_password: Determined's built-in admin and determined users have empty passwords"
+        }
     };
     let open = super::network::master_port_open_to(plan);
     let (id, exposure) = match &open {
-        Some(cidr) => ("DS021", format!(", and its port {} is open to {cidr}", master.files.port)),
+        Some(cidr) => (
+            "DS021",
+            format!(", and its port {} is open to {cidr}", master.files.port),
+        ),
         None => ("DS022", String::new()),
     };
     Some(finding(

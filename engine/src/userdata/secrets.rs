@@ -241,7 +241,10 @@ impl Script {
 impl BootSecret {
     /// Where the fetched value is written (`dir`: master.yaml's folder on the host).
     fn path(&self, dir: &str) -> String {
-        let name = self.id.rsplit_once('.').map_or(self.id.as_str(), |(_, n)| n);
+        let name = self
+            .id
+            .rsplit_once('.')
+            .map_or(self.id.as_str(), |(_, n)| n);
         match &self.dest {
             Dest::Yaml(_) => format!("{RUN_DIR}/{name}"),
             Dest::File(f) => format!("{dir}/{f}"),
@@ -267,7 +270,10 @@ mod tests {
         });
         let got = take_secrets(&mut cfg);
         assert_eq!(cfg["db"]["password"], "DetscriptSecret_1_");
-        assert_eq!(cfg["security"]["tls"]["cert"], "/etc/determined/tls/cert.pem");
+        assert_eq!(
+            cfg["security"]["tls"]["cert"],
+            "/etc/determined/tls/cert.pem"
+        );
         assert_eq!(cfg["security"]["tls"]["key"], "/etc/determined/tls/key.pem");
         assert_eq!(got.len(), 4);
         assert!(got.iter().any(|s| s.id == "secretsmanager_secret.key" && s.dest == Dest::File("tls/key.pem")));
@@ -285,6 +291,9 @@ mod tests {
     fn a_secret_mixed_with_text_is_misplaced() {
         let cfg = json!({ "db": { "password": format!("x{}", value("db")) }, "ok": value("a") });
         assert_eq!(misplaced(&cfg), vec!["/db/password".to_string()]);
-        assert!(!mentions_secret_value(&refs::attr("secretsmanager_secret.db", "arn")));
+        assert!(!mentions_secret_value(&refs::attr(
+            "secretsmanager_secret.db",
+            "arn"
+        )));
     }
 }

@@ -20,7 +20,14 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data("demo", "img", 8080, "port: 8080\n", "/opt/det/cluster.yaml", &[]);
+    let other = master_user_data(
+        "demo",
+        "img",
+        8080,
+        "port: 8080\n",
+        "/opt/det/cluster.yaml",
+        &[],
+    );
     assert!(
         other.contains(
             "-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"

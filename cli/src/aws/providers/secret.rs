@@ -16,8 +16,8 @@ use detscript_engine::kinds::secret;
 use detscript_engine::{Kind, Plan, Secret, Tmpl};
 
 use super::{
-    AttrMap, Cmp, Have, Provider, Vals, Want, attr_map, found, planned, sdk_tags,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Have, Provider, Vals, Want, attr_map, found, planned, sdk_tags, tag_map,
+    update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -54,16 +54,15 @@ fn current_version<'a>(
 
 /// Every secret (those scheduled for deletion too) that `filter` matches.
 async fn list(c: &Clients, filter: Filter, target: &str) -> Result<Vec<SecretListEntry>> {
-    let pages = c
-        .sm
-        .list_secrets()
-        .include_planned_deletion(true)
-        .filters(filter)
-        .into_paginator()
-        .send()
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| aws_err("ListSecrets", target, e))?;
+    let pages =
+        c.sm.list_secrets()
+            .include_planned_deletion(true)
+            .filters(filter)
+            .into_paginator()
+            .send()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| aws_err("ListSecrets", target, e))?;
     Ok(pages
         .into_iter()
         .flat_map(|p| p.secret_list.unwrap_or_default())
@@ -77,13 +76,12 @@ pub fn scheduled_for_deletion(live: &Live) -> bool {
 
 /// The current value of a secret (a version, when given), as the master and RDS get it.
 pub async fn read_value(c: &Clients, arn: &str, version: Option<&str>) -> Result<Option<String>> {
-    let res = c
-        .sm
-        .get_secret_value()
-        .secret_id(arn)
-        .set_version_id(version.map(str::to_string))
-        .send()
-        .await;
+    let res =
+        c.sm.get_secret_value()
+            .secret_id(arn)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await;
     Ok(found(res, NOT_FOUND, "GetSecretValue", arn)?.and_then(|o| o.secret_string))
 }
 
@@ -136,10 +134,12 @@ impl Provider for SecretsmanagerSecret {
             };
             let tags = tag_map(e.tags().iter().map(|t| (t.key(), t.value())));
             let planned_id = wanted.get(name).cloned();
-            let spec = planned_id.as_deref().and_then(|id| match plan.get(id).map(|r| &r.spec) {
-                Some(detscript_engine::Spec::SecretsmanagerSecret(s)) => Some(s),
-                _ => None,
-            });
+            let spec = planned_id
+                .as_deref()
+                .and_then(|id| match plan.get(id).map(|r| &r.spec) {
+                    Some(detscript_engine::Spec::SecretsmanagerSecret(s)) => Some(s),
+                    _ => None,
+                });
             let deleted = e.deleted_date().is_some();
             let mut same_value = None;
             if let (Some(want), true) = (
@@ -167,7 +167,12 @@ impl Provider for SecretsmanagerSecret {
                 deleted,
                 same_value,
             };
-            st.add(&dep, &tags, Live::new(name, attrs, detail), planned_id.as_deref());
+            st.add(
+                &dep,
+                &tags,
+                Live::new(name, attrs, detail),
+                planned_id.as_deref(),
+            );
         }
         Ok(st)
     }
@@ -254,7 +259,11 @@ impl Provider for SecretsmanagerSecret {
         Ok(attrs)
     }
 
-    async fn delete(ctx: &Ctx, Have { live, d: l }: Have<'_, SecretLive>, opts: DeleteOpts) -> Result<String> {
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, d: l }: Have<'_, SecretLive>,
+        opts: DeleteOpts,
+    ) -> Result<String> {
         if l.deleted && !opts.delete_secrets_now {
             return Ok("already scheduled for deletion".into());
         }
@@ -277,7 +286,9 @@ impl Provider for SecretsmanagerSecret {
         Ok(if opts.delete_secrets_now {
             "deleted without recovery".into()
         } else {
-            format!("scheduled for deletion in {days} days (restorable: aws secretsmanager restore-secret)")
+            format!(
+                "scheduled for deletion in {days} days (restorable: aws secretsmanager restore-secret)"
+            )
         })
     }
 }
@@ -298,6 +309,10 @@ async fn initial_value(ctx: &Ctx, spec: &SecretSpec, v: &Vals<'_>) -> Result<Str
         .send()
         .await
         .map_err(|e| aws_err("GetRandomPassword", &spec.secret_name, e))?;
-    out.random_password
-        .ok_or_else(|| anyhow!("GetRandomPassword {}: no password returned", spec.secret_name))
+    out.random_password.ok_or_else(|| {
+        anyhow!(
+            "GetRandomPassword {}: no password returned",
+            spec.secret_name
+        )
+    })
 }

@@ -13,8 +13,8 @@ use rhai::{Dynamic, Engine, NativeCallContext};
 use super::{DEFAULT_RECOVERY_DAYS, Generate, SecretSpec};
 use crate::kinds::secret;
 use crate::plan::Kind;
-use crate::script::{RhaiResult, Shared, fail, pos_of, values};
 use crate::refs;
+use crate::script::{RhaiResult, Shared, fail, pos_of, values};
 use crate::value::Tmpl;
 
 const OPTION_KEYS: &[&str] = &["value", "length", "recovery_window_days", "description"];
@@ -51,7 +51,9 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
     for (k, v) in map.iter() {
         let field = |what: &str| format!("{who}: {k} {what}");
         match k.as_str() {
-            "value" => o.value = Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?),
+            "value" => {
+                o.value = Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
+            }
             "length" => {
                 let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
                 if !(20..=4096).contains(&n) {
@@ -68,7 +70,9 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
                 }
                 o.recovery_window_days = n;
             }
-            "description" => o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?),
+            "description" => {
+                o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
+            }
             other => {
                 return Err(format!(
                     "{who}: unknown option {other:?}; expected one of {}",
@@ -105,7 +109,9 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
             .is_some_and(|x| x.is_empty())
     });
     let pos = pos_of(ctx, &st);
-    let i = st.declare(Kind::SecretsmanagerSecret, name, pos).or_else(|m| fail(ctx, m))?;
+    let i = st
+        .declare(Kind::SecretsmanagerSecret, name, pos)
+        .or_else(|m| fail(ctx, m))?;
     let d = &mut st.decls[i];
     let generated = given.is_none();
     d.set_spec(SecretSpec {

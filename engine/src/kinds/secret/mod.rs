@@ -90,7 +90,9 @@ pub fn value_ref(id: &str) -> Ref {
 
 /// True when `r` is a secret's value (as opposed to its `arn` or `name`).
 pub fn is_value_ref(r: &Ref) -> bool {
-    r.attr == VALUE_ATTR && r.resource.starts_with(KIND) && r.resource[KIND.len()..].starts_with('.')
+    r.attr == VALUE_ATTR
+        && r.resource.starts_with(KIND)
+        && r.resource[KIND.len()..].starts_with('.')
 }
 
 /// The secret a template consisting of exactly one value reference names.
@@ -164,7 +166,10 @@ mod tests {
     fn only_a_secrets_value_attribute_is_a_value_reference() {
         assert!(is_value_ref(&value_ref("secretsmanager_secret.db")));
         assert!(!is_value_ref(&Ref::new("secretsmanager_secret.db", "arn")));
-        assert!(!is_value_ref(&Ref::new("secretsmanager_secretx.db", "value")));
+        assert!(!is_value_ref(&Ref::new(
+            "secretsmanager_secretx.db",
+            "value"
+        )));
         assert!(!is_value_ref(&Ref::new("s3_bucket.db", "value")));
         let t = Tmpl::reference(value_ref("secretsmanager_secret.db"));
         assert_eq!(value_of(&t), Some("secretsmanager_secret.db"));

@@ -32,7 +32,11 @@ pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut 
         } else {
             None
         };
-        let props = d.spec.as_ref().map(|s| s.to_marked_json()).unwrap_or_default();
+        let props = d
+            .spec
+            .as_ref()
+            .map(|s| s.to_marked_json())
+            .unwrap_or_default();
         for (key, v) in &props {
             let mut bad = false;
             refs::visit_strings(v, &mut |s| {
@@ -61,7 +65,11 @@ pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut 
     }
     let mut params = Vec::new();
     refs::visit_strings(&config, &mut |s| {
-        params.extend(refs::paths(s).filter(|p| refs::is_secret(p)).map(String::from));
+        params.extend(
+            refs::paths(s)
+                .filter(|p| refs::is_secret(p))
+                .map(String::from),
+        );
     });
     for p in params {
         let name = p.strip_prefix("secret.").unwrap_or(&p);
