@@ -6,6 +6,7 @@ instance role would) writes master.yaml with the values RDS and Determined use."
 import base64
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -236,11 +237,30 @@ def test_a_given_password_is_stored_rotation_replaces_the_master_and_destroy_kee
     # names the version it reads), and the plan says so.
     aws.sm.put_secret_value(SecretId=f"{CL}/admin-password", SecretString="Rotated-Admin-Pw-99")
     p = det("plan", "--refresh")
-    assert "ec2_instance.master" in p.out and "-/+" in p.out, p
+    assert re.search(r"-/\+\s+ec2_instance\.master", p.out), p
     run_ok()
     after = master(aws)
     assert after["InstanceId"] != before
     assert "Rotated-Admin-Pw-99" not in user_data(aws, after["InstanceId"])
+
+    # A parameter is the value of its secret: a version stored behind its back is replaced by
+    # the parameter's. Without the parameter (AWS's or your own value in Secrets Manager), a
+    # new version of the database password is set through the RDS API (and the master, which
+    # reads it at boot, is replaced); a run after that changes nothing.
+    own = {"db_password": ""}
+    run_ok(params=own)
+    aws.sm.put_secret_value(SecretId=f"{CL}/db-password", SecretString="Rotated-Db-Pw-77")
+    p = det("plan", "--refresh", params=own)
+    assert re.search(r"~\s+rds_cluster\.db", p.out) and "master password" in p.out, p
+    assert "Rotated-Db-Pw-77" not in p.all
+    px2 = proxy("--capture", "MasterUserPassword")
+    r = run_ok(endpoint=px2.url, params=own)
+    assert "Rotated-Db-Pw-77" not in r.all
+    assert rds_passwords(px2) == [("ModifyDBCluster", "Rotated-Db-Pw-77")]
+    assert master(aws)["InstanceId"] != after["InstanceId"]
+    assert value(aws, f"{CL}/db-password") == "Rotated-Db-Pw-77"
+    r = run_ok(params=own)
+    assert "No changes" in r.out, r
 
     d = det("destroy", "--skip-final-snapshot", "--delete-secrets-now")
     assert d.code == 0, d

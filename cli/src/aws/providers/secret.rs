@@ -69,6 +69,47 @@ async fn list(c: &Clients, filter: Filter, target: &str) -> Result<Vec<SecretLis
         .collect())
 }
 
+/// The tag a database carries with the version of its password secret it was last given.
+pub const PASSWORD_VERSION_TAG: &str = "detscript:password-version";
+
+/// The current version of the secret a database password names, when known.
+fn password_version(v: &Vals<'_>, t: &Tmpl) -> Option<String> {
+    v.attrs.get(&format!("{}.version", secret::value_of(t)?))
+}
+
+/// A database's tags plus the version of its password secret (when the password is one).
+pub fn with_password_version<T>(
+    mut tags: Vec<T>,
+    v: &Vals<'_>,
+    t: &Tmpl,
+    make: impl Fn(&str, &str) -> T,
+) -> Vec<T> {
+    if let Some(ver) = password_version(v, t) {
+        tags.push(make(PASSWORD_VERSION_TAG, &ver));
+    }
+    tags
+}
+
+/// The update line when the password's secret has a version the database was not given
+/// (rotated), or None.
+pub fn password_change(t: &Tmpl, live_version: Option<&str>, cx: &Cmp) -> Option<String> {
+    let want = password_version(&cx.vals, t)?;
+    (live_version != Some(want.as_str())).then(|| {
+        format!(
+            "~ master password: {} has a new version (changed through the RDS API)",
+            secret::value_of(t).unwrap_or_default()
+        )
+    })
+}
+
+/// The version a database's tags say its password was last set from.
+pub fn live_password_version<'a>(
+    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+) -> Option<String> {
+    tags.find(|(k, _)| *k == Some(PASSWORD_VERSION_TAG))
+        .and_then(|(_, v)| v.map(str::to_string))
+}
+
 /// True for a secret `destroy` already scheduled for deletion.
 pub fn scheduled_for_deletion(live: &Live) -> bool {
     matches!(&live.detail, super::Detail::SecretsmanagerSecret(d) if d.deleted)
