@@ -341,7 +341,7 @@ def test_dependency_violation_on_group_delete_is_retried(aws, proxy):
     p = proxy("--fault", "DeleteSecurityGroup:400:DependencyViolation:1:resource sg-x has a dependent object")
     r = det("destroy", "--skip-final-snapshot", endpoint=p.url)
     assert r.code == 0, r
-    assert "still in use; retrying" in r.err
+    assert "still in use (resource sg-x has a dependent object); retrying in" in r.err, r.err
     assert aws.owned(CL) == {}
 
 

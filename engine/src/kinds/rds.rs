@@ -51,15 +51,15 @@ fn identifier(deployment: &str, name: &str) -> String {
         .replace('_', "-")
 }
 
-/// Why RDS would refuse an identifier.
-fn check_identifier(name: &str) -> Result<(), NameError> {
+/// Sets the identifier, unless RDS would refuse it.
+fn assign_identifier(identifier: &mut String, name: String) -> Result<String, NameError> {
     if name.len() > 63 || name.contains("--") {
-        Err(NameError::new(format!(
+        return Err(NameError::new(format!(
             "database identifier {name:?} is invalid: RDS needs at most 63 characters and no \"--\""
-        )))
-    } else {
-        Ok(())
+        )));
     }
+    identifier.clone_from(&name);
+    Ok(name)
 }
 
 /// The database's endpoint output.
@@ -124,9 +124,7 @@ impl KindSpec for RdsClusterSpec {
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
-        check_identifier(&name)?;
-        self.identifier = name.clone();
-        Ok(name)
+        assign_identifier(&mut self.identifier, name)
     }
 
     fn outputs(&self, id: &str, _name: &str, out: &mut Outputs) {
@@ -157,9 +155,7 @@ impl KindSpec for RdsInstanceSpec {
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
-        check_identifier(&name)?;
-        self.identifier = name.clone();
-        Ok(name)
+        assign_identifier(&mut self.identifier, name)
     }
 
     fn outputs(&self, id: &str, _name: &str, out: &mut Outputs) {

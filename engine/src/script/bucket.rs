@@ -3,9 +3,9 @@
 use rhai::{Engine, NativeCallContext};
 
 use super::handles::Bucket;
-use super::{RhaiResult, Shared, fail, pos_of};
+use super::{RhaiResult, Shared, fail};
+use crate::kinds::S3BucketSpec;
 use crate::kinds::s3_bucket::check_bucket_name;
-use crate::kinds::{S3BucketSpec, Spec};
 use crate::plan::Kind;
 use crate::refs;
 use crate::value::Tmpl;
@@ -18,21 +18,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn(
         "s3_bucket",
         move |ctx: NativeCallContext, name: &str| -> RhaiResult<Bucket> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let i = st
-                .declare(Kind::S3Bucket, name, pos)
-                .or_else(|m| fail(&ctx, m))?;
-            let d = &mut st.decls[i];
             // The name is set when resources are named, unless `.bucket_name(...)` sets it.
-            d.set_spec(Spec::S3Bucket(S3BucketSpec {
+            let spec = S3BucketSpec {
                 bucket: Tmpl::default(),
                 block_public_access: true,
                 encryption: "AES256".into(),
                 versioning: false,
-            }));
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::S3Bucket, name, spec)?;
             Ok(Bucket {
-                id: d.id.clone(),
+                id,
                 name: name.to_string(),
             })
         },

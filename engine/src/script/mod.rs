@@ -144,6 +144,22 @@ impl State {
         })
     }
 
+    /// Declares a resource at the native call `ctx` with its spec; returns its plan id. A
+    /// taken name or an invalid one is an error at the call.
+    pub fn declare_spec(
+        &mut self,
+        ctx: &NativeCallContext,
+        kind: Kind,
+        name: &str,
+        spec: impl Into<crate::kinds::Spec>,
+    ) -> RhaiResult<String> {
+        let pos = pos_of(ctx, self);
+        let i = self.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
+        let d = &mut self.decls[i];
+        d.set_spec(spec);
+        Ok(d.id.clone())
+    }
+
     /// Declares a security group rule; a duplicate returns the line of the first.
     pub fn declare_rule(&mut self, name: &str, pos: SourcePos) -> Result<usize, u32> {
         let id = format!("{}.{}", Kind::SecurityGroupRule.as_str(), name);

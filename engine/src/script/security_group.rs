@@ -118,21 +118,20 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                            name: &str,
                            description: &str|
               -> RhaiResult<SecurityGroup> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(ctx, &st);
             if description.is_empty() || description.len() > 255 {
                 return fail(
                     ctx,
                     format!("security group {name:?}: the description must be 1-255 characters"),
                 );
             }
-            let i = st
-                .declare(Kind::SecurityGroup, name, pos)
-                .or_else(|m| fail(ctx, m))?;
-            let d = &mut st.decls[i];
-            d.set_spec(group_spec(description));
+            let id = s.borrow_mut().declare_spec(
+                ctx,
+                Kind::SecurityGroup,
+                name,
+                group_spec(description),
+            )?;
             Ok(SecurityGroup {
-                id: d.id.clone(),
+                id,
                 name: name.to_string(),
             })
         };

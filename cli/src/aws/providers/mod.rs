@@ -250,11 +250,20 @@ pub trait Provider {
         want: Want<'_, Self::Spec>,
     ) -> impl Future<Output = Result<AttrMap>> + Send;
 
+    /// Changes it in place; by default a kind has nothing to change in place (its `compare`
+    /// never says `Update`).
     fn update(
-        ctx: &Ctx,
+        _ctx: &Ctx,
         want: Want<'_, Self::Spec>,
-        have: Have<'_, Self::Live>,
-    ) -> impl Future<Output = Result<AttrMap>> + Send;
+        _have: Have<'_, Self::Live>,
+    ) -> impl Future<Output = Result<AttrMap>> + Send {
+        let msg = format!(
+            "{}: a {} has nothing to update in place",
+            want.r.id,
+            want.r.kind.as_str()
+        );
+        async move { Err(anyhow!(msg)) }
+    }
 
     /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
