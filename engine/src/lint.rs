@@ -127,6 +127,11 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         title: "no initial user password from a secret",
     },
+    Rule {
+        id: "DS023",
+        severity: Severity::Error,
+        title: "TLS on, but a pool's agents are not told the certificate's name",
+    },
 ];
 
 pub fn rule(id: &str) -> Option<&'static Rule> {

@@ -23,7 +23,7 @@ impl Pool<'_> {
 
 /// DS021 or DS022, then DS016, DS018 for each pool, in the config's order.
 pub fn check(plan: &Plan) -> Vec<Diagnostic> {
-    let rules: [fn(&Pool) -> Option<Diagnostic>; 2] = [agent_tag, agent_ami];
+    let rules: [fn(&Pool) -> Option<Diagnostic>; 3] = [agent_tag, agent_ami, cert_name];
     let Some(master) = Master::of(plan) else {
         return Vec::new();
     };
@@ -118,6 +118,23 @@ fn agent_tag(p: &Pool) -> Option<Diagnostic> {
     Some(finding("DS016", message, fix, &p.pos("tag_key")))
 }
 
+/// DS023: with TLS, agents dial the master by its private IP (`master_url`'s default and the
+/// `local-ipv4` alias), which no certificate names: they verify `master_cert_name` instead.
+fn cert_name(p: &Pool) -> Option<Diagnostic> {
+    if !p.master.files.tls || p.provider.master_cert_name.is_some() {
+        return None;
+    }
+    Some(finding(
+        "DS023",
+        format!(
+            "pool '{}': the master serves TLS, but its agents get no master_cert_name: they dial the master's IP address, which the certificate does not name, and refuse to connect",
+            p.name
+        ),
+        ".master_cert_name(\"<the name the certificate is issued to>\")",
+        &p.pos("master_cert_name"),
+    ))
+}
+
 /// DS018: an image id that is not an AMI id.
 fn agent_ami(p: &Pool) -> Option<Diagnostic> {
     let ami = p.provider.image_id.as_deref()?;
@@ -150,6 +167,12 @@ pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
             "; m.ingress(tcp(8080), \"::/0\");",
             "DS021",
             17,
+        ),
+        trigger(
+            "#{ initial_user_password: secret(\"admin\") }",
+            "#{ initial_user_password: secret(\"admin\"), tls: #{ cert: secret(\"c\", p.pw), key: secret(\"k\", p.pw) } }).port(8080",
+            "DS023",
+            13,
         ),
         trigger(
             ".tag(\"det-lint\", \"det-lint-agent\")",

@@ -145,3 +145,45 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         move |ctx: NativeCallContext, name: &str, opts: Dynamic| declare(&ctx, &s, name, &opts),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{CompileRequest, Mode, ParamInput, compile};
+
+    fn errors(src: &str) -> String {
+        let req = CompileRequest::new("t.rhai", src, Mode::Apply)
+            .param("pw", ParamInput::Text("Hunter-2-hunter".into()));
+        match compile(&req) {
+            Ok(_) => String::new(),
+            Err(f) => format!("{:?}", f.diagnostics),
+        }
+    }
+
+    const PARAMS: &str = "let p = params(#{ pw: #{ secret: true } });\n";
+    const HEAD: &str = "let p = params(#{ pw: #{ secret: true } });\ndeployment(\"d\");\n";
+
+    #[test]
+    fn a_secret_value_goes_only_where_it_is_read_safely() {
+        // Into a description (part of a text) or a tag: an error at the resource, no value.
+        for bad in [
+            "deployment(\"d\"); security_group(\"g\", \"x\" + secret(\"s\"));",
+            "deployment(\"d\"); security_group(\"g\", secret(\"s\"));",
+            "deployment(\"d\").tags(#{ k: secret(\"s\", p.pw) });",
+        ] {
+            let e = errors(&format!("{PARAMS}{bad}"));
+            assert!(e.contains("secret's value"), "{bad}: {e}");
+            assert!(!e.contains("Hunter-2-hunter"), "{e}");
+        }
+        // A literal value would be in the script: refused at the call.
+        let e = errors(&format!("{HEAD}secret(\"s\", \"Hunter-2-hunter\");"));
+        assert!(e.contains("declared with secret: true"), "{e}");
+        // Options are checked.
+        let e = errors(&format!("{HEAD}secret(\"s\", #{{ length: 8 }});"));
+        assert!(e.contains("20-4096"), "{e}");
+        let e = errors(&format!(
+            "{HEAD}secret(\"s\", #{{ recovery_window_days: 3 }});"
+        ));
+        assert!(e.contains("7-30"), "{e}");
+        assert_eq!(errors(&format!("{HEAD}secret(\"s\", p.pw);")), "");
+    }
+}

@@ -23,7 +23,26 @@ pub(crate) const POLICY_NAME: &str = "detscript-read-secrets";
 
 /// Checks every use of a secret's value and of secret parameters in master.yaml.
 pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut Vec<Diagnostic>) {
+    let tag_holds = |tags: &std::collections::BTreeMap<String, String>| {
+        tags.iter()
+            .any(|(k, v)| userdata::mentions_secret_value(k) || userdata::mentions_secret_value(v))
+    };
+    if let Some(dep) = st.deployment.as_ref().filter(|d| tag_holds(&d.tags)) {
+        errors.push(Diagnostic::error(
+            "deployment(..).tags(..): a tag holds a secret's value, which would be stored in AWS in the clear",
+            &dep.pos,
+        ));
+    }
     for d in &st.decls {
+        if tag_holds(&d.tags) {
+            errors.push(Diagnostic::error(
+                format!(
+                    "{}: a tag holds a secret's value, which would be stored in AWS in the clear",
+                    d.id
+                ),
+                &d.pos,
+            ));
+        }
         if d.kind == Kind::Ec2Instance {
             continue; // its user-data is built from master.yaml, checked below
         }
