@@ -178,6 +178,9 @@ pub struct DestroyArgs {
     /// Delete the database without taking a final snapshot
     #[arg(long)]
     pub skip_final_snapshot: bool,
+    /// Delete the Secrets Manager secrets at once instead of after their recovery window (7 days by default; restorable until then)
+    #[arg(long)]
+    pub delete_secrets_now: bool,
     /// How many resources to delete at the same time
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,

@@ -179,7 +179,7 @@ fn plan_json_is_byte_identical_between_runs() {
     assert_eq!(a.stdout, b.stdout);
     let doc: serde_json::Value = serde_json::from_slice(&a.stdout).expect("stdout is JSON alone");
     assert_eq!(doc["format_version"], 1);
-    assert_eq!(doc["resources"].as_array().unwrap().len(), 21);
+    assert_eq!(doc["resources"].as_array().unwrap().len(), 23);
 }
 
 #[test]
@@ -254,6 +254,8 @@ fn a_parameter_cannot_become_a_reference_to_a_secret() {
 }
 
 #[test]
+/// The database password is a Secrets Manager secret: master.yaml names it, the master reads
+/// it at boot, and no rendering (not even `--show-secrets` or `-o`) holds its value.
 fn render_writes_secrets_only_to_a_private_file() {
     let deploy = "../../scripts/deploy.rhai";
     let pw = format!("db_password={SECRET}");
@@ -269,7 +271,8 @@ fn render_writes_secrets_only_to_a_private_file() {
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("password: (sensitive)") && !stdout.contains(SECRET),
+        stdout.contains("password: ${secretsmanager_secret.db-password.value}")
+            && !stdout.contains(SECRET),
         "{stdout}"
     );
 
@@ -283,7 +286,7 @@ fn render_writes_secrets_only_to_a_private_file() {
         &pw,
         "--show-secrets",
     ]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(SECRET));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
 
     let dir = std::env::temp_dir().join(format!("detscript-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -309,7 +312,8 @@ fn render_writes_secrets_only_to_a_private_file() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(SECRET));
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(
-        written.contains(&format!("password: {SECRET}")),
+        written.contains("password: ${secretsmanager_secret.db-password.value}")
+            && !written.contains(SECRET),
         "{written}"
     );
     #[cfg(unix)]
@@ -328,12 +332,12 @@ fn render_writes_secrets_only_to_a_private_file() {
         deploy,
         "master.yaml",
         "-p",
-        "keypair=k",
+        &pw,
         "-o",
         "/tmp/never-written.yaml",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("'db_password' (string) is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'keypair' (string) is required"));
 }
 
 #[test]
@@ -444,6 +448,10 @@ fn secure_example_passes_lint_with_deny_warnings() {
         "keypair=k",
         "-p",
         "db_password=Abcdefgh-1",
+        "-p",
+        "tls_cert=-----BEGIN CERTIFICATE-----",
+        "-p",
+        "tls_key=-----BEGIN PRIVATE KEY-----",
         "--deny",
         "warnings",
     ]);

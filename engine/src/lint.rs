@@ -118,6 +118,21 @@ pub const RULES: &[Rule] = &[
         title: "allow(...) that silences nothing",
     },
     Rule {
+        id: "DS021",
+        severity: Severity::Error,
+        title: "no initial user password from a secret, and the master's port open to 0.0.0.0/0 or ::/0",
+    },
+    Rule {
+        id: "DS022",
+        severity: Severity::Warning,
+        title: "no initial user password from a secret",
+    },
+    Rule {
+        id: "DS023",
+        severity: Severity::Error,
+        title: "TLS on, but a pool's agents are not told the certificate's name",
+    },
+    Rule {
         id: "DS031",
         severity: Severity::Error,
         title: "database in subnets of fewer than two availability zones",

@@ -105,26 +105,33 @@ impl MasterFiles {
     /// remaining references stay as markers (for the plan); otherwise they read `${path}` and
     /// secrets `(sensitive)`.
     pub fn render_yaml(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
+        let mut v = self.config_json(lookup);
+        if !raw {
+            display_refs(&mut v);
+        }
+        yaml_of(v)
+    }
+
+    /// The config as JSON with the references `lookup` knows substituted.
+    fn config_json(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Value {
         let mut v = serde_json::to_value(&self.config).expect("config serializes");
         refs::map_strings(&mut v, &mut |s| {
             if refs::has_refs(s) {
-                let t = refs::substitute(s, lookup);
-                *s = if raw {
-                    t
-                } else {
-                    refs::display(&t, Style::Template)
-                };
+                *s = refs::substitute(s, lookup);
             }
         });
-        // Back through the typed model so that keys keep Determined's (and the guide's) order.
-        let typed: MasterConfig =
-            serde_json::from_value(v).expect("mapping strings keeps the shape");
-        serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
+        v
     }
 
-    /// The master's user-data; see [`MasterFiles::render_yaml`].
+    /// The master's user-data; see [`MasterFiles::render_yaml`]. Secrets master.yaml names
+    /// are read at boot: the script holds their ARNs, never their values.
     pub fn render_user_data(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
-        let yaml = self.render_yaml(lookup, raw);
+        let mut config = self.config_json(lookup);
+        let secrets = crate::userdata::take_secrets(&mut config);
+        if !raw {
+            display_refs(&mut config);
+        }
+        let yaml = yaml_of(config);
         let image = refs::substitute(&self.image, lookup);
         // References still in the image stay markers until the script is built (the builder
         // quotes the text around them, never them), and only then are shown as `${path}`.
@@ -134,13 +141,35 @@ impl MasterFiles {
             self.port,
             &yaml,
             &self.config_path,
+            &secrets,
         );
+        // The fetch lines name each secret's ARN and version: known now or after apply. They
+        // stand as words of their own, quoted as any other value.
+        let user_data = refs::substitute(&user_data, &|p| {
+            lookup(p).map(|v| crate::userdata::quote_word(&v))
+        });
         if raw {
             user_data
         } else {
             refs::display(&user_data, Style::Template)
         }
     }
+}
+
+/// Shows the references left in a config as `${path}` (secrets `(sensitive)`).
+fn display_refs(v: &mut Value) {
+    refs::map_strings(v, &mut |s| {
+        if refs::has_refs(s) {
+            *s = refs::display(s, Style::Template);
+        }
+    });
+}
+
+/// master.yaml from its JSON, back through the typed model so that keys keep Determined's
+/// (and the guide's) order.
+fn yaml_of(v: Value) -> String {
+    let typed: MasterConfig = serde_json::from_value(v).expect("mapping strings keeps the shape");
+    serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
 }
 
 impl Resource {

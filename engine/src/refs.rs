@@ -150,6 +150,11 @@ pub fn describe(path: &str) -> String {
         "(sensitive)".to_string()
     } else if let Some(name) = path.strip_prefix("param.") {
         format!("(unset parameter: {name})")
+    } else if let Some(id) = path
+        .strip_suffix(".value")
+        .filter(|id| id.starts_with("secretsmanager_secret."))
+    {
+        format!("(sensitive: read from {id} at apply or boot)")
     } else {
         format!("(known after apply: {path})")
     }

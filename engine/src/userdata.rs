@@ -12,6 +12,10 @@
 
 use crate::refs::{self, Part};
 
+mod secrets;
+pub use secrets::AWS_CLI_IMAGE;
+pub(crate) use secrets::{BootSecret, mentions_secret_value, misplaced, take_secrets};
+
 /// Where master.yaml lives on the master host by default; mounted read-only into the container.
 pub const HOST_CONFIG_PATH: &str = "/usr/local/determined/etc/master.yaml";
 /// The folder of master.yaml is mounted here (read-only), as Determined's own deployment
@@ -86,6 +90,11 @@ fn is_ref_path(path: &str) -> bool {
         && path
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// `s` as one shell word (a value known only after the script was built).
+pub(crate) fn quote_word(s: &str) -> String {
+    Word::value(&refs::scrub_markers(s)).0
 }
 
 /// `s` as one shell word: as is when safe, else in single quotes.
@@ -235,17 +244,20 @@ fn heredoc_delimiter(body: &str) -> String {
 }
 
 /// The user-data script for a master running `image` on `port` with `master_yaml`.
-/// `config_path` is master.yaml's absolute path on the host (see [`HOST_CONFIG_PATH`]).
+/// `config_path` is master.yaml's absolute path on the host (see [`HOST_CONFIG_PATH`]);
+/// `secrets` are read at boot and put where master.yaml's placeholders are (see
+/// [`take_secrets`]).
 ///
 /// Every value is written through [`Word::value`], so whatever the strings hold, the script
 /// runs the same commands with them as arguments; `master_yaml` sits in a quoted heredoc.
 /// Values with reference markers (previews) keep the markers for display.
-pub fn master_user_data(
+pub(crate) fn master_user_data(
     deployment: &str,
     image: &str,
     port: i64,
     master_yaml: &str,
     config_path: &str,
+    secrets: &[BootSecret],
 ) -> String {
     let (dir, file) = config_path.rsplit_once('/').unwrap_or(("", config_path));
     let dir = if dir.is_empty() { "/" } else { dir };
@@ -278,10 +290,10 @@ systemctl enable --now docker
 
 # 2. The network the master and its containers share.
 docker network inspect determined >/dev/null 2>&1 || docker network create determined
-
-# 3. master.yaml, at an absolute path (a relative -v source would become a named volume).
 "#,
     )
+    .fetch_secrets(secrets, dir)
+    .code("\n# 3. master.yaml, at an absolute path (a relative -v source would become a named volume).\n")
     .command(&[
         Word::lit("install"),
         Word::lit("-d"),
@@ -292,6 +304,7 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
     .code("umask 077\n")
     // A quoted heredoc keeps master.yaml byte for byte (no shell expansion).
     .heredoc(&[Word::lit("cat"), Word::lit(">"), new_path.clone()], master_yaml)
+    .fill_secrets(secrets, &new_path)
     .command(&[Word::lit("mv"), new_path, Word::value(config_path)])
     .code("\n# 4. The master container; replaced so that a changed config or image takes effect.\n")
     .command(&[Word::lit("docker"), Word::lit("pull"), image.clone()])

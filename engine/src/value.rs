@@ -245,7 +245,7 @@ impl Tmpl {
         if style == Style::Text {
             if let [p] = self.0.as_slice() {
                 match p {
-                    Part::Ref(r) => return format!("(known after apply: {r})"),
+                    Part::Ref(r) => return refs::describe(&r.path()),
                     Part::Unset(n) => return format!("(unset parameter: {n})"),
                     Part::Secret(_) => return "(sensitive)".into(),
                     Part::Text(_) => {}

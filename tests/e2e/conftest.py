@@ -61,8 +61,9 @@ class Result:
 
 def det_cmd(command, *extra, cluster="det-e2e", script=SCRIPT, params=None, yes=True):
     """The command line of the real CLI binary."""
-    cmd = [BIN, command, str(script), "-p", f"cluster_id={cluster}", "-p", f"keypair={KEYPAIR}",
-           "-p", f"db_password={PASSWORD}"]
+    cmd = [BIN, command, str(script), "-p", f"cluster_id={cluster}", "-p", f"keypair={KEYPAIR}"]
+    if "db_password" not in (params or {}):
+        cmd += ["-p", f"db_password={PASSWORD}"]
     for k, v in (params or {}).items():
         cmd += ["-p", f"{k}={v}"]
     if yes and command in ("run", "apply", "destroy"):
@@ -96,6 +97,7 @@ class Aws:
         self.iam = s.client("iam", endpoint_url=endpoint)
         self.rds = s.client("rds", endpoint_url=endpoint)
         self.s3 = s.client("s3", endpoint_url=endpoint)
+        self.sm = s.client("secretsmanager", endpoint_url=endpoint)
 
     def default_vpc(self):
         return self.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]

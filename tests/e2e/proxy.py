@@ -8,6 +8,9 @@ Prints "PORT <n>" on stdout once listening on 127.0.0.1:<n>. A fault answers the
 requests whose Action (query protocol: EC2, IAM, RDS) equals ACTION with the given HTTP
 status and error code, then forwards as usual. GET /__proxy/stats returns counts per action.
 
+    --capture FIELD         records the value of the form field FIELD of every query-protocol
+                            request (e.g. MasterUserPassword), listed by GET /__proxy/captured.
+
     --drop ACTION:COUNT     forward the first COUNT requests of ACTION, then drop their responses
                             (close the connection): the call took effect, the client never knows.
     --chaos RATE --seed N   each request, with probability RATE (seeded: reproducible for the
@@ -42,6 +45,8 @@ class State:
         self.chaos = chaos
         self.drops = list(drops)
         self.rng = random.Random(seed)
+        self.capture = []
+        self.captured = []
 
     def roll(self):
         """None, or the chaos fault for the next request (call with the lock held)."""
@@ -87,8 +92,8 @@ def make_handler(state):
         def _handle(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            if self.path == "/__proxy/stats":
-                data = json.dumps(state.counts).encode()
+            if self.path in ("/__proxy/stats", "/__proxy/captured"):
+                data = json.dumps(state.counts if self.path.endswith("stats") else state.captured).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -100,9 +105,16 @@ def make_handler(state):
             q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
             if "Action" in q:
                 action = q["Action"][0]
+            elif self.headers.get("X-Amz-Target"):
+                # JSON protocol (Secrets Manager): "secretsmanager.ListSecrets".
+                action = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
             elif body and b"Action=" in body:
                 f = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
                 action = f.get("Action", [""])[0]
+                for name in state.capture:
+                    for v in f.get(name, []):
+                        with state.lock:
+                            state.captured.append({"action": action, "field": name, "value": v})
             if not action:
                 # REST (S3): METHOD plus the sub-resource (`PUT tagging`), else bucket/object.
                 u = urllib.parse.urlparse(self.path)
@@ -192,9 +204,11 @@ def main():
     ap.add_argument("--chaos", type=float, default=0.0)
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--capture", action="append", default=[])
     a = ap.parse_args()
     state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault], a.chaos, a.seed,
                   [{"action": d.rsplit(":", 1)[0], "left": int(d.rsplit(":", 1)[1])} for d in a.drop])
+    state.capture = a.capture
     srv = Server(("127.0.0.1", a.port), make_handler(state))
     srv.daemon_threads = True
     print(f"PORT {srv.server_address[1]}", flush=True)

@@ -15,9 +15,14 @@ TAG = "tag:detscript:deployment"
 WAITS = {"DETSCRIPT_DEPENDENCY_WAIT_SECONDS": "20", "DETSCRIPT_EC2_WAIT_SECONDS": "60"}
 
 
+# production.rhai's TLS certificate and key (secret parameters).
+TLS = {"tls_cert": "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n",
+       "tls_key": "-----BEGIN PRIVATE KEY-----\ntest\n-----END PRIVATE KEY-----\n"}
+
+
 def run(command, *extra, script=SCRIPT, endpoint=ENDPOINT):
     env = {**aws_env(endpoint), **WAITS}
-    r = det(command, *extra, cluster=CL, script=script, env=env)
+    r = det(command, *extra, cluster=CL, script=script, env=env, params=TLS)
     assert r.code == 0, r
     return r
 
@@ -221,7 +226,7 @@ def test_existing_vpc_is_used_and_never_touched(aws, tmp_path):
     # An id that is not there stops before anything is created.
     wrong = tmp_path / "wrong.rhai"
     wrong.write_text(src.replace(vpc_id, "vpc-0000ffff"))
-    r = det("run", cluster=CL, script=wrong, env={**aws_env(), **WAITS})
+    r = det("run", cluster=CL, script=wrong, env={**aws_env(), **WAITS}, params=TLS)
     assert r.code != 0 and "the existing VPC vpc-0000ffff does not exist in us-west-2" in r.all, r
     assert owned_network(aws) == {}
     run("run", script=script)
@@ -236,7 +241,7 @@ def test_existing_vpc_is_used_and_never_touched(aws, tmp_path):
     # Moving a subnet to another zone is a replacement detscript does not do by itself.
     moved = tmp_path / "moved.rhai"
     moved.write_text(src.replace('"10.1.11.0/24").zone(1)', '"10.1.11.0/24").zone(2)'))
-    r = det("plan", "--refresh", cluster=CL, script=moved, env={**aws_env(), **WAITS})
+    r = det("plan", "--refresh", cluster=CL, script=moved, env={**aws_env(), **WAITS}, params=TLS)
     assert r.code != 0 and "subnet.private-b would have to be replaced (zone" in r.all, r
 
     run("destroy", "--skip-final-snapshot", script=script)

@@ -68,7 +68,7 @@ def test_run_creates_the_guide_deployment(aws):
         assert tags == {"detscript:deployment": CL, "detscript:id": f"iam_role.{name}"}
     pol = lambda role, name: aws.iam.get_role_policy(RoleName=f"{CL}-{role}", PolicyName=name)["PolicyDocument"]
     assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-master")["PolicyNames"]) == [
-        "determined-agent-policy", "pass-role"]
+        "determined-agent-policy", "detscript-read-secrets", "pass-role"]
     assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-agent")["PolicyNames"]) == [
         "agent-s3-policy", "determined-ec2"]
     assert pol("master", "determined-agent-policy")["Statement"] == [{
@@ -132,7 +132,7 @@ def test_run_creates_the_guide_deployment(aws):
     assert f"security_group_id: {a}" in yaml
     assert f"iam_instance_profile_arn: {profiles['agent']['Arn']}" in yaml
     assert f"ssh_key_name: {KEYPAIR}" in yaml
-    assert PASSWORD in yaml  # sent to AWS only, never printed
+    assert PASSWORD not in user_data  # in Secrets Manager: the master reads it at boot
     assert "\ue000" not in user_data and "${" not in yaml
 
     # Outputs.
@@ -155,7 +155,7 @@ def test_second_run_changes_nothing(aws, proxy):
     # plan --refresh agrees, with terraform-like exit codes.
     r = det("plan", "--refresh", "--detailed-exitcode")
     assert r.code == 0, r
-    assert "0 to create, 0 to update in place, 0 to replace, 0 to delete, 21 unchanged." in r.out
+    assert "0 to create, 0 to update in place, 0 to replace, 0 to delete, 23 unchanged." in r.out
 
 
 def test_changed_rule_changes_only_that_rule(aws, proxy):
@@ -163,7 +163,7 @@ def test_changed_rule_changes_only_that_rule(aws, proxy):
     before = ids(aws)
     r = det("plan", "--refresh", "--detailed-exitcode", params={"inbound_cidr": "10.0.0.0/8"})
     assert r.code == 2, r
-    assert "3 to create, 0 to update in place, 0 to replace, 3 to delete, 18 unchanged." in r.out
+    assert "3 to create, 0 to update in place, 0 to replace, 3 to delete, 20 unchanged." in r.out
     assert re.search(r"-   rule sgr-\S+ in sg-\S+: ingress tcp 22 from 0.0.0.0/0", r.out)
     p = proxy()
     run_ok(endpoint=p.url, params={"inbound_cidr": "10.0.0.0/8"})
@@ -378,7 +378,7 @@ def test_missing_credentials_and_region_are_one_clear_line(aws):
     from conftest import ENDPOINT
     r = det("plan", "--refresh", "--region", "us-west-2", "--endpoint-url", ENDPOINT, env=env)
     assert r.code == 0, r
-    assert "21 to create" in r.out
+    assert "23 to create" in r.out
 
 
 def test_secret_never_printed(aws, proxy):

@@ -13,7 +13,7 @@ use super::command::{
 };
 use super::discover::{Detail, Live, discover, kind_words};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, execute};
-use super::providers::{agents, s3};
+use super::providers::{agents, s3, secret};
 use super::ui::Ui;
 use super::{Attrs, AwsArgs};
 use crate::{Exit, exit};
@@ -24,6 +24,7 @@ pub struct DestroyOpts {
     pub json: bool,
     pub delete_data: bool,
     pub skip_final_snapshot: bool,
+    pub delete_secrets_now: bool,
 }
 
 /// The tag pairs of the master's agent pools (distinct, sorted).
@@ -113,15 +114,20 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
     let del = DeleteOpts {
         delete_data: opts.delete_data,
         skip_final_snapshot: opts.skip_final_snapshot,
+        delete_secrets_now: opts.delete_secrets_now,
     };
     let mut nodes = vec![Node {
         label: "agents (instances and spot requests of the resource pools)".into(),
         deps: Vec::new(),
         job: Job::Agents(filters),
     }];
-    nodes.extend(deletion_nodes(&plan, state.all_owned(), del, 1, |_| {
-        vec![0]
-    }));
+    // A secret already scheduled for deletion is gone unless it is to go now.
+    let owned: Vec<Live> = state
+        .all_owned()
+        .into_iter()
+        .filter(|l| opts.delete_secrets_now || !secret::scheduled_for_deletion(l))
+        .collect();
+    nodes.extend(deletion_nodes(&plan, owned, del, 1, |_| vec![0]));
     // The resources (not rules) in the order they are deleted, with their labels.
     let lives: Vec<(&str, &Live)> = nodes
         .iter()

@@ -220,5 +220,6 @@ pub fn kind_words(k: Kind) -> &'static str {
         Kind::RdsCluster => "RDS cluster",
         Kind::RdsInstance => "RDS instance",
         Kind::Ec2Instance => "EC2 instance",
+        Kind::SecretsmanagerSecret => "Secrets Manager secret",
     }
 }

@@ -23,6 +23,8 @@ use super::{Attrs, Ctx};
 pub struct DeleteOpts {
     pub delete_data: bool,
     pub skip_final_snapshot: bool,
+    /// Delete Secrets Manager secrets without the recovery window.
+    pub delete_secrets_now: bool,
 }
 
 pub enum Job {
@@ -214,7 +216,11 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
                 .spec
                 .refs()
                 .iter()
-                .map(|r| r.path())
+                // A secret's value is read by the provider that needs it, never an attribute.
+                .map(|r| match detscript_engine::kinds::secret::is_value_ref(r) {
+                    true => format!("{}.arn", r.resource),
+                    false => r.path(),
+                })
                 .filter(|p| attrs.get(p).is_none())
                 .collect();
             if !missing.is_empty() {

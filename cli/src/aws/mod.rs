@@ -28,13 +28,14 @@ use detscript_engine::Plan;
 
 pub use crate::cli::AwsArgs;
 
-/// The four service clients, sharing one configuration.
+/// The service clients, sharing one configuration.
 #[derive(Clone)]
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub iam: aws_sdk_iam::Client,
     pub rds: aws_sdk_rds::Client,
     pub s3: aws_sdk_s3::Client,
+    pub sm: aws_sdk_secretsmanager::Client,
     pub region: String,
 }
 
@@ -100,6 +101,7 @@ the shared profile{}, SSO and the instance role): {}",
         iam: aws_sdk_iam::Client::new(&conf),
         rds: aws_sdk_rds::Client::new(&conf),
         s3: aws_sdk_s3::Client::from_conf(s3conf),
+        sm: aws_sdk_secretsmanager::Client::new(&conf),
         region,
     })
 }

@@ -7,12 +7,12 @@ use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use detscript_engine::Secrets;
+use detscript_engine::{Secret, Secrets};
 use serde_json::{Value, json};
 
 pub struct Ui {
     json: bool,
-    secrets: Secrets,
+    secrets: Mutex<Secrets>,
     start: Instant,
     lock: Mutex<()>,
     width: usize,
@@ -22,7 +22,7 @@ impl Ui {
     pub fn new(json: bool, secrets: Secrets, width: usize) -> Ui {
         Ui {
             json,
-            secrets,
+            secrets: Mutex::new(secrets),
             start: Instant::now(),
             lock: Mutex::new(()),
             width: width.clamp(20, 70),
@@ -35,7 +35,18 @@ impl Ui {
 
     /// The one place redaction happens: raw text in, text safe to show out.
     pub fn redact(&self, s: &str) -> String {
-        self.secrets.redact(s)
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .redact(s)
+    }
+
+    /// Adds a value read during the run (a Secrets Manager secret) to what is redacted.
+    pub fn add_secret(&self, name: &str, value: Secret) {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, value);
     }
 
     /// Redacts every string (and key) of a JSON value, before it is encoded.

@@ -20,6 +20,7 @@ pub fn run(args: DestroyArgs) -> Result<(), Exit> {
         json: args.output == Format::Json,
         delete_data: args.delete_data,
         skip_final_snapshot: args.skip_final_snapshot,
+        delete_secrets_now: args.delete_secrets_now,
     };
     crate::aws::command::destroy(compiled.plan, &args.aws, &opts)
 }

@@ -28,16 +28,27 @@ pub(super) const ONE_LINE_RULES: &str = "one line (the value goes into master.ya
 
 /// The user-data of the master and the parameters substituted into its master.yaml.
 pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), String> {
-    let (yaml, params) = master_yaml(&m.config)?;
-    let ud =
-        crate::userdata::master_user_data(&m.deployment, &m.image, m.port, &yaml, &m.config_path);
+    let mut v = serde_json::to_value(&m.config).map_err(|e| e.to_string())?;
+    // Secrets are read at boot by their ARNs, as `run` does (see `userdata::take_secrets`).
+    let mut secrets = crate::userdata::take_secrets(&mut v);
+    for s in &mut secrets {
+        s.pin_version = false;
+    }
+    let (yaml, params) = master_yaml(v)?;
+    let ud = crate::userdata::master_user_data(
+        &m.deployment,
+        &m.image,
+        m.port,
+        &yaml,
+        &m.config_path,
+        &secrets,
+    );
     Ok((Tmpl::from_marked(&ud), params))
 }
 
 /// master.yaml (in the engine's marked form) with every scalar that holds a parameter as a
 /// literal block scalar, and the names of those parameters.
-fn master_yaml(config: &MasterConfig) -> Result<(String, BTreeSet<String>), String> {
-    let mut v = serde_json::to_value(config).map_err(|e| e.to_string())?;
+fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
     let mut quoted: Vec<Tmpl> = Vec::new();
     let token = token_for(&v);
     replace_param_scalars(&mut v, &token, &mut quoted);

@@ -394,6 +394,14 @@ impl<'a> Cx<'a> {
         if let Some(text) = t.as_text() {
             return Ok(Value::String(text.to_string()));
         }
+        // A secret's value: a dynamic reference, resolved by CloudFormation (`Ref` of a
+        // secret is its ARN), so that no template parameter holds it.
+        if let Some(id) = crate::kinds::secret::value_of(t) {
+            let (logical, _) = self.target(&Ref::new(id, "arn"))?;
+            return Ok(json!({
+                "Fn::Sub": format!("{{{{resolve:secretsmanager:${{{logical}}}:SecretString}}}}")
+            }));
+        }
         if let [p] = t.parts() {
             return Ok(intrinsic(self.part_target(p)?));
         }

@@ -4,7 +4,7 @@ use crate::{CompileRequest, Compiled, Mode, ParamInput, compile};
 const CLUSTER: &str = r#"
     let p = params(#{
         keypair: #{ doc: "EC2 key pair" },
-        db_password: #{ secret: true },
+        db_password: #{ secret: true, default: "" },
     });
     deployment("demo");
     let bucket = s3_bucket("checkpoints");
@@ -20,11 +20,12 @@ const CLUSTER: &str = r#"
     let master_role = iam_role("master").assumed_by("ec2.amazonaws.com")
         .allow("pass-role", ["iam:PassRole"], agent_role.arn);
     let db = database("db").engine("aurora-postgresql")
-        .master_user("postgres", p.db_password).database_name("determined")
+        .master_user("postgres", secret("db-password", p.db_password)).database_name("determined")
         .allow_from(master_sg);
     let config = master_config()
         .checkpoint_storage(s3_checkpoints(bucket))
         .db(db)
+        .set("security", #{ initial_user_password: secret("admin-password") })
         .resource_pool(aws_pool("default")
             .instance_type("g5.xlarge").max_instances(2).max_idle_agent_period("10m")
             .iam_instance_profile(instance_profile(agent_role)).security_group(agent_sg)
@@ -146,7 +147,21 @@ fn references_become_intrinsics_and_order_the_stack() {
         .unwrap();
     assert_eq!(egress["Properties"]["IpProtocol"], "-1");
     assert!(egress["Properties"].get("FromPort").is_none());
-    let pass = &r["IamRoleMaster"]["Properties"]["Policies"][0]["PolicyDocument"];
+    let policies = r["IamRoleMaster"]["Properties"]["Policies"]
+        .as_array()
+        .unwrap();
+    let policy = |name: &str| {
+        policies
+            .iter()
+            .find(|p| p["PolicyName"] == name)
+            .map(|p| p["PolicyDocument"].clone())
+            .unwrap()
+    };
+    let pass = &policy("pass-role");
+    assert_eq!(
+        policy("detscript-read-secrets")["Statement"][0]["Resource"],
+        json!([{ "Ref": "SecretsmanagerSecretAdminPassword" }, { "Ref": "SecretsmanagerSecretDbPassword" }])
+    );
     assert_eq!(
         pass["Statement"][0]["Resource"],
         json!({ "Fn::GetAtt": ["IamRoleAgent", "Arn"] })
@@ -202,10 +217,16 @@ fn a_secret_is_a_noecho_parameter_and_its_value_never_appears() {
     for text in [to_yaml(&t), to_json(&t)] {
         assert!(!text.contains("Secret-pass-1"));
     }
+    // The given password is the secret's value; the database reads it by a dynamic reference.
     assert_eq!(t["Parameters"]["DbPassword"]["NoEcho"], true);
+    let r = &t["Resources"];
     assert_eq!(
-        t["Resources"]["RdsClusterDb"]["Properties"]["MasterUserPassword"],
+        r["SecretsmanagerSecretDbPassword"]["Properties"]["SecretString"],
         json!({ "Ref": "DbPassword" })
+    );
+    assert_eq!(
+        r["RdsClusterDb"]["Properties"]["MasterUserPassword"],
+        json!({ "Fn::Sub": "{{resolve:secretsmanager:${SecretsmanagerSecretDbPassword}:SecretString}}" })
     );
     for o in t["Outputs"].as_object().unwrap().values() {
         assert!(!o.to_string().contains("DbPassword"), "W2010: {o}");
@@ -383,49 +404,37 @@ fn the_password_pattern_is_the_engines_password_rule() {
 }
 
 #[test]
-fn a_hostile_password_lands_in_master_yaml_exactly() {
-    let t = template(
-        CLUSTER,
-        &[("keypair", "k"), ("db_password", "Secret-pass-1")],
-    );
-    let p = &t["Parameters"]["DbPassword"];
-    assert_eq!(p["AllowedPattern"], master::DB_PASSWORD_PATTERN);
-    assert!(
-        p["ConstraintDescription"]
-            .as_str()
-            .unwrap()
-            .contains("8-128")
-    );
-    for pw in [
-        "*alias-pw1",
-        "&anchor-pw1",
-        "'quoted'pw1",
-        "a:b#c!d%e\\f",
-        "a:#b\\\"\\n'c",
-        "!tag-pw-12",
-        "12345678",
-        "0x1F2E3D4C",
-        "-dash-pw-1",
-        "|pipe-pw-1",
-        ">fold-pw-1",
-        "{a:b}[c],d",
-        "#hash-pw-1",
-        "%pct-pw-12",
-        "~tilde-pw1",
-        "${Other}x1",
-        "${!Lit}x12",
-        "DETSCRIPT_MASTER_YAML_EOF",
+fn secrets_are_generated_and_read_by_reference_with_no_password_parameter() {
+    // No password given: AWS generates both (issue 11: no W1011, no password parameter).
+    let t = template(CLUSTER, &[("keypair", "k")]);
+    let params: Vec<&String> = t["Parameters"].as_object().unwrap().keys().collect();
+    assert_eq!(params, ["VpcId"]);
+    let r = &t["Resources"];
+    for (id, name) in [
+        ("SecretsmanagerSecretDbPassword", "demo/db-password"),
+        ("SecretsmanagerSecretAdminPassword", "demo/admin-password"),
     ] {
-        if !pw.contains('"') {
-            assert!(password_pattern_admits(pw), "{pw}");
-        }
-        let yaml = deployed_master_yaml(&t, &|name| match name {
-            "DbPassword" => pw.to_string(),
-            other => format!("value-of-{other}"),
-        });
-        assert_eq!(yaml["db"]["password"], json!(pw), "{pw}");
-        assert_eq!(yaml["db"]["host"], "value-of-RdsClusterDb.Endpoint.Address");
+        assert_eq!(r[id]["Type"], "AWS::SecretsManager::Secret");
+        assert_eq!(r[id]["Properties"]["Name"], name);
+        assert_eq!(
+            r[id]["Properties"]["GenerateSecretString"],
+            json!({ "PasswordLength": 32, "ExcludePunctuation": true, "RequireEachIncludedType": true })
+        );
     }
+    // The master reads both at boot by their ARNs (no version: CloudFormation knows none),
+    // and master.yaml holds placeholders for them.
+    let ud = r["Ec2InstanceMaster"]["Properties"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ud.contains("fetch_secret ${SecretsmanagerSecretDbPassword} /run/detscript/db-password\n"),
+        "{ud}"
+    );
+    assert!(ud.contains(
+        "fetch_secret ${SecretsmanagerSecretAdminPassword} /run/detscript/admin-password\n"
+    ));
+    assert!(ud.contains("  password: DetscriptSecret_1_\n"), "{ud}");
+    assert!(ud.contains("  initial_user_password: DetscriptSecret_2_\n"));
 }
 
 #[test]

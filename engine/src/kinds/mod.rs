@@ -11,6 +11,7 @@ pub mod instance_profile;
 pub mod rds;
 pub mod route_table;
 pub mod s3_bucket;
+pub mod secret;
 pub mod security_group;
 pub mod security_group_rule;
 pub mod subnet;
@@ -29,6 +30,7 @@ pub use instance_profile::InstanceProfileSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
 pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
+pub use secret::SecretSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
 pub use subnet::{DbSubnetGroupSpec, SubnetSpec};
@@ -291,6 +293,7 @@ kinds! {
     RdsCluster(RdsClusterSpec) = "rds_cluster",
     RdsInstance(RdsInstanceSpec) = "rds_instance",
     Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
+    SecretsmanagerSecret(SecretSpec) = "secretsmanager_secret",
 }
 
 /// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may
@@ -302,6 +305,7 @@ pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
     crate::script::database::register,
     crate::script::master::register,
     crate::script::network::register,
+    secret::register,
 ];
 
 #[cfg(test)]

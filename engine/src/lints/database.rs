@@ -34,35 +34,43 @@ impl Database<'_> {
 
 /// The databases in the order the script declared them.
 fn databases(plan: &Plan) -> Vec<Database<'_>> {
-    let mut out: Vec<Database> = plan
-        .resources
-        .iter()
-        .filter_map(|r| {
-            let (engine, public, db) = match &r.spec {
-                Spec::RdsCluster(c) => (&c.engine, c.publicly_accessible, &c.db),
-                Spec::RdsInstance(i) => (&i.engine, i.publicly_accessible, i.db.as_ref()?),
-                _ => return None,
-            };
-            let password = match db.master_password.parts() {
-                [Part::Secret(name)] => plan.secrets().get(name).map(|s| s.reveal()),
-                _ => db.master_password.as_text(),
-            };
-            Some(Database {
-                r,
-                name: r.id.split_once('.').map_or(r.id.as_str(), |(_, n)| n),
-                engine,
-                public,
-                db,
-                major: db
-                    .engine_version
-                    .as_ref()
-                    .and_then(|v| v.as_text())
-                    .and_then(|v| v.split('.').next())
-                    .and_then(|m| m.parse().ok()),
-                password,
+    let mut out: Vec<Database> =
+        plan.resources
+            .iter()
+            .filter_map(|r| {
+                let (engine, public, db) = match &r.spec {
+                    Spec::RdsCluster(c) => (&c.engine, c.publicly_accessible, &c.db),
+                    Spec::RdsInstance(i) => (&i.engine, i.publicly_accessible, i.db.as_ref()?),
+                    _ => return None,
+                };
+                // A Secrets Manager secret's given value is its parameter's (a generated one
+                // is letters and digits).
+                let given = crate::kinds::secret::value_of(&db.master_password).and_then(|id| {
+                    match plan.get(id).map(|x| &x.spec) {
+                        Some(Spec::SecretsmanagerSecret(s)) => s.value.as_ref(),
+                        _ => None,
+                    }
+                });
+                let password = match given.unwrap_or(&db.master_password).parts() {
+                    [Part::Secret(name)] => plan.secrets().get(name).map(|s| s.reveal()),
+                    _ => db.master_password.as_text(),
+                };
+                Some(Database {
+                    r,
+                    name: r.id.split_once('.').map_or(r.id.as_str(), |(_, n)| n),
+                    engine,
+                    public,
+                    db,
+                    major: db
+                        .engine_version
+                        .as_ref()
+                        .and_then(|v| v.as_text())
+                        .and_then(|v| v.split('.').next())
+                        .and_then(|m| m.parse().ok()),
+                    password,
+                })
             })
-        })
-        .collect();
+            .collect();
     out.sort_by_key(|d| d.r.origin.declared);
     out
 }

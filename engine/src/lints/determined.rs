@@ -1,5 +1,6 @@
 //! Determined's AWS resource pools: the tag that marks a pool's agents (DS016) and the agent
-//! AMI (DS018; the instance type is checked with master.yaml, where the pool is built).
+//! AMI (DS018; the instance type is checked with master.yaml, where the pool is built); the
+//! built-in users' initial password (DS021 / DS022).
 
 use super::{Master, config_text, each, finding};
 use crate::config::AwsProvider;
@@ -20,12 +21,13 @@ impl Pool<'_> {
     }
 }
 
-/// DS016, DS018 for each pool, in the config's order.
+/// DS021 or DS022, then DS016, DS018 for each pool, in the config's order.
 pub fn check(plan: &Plan) -> Vec<Diagnostic> {
-    let rules: [fn(&Pool) -> Option<Diagnostic>; 2] = [agent_tag, agent_ami];
+    let rules: [fn(&Pool) -> Option<Diagnostic>; 3] = [agent_tag, agent_ami, cert_name];
     let Some(master) = Master::of(plan) else {
         return Vec::new();
     };
+    let mut out: Vec<Diagnostic> = initial_password(plan, &master).into_iter().collect();
     let pools: Vec<Pool> = master
         .files
         .config
@@ -40,7 +42,45 @@ pub fn check(plan: &Plan) -> Vec<Diagnostic> {
             })
         })
         .collect();
-    each(&pools, &rules)
+    out.extend(each(&pools, &rules));
+    out
+}
+
+/// DS021 / DS022: Determined's built-in `admin` and `determined` users get
+/// `security.initial_user_password` on the first boot; without one they have empty passwords.
+/// It must come from a secret (`secret(...)`), which the master reads at boot: written in the
+/// script it would sit in the user-data. An error when the master's port is open to the whole
+/// internet, a warning otherwise.
+fn initial_password(plan: &Plan, master: &Master) -> Option<Diagnostic> {
+    let pw = master
+        .files
+        .config
+        .security
+        .as_ref()
+        .and_then(|s| s.initial_user_password.as_deref());
+    let what = match pw {
+        Some(v) if crate::kinds::secret::value_of(&config_text(v)).is_some() => return None,
+        Some(_) => {
+            "sets security.initial_user_password to a value that is not a secret (it would sit in the user-data)"
+        }
+        None => {
+            "sets no security.initial_user_password: Determined's built-in admin and determined users have empty passwords"
+        }
+    };
+    let open = super::network::master_port_open_to(plan);
+    let (id, exposure) = match &open {
+        Some(cidr) => (
+            "DS021",
+            format!(", and its port {} is open to {cidr}", master.files.port),
+        ),
+        None => ("DS022", String::new()),
+    };
+    Some(finding(
+        id,
+        format!("{}'s master.yaml {what}{exposure}", master.res.id),
+        ".set(\"security\", #{ initial_user_password: secret(\"admin-password\") }): AWS generates it and the master reads it at boot",
+        &master.pos("config"),
+    ))
 }
 
 /// DS016: no tag, Determined's default tag, or a tag that does not name this deployment.
@@ -78,6 +118,23 @@ fn agent_tag(p: &Pool) -> Option<Diagnostic> {
     Some(finding("DS016", message, fix, &p.pos("tag_key")))
 }
 
+/// DS023: with TLS, agents dial the master by its private IP (`master_url`'s default and the
+/// `local-ipv4` alias), which no certificate names: they verify `master_cert_name` instead.
+fn cert_name(p: &Pool) -> Option<Diagnostic> {
+    if !p.master.files.tls || p.provider.master_cert_name.is_some() {
+        return None;
+    }
+    Some(finding(
+        "DS023",
+        format!(
+            "pool '{}': the master serves TLS, but its agents get no master_cert_name: they dial the master's IP address, which the certificate does not name, and refuse to connect",
+            p.name
+        ),
+        ".master_cert_name(\"<the name the certificate is issued to>\")",
+        &p.pos("master_cert_name"),
+    ))
+}
+
 /// DS018: an image id that is not an AMI id.
 fn agent_ami(p: &Pool) -> Option<Diagnostic> {
     let ami = p.provider.image_id.as_deref()?;
@@ -99,6 +156,24 @@ fn agent_ami(p: &Pool) -> Option<Diagnostic> {
 pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
     use super::testing::trigger;
     &[
+        trigger(
+            ".set(\"security\", #{ initial_user_password: secret(\"admin\") })",
+            "",
+            "DS022",
+            17,
+        ),
+        trigger(
+            ".set(\"security\", #{ initial_user_password: secret(\"admin\") });",
+            "; m.ingress(tcp(8080), \"::/0\");",
+            "DS021",
+            17,
+        ),
+        trigger(
+            "#{ initial_user_password: secret(\"admin\") }",
+            "#{ initial_user_password: secret(\"admin\"), tls: #{ cert: secret(\"c\", p.pw), key: secret(\"k\", p.pw) } }).port(8080",
+            "DS023",
+            13,
+        ),
         trigger(
             ".tag(\"det-lint\", \"det-lint-agent\")",
             ".tag(\"managed_by\", \"x\")",

@@ -124,10 +124,10 @@ m.ingress(tcp(22), "10.0.0.0/16");
 a.ingress(all_tcp(), m);
 let ar = iam_role("agent").assumed_by("ec2.amazonaws.com").allow("s3", ["s3:GetObject"], [bucket.arn + "/*"]);
 let mr = iam_role("master").assumed_by("ec2.amazonaws.com").allow("pass", "iam:PassRole", ar.arn).allow("ec2", "ec2:RunInstances", "*");
-let db = database("db").engine("aurora-postgresql", "16.4").master_user("postgres", p.pw).allow_from(m);
+let db = database("db").engine("aurora-postgresql", "16.4").master_user("postgres", secret("db-pw", p.pw)).allow_from(m);
 let pool = aws_pool("default").instance_type("g5.xlarge").image_id("ami-0123456789abcdef0").ssh_key_name("k")
     .iam_instance_profile(instance_profile(ar)).security_group(a).tag("det-lint", "det-lint-agent");
-let c = master_config().checkpoint_storage(s3_checkpoints(bucket)).db(db).resource_pool(pool);
+let c = master_config().checkpoint_storage(s3_checkpoints(bucket)).db(db).resource_pool(pool).set("security", #{ initial_user_password: secret("admin") });
 master_instance("master").instance_type("m6i.xlarge").image_id("ami-0123456789abcdef0")
     .master_image("img:1").security_group(m).instance_profile(instance_profile(mr)).config(c);
 "#;

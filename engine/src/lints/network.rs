@@ -122,6 +122,16 @@ pub fn check(plan: &Plan) -> Vec<Diagnostic> {
     out
 }
 
+/// The whole-internet CIDR (`0.0.0.0/0`, `::/0`) a rule opens the master's port to, if any.
+pub(crate) fn master_port_open_to(plan: &Plan) -> Option<String> {
+    let net = Network::of(plan);
+    net.rules
+        .iter()
+        .filter(|r| net.on_master(r) && r.spec.covers(net.port))
+        .find_map(world_cidr)
+        .map(str::to_string)
+}
+
 /// DS001: no ingress rule on the master's security groups lets an agent group in on the
 /// master's port (once per agent group).
 fn agents_cannot_reach_master(net: &Network) -> Vec<Diagnostic> {

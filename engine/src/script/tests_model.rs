@@ -9,7 +9,7 @@ let p = params(#{ keypair: #{ doc: "key" }, pw: #{ secret: true } });
 deployment("demo");
 let sg = security_group("m", "master");
 let role = iam_role("r").assumed_by("ec2.amazonaws.com");
-let db = database("db").engine("postgres").ssl_mode("require").master_user("postgres", p.pw).allow_from(sg);
+let db = database("db").engine("postgres").ssl_mode("require").master_user("postgres", secret("pw", p.pw)).allow_from(sg);
 master_instance("master").instance_type("m6i.xlarge").image_id("ami-0fc5d935ebf8bc3bc")
     .key_name(p.keypair).security_group(sg).instance_profile(instance_profile(role))
     .master_image("determinedai/determined-master:0.38.0")
@@ -78,8 +78,17 @@ fn specs_hold_typed_references_and_secrets() {
         panic!("a standalone instance")
     };
     let settings = db.db.as_ref().unwrap();
+    // The password is the secret's value; the secret holds the parameter.
     assert_eq!(
-        settings.master_password.parts(),
+        crate::kinds::secret::value_of(&settings.master_password),
+        Some("secretsmanager_secret.pw")
+    );
+    let Spec::SecretsmanagerSecret(s) = &c.plan.get("secretsmanager_secret.pw").unwrap().spec
+    else {
+        panic!("a secret")
+    };
+    assert_eq!(
+        s.value.as_ref().unwrap().parts(),
         &[Part::Secret("pw".into())]
     );
     let Spec::Ec2Instance(m) = &c.plan.get("ec2_instance.master").unwrap().spec else {

@@ -11,6 +11,7 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
         8080,
         "port: 8080\n",
         HOST_CONFIG_PATH,
+        &[],
     );
     assert!(ud.starts_with("#!/bin/bash\n"));
     assert!(ud.contains("docker network create determined"));
@@ -19,7 +20,14 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data("demo", "img", 8080, "port: 8080\n", "/opt/det/cluster.yaml");
+    let other = master_user_data(
+        "demo",
+        "img",
+        8080,
+        "port: 8080\n",
+        "/opt/det/cluster.yaml",
+        &[],
+    );
     assert!(
         other.contains(
             "-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"
@@ -38,6 +46,7 @@ fn heredoc_delimiter_never_collides() {
         8080,
         "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
         HOST_CONFIG_PATH,
+        &[],
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     // Both the usual delimiter and the first fallback in the body: the next one.
@@ -47,6 +56,7 @@ fn heredoc_delimiter_never_collides() {
         8080,
         "DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF",
         HOST_CONFIG_PATH,
+        &[],
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_3'\n"), "{ud}");
     assert!(ud.contains("\nDETSCRIPT_MASTER_YAML_EOF\nDETSCRIPT_MASTER_YAML_EOF_3\nmv "));
@@ -90,6 +100,7 @@ fn hostile_values_become_arguments() {
         8080,
         "port: 8080\n",
         "/etc/$(id)/`id` && x > y/master.yaml",
+        &[],
     );
     assert!(
         ud.contains("\ndocker pull 'determinedai/determined-master:0.38.0;touch${IFS}/tmp/x'\n")
@@ -453,7 +464,7 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             let dir = TempDir::new();
             let d = dir.0.to_str().expect("utf-8 temp dir").to_string();
             let path = format!("{d}/{file}");
-            let script = master_user_data(&deployment, &image, port, &yaml, &path);
+            let script = master_user_data(&deployment, &image, port, &yaml, &path, &[]);
             // The deployment name stays inside its comment line.
             let lines: Vec<&str> = script.split('\n').collect();
             prop_assert!(lines[1].starts_with("# Determined master for deployment \""));

@@ -11,6 +11,7 @@ pub mod network_endpoint;
 pub mod network_routes;
 pub mod rds;
 pub mod s3;
+pub mod secret;
 pub mod sg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,7 @@ pub use network_endpoint::VpcEndpoint;
 pub use network_routes::{DbSubnetGroup, ElasticIp, NatGateway, RouteTable};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
+pub use secret::SecretsmanagerSecret;
 pub use sg::{SecurityGroup, SecurityGroupRule};
 
 /// Attributes of one resource other resources may reference (`id`, `arn`, `endpoint`, ...).
@@ -135,6 +137,7 @@ providers! {
     RdsCluster(rds::ClusterLive),
     RdsInstance(rds::DbInstanceLive),
     Ec2Instance(ec2::InstanceLive),
+    SecretsmanagerSecret(secret::SecretLive),
 }
 
 /// A kind's live detail, taken out of a [`Detail`] when it is of that kind.

@@ -6,6 +6,7 @@ use detscript_engine::kinds::rds::DbSettings;
 use detscript_engine::kinds::{RdsClusterSpec, RdsInstanceSpec};
 use detscript_engine::{Kind, Plan, Resource, Tmpl};
 
+use super::secret;
 use super::{
     AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, diff_groups, found, owned_by, planned,
     sdk_tags, tag_map, update_or_noop,
@@ -24,6 +25,8 @@ pub struct ClusterLive {
     pub sgs: Vec<String>,
     pub status: String,
     pub subnet_group: Option<String>,
+    /// The version of the password secret it was last given (see `secret::PASSWORD_VERSION_TAG`).
+    pub password_version: Option<String>,
 }
 
 /// A live DB instance (standalone, or a cluster's writer).
@@ -35,6 +38,7 @@ pub struct DbInstanceLive {
     pub sgs: Vec<String>,
     pub status: String,
     pub subnet_group: Option<String>,
+    pub password_version: Option<String>,
 }
 
 pub struct RdsCluster;
@@ -43,8 +47,44 @@ pub struct RdsInstance;
 const CLUSTER_GONE: &[&str] = &["DBClusterNotFoundFault"];
 const INSTANCE_GONE: &[&str] = &["DBInstanceNotFound"];
 
+fn rds_tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build()
+}
+
 fn rds_tags(r: &Resource) -> Vec<Tag> {
-    sdk_tags(r, |k, v| Some(Tag::builder().key(k).value(v).build()))
+    sdk_tags(r, |k, v| Some(rds_tag(k, v)))
+}
+
+/// The new password and its version tag, when the password's secret has a version the
+/// database was not given (rotated): ModifyDB* sets it, AddTagsToResource records it.
+async fn rotated_password(
+    ctx: &Ctx,
+    v: &super::Vals<'_>,
+    db: &DbSettings,
+    live_version: Option<&str>,
+) -> Result<Option<(String, Vec<Tag>)>> {
+    let tags = secret::with_password_version(Vec::new(), v, &db.master_password, rds_tag);
+    let changed = tags.first().and_then(|t| t.value()) != live_version && !tags.is_empty();
+    if !changed {
+        return Ok(None);
+    }
+    Ok(Some((
+        secret::password(ctx, v, &db.master_password).await?,
+        tags,
+    )))
+}
+
+async fn tag_database(ctx: &Ctx, arn: Option<&String>, tags: Vec<Tag>) -> Result<()> {
+    let Some(arn) = arn else { return Ok(()) };
+    ctx.clients
+        .rds
+        .add_tags_to_resource()
+        .resource_name(arn)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| aws_err("AddTagsToResource", arn, e))?;
+    Ok(())
 }
 
 fn cluster_attrs(cl: &DbCluster) -> AttrMap {
@@ -107,6 +147,9 @@ impl ClusterLive {
             ),
             status: cl.status().unwrap_or_default().to_string(),
             subnet_group: cl.db_subnet_group().map(str::to_string),
+            password_version: secret::live_password_version(
+                cl.tag_list().iter().map(|t| (t.key(), t.value())),
+            ),
         }
     }
 }
@@ -127,6 +170,9 @@ impl DbInstanceLive {
                 .db_subnet_group()
                 .and_then(|g| g.db_subnet_group_name())
                 .map(str::to_string),
+            password_version: secret::live_password_version(
+                i.tag_list().iter().map(|t| (t.key(), t.value())),
+            ),
         }
     }
 }
@@ -359,6 +405,11 @@ impl Provider for RdsCluster {
                 ));
             }
         }
+        upd.extend(secret::password_change(
+            &spec.db.master_password,
+            l.password_version.as_deref(),
+            cx,
+        ));
         update_or_noop(upd)
     }
 
@@ -377,13 +428,18 @@ impl Provider for RdsCluster {
             .engine(&spec.engine)
             .set_engine_version(v.opt(db.engine_version.as_ref())?)
             .master_username(v.text(&db.master_username)?)
-            .master_user_password(v.text(&db.master_password)?)
+            .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
             .database_name(v.text(&db.database_name)?)
             .port(db.port as i32)
             .storage_encrypted(db.storage_encrypted)
             .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
             .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?)
-            .set_tags(Some(rds_tags(r)))
+            .set_tags(Some(secret::with_password_version(
+                rds_tags(r),
+                &v,
+                &db.master_password,
+                rds_tag,
+            )))
             .send()
             .await;
         found(
@@ -400,19 +456,24 @@ impl Provider for RdsCluster {
     async fn update(
         ctx: &Ctx,
         Want { spec, v, .. }: Want<'_, RdsClusterSpec>,
-        Have { live, .. }: Have<'_, ClusterLive>,
+        Have { live, d: l }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
+        let rotated = rotated_password(ctx, &v, &spec.db, l.password_version.as_deref()).await?;
         ctx.clients
             .rds
             .modify_db_cluster()
             .db_cluster_identifier(&id)
             .set_vpc_security_group_ids(Some(v.list(vpc_groups(&spec.db))?))
             .set_engine_version(v.opt(spec.db.engine_version.as_ref())?)
+            .set_master_user_password(rotated.as_ref().map(|(pw, _)| pw.clone()))
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
+        if let Some((_, tags)) = rotated {
+            tag_database(ctx, live.attrs.get("arn"), tags).await?;
+        }
         wait_cluster(ctx, &id).await
     }
 
@@ -485,7 +546,14 @@ impl Provider for RdsInstance {
                     }
                 }
             }
-            (None, Some(db)) => diff_groups(vpc_groups(db), &l.sgs, cx, &mut upd),
+            (None, Some(db)) => {
+                diff_groups(vpc_groups(db), &l.sgs, cx, &mut upd);
+                upd.extend(secret::password_change(
+                    &db.master_password,
+                    l.password_version.as_deref(),
+                    cx,
+                ));
+            }
             (None, None) => {}
         }
         let want_class = cx.vals.shown(&spec.instance_class);
@@ -514,14 +582,19 @@ impl Provider for RdsInstance {
             .db_instance_class(v.text(&spec.instance_class)?)
             .engine(&spec.engine)
             .publicly_accessible(spec.publicly_accessible)
-            .set_tags(Some(rds_tags(r)));
+            .set_tags(Some(match &spec.db {
+                Some(db) => {
+                    secret::with_password_version(rds_tags(r), &v, &db.master_password, rds_tag)
+                }
+                None => rds_tags(r),
+            }));
         if let Some(cluster) = &spec.cluster {
             req = req.db_cluster_identifier(v.text(&Tmpl::reference(cluster.clone()))?);
         } else if let Some(db) = &spec.db {
             req = req
                 .set_engine_version(v.opt(db.engine_version.as_ref())?)
                 .master_username(v.text(&db.master_username)?)
-                .master_user_password(v.text(&db.master_password)?)
+                .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
                 .db_name(v.text(&db.database_name)?)
                 .port(db.port as i32)
                 .storage_encrypted(db.storage_encrypted)
@@ -543,9 +616,13 @@ impl Provider for RdsInstance {
     async fn update(
         ctx: &Ctx,
         Want { spec, v, .. }: Want<'_, RdsInstanceSpec>,
-        Have { live, .. }: Have<'_, DbInstanceLive>,
+        Have { live, d: l }: Have<'_, DbInstanceLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
+        let mut rotated = None;
+        if let (None, Some(db)) = (&spec.cluster, &spec.db) {
+            rotated = rotated_password(ctx, &v, db, l.password_version.as_deref()).await?;
+        }
         let mut req = ctx
             .clients
             .rds
@@ -556,9 +633,13 @@ impl Provider for RdsInstance {
         if let (None, Some(db)) = (&spec.cluster, &spec.db) {
             req = req.set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?));
         }
-        req.send()
+        req.set_master_user_password(rotated.as_ref().map(|(pw, _)| pw.clone()))
+            .send()
             .await
             .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
+        if let Some((_, tags)) = rotated {
+            tag_database(ctx, live.attrs.get("arn"), tags).await?;
+        }
         wait_instance(ctx, &id).await
     }
 

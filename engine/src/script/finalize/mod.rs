@@ -3,6 +3,7 @@
 
 mod config;
 mod master;
+mod secrets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -45,6 +46,8 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     warn_unattached(st);
     super::network::finish(st, &mut errors);
     let physical = physical_names(st, &dep, &mut errors);
+    secrets::check_uses(st, master_files.as_ref(), &mut errors);
+    secrets::grant_master(st, master_files.as_ref());
     if !errors.is_empty() {
         return Err(errors);
     }
