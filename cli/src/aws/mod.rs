@@ -10,7 +10,9 @@ pub mod destroy;
 pub mod diff;
 pub mod discover;
 pub mod exec;
+pub mod inspect;
 pub mod providers;
+pub mod saved;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
