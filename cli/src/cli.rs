@@ -29,7 +29,7 @@ pub enum Command {
         long_about = "Compile a script into a deployment plan and show it: every resource with its properties, \
 the rules and policies spelled out, values known only after apply shown with where they come from, secrets as \
 (sensitive). Parameters without a value are shown as unset, with a warning.",
-        after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --format json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --out saved-plan.json && detscript run saved-plan.json",
+        after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --format json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh -o saved.json",
 exit::WITH_AWS)
     )]
     Plan(PlanArgs),
@@ -45,7 +45,7 @@ completed by running it again. Credentials come from the standard AWS chain (env
 Given a plan saved by `plan --refresh --out FILE`, run applies exactly that plan without asking, and refuses when the \
 script, its parameters or the changes against live AWS differ from the saved ones (secret parameters are not saved: \
 pass them again, e.g. as DETSCRIPT_PARAM_NAME).",
-        after_help = exit::after_help("Examples:\n  detscript run scripts/deploy.rhai --param keypair=my-key --params secrets.yaml\n  detscript run scripts/deploy.rhai --params prod.yaml --yes --format json > events.jsonl\n  DETSCRIPT_PARAM_db_password=... detscript run saved-plan.json\n  detscript run scripts/deploy.rhai --params prod.yaml --endpoint-url http://127.0.0.1:5000 --region us-west-2",
+        after_help = exit::after_help("Examples:\n  detscript run scripts/deploy.rhai --param keypair=my-key --params secrets.yaml\n  detscript run scripts/deploy.rhai --params prod.yaml --yes --format json > events.jsonl\n  DETSCRIPT_PARAM_db_password=... detscript run saved.json\n  detscript run scripts/deploy.rhai --params prod.yaml --endpoint-url http://127.0.0.1:5000 --region us-west-2",
 exit::WITH_AWS)
     )]
     Run(RunArgs),
@@ -299,6 +299,7 @@ pub struct ScriptArgs {
 
 /// `--format text|json`, and `--output`, its deprecated spelling.
 #[derive(Debug, Args)]
+#[group(skip)]
 pub struct FormatArgs {
     /// Output format: text for people, json for tools
     #[arg(long, short = 'f', value_enum, value_name = "FORMAT")]
@@ -310,6 +311,7 @@ pub struct FormatArgs {
 
 /// The progress format of `run` and `destroy`; `-o json` is the deprecated spelling.
 #[derive(Debug, Args)]
+#[group(skip)]
 pub struct ProgressFormat {
     /// Progress format: text lines on standard error, or a JSON event stream on standard output
     #[arg(long, short = 'f', value_enum, value_name = "FORMAT")]

@@ -42,6 +42,7 @@ pub use diag::{Diagnostic, Severity, SourcePos};
 pub use kinds::Spec;
 pub use plan::{AgentPool, Kind, MasterFiles, Plan, Resource, Reveal};
 #[cfg(feature = "metadata")]
+pub use render::summary;
 pub use script::api_reference;
 pub use script::limits;
 pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};

@@ -66,7 +66,8 @@ pub(super) async fn refresh(
     let state = discover(clients, plan)
         .await
         .map_err(|e| ui.fail(&format!("{e:#}")))?;
-    let d = diff(plan, &state);
+    let mut d = diff(plan, &state);
+    super::show::annotate(&mut d, plan);
     Ok((state, d))
 }
 
@@ -135,7 +136,10 @@ pub fn plan_refresh(
     if json_out {
         ui.event(diff_json(&d));
     } else {
-        ui.out(&d.render(&plan));
+        ui.out(&super::show::paint(
+            &d.render(&plan),
+            super::show::color_enabled(),
+        ));
     }
     if !d.conflicts.is_empty() || !d.blocked.is_empty() {
         if !json_out {
@@ -243,7 +247,10 @@ pub async fn run_async(
     if opts.json {
         ui.event(diff_json(&d));
     } else {
-        ui.out(&d.render(&plan));
+        ui.out(&super::show::paint(
+            &d.render(&plan),
+            super::show::color_enabled(),
+        ));
     }
     report_conflicts(&ui, &d)?;
     let mut attrs = Attrs::default();

@@ -11,8 +11,10 @@ pub mod diff;
 pub mod discover;
 pub mod exec;
 pub mod inspect;
+pub mod progress;
 pub mod providers;
 pub mod saved;
+pub mod show;
 pub mod ui;
 
 use std::collections::{BTreeMap, HashMap};
