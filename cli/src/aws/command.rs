@@ -253,6 +253,7 @@ pub async fn run_async(
         ));
     }
     report_conflicts(&ui, &d)?;
+    super::saved::check_changes(&d, opts.expect_changes.as_deref(), &ui)?;
     let mut attrs = Attrs::default();
     for c in &d.changes {
         if matches!(c.action, Action::NoOp | Action::Update(_)) {
@@ -269,7 +270,6 @@ pub async fn run_async(
             wall: t0.elapsed(),
         });
     }
-    super::saved::check_changes(&d, opts.expect_changes.as_deref(), &ui)?;
     if interactive {
         // Confirmation blocks on standard input: step out of the async context.
         tokio::task::block_in_place(|| confirm("apply these changes", opts.yes))?;

@@ -110,7 +110,7 @@ pub fn status(
     let url = master_url.clone().or_else(|| {
         outputs
             .get("master_url")
-            .filter(|u| u.starts_with("http"))
+            .filter(|u| u.starts_with("http") && !u.contains("${") && !u.contains("(known"))
             .cloned()
     });
     let running = state.owned.contains_key("ec2_instance.master");
