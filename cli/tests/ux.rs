@@ -391,3 +391,53 @@ mod saved {
         );
     }
 }
+
+/// Every `detscript SUBCOMMAND --flag` the README shows exists: the command in `--help`, each
+/// flag in the command's help.
+#[test]
+fn the_readmes_command_lines_match_the_cli() {
+    let readme = std::fs::read_to_string(tests_dir().join("../../README.md")).unwrap();
+    let mut checked = 0;
+    let mut in_sh = false;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        let text = line.split(" #").next().unwrap_or(line);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let is_sub = |i: usize| {
+            words
+                .get(i + 1)
+                .is_some_and(|s| s.chars().all(|c| c.is_ascii_lowercase()))
+        };
+        let Some(at) =
+            (0..words.len()).find(|&i| (words[i] == "detscript" || words[i] == "--") && is_sub(i))
+        else {
+            continue;
+        };
+        let sub = words[at + 1];
+        if !in_sh && !line.trim_start().starts_with("detscript") {
+            continue;
+        }
+        let help = run(&[sub, "--help"]);
+        assert_eq!(
+            help.status.code(),
+            Some(0),
+            "README: `detscript {sub}` is no command ({line})"
+        );
+        let help = out(&help);
+        for flag in words[at + 2..].iter().filter(|w| w.starts_with("--")) {
+            let flag = flag.split('=').next().unwrap();
+            assert!(
+                help.contains(flag),
+                "README: `detscript {sub}` has no {flag} ({line})"
+            );
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 10,
+        "only {checked} README command lines were checked"
+    );
+}

@@ -87,6 +87,7 @@ mod meta {
             }
         }
 
+        #[cfg(test)]
         /// A line of `api_signatures.txt`.
         fn line(&self) -> String {
             if self.property {
@@ -163,6 +164,7 @@ mod meta {
         out
     }
 
+    #[cfg(test)]
     /// The content of `api_signatures.txt`.
     pub fn signatures_txt() -> String {
         let lines: Vec<String> = signatures().iter().map(Sig::line).collect();
@@ -208,6 +210,7 @@ mod meta {
         out
     }
 
+    #[cfg(test)]
     /// The script an example of `key` runs as: `deployment("demo");` first unless it
     /// declares one, then the setup of its handle type (the `[Handle]` entry), if any.
     pub fn example_script(key: &str, example: &str, docs: &BTreeMap<String, DocEntry>) -> String {
@@ -223,6 +226,7 @@ mod meta {
         format!("{deployment}{setup}{example}")
     }
 
+    #[cfg(test)]
     /// True for the key of a handle type's setup (`[Database]`), not of a function.
     pub fn is_setup(key: &str) -> bool {
         !key.contains('.') && key.starts_with(|c: char| c.is_ascii_uppercase())
