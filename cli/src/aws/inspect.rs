@@ -2,9 +2,6 @@
 //! without changing anything.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
-use std::time::Duration;
 
 use detscript_engine::Plan;
 use detscript_engine::value::Style;
@@ -13,6 +10,7 @@ use serde_json::{Value, json};
 use super::command::{connect_or_fail, label_width, refresh, runtime};
 use super::diff::{Action, Diff, Removal};
 use super::discover::State;
+use super::health::{self, Probe};
 use super::ui::Ui;
 use super::{Attrs, AwsArgs};
 use crate::Exit;
@@ -106,7 +104,7 @@ pub fn status(
     }
     let outputs = resolve_outputs(&plan, &live_attrs(&state));
     // An emulator's addresses are not real hosts: only an explicit --master-url is probed.
-    let emulator = args.endpoint_url.is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let emulator = health::custom_endpoint(args);
     let url = master_url.clone().or_else(|| {
         outputs
             .get("master_url")
@@ -120,7 +118,7 @@ pub fn status(
             "AWS is a custom endpoint, whose addresses are not real hosts: pass --master-url"
                 .into(),
         ),
-        Some(u) => check_health(u),
+        Some(u) => check_health(u)?,
         None => Health::Unknown("its URL is not known".into()),
     };
     let exists = d
@@ -225,59 +223,23 @@ impl Health {
     }
 }
 
-/// One plain-HTTP `GET <base>/info` (5 s to connect, 5 s to answer, 64 KiB read). HTTPS is
-/// not checked: it says so.
-pub fn check_health(base: &str) -> Health {
-    let Some(rest) = base.strip_prefix("http://") else {
-        return Health::Unknown(format!(
+/// One `GET <base>/info` (health.rs's probe: plain HTTP, 5 s to connect, 10 s to answer).
+/// HTTPS is not checked: it says so.
+pub fn check_health(base: &str) -> Result<Health, Exit> {
+    if !base.starts_with("http://") {
+        return Ok(Health::Unknown(format!(
             "only plain http:// is checked; open {base}/info yourself"
-        ));
-    };
-    let (host, path) = match rest.split_once('/') {
-        Some((h, p)) => (h, format!("/{}", p.trim_end_matches('/'))),
-        None => (rest, String::new()),
-    };
-    let path = format!("{}/info", path.trim_end_matches("/info"));
-    let addr = if host.contains(':') {
-        host.to_string()
-    } else {
-        format!("{host}:80")
-    };
-    let timeout = Duration::from_secs(5);
-    let get = || -> std::io::Result<String> {
-        let sock = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other("no address"))?;
-        let mut s = TcpStream::connect_timeout(&sock, timeout)?;
-        s.set_read_timeout(Some(timeout))?;
-        s.set_write_timeout(Some(timeout))?;
-        write!(
-            s,
-            "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\n\r\n"
-        )?;
-        let mut body = Vec::new();
-        s.take(64 * 1024).read_to_end(&mut body)?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
-    };
-    match get() {
-        Err(e) => Health::Down(format!("GET {path}: {e}")),
-        Ok(resp) => parse_info(&resp, &path),
+        )));
     }
-}
-
-/// The health an HTTP response of `/info` means.
-fn parse_info(resp: &str, path: &str) -> Health {
-    let status = resp.lines().next().unwrap_or_default();
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    if code != "200" {
-        return Health::Down(format!("GET {path}: {}", status.trim()));
-    }
-    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
-    let version = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| v["version"].as_str().map(str::to_string));
-    Health::Up(version)
+    let url = format!(
+        "{}/info",
+        base.trim_end_matches('/').trim_end_matches("/info")
+    );
+    let probe = runtime()?.block_on(health::probe_once(&url));
+    Ok(match probe {
+        Probe::Up(version) => Health::Up(version),
+        Probe::Down(why) => Health::Down(format!("GET {url}: {why}")),
+    })
 }
 
 #[cfg(test)]
@@ -285,21 +247,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn info_answers_are_read_by_status_code_and_version() {
-        assert_eq!(
-            parse_info(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"version\":\"0.38.0\"}",
-                "/info"
-            ),
-            Health::Up(Some("0.38.0".into()))
-        );
-        assert_eq!(
-            parse_info("HTTP/1.1 502 Bad Gateway\r\n\r\n", "/info"),
-            Health::Down("GET /info: HTTP/1.1 502 Bad Gateway".into())
-        );
+    fn https_is_not_probed() {
         assert!(matches!(
             check_health("https://example.invalid"),
-            Health::Unknown(_)
+            Ok(Health::Unknown(_))
         ));
     }
 
@@ -308,7 +259,7 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let h = check_health(&format!("http://127.0.0.1:{port}"));
+        let h = check_health(&format!("http://127.0.0.1:{port}")).unwrap();
         assert!(matches!(h, Health::Down(_)), "{h:?}");
     }
 }

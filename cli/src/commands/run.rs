@@ -23,6 +23,7 @@ pub fn run(args: RunArgs) -> Result<(), Exit> {
         parallelism: args.parallelism,
         json: args.format.json(),
         expect_changes: None,
+        upgrade: args.upgrade.clone(),
     };
     crate::aws::command::run(compiled.plan, &args.aws, &opts)
 }

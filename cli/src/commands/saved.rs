@@ -163,6 +163,7 @@ pub fn apply(saved: Value, file: &Path, args: RunArgs) -> Result<(), Exit> {
         parallelism: args.parallelism,
         json: args.format.json(),
         expect_changes: Some(text("changes_sha256")),
+        upgrade: args.upgrade.clone(),
     };
     crate::aws::command::run(compiled.plan, &args.aws, &opts)
 }
