@@ -328,16 +328,28 @@ mod cfn_export;
 /// docs/script-api.md is the engine's own list of registrations.
 #[test]
 fn api_reference_is_up_to_date() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/script-api.md");
-    let want = detscript_engine::api_reference();
+    generated_file_is_current("script-api.md", &detscript_engine::api_reference());
+}
+
+/// The Rhai definition file for editors, generated from the same registrations.
+#[test]
+fn api_reference_definitions_are_up_to_date() {
+    generated_file_is_current("detscript.d.rhai", &detscript_engine::api_definitions());
+}
+
+/// `docs/NAME` equals `want` (rewritten first with DETSCRIPT_UPDATE_DOCS set).
+fn generated_file_is_current(name: &str, want: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs")
+        .join(name);
     if std::env::var_os("DETSCRIPT_UPDATE_DOCS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &want).unwrap();
+        std::fs::write(&path, want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         have == want,
-        "docs/script-api.md is out of date: run DETSCRIPT_UPDATE_DOCS=1 cargo test -p detscript-tests api_reference"
+        "docs/{name} is out of date: run DETSCRIPT_UPDATE_DOCS=1 cargo test -p detscript-tests api_reference"
     );
 }
 

@@ -65,7 +65,7 @@ fn main() {
         yes: true,
         parallelism: 10,
         json: true,
-        upgrade: Default::default(),
+        ..RunOpts::default()
     };
     rt.block_on(run_async(
         Arc::new(plan_for(&format!("bench-{pid}-warmup"))),
@@ -83,7 +83,7 @@ fn main() {
                 yes: true,
                 parallelism,
                 json: true,
-                upgrade: Default::default(),
+                ..RunOpts::default()
             };
             let stats: RunStats = rt
                 .block_on(run_async(plan, &args, &opts, false))

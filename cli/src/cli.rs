@@ -14,7 +14,7 @@ use crate::exit;
     long_about = "detscript turns a Rhai script describing a Determined AI cluster on AWS (security groups, \
 IAM roles and instance profiles, a PostgreSQL database, the checkpoint bucket and the master node with its \
 master.yaml) into a deployment plan that you can review, render and graph without AWS credentials.",
-    after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript render scripts/deploy.rhai master.yaml -o master.yaml --params prod.yaml\n  detscript graph scripts/deploy.rhai | dot -Tsvg > plan.svg\n  detscript params scripts/deploy.rhai",
+    after_help = exit::after_help("Parameters: --param NAME=VALUE wins over the environment variable DETSCRIPT_PARAM_NAME, which wins over\n--params FILE (keep secrets out of shell history: export DETSCRIPT_PARAM_db_password=...).\n\nExamples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  cat deploy.rhai | detscript plan - --param keypair=my-key\n  detscript render scripts/deploy.rhai master.yaml -o master.yaml --params prod.yaml\n  detscript graph scripts/deploy.rhai | dot -Tsvg > plan.svg\n  detscript params scripts/deploy.rhai",
 exit::OFFLINE),
 )]
 pub struct Cli {
@@ -29,7 +29,7 @@ pub enum Command {
         long_about = "Compile a script into a deployment plan and show it: every resource with its properties, \
 the rules and policies spelled out, values known only after apply shown with where they come from, secrets as \
 (sensitive). Parameters without a value are shown as unset, with a warning.",
-        after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --output json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode",
+        after_help = exit::after_help("Examples:\n  detscript plan scripts/deploy.rhai --param keypair=my-key\n  detscript plan scripts/deploy.rhai --params prod.yaml --format json > plan.json\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh --detailed-exitcode\n  detscript plan scripts/deploy.rhai --params prod.yaml --refresh -o saved.json",
 exit::WITH_AWS)
     )]
     Plan(PlanArgs),
@@ -41,8 +41,11 @@ ownership tags detscript:deployment and detscript:id (there is no state file), s
 (--yes when standard input is not a terminal), then runs the plan's DAG: independent resources concurrently, dependents \
 once the values they reference exist. Same-named resources that this deployment does not own are never touched: the run \
 stops before changing anything. A second run of an unchanged script changes nothing. A run that failed half-way is \
-completed by running it again. Credentials come from the standard AWS chain (environment, profile, SSO, instance role).",
-        after_help = exit::after_help("Examples:\n  detscript run scripts/deploy.rhai --param keypair=my-key --params secrets.yaml\n  detscript run scripts/deploy.rhai --params prod.yaml --yes --output json > events.jsonl\n  detscript run scripts/deploy.rhai --params prod.yaml --endpoint-url http://127.0.0.1:5000 --region us-west-2",
+completed by running it again. Credentials come from the standard AWS chain (environment, profile, SSO, instance role). \
+Given a plan saved by `plan --refresh --out FILE`, run applies exactly that plan without asking, and refuses when the \
+script, its parameters or the changes against live AWS differ from the saved ones (secret parameters are not saved: \
+pass them again, e.g. as DETSCRIPT_PARAM_NAME).",
+        after_help = exit::after_help("Examples:\n  detscript run scripts/deploy.rhai --param keypair=my-key --params secrets.yaml\n  detscript run scripts/deploy.rhai --params prod.yaml --yes --format json > events.jsonl\n  DETSCRIPT_PARAM_db_password=... detscript run saved.json\n  detscript run scripts/deploy.rhai --params prod.yaml --endpoint-url http://127.0.0.1:5000 --region us-west-2",
 exit::WITH_AWS)
     )]
     Run(RunArgs),
@@ -89,7 +92,7 @@ reject, what would keep the cluster from working, and what a security reviewer w
 stable id (DS001...), a severity, the script line and a one-line fix. Silence one in the script with \
 allow(\"DS003\", \"why it is fine here\"); add rules of your own with policy(\"name\", |plan| [...]). \
 The same findings appear in `detscript plan` and in the browser preview.",
-        after_help = exit::after_help("Examples:\n  detscript lint scripts/deploy.rhai\n  detscript lint scripts/secure.rhai --deny warnings\n  detscript lint scripts/deploy.rhai --output sarif > detscript.sarif",
+        after_help = exit::after_help("Examples:\n  detscript lint scripts/deploy.rhai\n  detscript lint scripts/secure.rhai --deny warnings\n  detscript lint scripts/deploy.rhai --format sarif -o detscript.sarif",
 exit::LINT)
     )]
     Lint(LintArgs),
@@ -97,15 +100,78 @@ exit::LINT)
     #[command(after_help = exit::after_help("Example:\n  detscript params scripts/deploy.rhai",
 exit::OFFLINE))]
     Params(ParamsArgs),
+    /// Print the live deployment's outputs (master IP and URL, group ids, bucket, database endpoint)
+    #[command(
+        long_about = "Print the outputs of the live deployment: the script's outputs (master IP and URL, security \
+group ids, bucket, database endpoint, agent tag) with the values read from AWS. An output whose resource does \
+not exist reads (known after apply: ...).",
+        after_help = exit::after_help("Examples:\n  detscript outputs scripts/deploy.rhai --params prod.yaml\n  detscript outputs scripts/deploy.rhai --params prod.yaml --format json | jq -r .master_url",
+exit::WITH_AWS)
+    )]
+    Outputs(InspectArgs),
+    /// Show what exists in AWS, whether it drifted from the script, and the master's health
+    #[command(
+        long_about = "Show the live deployment: each resource of the script with whether it exists and its AWS id, \
+the drift (what `detscript run` would change, as `plan --refresh` shows it) and the master's health (GET /info \
+on the master's URL, or on --master-url).",
+        after_help = exit::after_help("Examples:\n  detscript status scripts/deploy.rhai --params prod.yaml\n  detscript status scripts/deploy.rhai --params prod.yaml --format json",
+exit::WITH_AWS)
+    )]
+    Status(StatusArgs),
+    /// Explain a lint finding (DS001...), or list them all
+    #[command(after_help = "Examples:\n  detscript explain DS003\n  detscript explain")]
+    Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "Examples:\n  detscript completions bash > ~/.local/share/bash-completion/completions/detscript\n  detscript completions zsh > ~/.zfunc/_detscript"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. detscript man > detscript.1
+    #[command(after_help = "Example:\n  detscript man > /usr/local/share/man/man1/detscript.1")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub script: ScriptArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub inspect: InspectArgs,
+    /// Check the master's health at this URL instead of the deployment's master_url output
+    #[arg(long, value_name = "URL")]
+    pub master_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The finding's id, e.g. DS003; without it, every rule is listed
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
-    /// Output format: text for people, json for tools (canonical, with a sha256)
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// With --refresh: save the plan to this file, for `detscript run FILE` to apply exactly it
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
     /// Read live state from AWS and show the diff (+ create, ~ update, -/+ replace, - delete)
     #[arg(long)]
     pub refresh: bool,
@@ -128,9 +194,8 @@ pub struct RunArgs {
     /// How many resources to create or change at the same time
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
-    /// Progress format: text lines on standard error, or a JSON event stream on standard output
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    #[command(flatten)]
+    pub format: ProgressFormat,
     #[command(flatten)]
     pub upgrade: UpgradeArgs,
 }
@@ -184,9 +249,8 @@ pub struct DestroyArgs {
     /// How many resources to delete at the same time
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
-    /// Progress format: text lines on standard error, or a JSON event stream on standard output
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    #[command(flatten)]
+    pub format: ProgressFormat,
 }
 
 #[derive(Debug, Args)]
@@ -226,9 +290,15 @@ pub struct ExportArgs {
 pub struct LintArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
-    /// Output format: text for people, json or sarif (SARIF 2.1.0) for tools
-    #[arg(long, short = 'o', value_enum, default_value_t = LintFormat::Text)]
-    pub output: LintFormat,
+    /// Report format: text for people, json or sarif (SARIF 2.1.0) for tools
+    #[arg(long, short = 'f', value_enum, value_name = "FORMAT")]
+    pub format: Option<LintFormat>,
+    /// Deprecated spelling of --format
+    #[arg(long = "output", value_enum, hide = true)]
+    pub output: Option<LintFormat>,
+    /// Write the report to this file instead of standard output
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
     /// Fail (exit 1) on warnings too
     #[arg(long, value_enum, value_name = "LEVEL")]
     pub deny: Option<Deny>,
@@ -236,23 +306,52 @@ pub struct LintArgs {
 
 #[derive(Debug, Args)]
 pub struct ParamsArgs {
-    /// The script
+    /// The script (.rhai), or - for standard input
     pub file: PathBuf,
-    /// Output format
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
-    pub output: Format,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Write the list to this file instead of standard output
+    #[arg(long = "out", short = 'o', value_name = "FILE")]
+    pub out: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ScriptArgs {
-    /// The deployment script (.rhai)
+    /// The deployment script (.rhai), or - for standard input
     pub file: PathBuf,
-    /// Set a parameter, e.g. --param keypair=my-key (repeatable; wins over --params)
+    /// Set a parameter, e.g. --param keypair=my-key (repeatable; wins over the environment and --params)
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
     pub param: Vec<String>,
     /// Read parameter values from a YAML or JSON file of NAME: VALUE
     #[arg(long = "params", value_name = "FILE")]
     pub params: Option<PathBuf>,
+    /// Show errors only: no warnings or lint findings (`detscript lint` lists them)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `--format text|json`, and `--output`, its deprecated spelling.
+#[derive(Debug, Args)]
+#[group(skip)]
+pub struct FormatArgs {
+    /// Output format: text for people, json for tools
+    #[arg(long, short = 'f', value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Deprecated spelling of --format
+    #[arg(long = "output", value_enum, hide = true)]
+    pub output: Option<Format>,
+}
+
+/// The progress format of `run` and `destroy`; `-o json` is the deprecated spelling.
+#[derive(Debug, Args)]
+#[group(skip)]
+pub struct ProgressFormat {
+    /// Progress format: text lines on standard error, or a JSON event stream on standard output
+    #[arg(long, short = 'f', value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// Deprecated spelling of --format
+    #[arg(long = "output", short = 'o', value_enum, hide = true)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

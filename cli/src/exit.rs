@@ -3,7 +3,7 @@
 //! | code | constant | meaning |
 //! |---|---|---|
 //! | 0 | [`OK`] | success |
-//! | 1 | [`SCRIPT`] | the script or its inputs are invalid; a declined confirmation |
+//! | 1 | [`SCRIPT`] | the script or its inputs are invalid; a declined confirmation; a stale saved plan |
 //! | 2 | [`USAGE`] | usage error |
 //! | 2 | [`CHANGES`] | `plan --refresh --detailed-exitcode`: changes are pending |
 //! | 3 | [`AWS`] | AWS error (`run`, `destroy`, `plan --refresh`) |
@@ -11,7 +11,8 @@
 /// The command did what was asked (for `plan --detailed-exitcode`: no changes are pending).
 pub const OK: u8 = 0;
 /// The script or its inputs are invalid: syntax, runtime or validation error, a bad parameter
-/// value, lint findings that fail the check; also a declined confirmation of `run`/`destroy`.
+/// value, lint findings that fail the check; also a declined confirmation of `run`/`destroy`,
+/// and a saved plan that no longer matches the script, its parameters or live AWS.
 pub const SCRIPT: u8 = 1;
 /// The command line is wrong: unknown flag, missing argument, unreadable or unsuitable file
 /// (not a regular file, too large, malformed params file), a malformed `--endpoint-url`,
@@ -71,7 +72,8 @@ pub const WITH_AWS: &[(u8, &str)] = &[
     ),
     (
         SCRIPT,
-        "the script or its inputs are invalid, or the confirmation was declined",
+        "the script or its inputs are invalid, the confirmation was declined, or a saved plan no longer \
+matches the script, its parameters or live AWS",
     ),
     (
         USAGE,

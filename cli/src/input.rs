@@ -42,6 +42,10 @@ pub struct Script {
     pub source: String,
     pub params: BTreeMap<String, ParamInput>,
     root: PathBuf,
+    /// The names set with `--param` (they win over the environment).
+    pub from_flags: Vec<String>,
+    /// `--quiet`: no warnings.
+    pub quiet: bool,
 }
 
 impl Script {
@@ -181,12 +185,62 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
     Ok(text)
 }
 
+/// The path that names standard input.
+pub const STDIN: &str = "-";
+
+/// Reads standard input as a script: at most [`MAX_FILE`] bytes of UTF-8, without a BOM.
+fn read_stdin() -> Result<String, ReadError> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(ReadError::TooLarge);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text))
+}
+
+/// The prefix of environment variables that set parameters: `DETSCRIPT_PARAM_db_password`.
+pub const ENV_PREFIX: &str = "DETSCRIPT_PARAM_";
+
+/// Parameter values from the environment (`DETSCRIPT_PARAM_NAME=VALUE`), sorted by name.
+pub fn env_params() -> Result<Vec<(String, String)>, Exit> {
+    let mut out = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(name) = k.to_str().and_then(|k| k.strip_prefix(ENV_PREFIX)) else {
+            continue;
+        };
+        let Some(v) = v.to_str() else {
+            return Err(usage_error(format!(
+                "environment variable {ENV_PREFIX}{name} is not valid UTF-8"
+            )));
+        };
+        if !name.is_empty() {
+            out.push((name.to_string(), v.to_string()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads the script (`-`: standard input) and the values of `--params` and `--param`.
 pub fn read_script(
     file: &Path,
     params: &[String],
     params_file: Option<&Path>,
 ) -> Result<Script, Exit> {
-    let source = read_text(file).map_err(|e| usage_error(e.message("script", file)))?;
+    let stdin = file.as_os_str() == STDIN;
+    let source = if stdin {
+        read_stdin().map_err(|e| usage_error(e.message("script", Path::new("(standard input)"))))?
+    } else {
+        read_text(file).map_err(|e| usage_error(e.message("script", file)))?
+    };
     let root = file
         .parent()
         .map(Path::to_path_buf)
@@ -216,10 +270,19 @@ pub fn read_script(
         values.insert(k.to_string(), ParamInput::Text(v.to_string()));
     }
     Ok(Script {
-        display: file.display().to_string(),
+        display: if stdin {
+            "<stdin>".to_string()
+        } else {
+            file.display().to_string()
+        },
         source,
         params: values,
         root,
+        from_flags: params
+            .iter()
+            .filter_map(|p| Some(p.split_once('=')?.0.to_string()))
+            .collect(),
+        quiet: false,
     })
 }
 

@@ -164,7 +164,7 @@ fn plan_json_is_byte_identical_between_runs() {
         "keypair=k",
         "-p",
         "db_password=Abcdefgh-1",
-        "--output",
+        "--format",
         "json",
     ];
     let a = run(&args);
@@ -187,7 +187,7 @@ fn secrets_never_reach_plan_output_or_errors() {
     let p = format!("password={SECRET}");
     for args in [
         vec!["plan", "fixtures/params.rhai", "-p", &p],
-        vec!["plan", "fixtures/params.rhai", "-p", &p, "--output", "json"],
+        vec!["plan", "fixtures/params.rhai", "-p", &p, "--format", "json"],
         vec!["graph", "fixtures/params.rhai", "-p", &p],
     ] {
         let out = run(&args);
@@ -410,7 +410,7 @@ fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
         "-p",
         "db_password=Abcdefgh-1",
     ];
-    let out = run(&[&args[..], &["--output", "json"]].concat());
+    let out = run(&[&args[..], &["--format", "json"]].concat());
     assert_eq!(out.status.code(), Some(0));
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &findings[0];
@@ -420,7 +420,7 @@ fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
         "{first}"
     );
 
-    let out = run(&[&args[..], &["--output", "sarif"]].concat());
+    let out = run(&[&args[..], &["--format", "sarif"]].concat());
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();

@@ -41,9 +41,10 @@ use serde::Serialize;
 pub use diag::{Diagnostic, Severity, SourcePos};
 pub use kinds::Spec;
 pub use plan::{AgentPool, Kind, MasterFiles, Plan, Resource, Reveal};
-#[cfg(feature = "metadata")]
-pub use script::api_reference;
+pub use render::summary;
 pub use script::limits;
+#[cfg(feature = "metadata")]
+pub use script::{api_definitions, api_reference};
 pub use value::{Doc, Part, Ref, Secret, Secrets, Tmpl};
 
 /// How missing required parameters are treated.

@@ -52,8 +52,8 @@ impl Plan {
         let sha = self.sha256();
         let _ = writeln!(
             out,
-            "Plan: {} to add, 0 to change, 0 to destroy.  (plan sha256 {})",
-            self.len(),
+            "{}  (plan sha256 {})",
+            summary(self.len(), 0, 0, 0),
             &sha[..16]
         );
         out
@@ -181,4 +181,16 @@ fn render_props(out: &mut String, props: &serde_json::Map<String, Value>, indent
             }
         }
     }
+}
+
+/// The summary line of a plan, and of the diff against live AWS (`plan --refresh`, `run`):
+/// `Plan: 3 to add, 1 to change, 0 to destroy.`, with `N to replace` when there are
+/// replacements (each also deletes the old resource).
+pub fn summary(add: usize, change: usize, replace: usize, destroy: usize) -> String {
+    let replace = if replace > 0 {
+        format!("{replace} to replace, ")
+    } else {
+        String::new()
+    };
+    format!("Plan: {add} to add, {change} to change, {replace}{destroy} to destroy.")
 }

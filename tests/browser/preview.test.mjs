@@ -3,7 +3,7 @@
 // serves the page on 127.0.0.1 (PREVIEW_URL); run directly, it serves the page itself.
 //
 // It compares the page with the CLI: `detscript plan scripts/deploy.rhai --param
-// keypair=test-key --output json` must be byte-identical to the plan JSON computed in
+// keypair=test-key --format json` must be byte-identical to the plan JSON computed in
 // the browser for the same script and parameters.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,7 +103,7 @@ const typeScript = (text, p = page) => p.evaluate((t) => {
 before(async () => {
   assert.ok(existsSync(WASM), `${WASM} is missing: run wasm/build.sh (tests/browser/run.sh does)`);
   assert.ok(existsSync(CLI), `${CLI} is missing: run cargo build -p detscript (tests/browser/run.sh does)`);
-  cliJson = cli('plan', SCRIPT, '--param', 'keypair=test-key', '--output', 'json');
+  cliJson = cli('plan', SCRIPT, '--param', 'keypair=test-key', '--format', 'json');
   cliPlan = JSON.parse(cliJson);
 
   server = process.env.PREVIEW_URL ? { url: process.env.PREVIEW_URL } : await startServer(WWW);
@@ -257,7 +257,7 @@ test('the page stops runaway and memory-hungry scripts with a clear error, then 
 });
 
 test('lint findings show in Diagnostics with the ids, lines and fixes of `detscript lint`', async () => {
-  const lint = JSON.parse(cli('lint', SCRIPT, '--param', 'keypair=test-key', '--output', 'json'));
+  const lint = JSON.parse(cli('lint', SCRIPT, '--param', 'keypair=test-key', '--format', 'json'));
   const expected = lint.filter((d) => d.code).map((d) => `${d.code}:${d.line}`).sort();
   assert.ok(expected.length >= 3, `the CLI reports the guide's findings: ${expected}`);
   await page.click('#tabs [data-view="diagnostics"]');
@@ -290,7 +290,7 @@ test('every script in the picker plans byte-identically to the CLI (imports incl
     await replan(() => page.selectOption('#script-picker', name), 'ok');
     assert.equal(await editorText(), readFileSync(join(ROOT, 'scripts', name), 'utf8'));
     const declared = await page.evaluate(() => window.__detscript.lastResult.params.map((p) => p.name));
-    const args = ['plan', `scripts/${name}`, '--output', 'json'];
+    const args = ['plan', `scripts/${name}`, '--format', 'json'];
     if (declared.includes('keypair')) {
       // Typed once for deploy.rhai; the form keeps it across scripts.
       assert.equal(await page.inputValue('[data-param="keypair"]'), 'test-key');

@@ -46,7 +46,7 @@ fi
 failed=0
 for script in "${scripts[@]}"; do
     name="$(basename "$script" .rhai)"
-    declared="$("$detscript" params "$script" --output json | python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)))')" || {
+    declared="$("$detscript" params "$script" --format json | python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)))')" || {
         echo "FAIL $script: detscript params failed"; failed=$((failed + 1)); continue; }
     args=()
     for p in $declared; do

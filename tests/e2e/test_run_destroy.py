@@ -155,7 +155,7 @@ def test_second_run_changes_nothing(aws, proxy):
     # plan --refresh agrees, with terraform-like exit codes.
     r = det("plan", "--refresh", "--detailed-exitcode")
     assert r.code == 0, r
-    assert "0 to create, 0 to update in place, 0 to replace, 0 to delete, 23 unchanged." in r.out
+    assert "Plan: 0 to add, 0 to change, 0 to destroy. 23 unchanged." in r.out
 
 
 def test_changed_rule_changes_only_that_rule(aws, proxy):
@@ -163,7 +163,7 @@ def test_changed_rule_changes_only_that_rule(aws, proxy):
     before = ids(aws)
     r = det("plan", "--refresh", "--detailed-exitcode", params={"inbound_cidr": "10.0.0.0/8"})
     assert r.code == 2, r
-    assert "3 to create, 0 to update in place, 0 to replace, 3 to delete, 20 unchanged." in r.out
+    assert "Plan: 3 to add, 0 to change, 3 to destroy. 20 unchanged." in r.out
     assert re.search(r"-   rule sgr-\S+ in sg-\S+: ingress tcp 22 from 0.0.0.0/0", r.out)
     p = proxy()
     run_ok(endpoint=p.url, params={"inbound_cidr": "10.0.0.0/8"})
@@ -346,7 +346,7 @@ def test_repeated_run_never_makes_a_second_master(aws):
 
 
 def test_json_event_stream(aws):
-    r = run_ok("--output", "json")
+    r = run_ok("--format", "json")
     events = [json.loads(line) for line in r.out.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "diff" and "summary" in kinds and kinds[-1] == "outputs"
@@ -378,17 +378,17 @@ def test_missing_credentials_and_region_are_one_clear_line(aws):
     from conftest import ENDPOINT
     r = det("plan", "--refresh", "--region", "us-west-2", "--endpoint-url", ENDPOINT, env=env)
     assert r.code == 0, r
-    assert "23 to create" in r.out
+    assert "Plan: 23 to add" in r.out
 
 
 def test_secret_never_printed(aws, proxy):
     # det() asserts on every call that the password is absent; exercise every output path.
-    run_ok("--output", "json")
+    run_ok("--format", "json")
     det("plan", "--refresh")
-    det("plan", "--refresh", "--output", "json")
+    det("plan", "--refresh", "--format", "json")
     p = proxy("--fault", f"CreateDBInstance:400:InvalidParameterValue:1:bad password {PASSWORD}")
     det("run", endpoint=p.url)
-    det("destroy", "--output", "json", "--skip-final-snapshot")
+    det("destroy", "--format", "json", "--skip-final-snapshot")
     # (another name: moto names its automated snapshot by the minute, so re-creating the same
     # cluster within a minute collides there, not on AWS)
     run_ok(cluster="det-e2e-2")

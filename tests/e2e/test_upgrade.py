@@ -112,14 +112,14 @@ def events(r, kind):
 
 def test_json_diff_and_events_name_the_upgrade(aws):
     assert at(OLD).code == 0
-    r = at(NEW, "--refresh", "--output", "json", command="plan")
+    r = at(NEW, "--refresh", "--format", "json", command="plan")
     assert r.code == 0, r
     [diff] = events(r, "diff")
     u = diff["upgrade"]
     assert (u["from"], u["to"], u["downgrade"]) == (OLD, NEW, False)
     assert u["database"] == {"kind": "RDS cluster", "name": f"{CL}-db"}
     assert u["agents"][0]["tag"] == f"determined-{CL}=determined-{CL}-agent"
-    r = at(NEW, "--output", "json", "--no-wait")
+    r = at(NEW, "--format", "json", "--no-wait")
     assert r.code == 0, r
     [done] = events(r, "upgrade")
     [snap] = upgrade_snapshots(aws)

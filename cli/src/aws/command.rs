@@ -1,11 +1,10 @@
 //! The `plan --refresh`, `run` and `destroy` commands.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
 use std::time::Instant;
 
-use detscript_engine::value::Style;
 use detscript_engine::{Kind, Plan};
 use serde_json::json;
 
@@ -69,6 +68,7 @@ pub(super) async fn refresh(
         .await
         .map_err(|e| ui.fail(&format!("{e:#}")))?;
     let mut d = diff(plan, &state);
+    super::show::annotate(&mut d, plan);
     if let Some(u) = d.upgrade.as_mut() {
         upgrade::inspect(clients, u)
             .await
@@ -77,7 +77,7 @@ pub(super) async fn refresh(
     Ok((state, d))
 }
 
-pub(super) fn diff_json(d: &Diff) -> serde_json::Value {
+pub fn diff_json(d: &Diff) -> serde_json::Value {
     let changes: Vec<serde_json::Value> = d
         .changes
         .iter()
@@ -132,6 +132,7 @@ pub fn plan_refresh(
     args: &AwsArgs,
     json_out: bool,
     detailed: bool,
+    save: Option<super::saved::Save>,
 ) -> Result<(), Exit> {
     let ui = Ui::new(json_out, plan.secrets().clone(), label_width(&plan));
     let rt = runtime()?;
@@ -142,13 +143,19 @@ pub fn plan_refresh(
     if json_out {
         ui.event(diff_json(&d));
     } else {
-        ui.out(&d.render(&plan));
+        ui.out(&super::show::paint(
+            &d.render(&plan),
+            super::show::color_enabled(),
+        ));
     }
     if !d.conflicts.is_empty() || !d.blocked.is_empty() {
         if !json_out {
             report_conflicts(&ui, &d)?;
         }
         return Err(Exit(exit::AWS));
+    }
+    if let Some(save) = save {
+        save(&d)?;
     }
     if detailed && d.pending() > 0 {
         return Err(Exit(exit::CHANGES));
@@ -178,10 +185,13 @@ pub(super) fn confirm(question: &str, yes: bool) -> Result<(), Exit> {
     }
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct RunOpts {
     pub yes: bool,
     pub parallelism: usize,
     pub json: bool,
+    /// Applying a saved plan: the hash its changes must still have (see [`super::saved`]).
+    pub expect_changes: Option<String>,
     /// Upgrades of Determined and the wait until the master answers.
     pub upgrade: upgrade::UpgradeOpts,
 }
@@ -249,9 +259,13 @@ pub async fn run_async(
     if opts.json {
         ui.event(diff_json(&d));
     } else {
-        ui.out(&d.render(&plan));
+        ui.out(&super::show::paint(
+            &d.render(&plan),
+            super::show::color_enabled(),
+        ));
     }
     report_conflicts(&ui, &d)?;
+    super::saved::check_changes(&d, opts.expect_changes.as_deref(), &ui)?;
     let mut attrs = Attrs::default();
     for c in &d.changes {
         if matches!(c.action, Action::NoOp | Action::Update(_)) {
@@ -491,22 +505,14 @@ pub(super) fn summarize(
 }
 
 fn print_outputs(plan: &Plan, attrs: &Attrs, ui: &Ui) {
-    let resolved: BTreeMap<String, String> = plan
-        .output_values()
-        .into_iter()
-        .map(|(k, v)| {
-            let shown = v.substitute(&|r| attrs.get(&r.path())).display(Style::Text);
-            (k, shown)
-        })
-        .collect();
+    let resolved = super::inspect::resolve_outputs(plan, attrs);
     if ui.is_json() {
         ui.event(json!({"event": "outputs", "outputs": resolved}));
         return;
     }
-    let w = resolved.keys().map(String::len).max().unwrap_or(0);
     let mut text = String::from("\nOutputs:\n");
-    for (k, v) in &resolved {
-        text.push_str(&format!("  {k:<w$} = {v}\n"));
+    for line in super::inspect::outputs_text(&resolved).lines() {
+        text.push_str(&format!("  {line}\n"));
     }
     ui.out(&text);
 }
@@ -516,6 +522,8 @@ pub use super::destroy::{DestroyOpts, destroy};
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::aws::diff::tests::plan;
     use crate::aws::providers::sg::{GroupLive, LiveRule, Peer};

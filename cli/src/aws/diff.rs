@@ -119,8 +119,8 @@ impl Diff {
             }
         }
         out.push_str(&format!(
-            "\n{add} to create, {upd} to update in place, {rep} to replace, {} to delete, {} unchanged.\n",
-            self.removals.len(),
+            "\n{} {} unchanged.\n",
+            detscript_engine::summary(add, upd, rep, self.removals.len()),
             self.unchanged()
         ));
         if let Some(u) = &self.upgrade {
@@ -297,7 +297,7 @@ pub(crate) mod tests {
         assert!(d.changes.iter().all(|c| c.action == Action::Create));
         let text = d.render(&p);
         assert!(text.contains("default allow-all egress rule will be revoked"));
-        assert!(text.contains(&format!("{} to create", p.len())));
+        assert!(text.contains(&format!("Plan: {} to add", p.len())));
     }
 
     #[test]

@@ -135,6 +135,11 @@ async fn probe(http: &Http, url: &str, version: Option<&str>) -> Probe {
     judge(&body, version)
 }
 
+/// One GET of `url` (`detscript status`): whatever version the master reports.
+pub async fn probe_once(url: &str) -> Probe {
+    probe(&client(), url, None).await
+}
+
 /// Reads a 200 answer: Determined's `/info` is JSON with its `version`.
 fn judge(body: &[u8], want: Option<&str>) -> Probe {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {

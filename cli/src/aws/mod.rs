@@ -11,7 +11,11 @@ pub mod diff;
 pub mod discover;
 pub mod exec;
 pub mod health;
+pub mod inspect;
+pub mod progress;
 pub mod providers;
+pub mod saved;
+pub mod show;
 pub mod ui;
 pub mod upgrade;
 

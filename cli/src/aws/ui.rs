@@ -1,7 +1,10 @@
 //! Progress display: one line per resource state change with elapsed time on standard error
-//! (text), or an event stream of JSON lines on standard output (`--output json`). Every text
-//! passes through [`Ui::redact`] (the plan's [`Secrets::redact`]) before any escaping or JSON
-//! encoding, so that a secret quoted by an AWS error never reaches the terminal in any form.
+//! (text), or an event stream of JSON lines on standard output (`--format json`). While
+//! resources are in flight (an RDS or EC2 wait can take 15 minutes), a terminal shows a
+//! spinner per resource with its elapsed time; without a terminal a heartbeat line lists them
+//! every 30 s ([`super::progress`]). Every text passes through [`Ui::redact`] (the plan's
+//! [`Secrets::redact`]) before any escaping or JSON encoding, so that a secret quoted by an
+//! AWS error never reaches the terminal in any form.
 
 use std::io::Write as _;
 use std::sync::Mutex;
@@ -10,12 +13,16 @@ use std::time::{Duration, Instant};
 use detscript_engine::{Secret, Secrets};
 use serde_json::{Value, json};
 
+use super::progress::Progress;
+
 pub struct Ui {
     json: bool,
     secrets: Mutex<Secrets>,
     start: Instant,
     lock: Mutex<()>,
     width: usize,
+    /// Spinners or heartbeat of the resources in flight (text mode only).
+    live: Option<Progress>,
 }
 
 impl Ui {
@@ -26,6 +33,18 @@ impl Ui {
             start: Instant::now(),
             lock: Mutex::new(()),
             width: width.clamp(20, 70),
+            live: (!json).then(Progress::start),
+        }
+    }
+
+    /// Writes a line to standard error, above the spinners when there are some.
+    fn err_line(&self, line: &str) {
+        let _g = self.lock.lock();
+        match &self.live {
+            Some(live) => live.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
         }
     }
 
@@ -76,9 +95,7 @@ impl Ui {
 
     /// Human text on standard error (never in JSON mode's standard output).
     pub fn say(&self, text: &str) {
-        let _g = self.lock.lock();
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{}", self.redact(text));
+        self.err_line(&self.redact(text));
     }
 
     /// An error line (redacted) on standard error; the exit code of an AWS failure.
@@ -89,10 +106,17 @@ impl Ui {
 
     /// A line on standard output (text mode) for results such as the plan and outputs.
     pub fn out(&self, text: &str) {
+        let text = self.redact(text);
         let _g = self.lock.lock();
-        let mut o = std::io::stdout().lock();
-        let _ = write!(o, "{}", self.redact(text));
-        let _ = o.flush();
+        let write = || {
+            let mut o = std::io::stdout().lock();
+            let _ = write!(o, "{text}");
+            let _ = o.flush();
+        };
+        match &self.live {
+            Some(live) => live.suspend(write),
+            None => write(),
+        }
     }
 
     /// A JSON event on standard output (JSON mode only).
@@ -130,6 +154,9 @@ impl Ui {
         };
         let w = self.width;
         self.say(&format!("  {id:<w$}  {state:<12} {el}{detail}"));
+        if let Some(live) = &self.live {
+            live.track(&self.redact(id), state, &self.redact(detail.trim()));
+        }
     }
 }
 

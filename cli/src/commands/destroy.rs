@@ -7,7 +7,6 @@ use crate::exit::Exit;
 pub fn run(args: DestroyArgs) -> Result<(), Exit> {
     use super::compile_or_report;
     use super::endpoint::check_endpoint;
-    use crate::cli::Format;
     use detscript_engine::Mode;
 
     check_endpoint(&args.aws)?;
@@ -17,7 +16,7 @@ pub fn run(args: DestroyArgs) -> Result<(), Exit> {
     let opts = crate::aws::command::DestroyOpts {
         yes: args.yes,
         parallelism: args.parallelism,
-        json: args.output == Format::Json,
+        json: args.format.json(),
         delete_data: args.delete_data,
         skip_final_snapshot: args.skip_final_snapshot,
         delete_secrets_now: args.delete_secrets_now,

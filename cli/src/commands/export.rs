@@ -5,14 +5,13 @@ use detscript_engine::{Mode, cfn};
 use super::compile_or_report;
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::exit::{self, Exit};
-use crate::input::{show_path, usage_error};
-use crate::output::{print_diagnostics, print_out};
+use crate::output::{print_diagnostics, write_result};
 
 pub fn run(args: ExportArgs) -> Result<(), Exit> {
     let script = args.script.read()?;
     // Unset parameters and secrets become template parameters.
     let compiled = compile_or_report(&script, Mode::Preview)?;
-    print_diagnostics(&compiled.diagnostics);
+    script.warn(&compiled.diagnostics);
     let template = match cfn::export(&compiled.plan, &compiled.params) {
         Ok(t) => t,
         Err(errors) => {
@@ -24,13 +23,5 @@ pub fn run(args: ExportArgs) -> Result<(), Exit> {
         ExportFormat::Cloudformation => cfn::to_yaml(&template),
         ExportFormat::Json => cfn::to_json(&template),
     };
-    match args.out {
-        Some(path) => {
-            std::fs::write(&path, &text)
-                .map_err(|e| usage_error(format!("cannot write {}: {e}", show_path(&path))))?;
-            eprintln!("wrote {}", path.display());
-            Ok(())
-        }
-        None => print_out(&text),
-    }
+    write_result(args.out.as_deref(), &text)
 }

@@ -6,9 +6,15 @@ use serde_json::{Value, json};
 use super::script_deadline;
 use crate::cli::{LintArgs, LintFormat};
 use crate::exit::{self, Exit};
-use crate::output::print_out;
+use crate::output::write_result;
 
 pub fn run(args: LintArgs) -> Result<(), Exit> {
+    let (format, out) = crate::output::resolve(
+        args.format,
+        args.output,
+        args.out.as_deref(),
+        LintFormat::Text,
+    );
     let script = args.script.read()?;
     let deny_warnings = args.deny.is_some();
     let req = script.request(Mode::Preview);
@@ -21,29 +27,26 @@ pub fn run(args: LintArgs) -> Result<(), Exit> {
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diagnostics.len() - errors;
-    match args.output {
+    let text = match format {
         LintFormat::Text => {
-            let mut out = String::new();
+            let mut text = String::new();
             for d in &diagnostics {
-                out.push_str(&d.render());
+                text.push_str(&d.render());
             }
-            out.push_str(&format!(
+            text.push_str(&format!(
                 "{}: {errors} error{}, {warnings} warning{}\n",
                 script.display,
                 if errors == 1 { "" } else { "s" },
                 if warnings == 1 { "" } else { "s" }
             ));
-            print_out(&out)?;
+            text
         }
-        LintFormat::Json => {
-            print_out(&(serde_json::to_string_pretty(&diagnostics).unwrap_or_default() + "\n"))?;
-        }
+        LintFormat::Json => serde_json::to_string_pretty(&diagnostics).unwrap_or_default() + "\n",
         LintFormat::Sarif => {
-            print_out(
-                &(serde_json::to_string_pretty(&sarif(&diagnostics)).unwrap_or_default() + "\n"),
-            )?;
+            serde_json::to_string_pretty(&sarif(&diagnostics)).unwrap_or_default() + "\n"
         }
-    }
+    };
+    write_result(out.as_deref(), &text)?;
     if errors > 0 || (deny_warnings && warnings > 0) {
         Err(Exit(exit::SCRIPT))
     } else {

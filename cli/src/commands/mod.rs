@@ -3,18 +3,22 @@
 pub mod destroy;
 #[cfg(feature = "aws")]
 mod endpoint;
+pub mod explain;
 pub mod export;
 pub mod graph;
+pub mod inspect;
 pub mod lint;
 pub mod params;
 pub mod plan;
 pub mod render;
 pub mod run;
+#[cfg(feature = "aws")]
+mod saved;
 
 use detscript_engine::budget::{self, MAX_MEMORY};
 use detscript_engine::{Compiled, Interrupt, Mode, compile_with_interrupt};
 
-use crate::cli::{Cli, Command, ScriptArgs};
+use crate::cli::{Cli, Command, Format, FormatArgs, ProgressFormat, ScriptArgs};
 use crate::exit::{self, Exit};
 use crate::input::{Script, read_script};
 use crate::output::print_diagnostics;
@@ -29,14 +33,72 @@ pub fn run(cli: Cli) -> Result<(), Exit> {
         Command::Export(args) => export::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Params(args) => params::run(args),
+        Command::Outputs(args) => inspect::outputs(args),
+        Command::Status(args) => inspect::status(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Completions(args) => explain::completions(args),
+        Command::Man => explain::man(),
     }
 }
 
 impl ScriptArgs {
-    /// Reads the script and its parameter values.
+    /// Reads the script and its parameter values: `--params`, then `DETSCRIPT_PARAM_NAME`
+    /// variables of parameters the script declares, then `--param`.
     fn read(&self) -> Result<Script, Exit> {
-        read_script(&self.file, &self.param, self.params.as_deref())
+        let mut script = read_script(&self.file, &self.param, self.params.as_deref())?;
+        script.quiet = self.quiet;
+        apply_env_params(&mut script)?;
+        Ok(script)
     }
+}
+
+impl FormatArgs {
+    /// The format, and the file of `-o FILE` (`-o json` is the old spelling of the format).
+    fn resolve(&self, out: Option<&str>) -> (Format, Option<std::path::PathBuf>) {
+        crate::output::resolve(self.format, self.output, out, Format::Text)
+    }
+}
+
+impl ProgressFormat {
+    /// True for the JSON event stream (`--format json`, or the old `-o json`).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    fn json(&self) -> bool {
+        crate::output::resolve(self.format, self.output, None, Format::Text).0 == Format::Json
+    }
+}
+
+impl Script {
+    /// Prints the compile's warnings and lint findings, unless `--quiet`.
+    fn warn(&self, diagnostics: &[detscript_engine::Diagnostic]) {
+        if !self.quiet {
+            print_diagnostics(diagnostics);
+        }
+    }
+}
+
+/// Adds the environment's parameter values for the parameters the script declares (a
+/// variable left over for another script is not an error); `--param` wins.
+fn apply_env_params(script: &mut Script) -> Result<(), Exit> {
+    let env = crate::input::env_params()?;
+    if env.is_empty() {
+        return Ok(());
+    }
+    let declared = match detscript_engine::declared_params_with_interrupt(
+        &script.request(Mode::Preview),
+        script_deadline(),
+    ) {
+        Ok(specs) => specs.into_iter().map(|s| s.name).collect::<Vec<_>>(),
+        // The compile that follows reports the script's errors.
+        Err(_) => return Ok(()),
+    };
+    for (name, value) in env {
+        if declared.contains(&name) && !script.from_flags.contains(&name) {
+            script
+                .params
+                .insert(name, detscript_engine::ParamInput::Text(value));
+        }
+    }
+    Ok(())
 }
 
 /// Wall-clock budget of one script run; the operation limit usually ends runaway scripts first.

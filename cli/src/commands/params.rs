@@ -7,9 +7,10 @@ use super::script_deadline;
 use crate::cli::{Format, ParamsArgs};
 use crate::exit::{self, Exit};
 use crate::input::read_script;
-use crate::output::{print_diagnostics, print_out};
+use crate::output::{print_diagnostics, write_result};
 
 pub fn run(args: ParamsArgs) -> Result<(), Exit> {
+    let (format, out) = args.format.resolve(args.out.as_deref());
     let script = read_script(&args.file, &[], None)?;
     let specs =
         match declared_params_with_interrupt(&script.request(Mode::Preview), script_deadline()) {
@@ -19,12 +20,11 @@ pub fn run(args: ParamsArgs) -> Result<(), Exit> {
                 return Err(Exit(exit::SCRIPT));
             }
         };
-    match args.output {
-        Format::Json => {
-            print_out(&(serde_json::to_string_pretty(&specs).unwrap_or_default() + "\n"))
-        }
-        Format::Text => print_out(&table(&specs)),
-    }
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&specs).unwrap_or_default() + "\n",
+        Format::Text => table(&specs),
+    };
+    write_result(out.as_deref(), &text)
 }
 
 /// NAME, KIND, DEFAULT and DOC columns.

@@ -9,7 +9,7 @@ use super::compile_or_report;
 use crate::cli::{RenderArgs, RenderTarget};
 use crate::exit::{self, Exit};
 use crate::input::{show_path, usage_error};
-use crate::output::{print_diagnostics, print_out};
+use crate::output::print_out;
 
 pub fn run(args: RenderArgs) -> Result<(), Exit> {
     let script = args.script.read()?;
@@ -20,7 +20,7 @@ pub fn run(args: RenderArgs) -> Result<(), Exit> {
         Mode::Preview
     };
     let compiled = compile_or_report(&script, mode)?;
-    print_diagnostics(&compiled.diagnostics);
+    script.warn(&compiled.diagnostics);
     let reveal = if args.out.is_some() || args.show_secrets {
         Reveal::Secrets
     } else {

@@ -1,4 +1,5 @@
-//! `detscript run` (alias `apply`): create or update the deployment in AWS.
+//! `detscript run` (alias `apply`): create or update the deployment in AWS, from a script or
+//! from a plan saved by `plan --refresh --out FILE`.
 
 use crate::cli::RunArgs;
 use crate::exit::Exit;
@@ -7,18 +8,21 @@ use crate::exit::Exit;
 pub fn run(args: RunArgs) -> Result<(), Exit> {
     use super::compile_or_report;
     use super::endpoint::check_endpoint;
-    use crate::cli::Format;
-    use crate::output::print_diagnostics;
     use detscript_engine::Mode;
 
     check_endpoint(&args.aws)?;
+    if let Some(saved) = super::saved::read(&args.script.file) {
+        let file = args.script.file.clone();
+        return super::saved::apply(saved, &file, args);
+    }
     let script = args.script.read()?;
     let compiled = compile_or_report(&script, Mode::Apply)?;
-    print_diagnostics(&compiled.diagnostics);
+    script.warn(&compiled.diagnostics);
     let opts = crate::aws::command::RunOpts {
         yes: args.yes,
         parallelism: args.parallelism,
-        json: args.output == Format::Json,
+        json: args.format.json(),
+        expect_changes: None,
         upgrade: args.upgrade.clone(),
     };
     crate::aws::command::run(compiled.plan, &args.aws, &opts)

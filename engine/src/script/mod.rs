@@ -15,6 +15,7 @@ mod lints;
 pub(crate) mod master;
 pub(crate) mod network;
 mod params;
+mod reference;
 mod resolver;
 pub(crate) mod security_group;
 pub(crate) mod values;
@@ -34,6 +35,9 @@ pub(crate) use params::ParamState;
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Sandbox limits. A legitimate script of 10,000 resources stays far below them.
+#[cfg(feature = "metadata")]
+pub use reference::{api_definitions, api_reference};
+
 pub mod limits {
     /// Operations (roughly: expression evaluations) one compile may perform.
     pub const MAX_OPERATIONS: u64 = 5_000_000;
@@ -321,105 +325,9 @@ pub(crate) fn engine_for_docs() -> Engine {
     )
 }
 
-#[cfg(feature = "metadata")]
-/// The script API as Markdown, generated from the engine's registrations: one section per
-/// handle type with its methods and properties, then the free functions.
-pub fn api_reference() -> String {
-    use std::collections::BTreeMap;
-    let tidy = |t: &str| -> String {
-        let t = t.trim().trim_start_matches("&mut ").trim_start_matches('&');
-        if t.contains("BTreeMap") {
-            return "map".into();
-        }
-        let t = t
-            .strip_prefix("core::result::Result<")
-            .map(|r| r.split(',').next().unwrap_or(r))
-            .unwrap_or(t);
-        let last = t.rsplit("::").next().unwrap_or(t);
-        match last {
-            "Dynamic" => "value".into(),
-            "i64" => "int".into(),
-            "Pool" => "AwsPool".into(),
-            "Bucket" => "S3Bucket".into(),
-            "ConfigHandle" => "MasterConfig".into(),
-            "Map" => "map".into(),
-            "Array" => "array".into(),
-            other => other.to_string(),
-        }
-    };
-    let handles = [
-        "Deployment",
-        "SecurityGroup",
-        "Ports",
-        "IamRole",
-        "InstanceProfile",
-        "S3Bucket",
-        "Database",
-        "MasterConfig",
-        "AwsPool",
-        "CheckpointStorage",
-        "MasterInstance",
-        "Vpc",
-        "Subnet",
-        "RouteTable",
-        "InternetGateway",
-        "NatGateway",
-    ];
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut free: Vec<String> = Vec::new();
-    for sig in engine_for_docs().gen_fn_signatures(false) {
-        let Some((head, ret)) = sig.split_once(" -> ") else {
-            continue;
-        };
-        let Some((name, args)) = head.split_once('(') else {
-            continue;
-        };
-        if RHAI_OVERRIDES.contains(&name) {
-            continue;
-        }
-        let args: Vec<String> = args
-            .trim_end_matches(')')
-            .split(", ")
-            .filter(|a| !a.is_empty())
-            .map(|a| tidy(a.trim_start_matches("_: ")))
-            .collect();
-        let ret = tidy(ret);
-        match (name.strip_prefix("get$"), args.first()) {
-            (Some(prop), Some(on)) => groups
-                .entry(on.clone())
-                .or_default()
-                .push(format!("- `.{prop}` -> {ret}")),
-            (None, Some(on)) if handles.contains(&on.as_str()) => {
-                groups
-                    .entry(on.clone())
-                    .or_default()
-                    .push(format!("- `.{name}({})` -> {ret}", args[1..].join(", ")));
-            }
-            _ => free.push(format!("- `{name}({})` -> {ret}", args.join(", "))),
-        }
-    }
-    let mut out = String::from(
-        "# The detscript script API\n\nGenerated from the engine's registrations by \
-`DETSCRIPT_UPDATE_DOCS=1 cargo test -p detscript-tests api_reference`; the tests fail when it \
-is out of date. `value` accepts several types (a handle, a string, a number, a map: the \
-error message says which); unknown values (`.arn`, unset parameters) are strings known after \
-apply. Every example script in `scripts/` uses these functions and is compiled by the tests.\n\n## Functions\n\n",
-    );
-    free.sort();
-    free.dedup();
-    out.push_str(&free.join("\n"));
-    out.push('\n');
-    for (on, mut lines) in groups {
-        lines.sort();
-        lines.dedup();
-        out.push_str(&format!("\n## {on}\n\n{}\n", lines.join("\n")));
-    }
-    out
-}
-
 /// Rhai's own functions the engine re-registers with its limits: not part of the script API.
 #[cfg(feature = "metadata")]
-const RHAI_OVERRIDES: &[&str] = &[
+pub(crate) const RHAI_OVERRIDES: &[&str] = &[
     "to_string",
     "as_string",
     "print",
@@ -721,7 +629,14 @@ fn unknown_function(sig: &str) -> String {
     let suggestion = API_NAMES.with(|names| {
         crate::config::suggest(name, names.iter().map(String::as_str)).map(str::to_string)
     });
-    if let Some(s) = suggestion {
+    let first_arg = sig
+        .split_once('(')
+        .and_then(|(_, a)| a.split([',', ')']).next())
+        .map(str::trim);
+    let accepted = reference::accepted(name, first_arg);
+    if !accepted.is_empty() {
+        msg.push_str(&format!("; {name} accepts: {}", accepted.join(", ")));
+    } else if let Some(s) = suggestion {
         if s != name {
             msg.push_str(&format!(" (did you mean '{s}'?)"));
         }
@@ -735,5 +650,7 @@ mod tests;
 mod tests_limits;
 #[cfg(test)]
 mod tests_model;
+#[cfg(all(test, feature = "metadata"))]
+mod tests_reference;
 #[cfg(test)]
 mod tests_userdata;

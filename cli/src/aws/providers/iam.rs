@@ -216,17 +216,23 @@ impl Provider for IamRole {
             .assume_role_policy
             .as_ref()
             .and_then(|d| cx.vals.doc(d));
-        if want_assume.map(|w| normalize_policy(&w)).as_ref() != Some(&l.assume) {
-            upd.push("~ assume-role policy".to_string());
+        match want_assume.map(|w| normalize_policy(&w)) {
+            Some(w) if w != l.assume => upd.extend(crate::aws::show::policy_change(
+                "assume-role policy",
+                &l.assume,
+                &w,
+            )),
+            Some(_) => {}
+            None => upd.push("~ assume-role policy".to_string()),
         }
         for (name, doc) in &spec.inline_policies {
             let want = cx.vals.doc(doc).map(|w| normalize_policy(&w));
             match (l.inline.get(name), want) {
                 (None, _) => upd.push(format!("+ inline policy {name}")),
                 (Some(_), None) => upd.push(format!("~ inline policy {name} (known after apply)")),
-                (Some(have), Some(want)) if *have != want => {
-                    upd.push(format!("~ inline policy {name}"))
-                }
+                (Some(have), Some(want)) if *have != want => upd.extend(
+                    crate::aws::show::policy_change(&format!("inline policy {name}"), have, &want),
+                ),
                 _ => {}
             }
         }
