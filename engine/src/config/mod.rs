@@ -177,6 +177,8 @@ pub struct AwsProvider {
     pub custom_tags: Vec<Tag>,
     pub log_group: Option<String>,
     pub log_stream: Option<String>,
+    /// The agent's own config file (agent.yaml), which Determined writes on each agent.
+    pub agent_config_file_contents: Option<AgentConfig>,
 }
 
 fn aws() -> String {
@@ -207,6 +209,68 @@ pub struct LogConfig {
     pub level: Option<String>,
     pub color: Option<bool>,
 }
+
+/// The agent's configuration (`agent.yaml`) as a pool's `agent_config_file_contents`: the
+/// hooks typed, the agent's other options passed through and checked by name.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub hooks: Option<AgentHooks>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `hooks` of the agent config.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHooks {
+    /// The command (program and arguments) the agent runs when it loses its master for good.
+    pub on_connection_lost: Option<Vec<String>>,
+}
+
+impl AgentConfig {
+    /// What `det deploy aws` gives every pool: an agent that loses its master shuts its
+    /// instance down (and, with shutdown behaviour `terminate`, stops billing).
+    pub fn shutdown_on_connection_lost() -> AgentConfig {
+        AgentConfig {
+            hooks: Some(AgentHooks {
+                on_connection_lost: Some(vec!["shutdown".into(), "now".into()]),
+            }),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// Options of Determined's agent (`agent/internal/options`) other than `hooks`; the agent
+/// refuses a config file with any other key.
+pub const AGENT_CONFIG_KEYS: &[&str] = &[
+    "agent_id",
+    "agent_reconnect_attempts",
+    "agent_reconnect_backoff",
+    "artificial_slots",
+    "binds",
+    "container_auto_remove_disabled",
+    "container_master_host",
+    "container_master_port",
+    "container_runtime",
+    "debug",
+    "fluent",
+    "ftp_proxy",
+    "hooks",
+    "http_proxy",
+    "https_proxy",
+    "image_root",
+    "label",
+    "log",
+    "master_host",
+    "master_port",
+    "no_proxy",
+    "resource_pool",
+    "security",
+    "slot_type",
+    "visible_gpus",
+];
 
 mod rules;
 mod slots;

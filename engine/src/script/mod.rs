@@ -13,6 +13,7 @@ mod iam;
 mod lints;
 mod master;
 mod params;
+mod pools;
 mod resolver;
 mod security_group;
 mod values;
@@ -780,6 +781,8 @@ fn unknown_function(sig: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fidelity;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
