@@ -32,6 +32,7 @@ mod render;
 mod script;
 pub mod userdata;
 pub mod value;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

@@ -42,6 +42,24 @@ pub const SSL_MODES: &[&str] = &[
     "verify-full",
 ];
 
+/// Where the master finds Amazon's RDS CA bundle: next to master.yaml (the folder is mounted
+/// at `/etc/determined`), downloaded there by the master's user-data.
+pub const RDS_CA_BUNDLE: &str = "/etc/determined/rds-global-bundle.pem";
+/// Amazon's bundle of RDS and Aurora certificate authorities, for every region.
+pub const RDS_CA_BUNDLE_URL: &str =
+    "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
+/// `db.ssl_mode` and `db.ssl_root_cert` when the script sets no mode: `require` for RDS for
+/// PostgreSQL (15 and newer refuse unencrypted connections), `verify-ca` against Amazon's CA
+/// bundle for Aurora, as `det deploy aws` does; never Determined's own default, `disable`.
+pub fn default_db_ssl(engine: &str) -> (&'static str, Option<&'static str>) {
+    if engine == "aurora-postgresql" {
+        ("verify-ca", Some(RDS_CA_BUNDLE))
+    } else {
+        ("require", None)
+    }
+}
+
 /// Top-level keys with a typed model.
 pub const TYPED_KEYS: &[&str] = &[
     "port",

@@ -113,3 +113,79 @@ let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
         assert!(m.contains("true or false"), "{m}");
     }
 }
+
+mod database_ssl {
+    use super::*;
+    use crate::config::{RDS_CA_BUNDLE, RDS_CA_BUNDLE_URL};
+
+    fn cluster(engine: &str, extra: &str) -> Plan {
+        plan(&format!(
+            r#"let p = params(#{{ pw: #{{ secret: true, default: "Str0ng-password" }} }});
+deployment("t");
+let m = security_group("m", "M");
+let db = database("db").engine({engine}).master_user("postgres", p.pw).allow_from(m){extra};
+let c = master_config().db(db);
+master_instance("m").instance_type("m6i.xlarge").image_id("ami-0123456789abcdef0").master_image("img:1").config(c);"#
+        ))
+    }
+
+    fn db_of(p: &Plan) -> crate::config::DbConfig {
+        p.master.as_ref().unwrap().config.db.clone().unwrap()
+    }
+
+    #[test]
+    fn rds_postgres_requires_ssl_and_aurora_verifies_amazons_ca() {
+        let rds = cluster("\"postgres\"", "");
+        assert_eq!(db_of(&rds).ssl_mode.as_deref(), Some("require"));
+        assert_eq!(db_of(&rds).ssl_root_cert, None);
+        let ud = rds.user_data(Reveal::Redact).unwrap();
+        assert!(!ud.contains(RDS_CA_BUNDLE_URL), "{ud}");
+
+        let aurora = cluster("\"aurora-postgresql\"", "");
+        assert_eq!(db_of(&aurora).ssl_mode.as_deref(), Some("verify-ca"));
+        assert_eq!(db_of(&aurora).ssl_root_cert.as_deref(), Some(RDS_CA_BUNDLE));
+        // The bundle lands next to master.yaml, whose folder the master sees as /etc/determined.
+        let ud = aurora.user_data(Reveal::Redact).unwrap();
+        let host = format!(
+            "{}/rds-global-bundle.pem",
+            crate::userdata::HOST_CONFIG_PATH
+                .rsplit_once('/')
+                .unwrap()
+                .0
+        );
+        assert!(
+            ud.contains(&format!(
+                "curl -fsSL --retry 5 -o {host}.new {RDS_CA_BUNDLE_URL}\n"
+            )) && ud.contains(&format!("mv {host}.new {host}\n")),
+            "{ud}"
+        );
+        assert!(RDS_CA_BUNDLE.starts_with(crate::userdata::CONTAINER_CONFIG_DIR));
+    }
+
+    #[test]
+    fn a_mode_the_script_sets_is_kept_and_versions_are_pinned() {
+        let p = cluster("\"aurora-postgresql\", \"16.8\"", ".ssl_mode(\"require\")");
+        assert_eq!(db_of(&p).ssl_mode.as_deref(), Some("require"));
+        assert_eq!(db_of(&p).ssl_root_cert, None);
+        assert!(
+            !p.user_data(Reveal::Redact)
+                .unwrap()
+                .contains("curl -fsSL --retry")
+        );
+        let version =
+            |p: &Plan, id: &str| p.get(id).unwrap().properties()["engine_version"].clone();
+        assert_eq!(version(&p, "rds_cluster.db"), "16.8");
+        for engine in ["postgres", "aurora-postgresql"] {
+            let p = cluster(&format!("{engine:?}"), "");
+            let id = if engine == "postgres" {
+                "rds_instance.db"
+            } else {
+                "rds_cluster.db"
+            };
+            assert_eq!(
+                version(&p, id),
+                crate::versions::pinned_engine_version(engine).unwrap()
+            );
+        }
+    }
+}
