@@ -19,6 +19,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod amis;
 pub mod budget;
 pub mod cfn;
 pub mod config;

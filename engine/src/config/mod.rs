@@ -290,8 +290,11 @@ pub const AGENT_CONFIG_KEYS: &[&str] = &[
     "visible_gpus",
 ];
 
+mod agent_policy;
 mod rules;
 mod slots;
+
+pub use agent_policy::*;
 
 pub use rules::*;
 pub use slots::*;

@@ -3,17 +3,33 @@
 //! neither gets what `det deploy aws` gives every pool: `hooks.on_connection_lost:
 //! [shutdown, now]`, so an agent that loses its master stops its instance instead of billing.
 
-use rhai::Engine;
+use rhai::{Dynamic, Engine, NativeCallContext};
 use serde_json::{Map, Value};
 
+use super::handles::IamRole;
 use super::master::{Pool, PoolDecl};
-use super::{Shared, fail, method, pos_of, values};
-use crate::config::AgentConfig;
+use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
+use crate::config::{AgentConfig, PoolTag, agent_statements};
+use crate::kinds::IamRoleSpec;
+use crate::refs;
+use crate::value::Doc;
 
 /// The provider key, as in master.yaml.
 pub(crate) const AGENT_CONFIG: &str = "agent_config_file_contents";
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    let s = state.clone();
+    engine.register_fn(
+        "allow_agents",
+        move |ctx: NativeCallContext,
+              role: &mut IamRole,
+              policy: &str,
+              pools: Dynamic|
+              -> RhaiResult<IamRole> {
+            allow_agents(&ctx, &mut s.borrow_mut(), role, policy, &pools)?;
+            Ok(role.clone())
+        },
+    );
     method(engine, state, AGENT_CONFIG, |ctx, st, p: &Pool, v| {
         if !v.is_map() {
             return fail(
@@ -57,6 +73,80 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         },
     );
+}
+
+/// The pools of `.allow_agents(policy, pools)`: one `aws_pool` or an array of them, each with
+/// its tag known; returns their tags and whether any is a spot pool.
+fn pool_tags(st: &State, who: &str, pools: &Dynamic) -> Result<(Vec<PoolTag>, bool), String> {
+    let handles: Vec<Pool> = match pools.read_lock::<rhai::Array>() {
+        Some(arr) => arr
+            .iter()
+            .map(|p| p.read_lock::<Pool>().map(|p| p.clone()))
+            .collect::<Option<_>>(),
+        None => pools.read_lock::<Pool>().map(|p| vec![p.clone()]),
+    }
+    .ok_or_else(|| {
+        format!(
+            "{who}: .allow_agents() expects an aws_pool(...) or an array of them, got {}",
+            values::describe(pools)
+        )
+    })?;
+    let mut tags = Vec::new();
+    let mut spot = false;
+    for h in handles {
+        let p = &st.pools[h.idx];
+        let text = |k: &str| {
+            p.provider
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let (Some(key), Some(value)) = (text("tag_key"), text("tag_value")) else {
+            return Err(format!(
+                "{who}: aws_pool '{}' has no .tag(key, value) yet: the master may only manage instances with its pool's tag, so tag the pool before .allow_agents()",
+                h.name
+            ));
+        };
+        if refs::has_refs(&key) {
+            return Err(format!(
+                "{who}: the tag key of aws_pool '{}' must be known when planning (it names a policy condition); give its parameter a value",
+                h.name
+            ));
+        }
+        spot |= p.provider.get("spot") == Some(&Value::Bool(true));
+        tags.push(PoolTag { key, value });
+    }
+    Ok((tags, spot))
+}
+
+fn allow_agents(
+    ctx: &NativeCallContext,
+    st: &mut State,
+    role: &IamRole,
+    policy: &str,
+    pools: &Dynamic,
+) -> RhaiResult<()> {
+    let who = format!("iam_role '{}'", role.name);
+    let (tags, spot) = pool_tags(st, &who, pools).or_else(|m| fail(ctx, m))?;
+    let region = st.deployment.as_ref().and_then(|d| d.region.clone());
+    let partition = crate::kinds::partition(region.as_deref().filter(|r| !refs::has_refs(r)));
+    let doc = serde_json::json!({ "Version": "2012-10-17", "Statement": agent_statements(&tags, spot, partition) });
+    let pos = pos_of(ctx, st);
+    let d = st.decl(&role.id);
+    d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
+    let mut taken = false;
+    d.edit(|r: &mut IamRoleSpec| {
+        taken = r.inline_policies.contains_key(policy);
+        r.inline_policies
+            .insert(policy.to_string(), Doc::from_marked_json(&doc));
+    });
+    if taken {
+        return fail(
+            ctx,
+            format!("{who}: a policy named '{policy}' is already attached to the role"),
+        );
+    }
+    Ok(())
 }
 
 /// Adds or removes `hooks.on_connection_lost: [shutdown, now]`, dropping what becomes empty.

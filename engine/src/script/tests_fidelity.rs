@@ -189,3 +189,105 @@ master_instance("m").instance_type("m6i.xlarge").image_id("ami-0123456789abcdef0
         }
     }
 }
+
+mod amis {
+    use super::*;
+
+    fn pool_ami(region: &str) -> Result<Compiled, Failure> {
+        run(&format!(
+            "deployment(\"t\"){region};\nlet a = determined_ami(\"agent\");\nlet m = determined_ami(\"master\");\nsecurity_group(\"x\", a + \" \" + m);"
+        ))
+    }
+
+    #[test]
+    fn amis_follow_the_deployment_region() {
+        for (region, master, agent) in crate::amis::REGION_AMIS {
+            let p = pool_ami(&format!(".region({region:?})"))
+                .expect("plans")
+                .plan;
+            let desc = p.get("security_group.x").unwrap().properties()["description"].clone();
+            assert_eq!(desc, format!("{agent} {master}"));
+        }
+    }
+
+    #[test]
+    fn an_unsupported_or_missing_region_is_an_error_at_the_line() {
+        let (m, line) = error_of(pool_ami(".region(\"eu-north-1\")"));
+        assert!(
+            m.contains("no AMIs for region \"eu-north-1\"") && m.contains("us-east-1"),
+            "{m}"
+        );
+        assert_eq!(line, 2);
+        let (m, line) = error_of(pool_ami(""));
+        assert!(m.contains("call deployment(..).region(..)"), "{m}");
+        assert_eq!(line, 2);
+        let (m, _) = error("deployment(\"t\").region(\"us-west-2\"); determined_ami(\"worker\");");
+        assert!(m.contains("\"master\" or \"agent\""), "{m}");
+        let (m, _) = error(
+            "let p = params(#{ r: #{} }); deployment(\"t\").region(p.r); determined_ami(\"agent\");",
+        );
+        assert!(m.contains("give the region's parameter a value"), "{m}");
+    }
+
+    fn error_of(r: Result<Compiled, Failure>) -> (String, u32) {
+        let Err(f) = r else {
+            panic!("expected an error")
+        };
+        (f.diagnostics[0].message.clone(), f.diagnostics[0].line)
+    }
+}
+
+mod master_role {
+    use super::*;
+
+    const PRE: &str = "deployment(\"t\").region(\"us-gov-west-1\");\nlet a = aws_pool(\"a\").tag(\"det-t\", \"det-t-agent\");\nlet b = aws_pool(\"b\").tag(\"det-t\", \"det-t-agent\").spot(true);\n";
+
+    #[test]
+    fn the_role_gets_the_scoped_statements_of_its_pools() {
+        let p = plan(&format!(
+            "{PRE}iam_role(\"m\").assumed_by(\"ec2.amazonaws.com\").allow_agents(\"agents\", [a, b]);"
+        ));
+        let policy = p.get("iam_role.m").unwrap().properties()["inline_policies"]["agents"].clone();
+        let want = crate::config::agent_statements(
+            &[crate::config::PoolTag {
+                key: "det-t".into(),
+                value: "det-t-agent".into(),
+            }],
+            true,
+            "aws-us-gov",
+        );
+        assert_eq!(policy["Statement"], serde_json::json!(want));
+        let text = p.render_text();
+        assert!(
+            text.contains("when StringEquals ec2:ResourceTag/det-t = det-t-agent"),
+            "{text}"
+        );
+        // One on-demand pool: no spot permissions.
+        let p = plan(&format!(
+            "{PRE}iam_role(\"m\").allow_agents(\"agents\", a);"
+        ));
+        let s = serde_json::Value::Object(p.get("iam_role.m").unwrap().properties()).to_string();
+        assert!(!s.contains("Spot"), "{s}");
+    }
+
+    #[test]
+    fn pools_must_be_tagged_known_and_policies_unique() {
+        let (m, line) = error(&format!(
+            "{PRE}let c = aws_pool(\"c\");\niam_role(\"m\").allow_agents(\"x\", c);"
+        ));
+        assert!(m.contains("aws_pool 'c' has no .tag(key, value)"), "{m}");
+        assert_eq!(line, 5);
+        let (m, _) = error(&format!(
+            "{PRE}iam_role(\"m\").allow_agents(\"x\", [a, 1]);"
+        ));
+        assert!(m.contains("expects an aws_pool(...) or an array"), "{m}");
+        let (m, _) = error(&format!(
+            "{PRE}iam_role(\"m\").allow(\"x\", \"s3:GetObject\", \"*\").allow_agents(\"x\", a);"
+        ));
+        assert!(m.contains("already attached"), "{m}");
+        let (m, _) = error(
+            "let p = params(#{ k: #{} }); deployment(\"t\"); let a = aws_pool(\"a\").tag(p.k, \"v\"); iam_role(\"m\").allow_agents(\"x\", a);",
+        );
+        assert!(m.contains("must be known when planning"), "{m}");
+    }
+}
