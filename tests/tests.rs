@@ -28,6 +28,10 @@ fn example_params() -> BTreeMap<String, ParamInput> {
         "db_password".to_string(),
         ParamInput::Text("Test-password-1".into()),
     );
+    p.insert(
+        "registry_password".to_string(),
+        ParamInput::Text("Test-registry-token".into()),
+    );
     p
 }
 
@@ -42,13 +46,20 @@ fn compiled(
 ) -> (Plan, Vec<detscript_engine::Diagnostic>) {
     let source = std::fs::read_to_string(path).expect("readable script");
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-    let req = CompileRequest {
+    let mut req = CompileRequest {
         file: &file,
         source: &source,
-        params,
+        params: BTreeMap::new(),
         mode: Mode::Apply,
         loader: Rc::new(DirLoader(scripts_dir())),
     };
+    // Only the example values a script declares (aux-compute.rhai alone has registry_password).
+    let declared = detscript_engine::declared_params(&req)
+        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
+    req.params = params
+        .into_iter()
+        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
+        .collect();
     match compile(&req) {
         Ok(c) => (c.plan, c.diagnostics),
         Err(f) => panic!("{file} does not compile: {:#?}", f.diagnostics),

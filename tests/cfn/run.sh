@@ -33,7 +33,7 @@ rm -rf "$out"
 mkdir -p "$out"
 
 # The values every example is tested with; only the parameters a script declares are passed.
-declare -A values=([keypair]=test-key [db_password]=Test-password-1)
+declare -A values=([keypair]=test-key [db_password]=Test-password-1 [registry_password]=Test-registry-token)
 
 shopt -s nullglob
 scripts=(scripts/*.rhai)
@@ -63,7 +63,7 @@ for script in "${scripts[@]}"; do
             echo "FAIL $script ($format): export failed"; cat "$out/$name.$ext.stderr"
             failed=$((failed + 1)); continue
         fi
-        if grep -q "Test-password-1" "$template"; then
+        if grep -q -e "Test-password-1" -e "Test-registry-token" "$template"; then
             echo "FAIL $script ($format): the secret's value is in the template"
             failed=$((failed + 1)); continue
         fi

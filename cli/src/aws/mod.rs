@@ -11,6 +11,7 @@ pub mod diff;
 pub mod discover;
 pub mod exec;
 pub mod health;
+pub mod preflight;
 pub mod providers;
 pub mod ui;
 pub mod upgrade;
