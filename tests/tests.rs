@@ -342,3 +342,18 @@ fn the_readme_tour_compiles() {
         .unwrap_or_else(|f| panic!("the README tour does not compile: {:#?}", f.diagnostics));
     assert!(compiled.plan.get("ec2_instance.master").is_some());
 }
+
+/// The README's list of regions with Determined AMIs is the engine's map.
+#[test]
+fn readme_lists_the_ami_regions_of_the_engine() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let want = format!(
+        "Determined AMIs exist for: {}.",
+        detscript_engine::amis::regions().join(", ")
+    );
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&want), "the README should say {want:?}");
+}

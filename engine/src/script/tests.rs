@@ -4,11 +4,11 @@ use serde_json::{Value, json};
 
 use crate::{CompileRequest, Compiled, Failure, Mode, ParamInput, Plan, Reveal, compile};
 
-fn run(src: &str) -> Result<Compiled, Failure> {
+pub(super) fn run(src: &str) -> Result<Compiled, Failure> {
     compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
 }
 
-fn plan(src: &str) -> Plan {
+pub(super) fn plan(src: &str) -> Plan {
     match run(src) {
         Ok(c) => c.plan,
         Err(f) => panic!("expected a plan, got {:#?}", f.diagnostics),
@@ -16,7 +16,7 @@ fn plan(src: &str) -> Plan {
 }
 
 /// The first error's message and line.
-fn error(src: &str) -> (String, u32) {
+pub(super) fn error(src: &str) -> (String, u32) {
     match run(src) {
         Ok(_) => panic!("expected an error"),
         Err(f) => (f.diagnostics[0].message.clone(), f.diagnostics[0].line),

@@ -1,26 +1,8 @@
 //! Tests of what a cluster needs to behave like `det deploy aws`'s: the agents' config,
 //! AMIs per region, database SSL and the master's scoped EC2 permissions.
 
-use crate::{CompileRequest, Compiled, Failure, Mode, Plan, Reveal, compile};
-
-fn run(src: &str) -> Result<Compiled, Failure> {
-    compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
-}
-
-fn plan(src: &str) -> Plan {
-    match run(src) {
-        Ok(c) => c.plan,
-        Err(f) => panic!("expected a plan, got {:#?}", f.diagnostics),
-    }
-}
-
-/// The first error's message and line.
-fn error(src: &str) -> (String, u32) {
-    match run(src) {
-        Ok(_) => panic!("expected an error"),
-        Err(f) => (f.diagnostics[0].message.clone(), f.diagnostics[0].line),
-    }
-}
+use super::tests::{error, plan, run};
+use crate::{Compiled, Failure, Plan, Reveal};
 
 mod agent_config {
     use super::*;
