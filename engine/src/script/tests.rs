@@ -413,15 +413,15 @@ mod database {
     }
 }
 
-mod master {
+pub(super) mod master {
     use super::*;
 
-    const PRE: &str = r#"deployment("t");
+    pub(in crate::script) const PRE: &str = r#"deployment("t");
 let sg = security_group("agent", "A");
 let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
 "#;
 
-    fn pool(extra: &str) -> String {
+    pub(in crate::script) fn pool(extra: &str) -> String {
         format!(
             "{PRE}let pool = aws_pool(\"default\").instance_type(\"g5.xlarge\").ssh_key_name(\"k\").iam_instance_profile(prof).security_group(sg){extra};\nlet c = master_config().resource_pool(pool);\nmaster_instance(\"m\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\").master_image(\"img:1\").config(c);"
         )
