@@ -357,3 +357,46 @@ fn readme_lists_the_ami_regions_of_the_engine() {
     let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains(&want), "the README should say {want:?}");
 }
+
+/// The README's networking example compiles into the network it describes, without findings.
+#[test]
+fn the_readme_networking_example_plans() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let section = &readme[readme.find("## Networking").expect("a Networking section")..];
+    let start = section.find("```rhai\n").expect("a rhai block") + 8;
+    let end = start + section[start..].find("```").unwrap();
+    let req = CompileRequest::new("README.md", &section[start..end], Mode::Preview);
+    let compiled = detscript_engine::compile(&req).unwrap_or_else(|f| {
+        panic!(
+            "the networking example does not compile: {:#?}",
+            f.diagnostics
+        )
+    });
+    let kinds: std::collections::BTreeSet<&str> = compiled
+        .plan
+        .resources
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect();
+    for k in [
+        "vpc",
+        "internet_gateway",
+        "route_table",
+        "subnet",
+        "nat_gateway",
+        "elastic_ip",
+        "vpc_endpoint",
+        "db_subnet_group",
+    ] {
+        assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+    }
+    let codes: Vec<_> = compiled
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.code.clone())
+        .collect();
+    assert!(codes.is_empty(), "{codes:?}");
+}

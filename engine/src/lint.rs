@@ -117,6 +117,21 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         title: "allow(...) that silences nothing",
     },
+    Rule {
+        id: "DS031",
+        severity: Severity::Error,
+        title: "database in subnets of fewer than two availability zones",
+    },
+    Rule {
+        id: "DS032",
+        severity: Severity::Warning,
+        title: "master or agents in a subnet with no route out to pull images",
+    },
+    Rule {
+        id: "DS033",
+        severity: Severity::Warning,
+        title: "web UI open to a public CIDR but the master has no public address",
+    },
 ];
 
 pub fn rule(id: &str) -> Option<&'static Rule> {

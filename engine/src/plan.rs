@@ -93,6 +93,8 @@ pub struct MasterFiles {
     pub port: i64,
     pub tls: bool,
     pub public_ip: bool,
+    /// The master's Elastic IP resource (its address is the master's public address).
+    pub elastic_ip: Option<String>,
     /// Absolute path of master.yaml on the master host.
     pub config_path: String,
     pub config: MasterConfig,

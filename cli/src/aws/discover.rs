@@ -63,6 +63,9 @@ pub struct State {
     pub claimed: Vec<String>,
     /// The default VPC (security groups are created there).
     pub vpc_id: Option<String>,
+    /// Existing resources the plan names by id (an existing VPC), by logical id: looked up,
+    /// never owned, so never modified or deleted.
+    pub existing: BTreeMap<String, Live>,
 }
 
 impl State {
@@ -80,6 +83,7 @@ impl State {
         self.rules.extend(other.rules);
         self.conflicts.extend(other.conflicts);
         self.vpc_id = self.vpc_id.take().or(other.vpc_id);
+        self.existing.extend(other.existing);
     }
 
     /// Records a live resource: owned when its tags name `deployment`, else a conflict when
@@ -200,6 +204,14 @@ remove the extra copies (or run `detscript destroy`, which removes every copy)",
 
 pub fn kind_words(k: Kind) -> &'static str {
     match k {
+        Kind::Vpc => "VPC",
+        Kind::InternetGateway => "internet gateway",
+        Kind::Subnet => "subnet",
+        Kind::RouteTable => "route table",
+        Kind::NatGateway => "NAT gateway",
+        Kind::ElasticIp => "Elastic IP",
+        Kind::VpcEndpoint => "VPC endpoint",
+        Kind::DbSubnetGroup => "DB subnet group",
         Kind::S3Bucket => "S3 bucket",
         Kind::SecurityGroup => "security group",
         Kind::SecurityGroupRule => "security group rule",

@@ -67,7 +67,8 @@ pub fn target(
             ));
         }
         None => match resolved("master_url") {
-            Some(u) if !master.public_ip => {
+            // An Elastic IP is a public address too (the master_url then uses it).
+            Some(u) if !master.public_ip && master.elastic_ip.is_none() => {
                 return Err(format!(
                     "not waiting for the master's /info: it has no public address; from inside its VPC, check {}/info",
                     u.trim_end_matches('/')
@@ -299,6 +300,18 @@ mod tests {
             why,
             "not waiting for the master's /info: it has no public address; from inside its VPC, check http://10.0.0.7:8080/info"
         );
+        // Its Elastic IP is its public address.
+        let eip = crate::aws::diff::tests::plan_with("0.0.0.0/0", |s| {
+            s.replace(
+                ".disk_gb(200)",
+                ".disk_gb(200).public_ip(false).elastic_ip(true)",
+            )
+        });
+        attrs
+            .0
+            .insert("elastic_ip.master.public_ip".into(), "198.51.100.9".into());
+        let t = target(&eip, &attrs, "us-west-2", false, None).unwrap();
+        assert_eq!(t.url, "http://198.51.100.9:8080/info");
     }
 
     #[test]

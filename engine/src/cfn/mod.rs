@@ -48,7 +48,7 @@ pub use ids::camel;
 
 use crate::ParamSpec;
 use crate::diag::{Diagnostic, SourcePos};
-use crate::plan::{Kind, Plan, Resource};
+use crate::plan::{Plan, Resource};
 use crate::value::{Doc, Part, Ref, Tmpl};
 use params::ParamUse;
 
@@ -72,6 +72,9 @@ pub(crate) struct Mapped {
     pub ty: &'static str,
     pub props: Map<String, Value>,
     pub keep: Option<&'static str>,
+    /// Resources that come with this one (an attachment, routes): logical id suffix, the
+    /// resource, and the logical ids it must wait for besides those it references.
+    pub extra: Vec<(String, Mapped, Vec<String>)>,
 }
 
 impl Mapped {
@@ -80,7 +83,18 @@ impl Mapped {
             ty,
             props: Map::new(),
             keep: None,
+            extra: Vec::new(),
         }
+    }
+
+    /// No resource in the template (an existing VPC: references to it are its id).
+    pub fn none() -> Mapped {
+        Mapped::new("")
+    }
+
+    /// Adds a resource that comes with this one, logical id `<this one><suffix>`.
+    pub fn extra(&mut self, suffix: &str, m: Mapped, depends_on: Vec<String>) {
+        self.extra.push((suffix.to_string(), m, depends_on));
     }
 
     /// Sets a property.
@@ -104,8 +118,10 @@ pub fn export(plan: &Plan, params: &[ParamSpec]) -> Result<Value, Vec<Diagnostic
     let mut resources = Map::new();
     for r in &plan.resources {
         match cx.resource(r) {
-            Ok(body) => {
-                resources.insert(cx.logical[&r.id].clone(), body);
+            Ok(bodies) => {
+                for (id, body) in bodies {
+                    resources.insert(id, body);
+                }
             }
             Err(m) => cx.errors.push(Diagnostic::error(
                 format!("{}: cannot export to CloudFormation: {m}", r.id),
@@ -226,9 +242,29 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn resource(&mut self, r: &Resource) -> Result<Value, String> {
+    /// The template resources of a plan resource: its own and those that come with it.
+    fn resource(&mut self, r: &Resource) -> Result<Vec<(String, Value)>, String> {
         self.implied.clear();
-        let mapped = r.spec.cfn(r, self)?;
+        let mut mapped = r.spec.cfn(r, self)?;
+        if mapped.ty.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.logical[&r.id].clone();
+        let mut out = Vec::new();
+        for (suffix, m, after) in std::mem::take(&mut mapped.extra) {
+            let mut body = Map::new();
+            body.insert("Type".into(), json!(m.ty));
+            if !after.is_empty() {
+                body.insert("DependsOn".into(), json!(after));
+            }
+            body.insert("Properties".into(), Value::Object(m.props));
+            out.push((format!("{me}{suffix}"), Value::Object(body)));
+        }
+        out.insert(0, (me, self.body(r, mapped)));
+        Ok(out)
+    }
+
+    fn body(&mut self, r: &Resource, mapped: Mapped) -> Value {
         let mut out = Map::new();
         out.insert("Type".into(), json!(mapped.ty));
         if let Some(policy) = mapped.keep {
@@ -247,7 +283,7 @@ impl<'a> Cx<'a> {
             out.insert("DependsOn".into(), json!(extra));
         }
         out.insert("Properties".into(), Value::Object(mapped.props));
-        Ok(Value::Object(out))
+        Value::Object(out)
     }
 
     fn outputs(&mut self, values: &BTreeMap<String, Tmpl>) -> Map<String, Value> {
@@ -292,6 +328,14 @@ impl<'a> Cx<'a> {
     /// The template parameter holding the VPC of the security groups.
     pub fn vpc(&self) -> Option<&str> {
         self.vpc.as_deref()
+    }
+
+    /// The logical id of the resource with plan id `id` (which the resource being mapped
+    /// now reaches).
+    pub fn logical_id(&mut self, id: &str) -> String {
+        let logical = self.logical[id].clone();
+        self.implied.insert(logical.clone());
+        logical
     }
 
     /// `Ref` of the resource with plan id `id`, which the resource being mapped now reaches.
@@ -465,7 +509,9 @@ fn param_names(t: &Tmpl) -> impl Iterator<Item = &str> {
 
 /// Kinds that need the VPC parameter.
 fn needs_vpc(plan: &Plan) -> bool {
-    plan.resources.iter().any(|r| r.kind == Kind::SecurityGroup)
+    plan.resources
+        .iter()
+        .any(|r| matches!(&r.spec, crate::kinds::Spec::SecurityGroup(g) if g.vpc_id.is_none()))
 }
 
 fn truncate(s: &str, max: usize) -> String {

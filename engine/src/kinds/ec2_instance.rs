@@ -48,19 +48,20 @@ pub(crate) fn master_outputs(mf: &crate::plan::MasterFiles, out: &mut super::Out
     use crate::value::Ref;
     let id = format!("ec2_instance.{}", mf.instance_name);
     let attr = |a: &str| Tmpl::reference(Ref::new(&id, a));
-    let ip = if mf.public_ip {
-        "public_ip"
-    } else {
-        "private_ip"
+    // An Elastic IP is the master's stable public address; else its own public IP, if any.
+    let public = match &mf.elastic_ip {
+        Some(eip) => Some(Tmpl::reference(Ref::new(eip, "public_ip"))),
+        None if mf.public_ip => Some(attr("public_ip")),
+        None => None,
     };
     let scheme = if mf.tls { "https" } else { "http" };
     out.insert("master_instance_id".into(), attr("id"));
     out.insert("master_private_ip".into(), attr("private_ip"));
-    if mf.public_ip {
-        out.insert("master_public_ip".into(), attr("public_ip"));
+    if let Some(p) = &public {
+        out.insert("master_public_ip".into(), p.clone());
     }
     let url = Tmpl::text(format!("{scheme}://"))
-        .concat(&attr(ip))
+        .concat(&public.unwrap_or_else(|| attr("private_ip")))
         .concat(&Tmpl::text(format!(":{}", mf.port)));
     out.insert("master_url".into(), url);
     for pool in &mf.config.resource_pools {

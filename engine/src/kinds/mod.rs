@@ -5,12 +5,16 @@
 //! plus its module, and the compiler asks for whatever its `impl KindSpec` still lacks.
 
 pub mod ec2_instance;
+pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
 pub mod rds;
+pub mod route_table;
 pub mod s3_bucket;
 pub mod security_group;
 pub mod security_group_rule;
+pub mod subnet;
+pub mod vpc;
 
 use std::collections::BTreeMap;
 
@@ -19,12 +23,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use ec2_instance::Ec2InstanceSpec;
+pub use elastic_ip::ElasticIpSpec;
 pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
+pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
+pub use subnet::{DbSubnetGroupSpec, SubnetSpec};
+pub use vpc::{InternetGatewaySpec, VpcEndpointSpec, VpcSpec};
 
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
@@ -267,6 +275,14 @@ macro_rules! kinds {
 
 // The kinds: variant, spec type, name in plans and scripts.
 kinds! {
+    Vpc(VpcSpec) = "vpc",
+    InternetGateway(InternetGatewaySpec) = "internet_gateway",
+    Subnet(SubnetSpec) = "subnet",
+    RouteTable(RouteTableSpec) = "route_table",
+    NatGateway(NatGatewaySpec) = "nat_gateway",
+    ElasticIp(ElasticIpSpec) = "elastic_ip",
+    VpcEndpoint(VpcEndpointSpec) = "vpc_endpoint",
+    DbSubnetGroup(DbSubnetGroupSpec) = "db_subnet_group",
     S3Bucket(S3BucketSpec) = "s3_bucket",
     SecurityGroup(SecurityGroupSpec) = "security_group",
     SecurityGroupRule(SecurityGroupRuleSpec) = "security_group_rule",
@@ -285,6 +301,7 @@ pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
     crate::script::bucket::register,
     crate::script::database::register,
     crate::script::master::register,
+    crate::script::network::register,
 ];
 
 #[cfg(test)]

@@ -17,6 +17,9 @@ pub struct DbSettings {
     pub port: i64,
     pub storage_encrypted: bool,
     pub vpc_security_group_ids: Option<Vec<Tmpl>>,
+    /// The DB subnet group (None: the default VPC's default group).
+    #[serde(default)]
+    pub db_subnet_group_name: Option<Tmpl>,
 }
 
 #[serde_with::skip_serializing_none]
@@ -106,6 +109,9 @@ impl DbSettings {
                 "VPCSecurityGroups"
             };
             m.set(key, cx.tmpls(sgs)?);
+        }
+        if let Some(g) = &self.db_subnet_group_name {
+            m.set("DBSubnetGroupName", cx.tmpl(g)?);
         }
         Ok(())
     }

@@ -7,11 +7,15 @@ use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupSpec {
     pub group_name: String,
     pub description: Tmpl,
+    /// The VPC of the script (None: the account's default VPC).
+    #[serde(default)]
+    pub vpc_id: Option<Tmpl>,
 }
 
 impl KindSpec for SecurityGroupSpec {
@@ -39,7 +43,9 @@ impl KindSpec for SecurityGroupSpec {
         let mut m = Mapped::new("AWS::EC2::SecurityGroup");
         m.set("GroupDescription", cx.tmpl(&self.description)?);
         m.set("GroupName", self.group_name.as_str().into());
-        if let Some(vpc) = cx.vpc() {
+        if let Some(v) = &self.vpc_id {
+            m.set("VpcId", cx.tmpl(v)?);
+        } else if let Some(vpc) = cx.vpc() {
             m.set("VpcId", serde_json::json!({ "Ref": vpc }));
         }
         m.set(

@@ -11,6 +11,7 @@ mod determined;
 mod iam;
 mod instance;
 mod network;
+mod vpc;
 
 use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::kinds::{Ec2InstanceSpec, Spec};
@@ -24,6 +25,7 @@ pub type Check = fn(&Plan) -> Vec<Diagnostic>;
 /// Every built-in check, in the order findings are reported.
 pub const CHECKS: &[Check] = &[
     network::check,
+    vpc::check,
     iam::check,
     instance::check,
     database::check,
@@ -232,6 +234,7 @@ mod tests {
     fn each_rule_triggers_at_its_line() {
         let all = [
             super::network::TRIGGERS,
+            super::vpc::TRIGGERS,
             super::iam::TRIGGERS,
             super::instance::TRIGGERS,
             super::database::TRIGGERS,

@@ -41,6 +41,8 @@ pub(crate) struct DbDecl {
     pub field_pos: std::collections::HashMap<String, SourcePos>,
     /// The security group made by `.allow_from`, if any.
     pub sg: Option<String>,
+    /// The DB subnet group made by `.subnets([..])`, if any.
+    pub subnet_group: Option<String>,
 }
 
 impl DbDecl {
@@ -165,6 +167,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 pos,
                 field_pos: Default::default(),
                 sg: None,
+                subnet_group: None,
             });
             Ok(Database {
                 idx,
@@ -428,6 +431,10 @@ pub(crate) fn materialize(
             .sg
             .as_ref()
             .map(|sg| vec![Tmpl::reference(Ref::new(sg, "id"))]),
+        db_subnet_group_name: db
+            .subnet_group
+            .as_ref()
+            .map(|g| Tmpl::reference(Ref::new(g, "name"))),
     };
     let class = Tmpl::from_marked(db.instance_class.as_deref().unwrap_or("db.t4g.medium"));
     let alias = format!("database.{}", db.name);

@@ -69,6 +69,8 @@ pub(crate) struct MasterDecl {
     pub master_image: Option<String>,
     pub config: Option<usize>,
     pub public_ip: bool,
+    /// The Elastic IP declared by `.elastic_ip(true)`.
+    pub elastic_ip: Option<String>,
     pub imdsv2: bool,
     pub hop_limit: i64,
     pub config_path: String,

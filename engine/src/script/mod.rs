@@ -13,6 +13,7 @@ pub(crate) mod handles;
 pub(crate) mod iam;
 mod lints;
 pub(crate) mod master;
+pub(crate) mod network;
 mod params;
 mod pools;
 mod resolver;
@@ -359,6 +360,11 @@ pub fn api_reference() -> String {
         "AwsPool",
         "CheckpointStorage",
         "MasterInstance",
+        "Vpc",
+        "Subnet",
+        "RouteTable",
+        "InternetGateway",
+        "NatGateway",
     ];
     let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut free: Vec<String> = Vec::new();

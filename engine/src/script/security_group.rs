@@ -63,6 +63,7 @@ pub(crate) fn group_spec(description: &str) -> Spec {
     Spec::SecurityGroup(SecurityGroupSpec {
         group_name: String::new(),
         description: Tmpl::from_marked(description),
+        vpc_id: None,
     })
 }
 

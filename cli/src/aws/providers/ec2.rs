@@ -32,6 +32,7 @@ pub struct InstanceLive {
     pub profile_arn: Option<String>,
     pub user_data: Option<String>,
     pub state: String,
+    pub subnet_id: Option<String>,
 }
 
 pub struct Ec2Instance;
@@ -163,6 +164,7 @@ impl Provider for Ec2Instance {
                     .map(str::to_string),
                 user_data,
                 state: state_of(i).unwrap_or_default(),
+                subnet_id: i.subnet_id().map(str::to_string),
             });
             let live = Live::new(&name, instance_attrs(i), detail);
             st.add(dep, &tags, live, names.get(&name).map(String::as_str));
@@ -217,13 +219,26 @@ impl Provider for Ec2Instance {
                 "user-data (master.yaml) changed; it only runs at first boot".into(),
             );
         }
+        if let Some(s) = spec.subnet_id.as_ref().and_then(|s| v.known(s)) {
+            if l.subnet_id.as_deref() != Some(s.as_str()) {
+                return Action::Replace(format!(
+                    "subnet {} -> {s}",
+                    l.subnet_id.as_deref().unwrap_or("none")
+                ));
+            }
+        }
         let mut upd = Vec::new();
         diff_groups(&spec.security_group_ids, &l.sgs, cx, &mut upd);
         super::update_or_noop(upd)
     }
 
     fn uses(d: &InstanceLive) -> Vec<String> {
-        d.sgs.iter().chain(&d.profile_arn).cloned().collect()
+        d.sgs
+            .iter()
+            .chain(&d.profile_arn)
+            .chain(&d.subnet_id)
+            .cloned()
+            .collect()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Ec2InstanceSpec>) -> Result<AttrMap> {

@@ -6,6 +6,9 @@
 pub mod agents;
 pub mod ec2;
 pub mod iam;
+pub mod network;
+pub mod network_endpoint;
+pub mod network_routes;
 pub mod rds;
 pub mod s3;
 pub mod sg;
@@ -26,6 +29,9 @@ use super::{Attrs, Clients, Ctx, aws_err, code_of};
 
 pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
+pub use network::{InternetGateway, Subnet, Vpc};
+pub use network_endpoint::VpcEndpoint;
+pub use network_routes::{DbSubnetGroup, ElasticIp, NatGateway, RouteTable};
 pub use rds::{RdsCluster, RdsInstance};
 pub use s3::S3Bucket;
 pub use sg::{SecurityGroup, SecurityGroupRule};
@@ -113,6 +119,14 @@ macro_rules! providers {
 }
 
 providers! {
+    Vpc(network::VpcLive),
+    InternetGateway(network::GatewayLive),
+    Subnet(network::SubnetLive),
+    RouteTable(network_routes::RouteTableLive),
+    NatGateway(network_routes::NatLive),
+    ElasticIp(network_routes::EipLive),
+    VpcEndpoint(network_endpoint::EndpointLive),
+    DbSubnetGroup(network_routes::DbSubnetGroupLive),
     S3Bucket(s3::BucketLive),
     SecurityGroup(sg::GroupLive),
     SecurityGroupRule(sg::LiveRule),

@@ -23,6 +23,7 @@ pub struct ClusterLive {
     pub database_name: Option<String>,
     pub sgs: Vec<String>,
     pub status: String,
+    pub subnet_group: Option<String>,
 }
 
 /// A live DB instance (standalone, or a cluster's writer).
@@ -33,6 +34,7 @@ pub struct DbInstanceLive {
     pub cluster: Option<String>,
     pub sgs: Vec<String>,
     pub status: String,
+    pub subnet_group: Option<String>,
 }
 
 pub struct RdsCluster;
@@ -104,6 +106,7 @@ impl ClusterLive {
                     .map(|g| g.vpc_security_group_id()),
             ),
             status: cl.status().unwrap_or_default().to_string(),
+            subnet_group: cl.db_subnet_group().map(str::to_string),
         }
     }
 }
@@ -120,6 +123,10 @@ impl DbInstanceLive {
                     .map(|g| g.vpc_security_group_id()),
             ),
             status: i.db_instance_status().unwrap_or_default().to_string(),
+            subnet_group: i
+                .db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(str::to_string),
         }
     }
 }
@@ -339,11 +346,24 @@ impl Provider for RdsCluster {
             }
         }
         diff_groups(vpc_groups(&spec.db), &l.sgs, cx, &mut upd);
+        if let Some(g) = spec
+            .db
+            .db_subnet_group_name
+            .as_ref()
+            .map(|g| cx.vals.shown(g))
+        {
+            if l.subnet_group.as_deref() != Some(g.as_str()) {
+                return Action::Replace(format!(
+                    "DB subnet group {} -> {g} (the database moves to another network)",
+                    l.subnet_group.as_deref().unwrap_or("default")
+                ));
+            }
+        }
         update_or_noop(upd)
     }
 
     fn uses(d: &ClusterLive) -> Vec<String> {
-        d.sgs.clone()
+        d.sgs.iter().chain(&d.subnet_group).cloned().collect()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
@@ -362,6 +382,7 @@ impl Provider for RdsCluster {
             .port(db.port as i32)
             .storage_encrypted(db.storage_encrypted)
             .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
+            .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?)
             .set_tags(Some(rds_tags(r)))
             .send()
             .await;
@@ -475,7 +496,12 @@ impl Provider for RdsInstance {
     }
 
     fn uses(d: &DbInstanceLive) -> Vec<String> {
-        d.sgs.iter().chain(&d.cluster).cloned().collect()
+        d.sgs
+            .iter()
+            .chain(&d.cluster)
+            .chain(&d.subnet_group)
+            .cloned()
+            .collect()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
@@ -500,7 +526,8 @@ impl Provider for RdsInstance {
                 .port(db.port as i32)
                 .storage_encrypted(db.storage_encrypted)
                 .set_allocated_storage(spec.allocated_storage_gb.map(|p| p as i32))
-                .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?));
+                .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
+                .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?);
         }
         found(
             req.send().await,

@@ -341,9 +341,12 @@ async fn read_settings(c: &Clients, bucket: &str) -> Result<BucketLive> {
     });
     let versioning = match ver {
         Ok(o) => o.status() == Some(&BucketVersioningStatus::Enabled),
-        // moto answers a never-versioned bucket with an empty <GetBucketVersioningResponse/>
-        // that the SDK cannot parse: a 200 without a body means "never enabled".
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => false,
+        // moto answers with a <GetBucketVersioningResponse> root (empty for a never-versioned
+        // bucket) that the SDK cannot parse: read the status from the body of that 200.
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 200) => e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .is_some_and(|b| String::from_utf8_lossy(b).contains("<Status>Enabled</Status>")),
         Err(e) => return Err(aws_err("GetBucketVersioning", bucket, e)),
     };
     Ok(BucketLive {

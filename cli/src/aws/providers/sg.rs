@@ -294,11 +294,19 @@ impl Provider for SecurityGroup {
         if spec.group_name != live.name {
             return Action::Replace(format!("name {} -> {}", live.name, spec.group_name));
         }
-        Action::NoOp
+        // A script's own VPC (a script without one keeps the default VPC's groups).
+        let Some(want) = &spec.vpc_id else {
+            return Action::NoOp;
+        };
+        match cx.vals.known(want) {
+            Some(v) if v == g.vpc_id => Action::NoOp,
+            Some(v) => Action::Replace(format!("VPC {} -> {v}", g.vpc_id)),
+            None => Action::Replace("VPC (known after apply)".into()),
+        }
     }
 
-    fn uses(_: &GroupLive) -> Vec<String> {
-        Vec::new()
+    fn uses(g: &GroupLive) -> Vec<String> {
+        vec![g.vpc_id.clone()]
     }
 
     async fn create(
@@ -308,9 +316,10 @@ impl Provider for SecurityGroup {
         let c = &ctx.clients;
         let name = spec.group_name.clone();
         let description = v.text(&spec.description)?;
-        let vpc = match &ctx.vpc_id {
-            Some(v) => Some(v.clone()),
-            None => default_vpc(c).await?,
+        let vpc = match (&spec.vpc_id, &ctx.vpc_id) {
+            (Some(t), _) => Some(v.text(t)?),
+            (None, Some(v)) => Some(v.clone()),
+            (None, None) => default_vpc(c).await?,
         };
         let Some(vpc) = vpc else {
             bail!(

@@ -51,6 +51,7 @@ pub(super) fn build_master(
         port,
         tls,
         public_ip: m.public_ip,
+        elastic_ip: m.elastic_ip.clone(),
         config_path: m.config_path.clone(),
         config,
     };

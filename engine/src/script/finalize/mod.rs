@@ -46,6 +46,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         master_files = master::build_master(st, &m, &configs, &dep.name, &mut errors);
     }
     warn_unattached(st);
+    super::network::finish(st, &mut errors);
     let physical = physical_names(st, &dep, &mut errors);
     if !errors.is_empty() {
         return Err(errors);

@@ -1,0 +1,171 @@
+//! Gateway endpoints: the S3 endpoint on the route tables of the script's subnets, so that
+//! agents reach checkpoints without NAT traffic.
+
+use anyhow::Result;
+use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
+use detscript_engine::Plan;
+use detscript_engine::kinds::VpcEndpointSpec;
+use detscript_engine::kinds::vpc::service_name;
+
+use super::network::{OrFail, compare_ids, ec2_tags, known_now, owned_filter, record};
+use super::sg::tag_spec;
+use super::{AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, set_of};
+use crate::aws::diff::Action;
+use crate::aws::discover::{Live, State};
+use crate::aws::exec::DeleteOpts;
+use crate::aws::{Clients, Ctx, wait_for};
+
+// ---- vpc_endpoint ----
+
+#[derive(Debug, Clone)]
+pub struct EndpointLive {
+    pub vpc_id: String,
+    pub service: String,
+    pub route_tables: Vec<String>,
+}
+
+pub struct VpcEndpoint;
+
+const ENDPOINT_GONE: &[&str] = &["deleted", "deleting", "failed", "rejected", "expired"];
+
+impl Provider for VpcEndpoint {
+    type Spec = VpcEndpointSpec;
+    type Live = EndpointLive;
+
+    async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
+        let req = c.ec2.describe_vpc_endpoints().filters(owned_filter(plan));
+        let eps = all_items!(req, "DescribeVpcEndpoints", "")?;
+        let live_ones = eps.iter().filter(|e| {
+            let state = e.state().map(|s| s.as_str().to_ascii_lowercase());
+            !state.is_some_and(|s| ENDPOINT_GONE.contains(&s.as_str()))
+        });
+        Ok(record(
+            plan,
+            live_ones.map(|e| {
+                let id = e.vpc_endpoint_id().unwrap_or_default();
+                let live = Live::new(
+                    id,
+                    attr_map([("id", Some(id))]),
+                    EndpointLive {
+                        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+                        service: e.service_name().unwrap_or_default().to_string(),
+                        route_tables: e.route_table_ids().to_vec(),
+                    },
+                );
+                (ec2_tags(e.tags()), live)
+            }),
+        ))
+    }
+
+    fn compare(spec: &VpcEndpointSpec, Have { d, .. }: Have<'_, EndpointLive>, cx: &Cmp) -> Action {
+        let suffix = format!(".{}", spec.service);
+        if !d.service.ends_with(&suffix) {
+            return Action::Replace(format!("service {} -> {}", d.service, spec.service));
+        }
+        if let Some(vpc) = known_now(cx, &spec.vpc_id).filter(|x| *x != d.vpc_id) {
+            return Action::Replace(format!("VPC {} -> {vpc}", d.vpc_id));
+        }
+        compare_ids("route tables", &spec.route_table_ids, &d.route_tables, cx)
+    }
+
+    fn uses(d: &EndpointLive) -> Vec<String> {
+        let mut out = vec![d.vpc_id.clone()];
+        out.extend(d.route_tables.iter().cloned());
+        out
+    }
+
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, VpcEndpointSpec>) -> Result<AttrMap> {
+        let c = &ctx.clients;
+        let out = c
+            .ec2
+            .create_vpc_endpoint()
+            .vpc_id(v.text(&spec.vpc_id)?)
+            .service_name(service_name(&c.region, &spec.service))
+            .vpc_endpoint_type(VpcEndpointType::Gateway)
+            .set_route_table_ids(Some(v.list(&spec.route_table_ids)?))
+            .tag_specifications(tag_spec(ResourceType::VpcEndpoint, r))
+            .send()
+            .or_fail("CreateVpcEndpoint", &r.name)
+            .await?;
+        let id = out
+            .vpc_endpoint()
+            .and_then(|e| e.vpc_endpoint_id())
+            .unwrap_or_default()
+            .to_string();
+        Ok(attr_map([("id", Some(id.as_str()))]))
+    }
+
+    async fn update(
+        ctx: &Ctx,
+        Want { spec, v, .. }: Want<'_, VpcEndpointSpec>,
+        Have { live, d }: Have<'_, EndpointLive>,
+    ) -> Result<AttrMap> {
+        let want = set_of(&v.list(&spec.route_table_ids)?);
+        let have = set_of(&d.route_tables);
+        let id = live.physical();
+        ctx.clients
+            .ec2
+            .modify_vpc_endpoint()
+            .vpc_endpoint_id(&id)
+            .set_add_route_table_ids(Some(want.difference(&have).cloned().collect()))
+            .set_remove_route_table_ids(Some(have.difference(&want).cloned().collect()))
+            .send()
+            .or_fail("ModifyVpcEndpoint", &id)
+            .await?;
+        Ok(live.attrs.clone())
+    }
+
+    async fn delete(
+        ctx: &Ctx,
+        Have { live, .. }: Have<'_, EndpointLive>,
+        _: DeleteOpts,
+    ) -> Result<String> {
+        let id = live.physical();
+        let res = ctx
+            .clients
+            .ec2
+            .delete_vpc_endpoints()
+            .vpc_endpoint_ids(&id)
+            .send()
+            .await;
+        found(
+            res,
+            &["InvalidVpcEndpointId.NotFound"],
+            "DeleteVpcEndpoints",
+            &id,
+        )?;
+        // Wait until it is gone, so that its route tables can go.
+        let ec2 = ctx.clients.ec2.clone();
+        wait_for(
+            &format!("VPC endpoint {id} to be deleted"),
+            ctx.waits.ec2,
+            || {
+                let ec2 = ec2.clone();
+                let id = id.clone();
+                async move {
+                    let res = ec2
+                        .describe_vpc_endpoints()
+                        .vpc_endpoint_ids(&id)
+                        .send()
+                        .await;
+                    let out = found(
+                        res,
+                        &["InvalidVpcEndpointId.NotFound"],
+                        "DescribeVpcEndpoints",
+                        &id,
+                    )?;
+                    let gone = out.is_none_or(|o| {
+                        o.vpc_endpoints().iter().all(|e| {
+                            e.state().is_some_and(|s| {
+                                ENDPOINT_GONE.contains(&s.as_str().to_ascii_lowercase().as_str())
+                            })
+                        })
+                    });
+                    Ok(gone.then_some(()))
+                }
+            },
+        )
+        .await?;
+        Ok(String::new())
+    }
+}
