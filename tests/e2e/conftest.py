@@ -231,7 +231,7 @@ class InfoStub:
     """A stand-in for the master's /info on 127.0.0.1: answers `status` (503 while
     `down_for` requests remain) with {"version": version}; counts the requests."""
 
-    def __init__(self, version="0.38.0", down_for=0, status=200):
+    def __init__(self, version="0.38.1", down_for=0, status=200):
         self.version, self.down_for, self.status = version, down_for, status
         self.requests = 0
         stub = self

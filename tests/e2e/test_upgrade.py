@@ -8,7 +8,7 @@ import json
 from conftest import det, fake_agents
 
 CL = "det-up"
-OLD, NEW = "0.37.0", "0.38.0"
+OLD, NEW = "0.37.0", "0.38.1"
 
 
 def at(version, *extra, command="run", **kw):
