@@ -28,6 +28,10 @@ fn example_params() -> BTreeMap<String, ParamInput> {
         "db_password".to_string(),
         ParamInput::Text("Test-password-1".into()),
     );
+    p.insert(
+        "registry_password".to_string(),
+        ParamInput::Text("Test-registry-token".into()),
+    );
     p
 }
 
@@ -58,13 +62,20 @@ fn compiled(
         }
     }
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-    let req = CompileRequest {
+    let mut req = CompileRequest {
         file: &file,
         source: &source,
-        params,
+        params: BTreeMap::new(),
         mode: Mode::Apply,
         loader: Rc::new(DirLoader(scripts_dir())),
     };
+    // Only the example values a script declares (aux-compute.rhai alone has registry_password).
+    let declared = detscript_engine::declared_params(&req)
+        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
+    req.params = params
+        .into_iter()
+        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
+        .collect();
     match compile(&req) {
         Ok(c) => (c.plan, c.diagnostics),
         Err(f) => panic!("{file} does not compile: {:#?}", f.diagnostics),
@@ -369,6 +380,21 @@ fn the_readme_tour_compiles() {
     let compiled = detscript_engine::compile(&req)
         .unwrap_or_else(|f| panic!("the README tour does not compile: {:#?}", f.diagnostics));
     assert!(compiled.plan.get("ec2_instance.master").is_some());
+}
+
+/// The README's list of regions with Determined AMIs is the engine's map.
+#[test]
+fn readme_lists_the_ami_regions_of_the_engine() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let want = format!(
+        "Determined AMIs exist for: {}.",
+        detscript_engine::amis::regions().join(", ")
+    );
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&want), "the README should say {want:?}");
 }
 
 /// The README's networking example compiles into the network it describes, without findings.

@@ -60,6 +60,19 @@ fn main() {
         endpoint_url: Some(endpoint),
     };
     let pid = std::process::id();
+    // `run` checks that the key pair exists (preflight); the script names bench-key.
+    rt.block_on(async {
+        let clients = detscript::aws::connect(&args, None)
+            .await
+            .expect("AWS clients");
+        // An error here (the key pair exists from an earlier run) is fine.
+        let _ = clients
+            .ec2
+            .create_key_pair()
+            .key_name("bench-key")
+            .send()
+            .await;
+    });
     // Warm-up (not measured): moto initializes each service backend on first use.
     let warm = RunOpts {
         yes: true,

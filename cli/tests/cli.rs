@@ -357,7 +357,7 @@ fn user_data_runs_the_master_as_the_guide_says() {
         "-p 8080:8080",
         "--restart unless-stopped",
         "-v /usr/local/determined/etc:/etc/determined:ro",
-        "determinedai/determined-master:0.38.0",
+        "determinedai/determined-master:0.38.1",
         "host: ${rds_cluster.db.endpoint}",
     ] {
         assert!(ud.contains(want), "user-data lacks {want:?}:\n{ud}");

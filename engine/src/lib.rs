@@ -19,6 +19,7 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod amis;
 pub mod budget;
 pub mod cfn;
 pub mod config;
@@ -32,6 +33,7 @@ mod render;
 mod script;
 pub mod userdata;
 pub mod value;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;

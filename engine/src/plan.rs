@@ -123,6 +123,16 @@ impl MasterFiles {
         v
     }
 
+    /// The optional steps of the master's user-data that master.yaml calls for.
+    pub fn user_data_extras(&self) -> crate::userdata::Extras {
+        let db = self.config.db.as_ref();
+        crate::userdata::Extras {
+            rds_ca_bundle: db.and_then(|d| d.ssl_root_cert.as_deref())
+                == Some(crate::config::RDS_CA_BUNDLE),
+            log_group: None,
+        }
+    }
+
     /// The master's user-data; see [`MasterFiles::render_yaml`]. Secrets master.yaml names
     /// are read at boot: the script holds their ARNs, never their values.
     pub fn render_user_data(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
@@ -135,13 +145,14 @@ impl MasterFiles {
         let image = refs::substitute(&self.image, lookup);
         // References still in the image stay markers until the script is built (the builder
         // quotes the text around them, never them), and only then are shown as `${path}`.
-        let user_data = crate::userdata::master_user_data(
+        let user_data = crate::userdata::master_user_data_with(
             &self.deployment,
             &image,
             self.port,
             &yaml,
             &self.config_path,
             &secrets,
+            &self.user_data_extras(),
         );
         // The fetch lines name each secret's ARN and version: known now or after apply. They
         // stand as words of their own, quoted as any other value.

@@ -251,6 +251,7 @@ fn heredoc_delimiter(body: &str) -> String {
 /// Every value is written through [`Word::value`], so whatever the strings hold, the script
 /// runs the same commands with them as arguments; `master_yaml` sits in a quoted heredoc.
 /// Values with reference markers (previews) keep the markers for display.
+#[cfg(test)]
 pub(crate) fn master_user_data(
     deployment: &str,
     image: &str,
@@ -258,6 +259,38 @@ pub(crate) fn master_user_data(
     master_yaml: &str,
     config_path: &str,
     secrets: &[BootSecret],
+) -> String {
+    master_user_data_with(
+        deployment,
+        image,
+        port,
+        master_yaml,
+        config_path,
+        secrets,
+        &Extras::default(),
+    )
+}
+
+/// Optional steps of the master's boot script, decided by master.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Download Amazon's RDS CA bundle next to master.yaml, where `db.ssl_root_cert`
+    /// ([`crate::config::RDS_CA_BUNDLE`]) points.
+    pub rds_ca_bundle: bool,
+    /// Send the master container's output to this CloudWatch Logs group with Docker's
+    /// `awslogs` driver (the region is the instance's).
+    pub log_group: Option<String>,
+}
+
+/// [`master_user_data`] with optional steps.
+pub(crate) fn master_user_data_with(
+    deployment: &str,
+    image: &str,
+    port: i64,
+    master_yaml: &str,
+    config_path: &str,
+    secrets: &[BootSecret],
+    extras: &Extras,
 ) -> String {
     let (dir, file) = config_path.rsplit_once('/').unwrap_or(("", config_path));
     let dir = if dir.is_empty() { "/" } else { dir };
@@ -305,8 +338,29 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
     // A quoted heredoc keeps master.yaml byte for byte (no shell expansion).
     .heredoc(&[Word::lit("cat"), Word::lit(">"), new_path.clone()], master_yaml)
     .fill_secrets(secrets, &new_path)
-    .command(&[Word::lit("mv"), new_path, Word::value(config_path)])
-    .code("\n# 4. The master container; replaced so that a changed config or image takes effect.\n")
+    .command(&[Word::lit("mv"), new_path, Word::value(config_path)]);
+    if extras.rds_ca_bundle {
+        let file = crate::config::RDS_CA_BUNDLE
+            .rsplit_once('/')
+            .map_or(crate::config::RDS_CA_BUNDLE, |(_, f)| f);
+        let host = format!("{dir}/{file}");
+        let tmp = Word::value(&format!("{host}.new"));
+        s.code("\n# 3b. Amazon's RDS CA bundle, which db.ssl_root_cert names (the master verifies the database).\n")
+            .command(&[
+                Word::lit("curl"),
+                Word::lit("-fsSL"),
+                Word::lit("--retry"),
+                Word::lit("5"),
+                Word::lit("-o"),
+                tmp.clone(),
+                Word::value(crate::config::RDS_CA_BUNDLE_URL),
+            ])
+            .command(&[Word::lit("chmod"), Word::lit("0644"), tmp.clone()])
+            .command(&[Word::lit("mv"), tmp, Word::value(&host)]);
+    }
+    s.code(
+        "\n# 4. The master container; replaced so that a changed config or image takes effect.\n",
+    )
     .command(&[Word::lit("docker"), Word::lit("pull"), image.clone()])
     .code("docker rm -f determined-master >/dev/null 2>&1 || true\n");
     let mut run = vec![
@@ -314,13 +368,26 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
         vec![Word::lit("--name"), Word::lit("determined-master")],
         vec![Word::lit("--network"), Word::lit("determined")],
         vec![Word::lit("--restart"), Word::lit("unless-stopped")],
+    ];
+    if let Some(group) = &extras.log_group {
+        run.push(vec![Word::lit("--log-driver"), Word::lit("awslogs")]);
+        run.push(vec![
+            Word::lit("--log-opt"),
+            Word::value(&format!("awslogs-group={group}")),
+        ]);
+        run.push(vec![
+            Word::lit("--log-opt"),
+            Word::lit("awslogs-stream=determined-master"),
+        ]);
+    }
+    run.extend([
         vec![Word::lit("-p"), Word::value(&format!("{port}:{port}"))],
         vec![
             Word::lit("-v"),
             Word::value(&format!("{dir}:{CONTAINER_CONFIG_DIR}:ro")),
         ],
         vec![image],
-    ];
+    ]);
     // The master reads /etc/determined/master.yaml unless told otherwise.
     if file != "master.yaml" {
         run.push(vec![

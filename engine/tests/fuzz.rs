@@ -343,24 +343,34 @@ fn secrets_stay_hidden_where_errors_quote_values() {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let edits = [
-        ("deployment(p.cluster_id);", "deployment(p.db_password);"),
+        ("deployment(p.cluster_id)", "deployment(p.db_password)"),
         ("s3_bucket(\"checkpoints\")", "s3_bucket(p.db_password)"),
         ("\"Determined master\"", "p.db_password"),
-        ("p.agent_ami", "p.db_password"),
+        ("determined_ami(\"agent\")", "p.db_password"),
+        ("region(p.region)", "region(p.db_password)"),
         ("p.agent_instance_type", "p.db_password"),
         ("p.max_instances", "p.db_password"),
         ("p.inbound_cidr", "p.db_password"),
-        ("deployment(p.cluster_id);", "throw p.db_password;"),
         (
-            "deployment(p.cluster_id);",
+            "deployment(p.cluster_id).region(p.region);",
+            "throw p.db_password;",
+        ),
+        (
+            "deployment(p.cluster_id).region(p.region);",
             "let x = p.db_password + 1; x.foo();",
         ),
-        ("deployment(p.cluster_id);", "p.db_password.len(1, 2, 3);"),
         (
-            "deployment(p.cluster_id);",
+            "deployment(p.cluster_id).region(p.region);",
+            "p.db_password.len(1, 2, 3);",
+        ),
+        (
+            "deployment(p.cluster_id).region(p.region);",
             "let m = #{}; m[p.db_password].x;",
         ),
-        ("deployment(p.cluster_id);", "`${p.db_password}`.bogus();"),
+        (
+            "deployment(p.cluster_id).region(p.region);",
+            "`${p.db_password}`.bogus();",
+        ),
     ];
     for (from, to) in edits {
         assert!(DEPLOY.contains(from), "{from}");

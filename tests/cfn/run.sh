@@ -34,7 +34,7 @@ mkdir -p "$out"
 
 # The values every example is tested with; only the parameters a script declares are passed.
 # No password: AWS generates them (Secrets Manager), so templates have no password parameter.
-declare -A values=([keypair]=test-key)
+declare -A values=([keypair]=test-key [registry_password]=Test-registry-token)
 
 shopt -s nullglob
 scripts=(scripts/*.rhai)
@@ -43,6 +43,9 @@ if [ ${#scripts[@]} -eq 0 ]; then
     exit 1
 fi
 
+# The engine versions detscript pins, checked against cfn-lint's list of versions AWS still
+# creates: a deprecated-version finding (W3690 cluster, W3691 instance) fails any template.
+scripts+=(tests/cfn/versions.rhai)
 failed=0
 for script in "${scripts[@]}"; do
     name="$(basename "$script" .rhai)"
@@ -61,7 +64,7 @@ for script in "${scripts[@]}"; do
             echo "FAIL $script ($format): export failed"; cat "$out/$name.$ext.stderr"
             failed=$((failed + 1)); continue
         fi
-        if grep -q "Test-password-1" "$template"; then
+        if grep -q -e "Test-password-1" -e "Test-registry-token" "$template"; then
             echo "FAIL $script ($format): the secret's value is in the template"
             failed=$((failed + 1)); continue
         fi
@@ -73,12 +76,14 @@ for script in "${scripts[@]}"; do
         # W1011: a secret passed as a parameter instead of a dynamic reference. Passwords are
         # Secrets Manager secrets (generated, read by {{resolve:secretsmanager:...}}).
         w1011=$(printf '%s\n' "$report" | grep -c ':W1011' || true)
+        # W3690/W3691: an engine version AWS no longer lets you create.
+        deprecated=$(printf '%s\n' "$report" | grep -c ':W369[01]:' || true)
         # No template may have a password parameter: the examples' passwords are generated.
         password_params=$(python3 -c 'import json,sys
 t = json.load(open(sys.argv[1])) if sys.argv[1].endswith(".json") else {}
 print(sum(1 for p in t.get("Parameters", {}) if "password" in p.lower()))' "$template")
-        if [ $((rc & 2)) -ne 0 ] || [ $((rc & 1)) -ne 0 ] || [ "$errors" -ne 0 ] || [ "$w1011" -ne 0 ] || [ "$password_params" -ne 0 ]; then
-            echo "FAIL $script ($format): cfn-lint rc=$rc, $errors error(s), $warnings warning(s), $w1011 W1011, $password_params password parameter(s)"
+        if [ $((rc & 2)) -ne 0 ] || [ $((rc & 1)) -ne 0 ] || [ "$errors" -ne 0 ] || [ "$w1011" -ne 0 ] || [ "$deprecated" -ne 0 ] || [ "$password_params" -ne 0 ]; then
+            echo "FAIL $script ($format): cfn-lint rc=$rc, $errors error(s), $warnings warning(s), $w1011 W1011, $deprecated deprecated engine version(s), $password_params password parameter(s)"
             printf '%s\n' "$report"
             failed=$((failed + 1))
         else

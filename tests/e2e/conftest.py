@@ -82,6 +82,19 @@ def det(command, *extra, cluster="det-e2e", script=SCRIPT, endpoint=ENDPOINT, en
     return r
 
 
+def region_free_script(tmp_path):
+    """deploy.rhai without a region of its own (so that the environment or --region decides),
+    with literal AMIs in place of determined_ami(), which needs one."""
+    text = SCRIPT.read_text()
+    assert ".region(p.region)" in text
+    text = (text.replace(".region(p.region)", "")
+            .replace('determined_ami("agent")', '"ami-015aabd7d10854b76"')
+            .replace('determined_ami("master")', '"ami-0ceeab680f529cc36"'))
+    path = tmp_path / "deploy-no-region.rhai"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def reset_moto():
     req = urllib.request.Request(f"{ENDPOINT}/moto-api/reset", method="POST", data=b"")
@@ -220,7 +233,7 @@ class InfoStub:
     """A stand-in for the master's /info on 127.0.0.1: answers `status` (503 while
     `down_for` requests remain) with {"version": version}; counts the requests."""
 
-    def __init__(self, version="0.38.0", down_for=0, status=200):
+    def __init__(self, version="0.38.1", down_for=0, status=200):
         self.version, self.down_for, self.status = version, down_for, status
         self.requests = 0
         stub = self

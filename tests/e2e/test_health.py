@@ -18,13 +18,13 @@ def master_id(aws):
 
 
 def test_run_waits_until_info_answers_with_a_heartbeat(aws, info_stub):
-    stub = info_stub(version="0.38.0", down_for=3)
+    stub = info_stub(version="0.38.1", down_for=3)
     r = run(env=stub.env(DETSCRIPT_HEALTH_HEARTBEAT_SECONDS="1"))
     assert r.code == 0, r
     assert stub.requests == 4, stub.requests
     assert f"{stub.url} to answer" in r.err, r
     assert "still waiting: HTTP 503" in r.err, r
-    assert f"Determined 0.38.0 answers at {stub.url}" in r.err, r
+    assert f"Determined 0.38.1 answers at {stub.url}" in r.err, r
 
 
 def test_a_master_that_does_not_come_up_fails_the_run_and_names_the_boot_log(aws, info_stub):
@@ -47,7 +47,7 @@ def test_the_wrong_version_is_not_up(aws, info_stub):
     stub = info_stub(version="0.37.0")
     r = run("--wait-timeout", "2", env=stub.env())
     assert r.code == 3, r
-    assert "answers with version 0.37.0, waiting for 0.38.0" in r.err, r
+    assert "answers with version 0.37.0, waiting for 0.38.1" in r.err, r
 
 
 def test_no_wait_skips_it_and_a_custom_endpoint_needs_the_url(aws, info_stub):

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from conftest import KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, fake_agents, mutating
+from conftest import (KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, fake_agents, mutating,
+                      region_free_script)
 
 CL = "det-e2e"
 ANY = "0.0.0.0/0"
@@ -68,13 +69,22 @@ def test_run_creates_the_guide_deployment(aws):
         assert tags == {"detscript:deployment": CL, "detscript:id": f"iam_role.{name}"}
     pol = lambda role, name: aws.iam.get_role_policy(RoleName=f"{CL}-{role}", PolicyName=name)["PolicyDocument"]
     assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-master")["PolicyNames"]) == [
-        "determined-agent-policy", "detscript-read-secrets", "pass-role"]
+        "determined-agents", "detscript-read-secrets", "pass-role"]
     assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-agent")["PolicyNames"]) == [
         "agent-s3-policy", "determined-ec2"]
-    assert pol("master", "determined-agent-policy")["Statement"] == [{
-        "Effect": "Allow", "Resource": "*", "Action": [
-            "ec2:DescribeInstances", "ec2:TerminateInstances", "ec2:CreateTags", "ec2:RunInstances",
-            "ec2:CancelSpotInstanceRequests", "ec2:RequestSpotInstances", "ec2:DescribeSpotInstanceRequests"]}]
+    # The master launches, tags and terminates only instances with the pool's tag.
+    tag = {f"determined-{CL}": [f"determined-{CL}-agent"]}
+    instance = "arn:aws:ec2:*:*:instance/*"
+    agents = {st["Sid"]: st for st in pol("master", "determined-agents")["Statement"]}
+    assert sorted(agents) == ["LaunchTaggedAgents", "LaunchWith", "ListAgents", "TerminateOwnAgents"]
+    assert agents["ListAgents"]["Resource"] == "*"
+    assert agents["LaunchTaggedAgents"]["Action"] == ["ec2:RunInstances", "ec2:CreateTags"]
+    assert agents["LaunchTaggedAgents"]["Condition"] == {
+        "StringEquals": {f"aws:RequestTag/{k}": v for k, v in tag.items()}}
+    assert agents["TerminateOwnAgents"]["Resource"] == instance
+    assert agents["TerminateOwnAgents"]["Condition"] == {
+        "StringEquals": {f"ec2:ResourceTag/{k}": v for k, v in tag.items()}}
+    assert all("*" != st["Resource"] for sid, st in agents.items() if sid != "ListAgents")
     assert pol("master", "pass-role")["Statement"] == [
         {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": roles["agent"]["Arn"]}]
     assert pol("agent", "agent-s3-policy")["Statement"] == [{"Effect": "Allow", "Action": ["s3:*"], "Resource": "*"}]
@@ -364,19 +374,20 @@ def test_run_requires_yes_without_a_terminal(aws):
     assert aws.owned(CL) == {}
 
 
-def test_missing_credentials_and_region_are_one_clear_line(aws):
+def test_missing_credentials_and_region_are_one_clear_line(aws, tmp_path):
     r = det("run", env=aws_env(creds=False))
     assert r.code == 3, r
     assert errors(r) == [errors(r)[0]] and errors(r)[0].startswith("error: no AWS credentials found"), r
     assert "SdkError" not in r.err and "Response {" not in r.err
-    r = det("run", env=aws_env(region=False))
+    r = det("run", env=aws_env(region=False), script=region_free_script(tmp_path))
     assert r.code == 3, r
     assert errors(r) == ["error: no AWS region: pass --region, set deployment(..).region(..) in the script, "
                          "or set AWS_REGION (or a region in your AWS profile)"], r
     # --region and --endpoint-url flags work without the environment variables.
     env = aws_env(endpoint=None, region=False)
     from conftest import ENDPOINT
-    r = det("plan", "--refresh", "--region", "us-west-2", "--endpoint-url", ENDPOINT, env=env)
+    r = det("plan", "--refresh", "--region", "us-west-2", "--endpoint-url", ENDPOINT, env=env,
+            script=region_free_script(tmp_path))
     assert r.code == 0, r
     assert "Plan: 23 to add" in r.out
 
@@ -412,7 +423,7 @@ def test_profile_flag_reads_the_shared_config(aws, tmp_path):
     env = aws_env(creds=False, region=False)
     env["AWS_CONFIG_FILE"] = str(tmp_path / "config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "credentials")
-    r = det("plan", "--refresh", "--profile", "e2e", env=env)
+    r = det("plan", "--refresh", "--profile", "e2e", env=env, script=region_free_script(tmp_path))
     assert r.code == 0, r
     assert 'Reading live state of deployment "det-e2e" in us-west-2' in r.err
     r = det("plan", "--refresh", "--profile", "nope", env=env)

@@ -8,7 +8,7 @@ import json
 from conftest import det, fake_agents
 
 CL = "det-up"
-OLD, NEW = "0.37.0", "0.38.0"
+OLD, NEW = "0.37.0", "0.38.1"
 
 
 def at(version, *extra, command="run", **kw):
@@ -28,7 +28,7 @@ def user_data(aws, iid):
 
 def upgrade_snapshots(aws):
     snaps = aws.rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
-    return [s for s in snaps if s["DBClusterSnapshotIdentifier"].startswith(f"{CL}-0-37-0-to-0-38-0-")]
+    return [s for s in snaps if s["DBClusterSnapshotIdentifier"].startswith(f"{CL}-0-37-0-to-0-38-1-")]
 
 
 def state(aws, i):
@@ -48,7 +48,7 @@ def test_upgrade_snapshots_stops_our_agents_and_replaces_the_master(aws, info_st
     assert r.code == 0, r
     assert f"Upgrade of Determined {OLD} -> {NEW}:" in r.out, r
     assert f"1. stop the master {old['InstanceId']}" in r.out
-    assert f"snapshot the database (RDS cluster {CL}-db) as {CL}-0-37-0-to-0-38-0-<UTC time>" in r.out
+    assert f"snapshot the database (RDS cluster {CL}-db) as {CL}-0-37-0-to-0-38-1-<UTC time>" in r.out
     line = next(x for x in r.out.splitlines() if "agents tagged" in x)
     assert f"agents tagged determined-{CL}=determined-{CL}-agent with instance profile {CL}-agent: now instances [" in line
     assert all(i in line for i in ours) and foreign not in line, line

@@ -225,6 +225,7 @@ pub async fn run_async(
         label_width(&plan),
     ));
     let clients = connect_or_fail(args, &plan, &ui).await?;
+    super::preflight::check(&clients, &plan, &ui).await?;
     let (state, mut d) = refresh(&clients, &plan, &ui).await?;
     // Determined manages every instance carrying a pool's tag pair: before launching a new
     // master, refuse if instances we do not know already carry it.

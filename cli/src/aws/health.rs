@@ -288,7 +288,7 @@ mod tests {
         let t = target(&plan, &attrs, "us-west-2", false, None).unwrap();
         assert_eq!(t.url, "http://203.0.113.7:8080/info");
         assert_eq!(t.instance_id.as_deref(), Some("i-0abc"));
-        assert_eq!(t.version.as_deref(), Some("0.38.0"));
+        assert_eq!(t.version.as_deref(), Some("0.38.1"));
         let why = target(&plan, &attrs, "us-west-2", true, None).unwrap_err();
         assert!(why.contains("custom endpoint"), "{why}");
         let stub = Some("http://127.0.0.1:9/info".to_string());

@@ -12,6 +12,7 @@ pub mod discover;
 pub mod exec;
 pub mod health;
 pub mod inspect;
+pub mod preflight;
 pub mod progress;
 pub mod providers;
 pub mod saved;

@@ -35,13 +35,14 @@ pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), Str
         s.pin_version = false;
     }
     let (yaml, params) = master_yaml(v)?;
-    let ud = crate::userdata::master_user_data(
+    let ud = crate::userdata::master_user_data_with(
         &m.deployment,
         &m.image,
         m.port,
         &yaml,
         &m.config_path,
         &secrets,
+        &m.user_data_extras(),
     );
     Ok((Tmpl::from_marked(&ud), params))
 }

@@ -42,6 +42,24 @@ pub const SSL_MODES: &[&str] = &[
     "verify-full",
 ];
 
+/// Where the master finds Amazon's RDS CA bundle: next to master.yaml (the folder is mounted
+/// at `/etc/determined`), downloaded there by the master's user-data.
+pub const RDS_CA_BUNDLE: &str = "/etc/determined/rds-global-bundle.pem";
+/// Amazon's bundle of RDS and Aurora certificate authorities, for every region.
+pub const RDS_CA_BUNDLE_URL: &str =
+    "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
+/// `db.ssl_mode` and `db.ssl_root_cert` when the script sets no mode: `require` for RDS for
+/// PostgreSQL (15 and newer refuse unencrypted connections), `verify-ca` against Amazon's CA
+/// bundle for Aurora, as `det deploy aws` does; never Determined's own default, `disable`.
+pub fn default_db_ssl(engine: &str) -> (&'static str, Option<&'static str>) {
+    if engine == "aurora-postgresql" {
+        ("verify-ca", Some(RDS_CA_BUNDLE))
+    } else {
+        ("require", None)
+    }
+}
+
 /// Top-level keys with a typed model.
 pub const TYPED_KEYS: &[&str] = &[
     "port",
@@ -177,6 +195,8 @@ pub struct AwsProvider {
     pub custom_tags: Vec<Tag>,
     pub log_group: Option<String>,
     pub log_stream: Option<String>,
+    /// The agent's own config file (agent.yaml), which Determined writes on each agent.
+    pub agent_config_file_contents: Option<AgentConfig>,
 }
 
 fn aws() -> String {
@@ -208,8 +228,73 @@ pub struct LogConfig {
     pub color: Option<bool>,
 }
 
+/// The agent's configuration (`agent.yaml`) as a pool's `agent_config_file_contents`: the
+/// hooks typed, the agent's other options passed through and checked by name.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub hooks: Option<AgentHooks>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `hooks` of the agent config.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHooks {
+    /// The command (program and arguments) the agent runs when it loses its master for good.
+    pub on_connection_lost: Option<Vec<String>>,
+}
+
+impl AgentConfig {
+    /// What `det deploy aws` gives every pool: an agent that loses its master shuts its
+    /// instance down (and, with shutdown behaviour `terminate`, stops billing).
+    pub fn shutdown_on_connection_lost() -> AgentConfig {
+        AgentConfig {
+            hooks: Some(AgentHooks {
+                on_connection_lost: Some(vec!["shutdown".into(), "now".into()]),
+            }),
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// Options of Determined's agent (`agent/internal/options`) other than `hooks`; the agent
+/// refuses a config file with any other key.
+pub const AGENT_CONFIG_KEYS: &[&str] = &[
+    "agent_id",
+    "agent_reconnect_attempts",
+    "agent_reconnect_backoff",
+    "artificial_slots",
+    "binds",
+    "container_auto_remove_disabled",
+    "container_master_host",
+    "container_master_port",
+    "container_runtime",
+    "debug",
+    "fluent",
+    "ftp_proxy",
+    "hooks",
+    "http_proxy",
+    "https_proxy",
+    "image_root",
+    "label",
+    "log",
+    "master_host",
+    "master_port",
+    "no_proxy",
+    "resource_pool",
+    "security",
+    "slot_type",
+    "visible_gpus",
+];
+
+mod agent_policy;
 mod rules;
 mod slots;
+
+pub use agent_policy::*;
 
 pub use rules::*;
 pub use slots::*;

@@ -402,6 +402,9 @@ fn validate_provider(p: &AwsProvider, v: &mut dyn FnMut(&str, String)) {
             );
         }
     }
+    if let Some(agent) = &p.agent_config_file_contents {
+        validate_agent_config(agent, v);
+    }
     if let Some(arn) = &p.iam_instance_profile_arn {
         match refs::whole_ref(arn) {
             Some(path) if path.starts_with("iam_role.") => v(
@@ -414,6 +417,37 @@ fn validate_provider(p: &AwsProvider, v: &mut dyn FnMut(&str, String)) {
                 format!("iam_instance_profile_arn must be an instance profile ARN (arn:aws:iam::ACCOUNT:instance-profile/NAME), got {arn:?}"),
             ),
             None => {}
+        }
+    }
+}
+
+/// The agent refuses unknown keys in its config file, and runs `on_connection_lost` as a
+/// command: a program name and its arguments.
+fn validate_agent_config(agent: &AgentConfig, v: &mut dyn FnMut(&str, String)) {
+    const FIELD: &str = "agent_config_file_contents";
+    for key in agent.other.keys() {
+        if !AGENT_CONFIG_KEYS.contains(&key.as_str()) {
+            v(
+                FIELD,
+                format!(
+                    "{FIELD}: {}",
+                    unknown_key_message("the agent config", key, AGENT_CONFIG_KEYS)
+                ),
+            );
+        }
+    }
+    let hook = agent
+        .hooks
+        .as_ref()
+        .and_then(|h| h.on_connection_lost.as_ref());
+    if let Some(cmd) = hook {
+        if cmd.first().is_none_or(|program| program.trim().is_empty()) {
+            v(
+                FIELD,
+                format!(
+                    "{FIELD}: hooks.on_connection_lost must be a command such as [\"shutdown\", \"now\"] (a program and its arguments), got {cmd:?}"
+                ),
+            );
         }
     }
 }

@@ -67,6 +67,14 @@ impl IamRoleSpec {
                 };
                 let _ = writeln!(out, "        {effect} {}", list(st.get("Action")));
                 let _ = writeln!(out, "          on {}", list(st.get("Resource")));
+                if let Some(Doc::Object(ops)) = st.get("Condition") {
+                    for (op, keys) in ops {
+                        let Doc::Object(keys) = keys else { continue };
+                        for (key, v) in keys {
+                            let _ = writeln!(out, "          when {op} {key} = {}", list(Some(v)));
+                        }
+                    }
+                }
             }
         }
         for arn in self.managed_policies.iter().flatten() {

@@ -128,8 +128,8 @@ fn old_postgres(d: &Database) -> Option<Diagnostic> {
 
 /// DS012: RDS for PostgreSQL 15+ forces SSL, and the ssl_mode does not use it.
 fn ssl_refused(d: &Database) -> Option<Diagnostic> {
-    let set = d.setting("ssl_mode");
-    let mode = set.unwrap_or("disable");
+    // Determined's own default, for a plan whose database has no SSL setting.
+    let mode = d.setting("ssl_mode").unwrap_or("disable");
     let forces_ssl = d.engine == "postgres" && d.major.is_none_or(|m| m >= 15);
     if !(forces_ssl && matches!(mode, "disable" | "allow")) {
         return None;
@@ -137,13 +137,8 @@ fn ssl_refused(d: &Database) -> Option<Diagnostic> {
     Some(finding(
         "DS012",
         format!(
-            "database '{}': RDS for PostgreSQL 15 and newer sets rds.force_ssl=1, so db.ssl_mode {mode:?}{} is refused (\"no pg_hba.conf entry ... no encryption\")",
+            "database '{}': RDS for PostgreSQL 15 and newer sets rds.force_ssl=1, so db.ssl_mode {mode:?} is refused (\"no pg_hba.conf entry ... no encryption\")",
             d.name,
-            if set.is_none() {
-                " (Determined's default)"
-            } else {
-                ""
-            }
         ),
         "add .ssl_mode(\"require\") to the database",
         &d.pos("ssl_mode"),
@@ -164,7 +159,10 @@ fn ssl_without_root_cert(d: &Database) -> Option<Diagnostic> {
             "database '{}': ssl_mode {mode:?} needs the RDS CA bundle as ssl_root_cert",
             d.name
         ),
-        "add .ssl_root_cert(\"/etc/determined/global-bundle.pem\") and put AWS's global-bundle.pem there",
+        format!(
+            "add .ssl_root_cert({:?}): detscript's user-data downloads Amazon's CA bundle there",
+            crate::config::RDS_CA_BUNDLE
+        ),
         &d.pos("ssl_mode"),
     ))
 }
@@ -217,7 +215,7 @@ pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
         ),
         trigger(
             "engine(\"aurora-postgresql\", \"16.4\")",
-            "engine(\"postgres\", \"16.4\")",
+            "engine(\"postgres\", \"16.4\").ssl_mode(\"allow\")",
             "DS012",
             12,
         ),

@@ -49,6 +49,21 @@ impl DbDecl {
     pub fn is_aurora(&self) -> bool {
         self.engine == "aurora-postgresql"
     }
+
+    /// What the script left unset: the pinned engine version ([`crate::versions`]) and the
+    /// SSL settings Determined connects with ([`crate::config::default_db_ssl`]).
+    pub fn fill_defaults(&mut self) {
+        if self.version.is_none() {
+            self.version = crate::versions::pinned_engine_version(&self.engine).map(str::to_string);
+        }
+        if self.ssl_mode.is_none() {
+            let (mode, cert) = crate::config::default_db_ssl(&self.engine);
+            self.ssl_mode = Some(mode.to_string());
+            if self.ssl_root_cert.is_none() {
+                self.ssl_root_cert = cert.map(str::to_string);
+            }
+        }
+    }
 }
 
 /// Changes the database behind `db` and records where (`field`), for findings.

@@ -107,6 +107,25 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     );
     let s = state.clone();
     engine.register_fn(
+        "determined_ami",
+        move |ctx: NativeCallContext, role: &str| -> RhaiResult<String> {
+            let role = crate::amis::Role::parse(role)
+                .or_else(|m| fail(&ctx, format!("determined_ami() {m}")))?;
+            let st = s.borrow();
+            let region = st.deployment.as_ref().and_then(|d| d.region.clone());
+            let Some(region) = region else {
+                return fail(&ctx, "determined_ami() picks the AMI of the deployment's region: call deployment(..).region(..) before it");
+            };
+            if refs::has_refs(&region) {
+                return fail(&ctx, "determined_ami() needs the region when planning; give the region's parameter a value");
+            }
+            crate::amis::ami(&region, role)
+                .map(str::to_string)
+                .or_else(|m| fail(&ctx, m))
+        },
+    );
+    let s = state.clone();
+    engine.register_fn(
         "tags",
         move |ctx: NativeCallContext,
               _d: &mut Deployment,

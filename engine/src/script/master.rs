@@ -260,6 +260,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<Pool>("AwsPool");
     engine.register_type_with_name::<MasterInstance>("MasterInstance");
     engine.register_fn("to_string", |p: &mut Pool| format!("aws_pool {}", p.name));
+    super::pools::register(engine, state);
     engine.register_fn("to_string", |m: &mut MasterInstance| m.id.clone());
 
     // checkpoint storage

@@ -15,6 +15,7 @@ mod lints;
 pub(crate) mod master;
 pub(crate) mod network;
 mod params;
+mod pools;
 mod reference;
 mod resolver;
 pub(crate) mod security_group;
@@ -646,6 +647,8 @@ fn unknown_function(sig: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fidelity;
 #[cfg(test)]
 mod tests_limits;
 #[cfg(test)]

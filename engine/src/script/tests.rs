@@ -4,11 +4,11 @@ use serde_json::{Value, json};
 
 use crate::{CompileRequest, Compiled, Failure, Mode, ParamInput, Plan, Reveal, compile};
 
-fn run(src: &str) -> Result<Compiled, Failure> {
+pub(super) fn run(src: &str) -> Result<Compiled, Failure> {
     compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
 }
 
-fn plan(src: &str) -> Plan {
+pub(super) fn plan(src: &str) -> Plan {
     match run(src) {
         Ok(c) => c.plan,
         Err(f) => panic!("expected a plan, got {:#?}", f.diagnostics),
@@ -16,7 +16,7 @@ fn plan(src: &str) -> Plan {
 }
 
 /// The first error's message and line.
-fn error(src: &str) -> (String, u32) {
+pub(super) fn error(src: &str) -> (String, u32) {
     match run(src) {
         Ok(_) => panic!("expected an error"),
         Err(f) => (f.diagnostics[0].message.clone(), f.diagnostics[0].line),
@@ -413,15 +413,15 @@ mod database {
     }
 }
 
-mod master {
+pub(super) mod master {
     use super::*;
 
-    const PRE: &str = r#"deployment("t");
+    pub(in crate::script) const PRE: &str = r#"deployment("t");
 let sg = security_group("agent", "A");
 let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
 "#;
 
-    fn pool(extra: &str) -> String {
+    pub(in crate::script) fn pool(extra: &str) -> String {
         format!(
             "{PRE}let pool = aws_pool(\"default\").instance_type(\"g5.xlarge\").ssh_key_name(\"k\").iam_instance_profile(prof).security_group(sg){extra};\nlet c = master_config().resource_pool(pool);\nmaster_instance(\"m\").instance_type(\"m6i.xlarge\").image_id(\"ami-0123456789abcdef0\").master_image(\"img:1\").config(c);"
         )

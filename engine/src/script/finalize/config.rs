@@ -45,17 +45,23 @@ pub(super) fn build_configs(
             json.insert("db".into(), m);
         }
         let builder_pools = cfg.pools.len();
-        if !cfg.pools.is_empty() {
-            let mut list = Vec::new();
-            for &pi in &cfg.pools {
-                let p = &st.pools[pi];
-                let mut m = p.json.clone();
-                m.insert("provider".into(), Value::Object(p.provider.clone()));
-                list.push(Value::Object(m));
+        let mut list = Vec::new();
+        for &pi in &cfg.pools {
+            let p = &st.pools[pi];
+            let mut m = p.json.clone();
+            let provider = super::super::pools::provider_with_defaults(p);
+            m.insert("provider".into(), Value::Object(provider));
+            list.push(Value::Object(m));
+        }
+        if let Some(Value::Array(more)) = json.get("resource_pools") {
+            for mut pool in more.iter().cloned() {
+                if let Some(Value::Object(provider)) = pool.get_mut("provider") {
+                    super::super::pools::apply_default(provider, false);
+                }
+                list.push(pool);
             }
-            if let Some(Value::Array(more)) = json.get("resource_pools") {
-                list.extend(more.iter().cloned());
-            }
+        }
+        if !list.is_empty() {
             json.insert("resource_pools".into(), Value::Array(list));
         }
         let pool_pos = |i: usize, field: &str| -> SourcePos {

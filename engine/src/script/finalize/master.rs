@@ -25,7 +25,7 @@ pub(super) fn build_master(
         missing("instance_type", "\"m6i.xlarge\"");
     }
     if m.image_id.is_none() {
-        missing("image_id", "p.master_ami");
+        missing("image_id", "determined_ami(\"master\")");
     }
     if m.master_image.is_none() {
         missing(

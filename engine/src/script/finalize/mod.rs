@@ -34,6 +34,9 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         return Err(errors);
     };
     let mut aliases: HashMap<String, String> = HashMap::new();
+    for db in st.databases.iter_mut() {
+        db.fill_defaults();
+    }
     for db in st.databases.clone() {
         let (alias, real) = database::materialize(&db, &mut st.decls, &mut errors);
         aliases.insert(alias, real);

@@ -1,0 +1,243 @@
+//! Checks `run` makes before it creates anything, as `det deploy aws` does: the region is
+//! the one the plan's AMIs belong to (and has Determined AMIs at all), every EC2 key pair the
+//! master and the pools name exists, and the vCPUs the pools may launch (max instances ×
+//! vCPUs of the type, from DescribeInstanceTypes) are stated per EC2 quota family, with the
+//! Service Quotas code to compare against. A missing region or key pair stops the run; the
+//! vCPU need is a warning with the numbers, since Determined only launches agents on demand.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::InstanceType;
+use detscript_engine::Plan;
+use detscript_engine::amis;
+use detscript_engine::kinds::Spec;
+
+use super::ui::Ui;
+use super::{Clients, aws_err, code_of};
+use crate::Exit;
+
+/// The EC2 vCPU quota a family of instance types counts against: (name, on-demand code,
+/// spot code). Types outside these families are reported without a code.
+fn quota_family(instance_type: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    let family: String = instance_type
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase())
+        .collect();
+    match family.as_str() {
+        "g" | "vt" => Some(("G and VT", "L-DB2E81BA", "L-3819A6DF")),
+        "p" => Some(("P", "L-417A185B", "L-7212CCBC")),
+        f if f.len() <= 2 && "acdhimrtz".contains(&f[..1.min(f.len())]) && !f.is_empty() => Some((
+            "Standard (A, C, D, H, I, M, R, T, Z)",
+            "L-1216C47A",
+            "L-34B43A08",
+        )),
+        _ => None,
+    }
+}
+
+/// What the plan asks of the account: key pairs, AMIs and, per pool, the most instances of
+/// a type (and whether they are spot).
+#[derive(Debug, Default, PartialEq)]
+pub struct Needs {
+    pub key_pairs: Vec<String>,
+    pub amis: Vec<String>,
+    /// (pool, instance type, max instances, spot).
+    pub pools: Vec<(String, String, i64, bool)>,
+}
+
+/// The needs of `plan`, from its master instance and master.yaml.
+pub fn needs(plan: &Plan) -> Needs {
+    let mut n = Needs::default();
+    let add = |list: &mut Vec<String>, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            if !list.iter().any(|x| x == v) {
+                list.push(v.to_string());
+            }
+        }
+    };
+    for r in &plan.resources {
+        if let Spec::Ec2Instance(i) = &r.spec {
+            add(
+                &mut n.key_pairs,
+                i.key_name.as_ref().and_then(|k| k.as_text()),
+            );
+            add(&mut n.amis, i.image_id.as_text());
+        }
+    }
+    if let Some(m) = plan.master() {
+        for pool in &m.config.resource_pools {
+            let Some(p) = &pool.provider else { continue };
+            add(&mut n.key_pairs, p.ssh_key_name.as_deref());
+            add(&mut n.amis, p.image_id.as_deref());
+            n.pools.push((
+                pool.pool_name.clone(),
+                p.instance_type
+                    .clone()
+                    .unwrap_or_else(|| "g4dn.metal".into()),
+                p.max_instances.unwrap_or(5),
+                p.spot == Some(true),
+            ));
+        }
+    }
+    n
+}
+
+/// Region problems: the plan was made for another region, or uses Determined AMIs of
+/// another region, or Determined has no AMIs where the run goes.
+pub fn region_problems(plan: &Plan, needs: &Needs, region: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = plan.deployment.region.as_deref().filter(|r| *r != region) {
+        out.push(format!(
+            "the script deploys to {r} (deployment(..).region(..)), but this run is in {region}: drop --region or change the script's region"
+        ));
+    }
+    let mut uses_determined_amis = false;
+    for ami in &needs.amis {
+        if let Some(home) = amis::region_of(ami) {
+            uses_determined_amis = true;
+            if home != region {
+                out.push(format!(
+                    "{ami} is Determined's AMI for {home}; AMIs are regional, so it cannot launch in {region}"
+                ));
+            }
+        }
+    }
+    if uses_determined_amis && !amis::supported(region) {
+        out.push(amis::unsupported(region));
+    }
+    out
+}
+
+/// vCPUs the pools may use at most, by quota (name, code), from vCPUs per instance type.
+pub fn vcpu_needs(
+    needs: &Needs,
+    vcpus: &BTreeMap<String, i64>,
+) -> BTreeMap<(String, String), (i64, Vec<String>)> {
+    let mut out: BTreeMap<(String, String), (i64, Vec<String>)> = BTreeMap::new();
+    for (pool, itype, max, spot) in &needs.pools {
+        let Some(per) = vcpus.get(itype) else {
+            continue;
+        };
+        let (name, code) = match quota_family(itype) {
+            Some((name, on_demand, spot_code)) => {
+                let kind = if *spot { "spot" } else { "on-demand" };
+                (
+                    format!("{kind} {name}"),
+                    if *spot { spot_code } else { on_demand }.to_string(),
+                )
+            }
+            None => (format!("instance family of {itype}"), String::new()),
+        };
+        let e = out.entry((name, code)).or_default();
+        e.0 += max * per;
+        e.1.push(format!("{pool}: {max} × {itype} ({per} vCPUs)"));
+    }
+    out
+}
+
+/// Runs the checks; stops the run on a region or key pair problem.
+pub async fn check(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> {
+    let n = needs(plan);
+    let mut problems = region_problems(plan, &n, &clients.region);
+    for key in &n.key_pairs {
+        let r = clients.ec2.describe_key_pairs().key_names(key).send().await;
+        match r {
+            Ok(_) => {}
+            Err(e) if code_of(&e) == Some("InvalidKeyPair.NotFound") => problems.push(format!(
+                "EC2 key pair {key:?} does not exist in {}: create or import it there first",
+                clients.region
+            )),
+            Err(e) => return Err(ui.fail(&format!("{:#}", aws_err("DescribeKeyPairs", key, e)))),
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            ui.say(&format!("error: preflight: {p}"));
+        }
+        return Err(Exit(crate::exit::AWS));
+    }
+    let mut vcpus = BTreeMap::new();
+    for (_, itype, _, _) in &n.pools {
+        if vcpus.contains_key(itype) {
+            continue;
+        }
+        let r = clients
+            .ec2
+            .describe_instance_types()
+            .instance_types(InstanceType::from(itype.as_str()))
+            .send()
+            .await;
+        let count = r.ok().and_then(|o| {
+            o.instance_types()
+                .first()
+                .and_then(|t| t.v_cpu_info())
+                .and_then(|v| v.default_v_cpus())
+        });
+        match count {
+            Some(c) => {
+                vcpus.insert(itype.clone(), i64::from(c));
+            }
+            None => ui.say(&format!(
+                "warning: preflight: cannot read the vCPUs of {itype} in {}; its pool's quota is not estimated",
+                clients.region
+            )),
+        }
+    }
+    for ((quota, code), (total, parts)) in vcpu_needs(&n, &vcpus) {
+        let code = if code.is_empty() {
+            String::new()
+        } else {
+            format!(" (Service Quotas code {code})")
+        };
+        ui.say(&format!(
+            "warning: preflight: the pools may run up to {total} vCPUs of {quota}{code}: {}. \
+If the account's quota in {} is lower, Determined's launches fail with VcpuLimitExceeded; \
+check it in the Service Quotas console and request an increase if needed",
+            parts.join(", "),
+            clients.region
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_families_map_to_their_quota_codes() {
+        assert_eq!(quota_family("g5.2xlarge").unwrap().1, "L-DB2E81BA");
+        assert_eq!(quota_family("g4dn.metal").unwrap().2, "L-3819A6DF");
+        assert_eq!(quota_family("p3.8xlarge").unwrap().1, "L-417A185B");
+        assert_eq!(quota_family("m5.xlarge").unwrap().1, "L-1216C47A");
+        assert_eq!(quota_family("t3.large").unwrap().2, "L-34B43A08");
+        assert_eq!(quota_family("inf2.xlarge"), None);
+        assert_eq!(quota_family("x2gd.large"), None);
+    }
+
+    #[test]
+    fn vcpu_needs_add_up_per_quota() {
+        let n = Needs {
+            pools: vec![
+                ("aux".into(), "m5.xlarge".into(), 2, false),
+                ("gpu".into(), "g5.2xlarge".into(), 8, true),
+                ("more".into(), "g5.xlarge".into(), 2, true),
+                ("unknown".into(), "zz9.huge".into(), 1, false),
+            ],
+            ..Needs::default()
+        };
+        let vcpus: BTreeMap<String, i64> = [("m5.xlarge", 4), ("g5.2xlarge", 8), ("g5.xlarge", 4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let got = vcpu_needs(&n, &vcpus);
+        let spot_g = &got[&("spot G and VT".to_string(), "L-3819A6DF".to_string())];
+        assert_eq!(spot_g.0, 8 * 8 + 2 * 4);
+        let std = &got[&(
+            "on-demand Standard (A, C, D, H, I, M, R, T, Z)".to_string(),
+            "L-1216C47A".to_string(),
+        )];
+        assert_eq!(std.0, 8);
+        assert_eq!(got.len(), 2, "{got:?}");
+    }
+}
