@@ -117,6 +117,40 @@ working directory and the master starts without its configuration. Fix: an absol
         "An allow(\"DSxxx\", \"why\") that silences no finding is stale: the problem it excused is gone, or the id \
 is mistyped. Fix: remove it or correct the id.",
     ),
+    (
+        "DS021",
+        "Determined creates the users admin and determined with empty passwords unless master.yaml sets \
+security.initial_user_password. With the master's port open to 0.0.0.0/0 or ::/0, anyone can log in as admin. \
+Fix: master_config().set(\"security\", #{ initial_user_password: secret(\"admin-password\") }).",
+    ),
+    (
+        "DS022",
+        "The same gap as DS021 (no initial user password from a secret) on a master that is not open to the whole \
+internet: anyone who reaches the port can log in as admin. Fix: set security.initial_user_password from a \
+secret(...).",
+    ),
+    (
+        "DS023",
+        "With TLS on, agents dial the master's private IP and verify the certificate against it; a certificate \
+issued to a name fails that check and agents never join. Fix: .master_cert_name(\"the certificate's name\") on \
+each pool.",
+    ),
+    (
+        "DS031",
+        "RDS refuses a DB subnet group whose subnets cover fewer than two availability zones. Fix: give \
+.subnets([...]) subnets in two zones (.zone(0), .zone(1)).",
+    ),
+    (
+        "DS032",
+        "The master and the agents pull Docker images at boot. In a subnet whose route table has no route to a NAT \
+gateway (or to an internet gateway with a public address), the pulls hang and nothing starts. Fix: \
+route_table(...).route(\"0.0.0.0/0\", nat_gateway(...)) for private subnets.",
+    ),
+    (
+        "DS033",
+        "The web UI is opened to a public CIDR, but the master has neither a public IP nor an Elastic IP, so no one \
+there can reach it. Fix: .elastic_ip(true) or a public subnet with .public_ip(true), or a private CIDR.",
+    ),
 ];
 
 /// `detscript explain [ID]`.
