@@ -56,22 +56,22 @@ def test_a_saved_plan_is_applied_exactly_and_refused_once_stale(aws, tmp_path):
     saved = tmp_path / "plan.json"
     r = det("plan", "--refresh", "-o", str(saved), cluster=CLUSTER)
     assert r.code == 0, r
-    assert "Plan: 21 to add, 0 to change, 0 to destroy. 0 unchanged." in r.out, r
+    assert "Plan: 23 to add, 0 to change, 0 to destroy. 0 unchanged." in r.out, r
     doc = json.loads(saved.read_text())
     assert doc["secret_params"] == ["db_password"]
     assert "db_password" not in doc["params"] and doc["params"]["cluster_id"] == {"text": CLUSTER}
     assert PASSWORD not in saved.read_text()
 
-    # The secret is not saved: without it, nothing happens.
+    # The secret is not saved: without it (its default differs), nothing happens.
     r = det_raw("run", str(saved))
-    assert r.code == 1 and "'db_password' (string) is required" in r.err, r
+    assert r.code == 1 and "nothing was changed" in r.err, r
     assert aws.owned(CLUSTER) == {}
 
     secret = {"DETSCRIPT_PARAM_db_password": PASSWORD}
     r = det_raw("run", str(saved), env_extra=secret)
     assert r.code == 0, r
     assert "Applying the plan saved in" in r.err
-    assert "run complete: 21 changes" in r.err, r
+    assert "run complete: 23 changes" in r.err, r
     assert set(aws.owned(CLUSTER)) == {"sgs", "instances", "roles", "profiles", "buckets", "clusters", "dbs"}
 
     # The same plan again: live AWS now differs from what it was planned against.
@@ -82,7 +82,7 @@ def test_a_saved_plan_is_applied_exactly_and_refused_once_stale(aws, tmp_path):
 
     # A fresh plan of no changes applies; one whose live state moves on is refused.
     r = det("plan", "--refresh", "-o", str(saved), cluster=CLUSTER)
-    assert "Plan: 0 to add, 0 to change, 0 to destroy. 21 unchanged." in r.out, r
+    assert "Plan: 0 to add, 0 to change, 0 to destroy. 23 unchanged." in r.out, r
     r = det_raw("run", str(saved), env_extra=secret)
     assert r.code == 0 and "No changes" in r.out, r
     gid = aws.sg(f"{CLUSTER}-agent")["GroupId"]
@@ -106,7 +106,7 @@ def test_a_saved_plan_of_an_edited_script_is_refused(aws, tmp_path, script_copy)
 def test_outputs_and_status_read_the_live_deployment(aws, info_stub):
     r = det("status", cluster=CLUSTER)
     assert r.code == 0, r
-    assert "Deployment det-flow: 0 of 21 resources exist." in r.out, r
+    assert "Deployment det-flow: 0 of 23 resources exist." in r.out, r
     assert "ec2_instance.master" in r.out and "missing" in r.out
     assert "Master: not checked (no master is running)" in r.out, r
 
@@ -125,14 +125,14 @@ def test_outputs_and_status_read_the_live_deployment(aws, info_stub):
     # Health only at the stub: moto's addresses are never contacted.
     r = det("status", "--master-url", info_stub, cluster=CLUSTER)
     assert r.code == 0, r
-    assert "Deployment det-flow: 21 of 21 resources exist." in r.out, r
+    assert "Deployment det-flow: 23 of 23 resources exist." in r.out, r
     assert "Drift: none; live AWS matches the script." in r.out
     assert f"Master {info_stub}: healthy (GET /info answered, version 0.38.0)" in r.out, r
     r = det("status", cluster=CLUSTER)
     assert "not checked (AWS is a custom endpoint" in r.out, r
     report = json.loads(det("status", "--format", "json", "--master-url", info_stub + "/nothing",
                             cluster=CLUSTER).out)
-    assert report["exists"] == 21 and report["pending"] == 0
+    assert report["exists"] == 23 and report["pending"] == 0
     assert report["master"]["health"] == "unreachable", report
 
     # Drift: a policy edited out of band shows as drifted, and plan --refresh shows the lines.
@@ -149,17 +149,17 @@ def test_outputs_and_status_read_the_live_deployment(aws, info_stub):
     r = det("plan", "--refresh", cluster=CLUSTER)
     assert f"~ inline policy {name}" in r.out, r
     assert '-     "Action": "s3:DeleteBucket",' in r.out, r
-    assert "Plan: 0 to add, 1 to change, 0 to destroy. 20 unchanged." in r.out, r
+    assert "Plan: 0 to add, 1 to change, 0 to destroy. 22 unchanged." in r.out, r
 
 
 def test_replacing_the_master_says_what_it_costs(aws):
     assert det("run", cluster=CLUSTER).code == 0
-    r = det("plan", "--refresh", cluster=CLUSTER, params={"master_ami": "ami-0123456789abcdef0"})
+    r = det("plan", "--refresh", cluster=CLUSTER, params={"max_idle_agent_period": "20m"})
     assert r.code == 0, r
     assert "-/+ ec2_instance.master" in r.out, r
     assert "its public and private IP and the master URL change; running experiments" in r.out, r
     assert "outputs that change: master_instance_id, master_private_ip, master_public_ip, master_url" in r.out
-    assert "Plan: 0 to add, 0 to change, 1 to replace, 0 to destroy. 20 unchanged." in r.out, r
+    assert "Plan: 0 to add, 0 to change, 1 to replace, 0 to destroy. 22 unchanged." in r.out, r
 
 
 def test_run_without_a_terminal_prints_a_heartbeat(aws):

@@ -32,8 +32,7 @@ def test_a_region_other_than_the_scripts_stops_the_run(aws):
 
 def test_the_pools_vcpu_need_is_stated_with_its_quota_code(aws):
     script = ROOT / "scripts" / "aux-compute.rhai"
-    r = det("run", cluster=CL, script=script, params={"registry_password": "reg-token-1",
-                                                       "max_compute": "3"})
+    r = det("run", cluster=CL, script=script, params={"max_compute": "3"})
     assert r.code == 0, r
     # aux-pool: 2 x m5.xlarge (4 vCPUs); compute-pool: 3 x g4dn.xlarge (4 vCPUs), spot.
     assert ("warning: preflight: the pools may run up to 12 vCPUs of spot G and VT "
@@ -48,6 +47,6 @@ def test_the_pools_vcpu_need_is_stated_with_its_quota_code(aws):
         "StringEquals": {f"ec2:ResourceTag/determined-{CL}": [f"determined-{CL}-agent"]}}
     assert "SpotRequests" in stmts
     r = det("destroy", "--skip-final-snapshot", cluster=CL, script=script,
-            params={"registry_password": "reg-token-1"})
+            params={})
     assert r.code == 0, r
     assert aws.owned(CL) == {}
