@@ -115,8 +115,7 @@ impl MasterFiles {
             }
         });
         // Back through the typed model so that keys keep Determined's (and the guide's) order.
-        let typed: MasterConfig =
-            serde_json::from_value(v).expect("mapping strings keeps the shape");
+        let typed = MasterConfig::from_json(v).expect("mapping strings keeps the shape");
         serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
     }
 
