@@ -78,8 +78,9 @@ rm -rf "$pkg"
 mkdir -p "$pkg"
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$pkg" "$wasm_in"
 
-# No wasm-opt: measured on this module, binaryen -Oz (apt 108, npm 132) makes it smaller
-# raw but larger gzipped (619 KB against 573 KB; lto + opt-level "z" already did the work),
+# No wasm-opt: measured on this module, binaryen (apt 108, npm 132) makes it smaller raw
+# but larger gzipped (-Oz 619 KB against 573 KB; -Os/-O2/-O3/-Oz --converge 527-536 KB
+# against 524 KB; lto + opt-level "z" already did the work),
 # and apt's 108 emits a module that validates but fails at instantiation (reference-types
 # tables). See tests/browser for the size check.
 wasm_out="$pkg/detscript_wasm_bg.wasm"

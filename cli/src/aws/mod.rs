@@ -10,8 +10,10 @@ pub mod destroy;
 pub mod diff;
 pub mod discover;
 pub mod exec;
+pub mod health;
 pub mod providers;
 pub mod ui;
+pub mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

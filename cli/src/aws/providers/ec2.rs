@@ -431,7 +431,8 @@ async fn describe(ctx: &Ctx, iid: &str) -> Result<Option<Instance>> {
     )
 }
 
-async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
+/// The instance's state name, or None while EC2 does not know it (yet, or any more).
+pub async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
     Ok(describe(ctx, iid).await?.as_ref().and_then(state_of))
 }
 
