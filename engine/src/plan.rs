@@ -179,7 +179,7 @@ fn display_refs(v: &mut Value) {
 /// master.yaml from its JSON, back through the typed model so that keys keep Determined's
 /// (and the guide's) order.
 fn yaml_of(v: Value) -> String {
-    let typed: MasterConfig = serde_json::from_value(v).expect("mapping strings keeps the shape");
+    let typed = MasterConfig::from_json(v).expect("mapping strings keeps the shape");
     serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
 }
 

@@ -54,7 +54,7 @@ fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
     let token = token_for(&v);
     replace_param_scalars(&mut v, &token, &mut quoted);
     // Back through the typed model so that keys keep Determined's order, as `run` writes it.
-    let typed: MasterConfig = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    let typed = MasterConfig::from_json(v).map_err(|e| e.to_string())?;
     let yaml = serde_yaml_ng::to_string(&typed).map_err(|e| e.to_string())?;
     let mut params = BTreeSet::new();
     let mut done = vec![false; quoted.len()];

@@ -239,14 +239,38 @@ pub(crate) fn method<H: rhai::Variant + Clone>(
     );
 }
 
+thread_local! {
+    /// Rhai's standard library less what a deployment script has no use for: blobs (byte
+    /// arrays) and bit fields. Numbers, strings, arrays, maps, logic, iteration, functions
+    /// and `print` stay; the page and the CLI get the same language from here. Built once
+    /// per thread: the engine is made anew for every plan (the page's re-plans).
+    static SCRIPT_STD: Vec<rhai::Shared<rhai::Module>> = {
+        use rhai::packages::*;
+        vec![
+            CorePackage::new().as_shared_module(),
+            LogicPackage::new().as_shared_module(),
+            BasicMathPackage::new().as_shared_module(),
+            BasicArrayPackage::new().as_shared_module(),
+            BasicMapPackage::new().as_shared_module(),
+            MoreStringPackage::new().as_shared_module(),
+        ]
+    };
+}
+
 /// Builds the hardened engine with the whole script API registered against `state`.
 pub(crate) fn engine(
     state: &Shared,
     loader: Rc<dyn crate::ModuleLoader>,
     sources: resolver::Sources,
 ) -> Engine {
-    let mut engine = Engine::new();
+    let mut engine = Engine::new_raw();
+    SCRIPT_STD.with(|packages| {
+        for p in packages {
+            engine.register_global_module(p.clone());
+        }
+    });
     engine
+        .set_max_strings_interned(256)
         .set_max_operations(limits::MAX_OPERATIONS)
         .set_max_call_levels(limits::MAX_CALL_LEVELS)
         .set_max_expr_depths(limits::MAX_EXPR_DEPTH, limits::MAX_FN_EXPR_DEPTH)
@@ -274,6 +298,20 @@ pub(crate) fn engine(
         other => other,
     });
     bounded_text::register(&mut engine);
+    // Rhai's `sleep` blocks the thread, unseen by the operation limit (and traps the page's
+    // engine): a plan has nothing to wait for.
+    fn no_sleep(ctx: NativeCallContext) -> RhaiResult<()> {
+        fail(
+            &ctx,
+            "sleep is not available: a plan has nothing to wait for",
+        )
+    }
+    engine.register_fn("sleep", |ctx: NativeCallContext, _: rhai::INT| {
+        no_sleep(ctx)
+    });
+    engine.register_fn("sleep", |ctx: NativeCallContext, _: rhai::FLOAT| {
+        no_sleep(ctx)
+    });
     // A blob decoded as UTF-8 cannot forge a marker either.
     engine.register_fn("as_string", |blob: rhai::Blob| {
         crate::refs::scrub_markers(&String::from_utf8_lossy(&blob))
@@ -335,6 +373,7 @@ pub(crate) const RHAI_OVERRIDES: &[&str] = &[
     "debug",
     "to_debug",
     "to_json",
+    "sleep",
 ];
 
 /// The script-facing function names registered on `engine` (getters become their property).

@@ -14,7 +14,7 @@ use crate::refs;
 pub(super) fn map_config_strings(cfg: &mut MasterConfig, f: &dyn Fn(&str) -> String) {
     let mut v = serde_json::to_value(&*cfg).expect("config serializes");
     refs::map_strings(&mut v, &mut |s| *s = f(s));
-    *cfg = serde_json::from_value(v).expect("mapping strings keeps the shape");
+    *cfg = MasterConfig::from_json(v).expect("mapping strings keeps the shape");
 }
 
 /// Assembles and checks every master_config; returns them by index (None when invalid).
@@ -87,7 +87,7 @@ pub(super) fn build_configs(
                 .unwrap_or_else(|| format!("resource_pools[{i}]"))
         };
         let value = Value::Object(json.clone());
-        let parsed: Result<MasterConfig, _> = serde_path_to_error::deserialize(value);
+        let parsed = MasterConfig::from_json(value);
         match parsed {
             Err(e) => {
                 let path = e.path().to_string();
