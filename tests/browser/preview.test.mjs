@@ -29,9 +29,9 @@ const SECRET = 'S3cret-Value-never-shown-7d1f';
 const LOAD_RUNS = 5;
 // Gzipped size of the engine's wasm (deterministic for a given build; see README "Measured"),
 // by the route wasm/build.sh took: std built here without the panic machinery and for size
-// (measured: 502 KiB), or rustup's prebuilt std (not measured on the development machine, which has no
+// (measured: 502 KiB; 543 KiB gzip -9 once the network, secret and fidelity code landed), or rustup's prebuilt std (not measured on the development machine, which has no
 // rustup wasm32 target: a looser budget).
-const WASM_GZIP_BUDGET = { 'build-std': 512 * 1024, rustup: 700 * 1024 };
+const WASM_GZIP_BUDGET = { 'build-std': 560 * 1024, rustup: 740 * 1024 };
 
 let server; // { url, close? }
 let browser;
