@@ -42,6 +42,12 @@ impl Ref {
         refs::reference(&self.path())
     }
 
+    /// The key under which apply knows the value of the SSM parameter `name`: attributes
+    /// are looked up by [`Ref::path`], and `ssm.NAME` is no resource's path.
+    pub fn ssm(name: &str) -> Ref {
+        Ref::new(refs::SSM.trim_end_matches('.'), name)
+    }
+
     fn from_path(path: &str) -> Ref {
         let (resource, attr) = path.rsplit_once('.').unwrap_or((path, ""));
         Ref::new(resource, attr)
@@ -65,6 +71,9 @@ pub enum Part {
     Unset(String),
     /// The value of a secret parameter, by name: resolved only through [`Secrets`].
     Secret(String),
+    /// The value of an SSM parameter, by name (`/aws/service/...`): read when the deployment
+    /// is applied, resolved through the attributes as [`Ref::ssm`].
+    Ssm(String),
 }
 
 /// A string of literal text, references, unset parameters and secrets.
@@ -84,6 +93,7 @@ impl fmt::Display for Unresolved {
             Part::Ref(r) => write!(f, "{r} is not known yet"),
             Part::Unset(p) => write!(f, "parameter {p} has no value"),
             Part::Secret(s) => write!(f, "secret {s} has no value"),
+            Part::Ssm(n) => write!(f, "SSM parameter {n} is not read yet"),
             Part::Text(_) => write!(f, "text"),
         }
     }
@@ -117,6 +127,8 @@ impl Tmpl {
                         Part::Secret(n.to_string())
                     } else if let Some(n) = p.strip_prefix("param.") {
                         Part::Unset(n.to_string())
+                    } else if let Some(n) = p.strip_prefix(refs::SSM) {
+                        Part::Ssm(n.to_string())
                     } else {
                         Part::Ref(Ref::from_path(p))
                     }
@@ -135,6 +147,7 @@ impl Tmpl {
                 Part::Ref(r) => out.push_str(&refs::reference(&r.path())),
                 Part::Unset(n) => out.push_str(&refs::reference(&format!("param.{n}"))),
                 Part::Secret(n) => out.push_str(&refs::reference(&format!("secret.{n}"))),
+                Part::Ssm(n) => out.push_str(&refs::reference(&Ref::ssm(n).path())),
             }
         }
         out
@@ -171,6 +184,27 @@ impl Tmpl {
             [Part::Text(t)] => Some(t),
             _ => None,
         }
+    }
+
+    /// An SSM parameter's value, read at apply.
+    pub fn ssm(name: impl Into<String>) -> Tmpl {
+        Tmpl(vec![Part::Ssm(name.into())])
+    }
+
+    /// The SSM parameter, when the template is exactly one's value.
+    pub fn as_ssm(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [Part::Ssm(n)] => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Every SSM parameter the template reads.
+    pub fn ssm_parameters(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| match p {
+            Part::Ssm(n) => Some(n.as_str()),
+            _ => None,
+        })
     }
 
     /// The reference, when the template is exactly one.
@@ -219,22 +253,29 @@ impl Tmpl {
                     Some(v) => out.push_str(v.reveal()),
                     None => return Err(Unresolved(p.clone())),
                 },
+                Part::Ssm(n) => match attrs(&Ref::ssm(n)) {
+                    Some(v) => out.push_str(&v),
+                    None => return Err(Unresolved(p.clone())),
+                },
                 Part::Unset(_) => return Err(Unresolved(p.clone())),
             }
         }
         Ok(out)
     }
 
-    /// Replaces the references `attrs` knows by their text; the rest stays.
+    /// Replaces the references (and SSM parameters) `attrs` knows by their text; the rest
+    /// stays.
     pub fn substitute(&self, attrs: &dyn Fn(&Ref) -> Option<String>) -> Tmpl {
         let mut t = Tmpl(Vec::with_capacity(self.0.len()));
         for p in &self.0 {
-            match p {
-                Part::Ref(r) => match attrs(r) {
-                    Some(v) => t.push(Part::Text(v)),
-                    None => t.push(p.clone()),
-                },
-                other => t.push(other.clone()),
+            let known = match p {
+                Part::Ref(r) => attrs(r),
+                Part::Ssm(n) => attrs(&Ref::ssm(n)),
+                _ => None,
+            };
+            match known {
+                Some(v) => t.push(Part::Text(v)),
+                None => t.push(p.clone()),
             }
         }
         t
@@ -248,6 +289,7 @@ impl Tmpl {
                     Part::Ref(r) => return refs::describe(&r.path()),
                     Part::Unset(n) => return format!("(unset parameter: {n})"),
                     Part::Secret(_) => return "(sensitive)".into(),
+                    Part::Ssm(n) => return refs::describe(&Ref::ssm(n).path()),
                     Part::Text(_) => {}
                 }
             }
@@ -268,6 +310,11 @@ impl Tmpl {
                     out.push('}');
                 }
                 Part::Secret(_) => out.push_str("(sensitive)"),
+                Part::Ssm(n) => {
+                    out.push_str("${");
+                    out.push_str(&Ref::ssm(n).path());
+                    out.push('}');
+                }
             }
         }
         out
@@ -342,9 +389,7 @@ impl<'de> Deserialize<'de> for Ref {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ref, D::Error> {
         let s = String::deserialize(d)?;
         match refs::whole_ref(&s) {
-            Some(p) if !p.starts_with("param.") && !p.starts_with("secret.") => {
-                Ok(Ref::from_path(p))
-            }
+            Some(p) if !refs::is_external(p) => Ok(Ref::from_path(p)),
             _ => Err(de::Error::custom("expected a reference to a resource")),
         }
     }

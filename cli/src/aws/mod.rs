@@ -17,6 +17,7 @@ pub mod progress;
 pub mod providers;
 pub mod saved;
 pub mod show;
+pub mod ssm;
 pub mod ui;
 pub mod upgrade;
 
@@ -41,6 +42,8 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub s3: aws_sdk_s3::Client,
     pub sm: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub region: String,
 }
 
@@ -107,6 +110,8 @@ the shared profile{}, SSO and the instance role): {}",
         rds: aws_sdk_rds::Client::new(&conf),
         s3: aws_sdk_s3::Client::from_conf(s3conf),
         sm: aws_sdk_secretsmanager::Client::new(&conf),
+        ssm: aws_sdk_ssm::Client::new(&conf),
+        quotas: aws_sdk_servicequotas::Client::new(&conf),
         region,
     })
 }
