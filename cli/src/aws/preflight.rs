@@ -312,6 +312,15 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_quota_code() {
+        let readme = include_str!("../../../README.md");
+        for (_, name, on_demand, spot) in QUOTAS {
+            let row = format!("| {name} | {on_demand} | {spot} |");
+            assert!(readme.contains(&row), "README.md should have the row {row}");
+        }
+    }
+
+    #[test]
     fn vcpu_needs_add_up_per_quota() {
         let n = Needs {
             pools: vec![
