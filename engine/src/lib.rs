@@ -20,6 +20,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod budget;
+mod canon;
 pub mod cfn;
 pub mod config;
 pub mod diag;
