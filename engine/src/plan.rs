@@ -122,6 +122,19 @@ impl MasterFiles {
         serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
     }
 
+    /// Where the master reaches its database (references resolved by `lookup` where it knows
+    /// them, else kept as markers), if master.yaml names a database host.
+    pub fn db_address(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<crate::userdata::DbAddress> {
+        let db = self.config.db.as_ref()?;
+        Some(crate::userdata::DbAddress {
+            host: refs::substitute(db.host.as_deref()?, lookup),
+            port: db.port.unwrap_or(5432),
+        })
+    }
+
     /// The master's user-data; see [`MasterFiles::render_yaml`].
     pub fn render_user_data(&self, lookup: &dyn Fn(&str) -> Option<String>, raw: bool) -> String {
         let yaml = self.render_yaml(lookup, raw);
@@ -134,6 +147,7 @@ impl MasterFiles {
             self.port,
             &yaml,
             &self.config_path,
+            self.db_address(lookup).as_ref(),
         );
         if raw {
             user_data

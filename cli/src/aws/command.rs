@@ -43,6 +43,7 @@ pub(super) fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &
         waits: Waits::default(),
         ui: ui.clone(),
         vpc_id: state.vpc_id.clone(),
+        early: Default::default(),
     })
 }
 

@@ -375,6 +375,41 @@ pub struct Ctx {
     pub ui: Arc<ui::Ui>,
     /// The default VPC found by discovery (security groups are created there).
     pub vpc_id: Option<String>,
+    /// Attributes a job knows before it finishes (see [`Early`]).
+    pub early: Early,
+}
+
+impl Ctx {
+    /// Tells the executor that `id`'s attributes are known although its job is not finished
+    /// (a database whose endpoint is known while it is still being created): what depends
+    /// on them may start. The job still has to finish for the run to succeed.
+    pub fn publish(&self, id: &str, attrs: providers::AttrMap) {
+        self.early
+            .known
+            .lock()
+            .expect("early attributes lock")
+            .push((id.to_string(), attrs));
+        self.early.notify.notify_one();
+    }
+}
+
+/// Attributes published by running jobs, for the executor to pick up.
+#[derive(Debug, Default)]
+pub struct Early {
+    known: Mutex<Vec<(String, providers::AttrMap)>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Early {
+    /// Waits until something is published.
+    pub async fn published(&self) {
+        self.notify.notified().await
+    }
+
+    /// What was published since the last call.
+    pub fn take(&self) -> Vec<(String, providers::AttrMap)> {
+        std::mem::take(&mut *self.known.lock().expect("early attributes lock"))
+    }
 }
 
 #[cfg(test)]

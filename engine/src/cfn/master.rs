@@ -29,8 +29,14 @@ pub(super) const ONE_LINE_RULES: &str = "one line (the value goes into master.ya
 /// The user-data of the master and the parameters substituted into its master.yaml.
 pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), String> {
     let (yaml, params) = master_yaml(&m.config)?;
-    let ud =
-        crate::userdata::master_user_data(&m.deployment, &m.image, m.port, &yaml, &m.config_path);
+    let ud = crate::userdata::master_user_data(
+        &m.deployment,
+        &m.image,
+        m.port,
+        &yaml,
+        &m.config_path,
+        m.db_address(&|_| None).as_ref(),
+    );
     Ok((Tmpl::from_marked(&ud), params))
 }
 

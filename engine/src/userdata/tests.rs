@@ -11,6 +11,7 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
         8080,
         "port: 8080\n",
         HOST_CONFIG_PATH,
+        None,
     );
     assert!(ud.starts_with("#!/bin/bash\n"));
     assert!(ud.contains("docker network create determined"));
@@ -19,7 +20,14 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data("demo", "img", 8080, "port: 8080\n", "/opt/det/cluster.yaml");
+    let other = master_user_data(
+        "demo",
+        "img",
+        8080,
+        "port: 8080\n",
+        "/opt/det/cluster.yaml",
+        None,
+    );
     assert!(
         other.contains(
             "-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"
@@ -38,6 +46,7 @@ fn heredoc_delimiter_never_collides() {
         8080,
         "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
         HOST_CONFIG_PATH,
+        None,
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     // Both the usual delimiter and the first fallback in the body: the next one.
@@ -47,6 +56,7 @@ fn heredoc_delimiter_never_collides() {
         8080,
         "DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF",
         HOST_CONFIG_PATH,
+        None,
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_3'\n"), "{ud}");
     assert!(ud.contains("\nDETSCRIPT_MASTER_YAML_EOF\nDETSCRIPT_MASTER_YAML_EOF_3\nmv "));
@@ -90,6 +100,7 @@ fn hostile_values_become_arguments() {
         8080,
         "port: 8080\n",
         "/etc/$(id)/`id` && x > y/master.yaml",
+        None,
     );
     assert!(
         ud.contains("\ndocker pull 'determinedai/determined-master:0.38.0;touch${IFS}/tmp/x'\n")
@@ -250,7 +261,7 @@ mod props {
     }
 
     #[allow(clippy::print_stderr)]
-    fn have_bash() -> bool {
+    pub(super) fn have_bash() -> bool {
         let ok = Path::new(BASH).exists();
         if !ok {
             eprintln!("skipped: {BASH} is missing, so generated scripts cannot be checked");
@@ -453,7 +464,7 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             let dir = TempDir::new();
             let d = dir.0.to_str().expect("utf-8 temp dir").to_string();
             let path = format!("{d}/{file}");
-            let script = master_user_data(&deployment, &image, port, &yaml, &path);
+            let script = master_user_data(&deployment, &image, port, &yaml, &path, None);
             // The deployment name stays inside its comment line.
             let lines: Vec<&str> = script.split('\n').collect();
             prop_assert!(lines[1].starts_with("# Determined master for deployment \""));
@@ -499,4 +510,38 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             prop_assert_eq!(back, cfg);
         }
     }
+}
+
+#[test]
+fn waits_for_the_database_port_with_a_log_line_then_starts_the_master() {
+    let db = DbAddress {
+        host: "db.example.internal".into(),
+        port: 5432,
+    };
+    let ud = master_user_data("d", "img", 8080, "a: 1\n", HOST_CONFIG_PATH, Some(&db));
+    let pull = ud.find("docker pull img").expect("pull");
+    let wait = ud
+        .find("\nwait_for_database db.example.internal 5432\n")
+        .expect("wait");
+    let start = ud.find("docker run -d").expect("run");
+    assert!(
+        pull < wait && wait < start,
+        "pull, then wait, then start:\n{ud}"
+    );
+    assert!(DB_WAIT.contains(&format!("-ge {DB_WAIT_SECONDS} ]")));
+    if !props::have_bash() {
+        return;
+    }
+    // Against a port that accepts connections: one line, no waiting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{DB_WAIT}\nwait_for_database 127.0.0.1 {port}"))
+        .output()
+        .expect("bash runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("detscript: the database at 127.0.0.1:{port} accepts connections after 0 s\n")
+    );
 }
