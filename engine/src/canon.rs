@@ -247,6 +247,10 @@ impl<'a> Obj<'a> {
 /// Object keys: strings, and numbers and chars as text (as `serde_json::to_value` does).
 struct Key;
 
+fn not_a_key<T>() -> Result<T, Error> {
+    Err(Error("object keys must be strings".into()))
+}
+
 macro_rules! key_as_text {
     ($($f:ident: $t:ty),*) => {
         $(fn $f(self, v: $t) -> Result<String, Error> { Ok(v.to_string()) })*
@@ -255,7 +259,7 @@ macro_rules! key_as_text {
 
 macro_rules! key_refused {
     ($($f:ident$(: $t:ty)?),*) => {
-        $(fn $f(self $(, _: $t)?) -> Result<String, Error> { Err(Error("object keys must be strings".into())) })*
+        $(fn $f(self $(, _: $t)?) -> Result<String, Error> { not_a_key() })*
     };
 }
 
@@ -277,10 +281,10 @@ impl ser::Serializer for Key {
         serialize_unit);
 
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_unit_struct(self, _: &'static str) -> Result<String, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_unit_variant(
         self,
@@ -304,20 +308,20 @@ impl ser::Serializer for Key {
         _: &'static str,
         _: &T,
     ) -> Result<String, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_tuple_variant(
         self,
@@ -326,13 +330,13 @@ impl ser::Serializer for Key {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
     fn serialize_struct_variant(
         self,
@@ -341,7 +345,7 @@ impl ser::Serializer for Key {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error("object keys must be strings".into()))
+        not_a_key()
     }
 }
 
@@ -451,49 +455,49 @@ impl<'a> ser::Serializer for Compact<'a> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.item(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+/// The array traits all add an element; the object traits for structs all add a field.
+macro_rules! seq_like {
+    ($($tr:ident :: $f:ident),*) => {$(
+        impl ser::$tr for Seq<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn $f<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                self.item(v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.item(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
+seq_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+macro_rules! struct_like {
+    ($($tr:ident),*) => {$(
+        impl ser::$tr for Obj<'_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                k: &'static str,
+                v: &T,
+            ) -> Result<(), Error> {
+                self.entry(k.to_string(), v)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.close()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.item(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.item(v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Obj<'_> {
     type Ok = ();
@@ -508,36 +512,6 @@ impl ser::SerializeMap for Obj<'_> {
             .take()
             .ok_or_else(|| Error("a map value without its key".into()))?;
         self.entry(key, v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStruct for Obj<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        k: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.entry(k.to_string(), v)
-    }
-    fn end(self) -> Result<(), Error> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStructVariant for Obj<'_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        k: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.entry(k.to_string(), v)
     }
     fn end(self) -> Result<(), Error> {
         self.close()
