@@ -26,9 +26,10 @@ pub const INTERRUPT_EVERY: u64 = 16;
 pub const INTERRUPT_EVERY_TOKENS: u64 = 1024;
 /// `let` statements one compile may parse (the script and its imports together). Rhai's
 /// parser looks up every new variable among all those declared before it, so parsing time
-/// grows with the square of their number (release build: 10,000 in about 0.2 s, 40,000 in
-/// about 6 s); far beyond this, a script should declare its resources in a loop.
-pub const MAX_LET_STATEMENTS: usize = 20_000;
+/// grows with the square of their number (release build on 2 cores: 5,000 in about 0.1 s,
+/// 10,000 in about 0.8 s, 20,000 in 3-5 s, more in the browser); a script that needs more
+/// should declare its resources in a loop or a function.
+pub const MAX_LET_STATEMENTS: usize = 10_000;
 
 /// The reason a host gives when the process uses more than [`MAX_MEMORY`]; the engine
 /// shows it as "the script was stopped: ...".
@@ -177,7 +178,7 @@ mod tests {
             budget
                 .token(true)
                 .unwrap()
-                .contains("more than 20000 `let` statements")
+                .contains("more than 10000 `let` statements")
         );
     }
 }
