@@ -74,6 +74,7 @@ fn main() {
         yes: true,
         parallelism: 10,
         json: true,
+        upgrade: Default::default(),
     };
     rt.block_on(run_async(
         Arc::new(plan_for(&format!("bench-{pid}-warmup"))),
@@ -91,6 +92,7 @@ fn main() {
                 yes: true,
                 parallelism,
                 json: true,
+                upgrade: Default::default(),
             };
             let stats: RunStats = rt
                 .block_on(run_async(plan, &args, &opts, false))

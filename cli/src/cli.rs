@@ -131,6 +131,36 @@ pub struct RunArgs {
     /// Progress format: text lines on standard error, or a JSON event stream on standard output
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    #[command(flatten)]
+    pub upgrade: UpgradeArgs,
+}
+
+/// `run`'s flags for upgrades of Determined and for the wait until the master answers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpgradeArgs {
+    /// On an upgrade of Determined, do not snapshot the database before the master is replaced
+    #[arg(long)]
+    pub skip_db_snapshot: bool,
+    /// Allow a lower Determined version than the live master's (its database migrations only go forward)
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Do not wait for the master's /info to answer after the run
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the master's /info to answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub wait_timeout: u64,
+}
+
+impl Default for UpgradeArgs {
+    fn default() -> Self {
+        UpgradeArgs {
+            skip_db_snapshot: false,
+            allow_downgrade: false,
+            no_wait: false,
+            wait_timeout: 900,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::kinds::Spec;
 use crate::plan::{Plan, Resource};
 use crate::refs::{self, Style};
 use crate::value::Tmpl;
@@ -137,15 +136,8 @@ fn scalar(v: &Value) -> String {
 
 fn render_resource(out: &mut String, r: &Resource) {
     let _ = writeln!(out, "  + {}  ({})", r.id, r.name);
-    match &r.spec {
-        Spec::SecurityGroupRule(rule) => rule.render_text(out),
-        Spec::IamRole(role) => role.render_text(out),
-        Spec::S3Bucket(_)
-        | Spec::SecurityGroup(_)
-        | Spec::InstanceProfile(_)
-        | Spec::RdsCluster(_)
-        | Spec::RdsInstance(_)
-        | Spec::Ec2Instance(_) => render_props(out, &r.spec.to_marked_json(), 6),
+    if !r.spec.render_text(out) {
+        render_props(out, &r.spec.to_marked_json(), 6);
     }
     let extra: Vec<String> = r
         .tags

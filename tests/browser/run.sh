@@ -3,7 +3,7 @@
 # npm packages: playwright-core only, never a browser download), builds the page with
 # wasm/build.sh when it is missing or older than its sources, builds the CLI when it is
 # missing or older than its sources, serves wasm/www on 127.0.0.1 (free port) and runs the node test.
-# Artifacts: tests/artifacts/preview.png (+ preview-graph.png, preview-error.png, preview-metrics.json).
+# Artifacts: tests/artifacts/preview*.png and preview-metrics.json (the measured load phases).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +28,8 @@ if [ ! -f node_modules/playwright-core/package.json ] || [ package-lock.json -nt
 fi
 
 wasm="$root/wasm/www/pkg/detscript_wasm_bg.wasm"
-if [ ! -f "$wasm" ] || [ ! -f "$root/wasm/www/pkg/scripts.js" ] || [ -n "$(find "$root/engine/src" "$root/engine/Cargo.toml" "$root/wasm/src" "$root/wasm/Cargo.toml" "$root/wasm/Cargo.lock" "$root/scripts" -newer "$wasm" -print -quit 2>/dev/null)" ]; then
+pkg="$root/wasm/www/pkg"
+if [ ! -f "$wasm" ] || [ ! -f "$pkg/scripts.js" ] || [ ! -f "$pkg/editor.js" ] || [ ! -f "$pkg/build.json" ] || [ -n "$(find "$root/engine/src" "$root/engine/Cargo.toml" "$root/wasm/src" "$root/wasm/Cargo.toml" "$root/wasm/Cargo.lock" "$root/wasm/build.sh" "$root/scripts" "$root/wasm/editor" "$root/wasm/package-lock.json" -newer "$wasm" -print -quit 2>/dev/null)" ] || [ -n "$(find "$root/wasm/editor" "$root/wasm/package-lock.json" "$root/engine/src/script/api_names.txt" -newer "$pkg/editor.js" -print -quit 2>/dev/null)" ]; then
     log "building the page (wasm/build.sh)"
     "$root/wasm/build.sh"
 fi

@@ -1,6 +1,8 @@
 """Fixtures: the moto endpoint (started by run.sh), boto3 clients, the CLI runner, the proxy."""
 
+import http.server
 import json
+import threading
 import os
 import shutil
 import subprocess
@@ -141,6 +143,23 @@ class Aws:
         return {k: v for k, v in left.items() if v}
 
 
+def fake_agents(aws, cluster, n=2, profile=True):
+    """Instances "launched by the master": the default pool's tag, the agent group and (with
+    `profile`) the deployment's agent instance profile. One call each: moto associates the
+    profile with the first instance of a call only."""
+    key, value = f"determined-{cluster}", f"determined-{cluster}-agent"
+    agent_sg = aws.sg(f"{cluster}-agent")["GroupId"]
+    extra = {}
+    if profile:
+        arn = aws.iam.get_instance_profile(InstanceProfileName=f"{cluster}-agent")["InstanceProfile"]["Arn"]
+        extra["IamInstanceProfile"] = {"Arn": arn}
+    return [i for _ in range(n) for i in aws.ec2.run_instances(
+        ImageId="ami-0c55b159cbfafe1f0", MinCount=1, MaxCount=1, InstanceType="p3.8xlarge",
+        SecurityGroupIds=[agent_sg], **extra,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": key, "Value": value}]}],
+    )["Instances"]]
+
+
 @pytest.fixture
 def aws():
     a = Aws()
@@ -193,3 +212,56 @@ def script_copy(tmp_path):
     dst = tmp_path / "scripts"
     shutil.copytree(ROOT / "scripts", dst)
     return dst / "deploy.rhai"
+
+
+class InfoStub:
+    """A stand-in for the master's /info on 127.0.0.1: answers `status` (503 while
+    `down_for` requests remain) with {"version": version}; counts the requests."""
+
+    def __init__(self, version="0.38.0", down_for=0, status=200):
+        self.version, self.down_for, self.status = version, down_for, status
+        self.requests = 0
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                stub.requests += 1
+                up = stub.requests > stub.down_for and self.path == "/info"
+                code = stub.status if up else 503
+                body = json.dumps({"version": stub.version, "cluster_id": "stub"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/info"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def env(self, **extra):
+        """The CLI's environment, probing this stub (never an address moto hands out)."""
+        env = aws_env()
+        env["DETSCRIPT_HEALTH_URL"] = self.url
+        env.update(extra)
+        return env
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def info_stub():
+    stubs = []
+
+    def make(**kw):
+        stubs.append(InfoStub(**kw))
+        return stubs[-1]
+
+    yield make
+    for s in stubs:
+        s.close()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, mutating
+from conftest import KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, fake_agents, mutating
 
 CL = "det-e2e"
 ANY = "0.0.0.0/0"
@@ -232,16 +232,10 @@ def test_same_named_foreign_resource_stops_run_before_any_change(aws):
 def test_destroy_removes_agents_then_everything_owned(aws):
     r = run_ok()
     key, value = f"determined-{CL}", f"determined-{CL}-agent"
-    agent_sg = ids(aws)["agent"]
     profile = aws.iam.get_instance_profile(InstanceProfileName=f"{CL}-agent")["InstanceProfile"]["Arn"]
     # Agents "launched by the master": instances and a spot request carrying the pool's tag
     # and the pool's instance profile.
-    # (one call each: moto associates the profile with the first instance of a call only)
-    agents = [i for _ in range(2) for i in aws.ec2.run_instances(
-        ImageId="ami-0c55b159cbfafe1f0", MinCount=1, MaxCount=1, InstanceType="p3.8xlarge",
-        SecurityGroupIds=[agent_sg], IamInstanceProfile={"Arn": profile},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": key, "Value": value}]}],
-    )["Instances"]]
+    agents = fake_agents(aws, CL)
     spot = aws.ec2.request_spot_instances(
         SpotPrice="1.0", InstanceCount=1,
         LaunchSpecification={"ImageId": "ami-0c55b159cbfafe1f0", "InstanceType": "p3.8xlarge",
@@ -341,7 +335,7 @@ def test_dependency_violation_on_group_delete_is_retried(aws, proxy):
     p = proxy("--fault", "DeleteSecurityGroup:400:DependencyViolation:1:resource sg-x has a dependent object")
     r = det("destroy", "--skip-final-snapshot", endpoint=p.url)
     assert r.code == 0, r
-    assert "still in use; retrying" in r.err
+    assert "still in use (resource sg-x has a dependent object); retrying in" in r.err, r.err
     assert aws.owned(CL) == {}
 
 

@@ -4,13 +4,14 @@
 //! moves strings across the JS boundary. Results are JSON strings so that the
 //! plan JSON reaches the page byte for byte as `Plan::to_json` wrote it.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use detscript_engine::budget::{self, MAX_MEMORY};
 use detscript_engine::{
-    CompileRequest, Diagnostic, Interrupt, MapLoader, Mode, ParamInput, ParamSpec, Reveal,
-    compile_with_interrupt, declared_params_with_interrupt,
+    CompileRequest, Compiled, Diagnostic, Interrupt, MapLoader, Mode, ParamInput, ParamSpec,
+    Reveal, cfn, compile_with_interrupt, declared_params_with_interrupt,
 };
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
@@ -22,11 +23,11 @@ use wasm_bindgen::prelude::*;
 /// is an object `{ "lib/x.rhai": "<source>" }` for `import`.
 ///
 /// Returns a JSON object: `ok`, `plan_json` (the exact `Plan::to_json` string,
-/// or null), `text`, `dot`, `master_yaml`, `user_data`, `resources`,
-/// `diagnostics`, `params`, `printed`, and `restart` (true when this instance's memory
+/// or null), `resources`, `diagnostics`, `params`, `printed`, and `restart` (true when this instance's memory
 /// grew past half the sandbox limit: the page should load a fresh instance, since wasm
 /// memory never shrinks and [`script_guard`] measures its size). Secrets are always
-/// redacted.
+/// redacted. A successful plan is kept for [`files`] and [`cloudformation`], which the
+/// page asks for after it has shown the plan (so a plan while typing computes only the JSON).
 #[wasm_bindgen]
 pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> String {
     let params = match parse_params(params_json) {
@@ -37,23 +38,69 @@ pub fn plan(file: &str, source: &str, params_json: &str, modules_json: &str) -> 
     let mut out = match compile_with_interrupt(&req, script_guard()) {
         Ok(compiled) => {
             let plan = &compiled.plan;
-            json!({
+            let out = json!({
                 "ok": true,
                 "plan_json": plan.to_json(),
-                "text": plan.render_text(),
-                "dot": plan.to_dot(),
-                "master_yaml": plan.master_yaml(Reveal::Redact),
-                "user_data": plan.user_data(Reveal::Redact),
                 "resources": plan.len(),
                 "diagnostics": compiled.diagnostics,
                 "params": compiled.params,
                 "printed": compiled.printed,
-            })
+            });
+            LAST_GOOD.with(|last| *last.borrow_mut() = Some(compiled));
+            out
         }
         Err(failure) => failed(failure.diagnostics, failure.params),
     };
     out["restart"] = json!(memory_used() > MAX_MEMORY / 2);
     out.to_string()
+}
+
+thread_local! {
+    /// The last plan [`plan`] computed without errors: the CloudFormation tab exports it
+    /// when it is opened, so a plan costs no export while typing.
+    static LAST_GOOD: RefCell<Option<Compiled>> = const { RefCell::new(None) };
+}
+
+/// The last good plan's other forms: `{ "text", "dot", "master_yaml", "user_data" }` (the
+/// last two null without a master instance; secrets redacted), or null before any plan.
+#[wasm_bindgen]
+pub fn files() -> String {
+    LAST_GOOD.with(|last| match last.borrow().as_ref() {
+        Some(Compiled { plan, .. }) => json!({
+            "text": plan.render_text(),
+            "dot": plan.to_dot(),
+            "master_yaml": plan.master_yaml(Reveal::Redact),
+            "user_data": plan.user_data(Reveal::Redact),
+        })
+        .to_string(),
+        None => "null".to_string(),
+    })
+}
+
+/// The last good plan as a CloudFormation template, as `detscript export` writes it:
+/// `{ "ok": true, "yaml": "...", "json": "..." }`, or `{ "ok": false, "diagnostics": [...] }`
+/// naming the resources the exporter cannot express (or saying there is no plan yet).
+#[wasm_bindgen]
+pub fn cloudformation() -> String {
+    LAST_GOOD.with(|last| {
+        let last = last.borrow();
+        let Some(compiled) = last.as_ref() else {
+            return failed(
+                vec![Diagnostic::error("no plan yet", &Default::default())],
+                vec![],
+            )
+            .to_string();
+        };
+        match cfn::export(&compiled.plan, &compiled.params) {
+            Ok(template) => json!({
+                "ok": true,
+                "yaml": cfn::to_yaml(&template),
+                "json": cfn::to_json(&template),
+            }),
+            Err(errors) => failed(errors, vec![]),
+        }
+        .to_string()
+    })
 }
 
 /// The parameters `source` declares: `{ "ok": bool, "params": [...] }`. When the script

@@ -4,10 +4,12 @@
 
 import { scripts } from './pkg/scripts.js';
 import * as firstInstance from './pkg/detscript_wasm.js';
+import { graphSvg } from './graph.js';
+import { decodeShare, encodeShare, loadStored, store } from './share.js';
 
 const DEBOUNCE_MS = 150;
 const DEFAULT_SCRIPT = 'deploy.rhai';
-const LINE_HEIGHT = 20; // px, keep in sync with --line-height in style.css
+const WASM_URL = new URL('./pkg/detscript_wasm_bg.wasm', import.meta.url);
 
 // Scripts are named as the CLI names them when run from the repository root
 // (`detscript plan scripts/deploy.rhai`): the name is part of the plan JSON.
@@ -16,12 +18,13 @@ const isCurrent = (file) => file === pathOf(state.file) || file === state.file;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  picker: $('script-picker'), reset: $('reset-script'), status: $('status'),
-  source: $('source'), gutter: $('gutter'), fields: $('param-fields'), paramsNote: $('params-note'),
+  picker: $('script-picker'), reset: $('reset-script'), share: $('share-link'), status: $('status'),
+  editor: $('editor'), fields: $('param-fields'), paramsNote: $('params-note'),
   tabs: $('tabs'), stale: $('stale-banner'), showDiagnostics: $('show-diagnostics'),
   views: {
     plan: $('view-plan'), graph: $('view-graph'), 'master-yaml': $('view-master-yaml'),
-    'user-data': $('view-user-data'), json: $('view-json'), diagnostics: $('view-diagnostics'),
+    'user-data': $('view-user-data'), cloudformation: $('view-cloudformation'), json: $('view-json'),
+    diagnostics: $('view-diagnostics'),
   },
   badgePlan: $('badge-plan'), badgeDiag: $('badge-diag'), metrics: $('metrics'),
 };
@@ -37,6 +40,9 @@ const state = {
   seq: 0,                // number of plans computed
   metrics: { wasmInitMs: null, firstPlanMs: null, lastPlanMs: null },
   moduleGen: 0,
+  editor: null,          // the CodeMirror editor (wasm/editor/editor.js), once it has loaded
+  text: '',              // the script while the editor is still loading
+  cfnStale: true,        // the CloudFormation view shows an older plan than lastGood
 };
 window.__detscript = state;
 
@@ -47,9 +53,21 @@ const modulesJson = JSON.stringify(scripts);
 
 async function loadEngine() {
   // A fresh module instance after a trap: wasm built with panic=abort cannot be
-  // reused once it has trapped, so import the glue again (same files, same origin).
+  // reused once it has trapped, so import the glue again (same files, same origin) and
+  // instantiate the compiled module again.
   const mod = state.moduleGen ? await import(`./pkg/detscript_wasm.js?instance=${state.moduleGen}`) : firstInstance;
-  await mod.default();
+  if (!state.wasmModule) {
+    // Compiled while it downloads (streaming), started by boot.js when it ran first.
+    const boot = window.__detscriptBoot;
+    const t0 = boot ? boot.startedAt : performance.now();
+    const { module, compiledAt } = await (boot ? boot.compiled : WebAssembly.compileStreaming(fetch(WASM_URL))
+      .then((m) => ({ module: m, compiledAt: performance.now() })));
+    Object.assign(state.metrics, { engineStartAt: t0, compileMs: compiledAt - t0 });
+    state.wasmModule = module;
+  }
+  const t1 = performance.now();
+  await mod.default({ module_or_path: state.wasmModule });
+  if (!state.moduleGen) state.metrics.instantiateMs = performance.now() - t1;
   state.moduleGen += 1;
   engine = mod;
 }
@@ -71,10 +89,10 @@ async function runPlan() {
     // removing a declaration does not leave an "unknown parameter" behind.
     // (Before the form exists no values are sent, and the plan's own list builds it.)
     if (state.paramSpecKey) {
-      const declared = JSON.parse(engine.params(pathOf(state.file), ui.source.value, modulesJson));
+      const declared = JSON.parse(engine.params(pathOf(state.file), source(), modulesJson));
       if (declared.ok || declared.params.length) buildForm(declared.params);
     }
-    result = JSON.parse(engine.plan(pathOf(state.file), ui.source.value, JSON.stringify(currentParams()), modulesJson));
+    result = JSON.parse(engine.plan(pathOf(state.file), source(), JSON.stringify(currentParams()), modulesJson));
     if (!state.paramSpecKey && result.params && result.params.length) buildForm(result.params);
   } catch (err) {
     result = {
@@ -85,8 +103,10 @@ async function runPlan() {
     loadEngine().catch(() => {});
   }
   // The engine stops a script that grows its memory past the sandbox limit; wasm memory
-  // never shrinks, so once it is large the next plan runs in a fresh instance.
+  // never shrinks, so once it is large the next plan runs in a fresh instance (this
+  // one's plan files are taken first: the new instance has no plan yet).
   if (engine && result.restart) {
+    if (result.ok) planFiles(result);
     engine = null;
     loadEngine().catch(() => {});
   }
@@ -97,72 +117,48 @@ async function runPlan() {
   if (result.ok) {
     result.plan = JSON.parse(result.plan_json);
     state.lastGood = result;
+    state.cfnStale = true;
   }
   render(result, planMs);
+  remember();
 }
 
 // ---------------------------------------------------------------- editor
 
-function setSource(text) {
-  ui.source.value = text;
-  ui.source.scrollTop = 0;
-  updateGutter();
-}
+// The first plan does not wait for the editor (the largest script of the page): until it
+// has loaded, the script is state.text.
+const source = () => (state.editor ? state.editor.getText() : state.text);
+let settingText = false;
 
-let gutterLines = 0;
-function updateGutter() {
-  const lines = ui.source.value.split('\n').length;
-  if (lines !== gutterLines) {
-    const frag = document.createDocumentFragment();
-    for (let i = 1; i <= lines; i++) {
-      const div = document.createElement('div');
-      div.textContent = i;
-      frag.appendChild(div);
-    }
-    ui.gutter.replaceChildren(frag);
-    gutterLines = lines;
+function setSource(text) {
+  state.text = text;
+  if (!state.editor) return;
+  settingText = true;
+  try {
+    state.editor.setText(text);
+  } finally {
+    settingText = false;
   }
-  markGutter(state.lastResult ? state.lastResult.diagnostics : []);
-  ui.gutter.scrollTop = ui.source.scrollTop;
 }
 
 function markGutter(diagnostics) {
-  for (const el of ui.gutter.querySelectorAll('.error, .warning')) {
-    el.classList.remove('error', 'warning');
-    el.removeAttribute('title');
-  }
-  for (const d of diagnostics || []) {
-    if (!d.line || !isCurrent(d.file)) continue;
-    const el = ui.gutter.children[d.line - 1];
-    if (!el) continue;
-    if (!el.classList.contains('error')) {
-      el.classList.remove('warning');
-      el.classList.add(d.severity === 'error' ? 'error' : 'warning');
-    }
-    el.title = (el.title ? el.title + '\n' : '') + d.message;
-  }
+  state.editor?.setDiagnostics((diagnostics || []).filter((d) => d.line && isCurrent(d.file)));
 }
 
-/** Puts the editor cursor at the start of `line` (1-based), column `column`. */
+/** Puts the editor cursor at `line` (1-based), `column`. */
 function gotoLine(line, column = 1) {
-  const lines = ui.source.value.split('\n');
-  const target = Math.max(1, Math.min(line, lines.length));
-  let offset = 0;
-  for (let i = 0; i < target - 1; i++) offset += lines[i].length + 1;
-  offset += Math.max(0, Math.min((column || 1) - 1, lines[target - 1].length));
-  ui.source.focus();
-  ui.source.setSelectionRange(offset, offset);
-  const top = (target - 1) * LINE_HEIGHT;
-  const view = ui.source.clientHeight;
-  if (top < ui.source.scrollTop || top > ui.source.scrollTop + view - 2 * LINE_HEIGHT) {
-    ui.source.scrollTop = Math.max(0, top - view / 3);
-  }
-  ui.gutter.scrollTop = ui.source.scrollTop;
-  const el = ui.gutter.children[target - 1];
-  if (el) {
-    el.classList.add('flash');
-    setTimeout(() => el.classList.remove('flash'), 900);
-  }
+  state.editor?.gotoLine(line, column);
+}
+
+async function loadEditor() {
+  const { createEditor } = await import('./pkg/editor.js');
+  state.editor = createEditor({
+    host: ui.editor, doc: source(),
+    onChange: edited, onRun: () => { clearTimeout(timer); runPlan(); },
+  });
+  markGutter(state.lastResult?.diagnostics);
+  state.metrics.editorReadyAt = performance.now();
+  document.body.dataset.editor = 'ready';
 }
 
 let timer = null;
@@ -171,29 +167,40 @@ function schedulePlan() {
   timer = setTimeout(runPlan, DEBOUNCE_MS);
 }
 
-ui.source.addEventListener('input', () => {
-  state.drafts[state.file] = ui.source.value;
-  updateGutter();
+function edited(text) {
+  if (settingText) return;
+  if (text === scripts[state.file]) delete state.drafts[state.file];
+  else state.drafts[state.file] = text;
   schedulePlan();
-});
-ui.source.addEventListener('scroll', () => { ui.gutter.scrollTop = ui.source.scrollTop; });
-ui.source.addEventListener('keydown', (e) => {
-  const t = ui.source;
-  if (e.key === 'Tab' && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey) {
-    e.preventDefault();
-    document.execCommand('insertText', false, '    ');
-  } else if (e.key === 'Enter' && !e.ctrlKey && !e.metaKey && !e.altKey && !e.shiftKey) {
-    const start = t.value.lastIndexOf('\n', t.selectionStart - 1) + 1;
-    const indent = /^[ \t]*/.exec(t.value.slice(start, t.selectionStart))[0];
-    if (indent) {
-      e.preventDefault();
-      document.execCommand('insertText', false, '\n' + indent);
-    }
-  } else if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-    e.preventDefault();
-    clearTimeout(timer);
-    runPlan();
+}
+
+// ---------------------------------------------------------------- keeping the work
+
+/** Edits and non-secret values to local storage; the open script to the URL fragment. */
+let shareSeq = 0;
+async function remember() {
+  store({ drafts: state.drafts, file: state.file, values: state.values });
+  const seq = ++shareSeq;
+  const fragment = await encodeShare({ file: state.file, source: source(), bundled: scripts[state.file], values: shareableValues() });
+  if (seq !== shareSeq) return; // a newer edit is being encoded
+  if (location.hash.slice(1) !== fragment) history.replaceState(null, '', '#' + fragment);
+  state.shareUrl = location.href;
+  document.body.dataset.shared = String(state.seq);
+}
+
+function shareableValues() {
+  const values = {};
+  for (const input of ui.fields.querySelectorAll('[data-param]')) {
+    if (input.type !== 'password' && input.value !== '') values[input.dataset.param] = input.value;
   }
+  return values;
+}
+
+ui.share.addEventListener('click', async () => {
+  clearTimeout(timer);
+  await runPlan();
+  await remember();
+  copyText(location.href, ui.share);
 });
 
 // ---------------------------------------------------------------- scripts
@@ -209,6 +216,19 @@ function openScript(name) {
   setSource(state.drafts[name] ?? scripts[name] ?? '');
   clearTimeout(timer);
   runPlan();
+}
+
+/** What a shared link asks for: its script (and values) replace what was kept. */
+async function applyShare() {
+  const shared = await decodeShare(location.hash);
+  if (!shared) return;
+  if (!Object.hasOwn(scripts, shared.file) || shared.file.includes('/')) {
+    throw new Error(`the link names ${shared.file}, which this page does not have`);
+  }
+  state.file = shared.file;
+  if (shared.source !== undefined && shared.source !== scripts[shared.file]) state.drafts[shared.file] = shared.source;
+  else delete state.drafts[shared.file];
+  if (shared.values) state.values = { ...state.values, ...shared.values };
 }
 
 ui.picker.addEventListener('change', () => openScript(ui.picker.value));
@@ -246,12 +266,12 @@ function buildForm(specs) {
     const id = `param-${spec.name}`;
     const kind = spec.kind || 'string';
     const keep = previous[spec.name] ?? '';
-    const edited = (e) => {
+    const changed = (e) => {
       // Secrets stay in their input only; other values are remembered for rebuilds.
       if (!spec.secret) state.values[spec.name] = e.target.value;
       schedulePlan();
     };
-    const common = { id, name: spec.name, dataset: { param: spec.name, kind }, oninput: edited, onchange: edited };
+    const common = { id, name: spec.name, dataset: { param: spec.name, kind }, oninput: changed, onchange: changed };
     let input;
     if (spec.choices && spec.choices.length) {
       input = el('select', common,
@@ -293,6 +313,12 @@ function markParams(diagnostics) {
     input.setCustomValidity(d ? d.message : '');
     input.title = d ? d.message : '';
   }
+}
+
+/** The plan's text, DOT, master.yaml and user-data, computed when first needed. */
+function planFiles(result) {
+  if (!result.files && engine) result.files = JSON.parse(engine.files()) || {};
+  return result.files || {};
 }
 
 function render(result, planMs) {
@@ -459,7 +485,7 @@ function renderPlan(result) {
     el('span', { id: 'resource-count', dataset: { count: String(plan.resources.length) } }, `${plan.resources.length} resources`),
     el('span', {}, `${groups.size} kinds`),
     plan.sha256 ? el('span', { class: 'hash', title: 'sha256 of the canonical plan JSON' }, `sha256 ${String(plan.sha256).slice(0, 12)}…`) : null,
-    result.text ? el('button', { type: 'button', class: 'small', title: 'The plan as `detscript plan` prints it', onclick: (e) => copyText(result.text, e.currentTarget) }, 'Copy as text') : null);
+    el('button', { type: 'button', class: 'small', title: 'The plan as `detscript plan` prints it', onclick: (e) => copyText(planFiles(result).text ?? '', e.currentTarget) }, 'Copy as text'));
   const sections = [...groups].map(([kind, list]) => el('section', { class: 'kind', dataset: { kind } },
     el('h3', {}, kind, el('span', { class: 'badge' }, String(list.length))),
     list.map((r) => el('article', { class: 'resource', dataset: { id: r.id } },
@@ -483,9 +509,11 @@ function renderPlan(result) {
 
   // The other views right after the first paint (or when their tab is opened first).
   renderLater(() => {
-    renderGraph(plan, result.dot);
-    renderFile('master-yaml', 'master.yaml', result.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
-    renderFile('user-data', 'user-data.sh', result.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
+    const files = planFiles(result);
+    renderGraph(plan, files.dot);
+    if (!ui.views.cloudformation.hidden) renderCloudFormation();
+    renderFile('master-yaml', 'master.yaml', files.master_yaml, 'text/yaml', 'This plan has no master_instance, so there is no master.yaml.');
+    renderFile('user-data', 'user-data.sh', files.user_data, 'text/x-shellscript', 'This plan has no master_instance, so there is no user-data.');
     renderFile('json', 'plan.json', result.plan_json, 'application/json', '');
   });
 }
@@ -541,110 +569,29 @@ function renderFile(view, filename, text, mime, missing) {
 
 // ---------------------------------------------------------------- graph
 
-const SVG = 'http://www.w3.org/2000/svg';
-function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-/** Layered layout: a node's column is the longest dependency chain below it;
- *  rows are ordered by a few barycenter sweeps to keep edges from crossing. */
-function layout(resources) {
-  const byId = new Map(resources.map((r) => [r.id, r]));
-  const deps = new Map(resources.map((r) => [r.id, (r.depends_on || []).filter((d) => byId.has(d))]));
-  const layer = new Map();
-  const visiting = new Set();
-  const depth = (id) => {
-    if (layer.has(id)) return layer.get(id);
-    if (visiting.has(id)) return 0; // a cycle: the engine reports it, the drawing survives it
-    visiting.add(id);
-    const d = deps.get(id).reduce((m, dep) => Math.max(m, depth(dep) + 1), 0);
-    visiting.delete(id);
-    layer.set(id, d);
-    return d;
-  };
-  resources.forEach((r) => depth(r.id));
-  const layers = [];
-  for (const r of resources) (layers[layer.get(r.id)] ||= []).push(r.id);
-  const dependents = new Map(resources.map((r) => [r.id, []]));
-  for (const [id, ds] of deps) for (const d of ds) dependents.get(d).push(id);
-  const pos = new Map();
-  const index = () => layers.forEach((ids) => ids.forEach((id, i) => pos.set(id, i)));
-  index();
-  const bary = (id, nbrs) => (nbrs.length ? nbrs.reduce((s, n) => s + pos.get(n), 0) / nbrs.length : pos.get(id));
-  for (let sweep = 0; sweep < 4; sweep++) {
-    const forward = sweep % 2 === 0;
-    const order = forward ? layers.slice(1) : layers.slice(0, -1).reverse();
-    for (const ids of order) {
-      const key = new Map(ids.map((id) => [id, bary(id, forward ? deps.get(id) : dependents.get(id))]));
-      ids.sort((a, b) => key.get(a) - key.get(b));
-      ids.forEach((id, i) => pos.set(id, i));
-    }
-  }
-  return { layers, deps };
-}
-
-const KIND_COLORS = ['#2f6f9f', '#8a5a00', '#2e7d32', '#8e3b8e', '#b23c17', '#3f51b5', '#00796b', '#6d4c41'];
-
 function renderGraph(plan, dot) {
-  const resources = plan.resources;
-  const { layers, deps } = layout(resources);
-  const W = 250, H = 44, GX = 70, GY = 16, PAD = 16;
-  const kinds = [...new Set(resources.map((r) => r.kind))];
-  const color = (kind) => KIND_COLORS[kinds.indexOf(kind) % KIND_COLORS.length];
-  const rows = Math.max(1, ...layers.map((l) => l.length));
-  const width = PAD * 2 + layers.length * W + Math.max(0, layers.length - 1) * GX;
-  const height = PAD * 2 + rows * H + (rows - 1) * GY + 28;
-  const at = new Map();
-  layers.forEach((ids, col) => {
-    const offset = ((rows - ids.length) * (H + GY)) / 2;
-    ids.forEach((id, row) => at.set(id, { x: PAD + col * (W + GX), y: PAD + offset + row * (H + GY) }));
-  });
-  const byId = new Map(resources.map((r) => [r.id, r]));
-  const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, class: 'graph', role: 'img', 'aria-label': 'Dependency graph' },
-    svg('defs', {}, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '10', refY: '5', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' },
-      svg('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrowhead' }))));
-  const edges = svg('g', { class: 'edges' });
-  for (const [id, ds] of deps) {
-    for (const d of ds) {
-      const a = at.get(d), b = at.get(id);
-      const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2;
-      const mid = (x1 + x2) / 2;
-      edges.append(svg('path', {
-        d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, class: 'edge', 'marker-end': 'url(#arrow)',
-        'data-from': d, 'data-to': id,
-      }, svg('title', {}, `${id} depends on ${d}`)));
-    }
-  }
-  const nodes = svg('g', { class: 'nodes' });
-  for (const [id, p] of at) {
-    const r = byId.get(id);
-    const label = id.length > 34 ? id.slice(0, 33) + '…' : id;
-    const g = svg('g', { class: 'node', transform: `translate(${p.x},${p.y})`, 'data-id': id, tabindex: '0' },
-      svg('title', {}, `${id}${r.name ? ` (${typeof r.name === 'string' ? r.name : JSON.stringify(r.name)})` : ''}\nclick: show in Plan`),
-      svg('rect', { width: W, height: H, rx: '6', fill: '#fff', stroke: color(r.kind) }),
-      svg('rect', { width: '6', height: H, rx: '3', fill: color(r.kind) }),
-      svg('text', { x: '14', y: '18', class: 'node-id' }, label),
-      svg('text', { x: '14', y: '35', class: 'node-kind', fill: color(r.kind) }, r.kind));
-    g.addEventListener('click', () => focusResource(id));
-    g.addEventListener('mouseenter', () => highlight(edges, id, true));
-    g.addEventListener('mouseleave', () => highlight(edges, id, false));
-    nodes.append(g);
-  }
-  const legend = svg('text', { x: PAD, y: height - 10, class: 'legend' },
-    `${resources.length} resources · arrows point from a resource to those that need it (creation order)`);
-  root.append(edges, nodes, legend);
   const toolbar = el('div', { class: 'toolbar' }, el('span', { class: 'filename' }, 'dependency graph'),
     dot ? el('button', { type: 'button', title: 'Graphviz source, as `detscript graph` writes it', onclick: () => download('plan.dot', dot, 'text/vnd.graphviz') }, 'Download DOT') : null);
-  ui.views.graph.replaceChildren(toolbar, root);
+  const legend = el('p', { class: 'legend' }, `${plan.resources.length} resources, left to right in creation order; `
+    + 'an arrow points from a resource to one it depends on, as in `detscript graph`. Click a node to see it in Plan.');
+  ui.views.graph.replaceChildren(toolbar, legend, graphSvg(plan, { onSelect: focusResource }));
 }
 
-function highlight(edges, id, on) {
-  for (const e of edges.querySelectorAll(`[data-from="${CSS.escape(id)}"], [data-to="${CSS.escape(id)}"]`)) {
-    e.classList.toggle('hot', on);
+// ---------------------------------------------------------------- CloudFormation
+
+/** The last good plan exported as `detscript export` does (computed when the tab shows). */
+function renderCloudFormation() {
+  if (!state.cfnStale || !engine || !state.lastGood) return;
+  state.cfnStale = false;
+  const out = JSON.parse(engine.cloudformation());
+  if (out.ok) {
+    renderFile('cloudformation', 'template.yaml', out.yaml, 'text/yaml', '');
+    return;
   }
+  ui.views.cloudformation.replaceChildren(
+    el('p', { class: 'empty' }, 'This plan cannot be exported to CloudFormation:'),
+    el('ul', { class: 'diagnostics' }, out.diagnostics.map((d) => el('li', { class: `diagnostic ${d.severity}` },
+      el('span', { class: 'sev' }, d.severity), el('div', { class: 'message' }, d.message)))));
 }
 
 // ---------------------------------------------------------------- tabs
@@ -653,6 +600,7 @@ function selectView(name) {
   flushViews();
   for (const btn of ui.tabs.querySelectorAll('button')) btn.setAttribute('aria-selected', String(btn.dataset.view === name));
   for (const [key, view] of Object.entries(ui.views)) view.hidden = key !== name;
+  if (name === 'cloudformation') renderCloudFormation();
 }
 ui.tabs.addEventListener('click', (e) => {
   const btn = e.target.closest('button[data-view]');
@@ -676,13 +624,23 @@ async function main() {
     ui.status.textContent = 'no scripts bundled';
     return;
   }
-  state.file = names.includes(DEFAULT_SCRIPT) ? DEFAULT_SCRIPT : names[0];
-  ui.picker.value = state.file;
-  setSource(scripts[state.file]);
-  const t0 = performance.now();
-  state.metrics.engineStartAt = t0;
+  // The engine compiles (off the main thread) while the editor loads.
+  const engineLoad = loadEngine();
+  const editorLoad = loadEditor();
+  const kept = loadStored();
+  state.drafts = Object.fromEntries(Object.entries(kept.drafts).filter(([n, t]) => Object.hasOwn(scripts, n) && typeof t === 'string'));
+  state.values = kept.values;
+  state.file = names.includes(kept.file) ? kept.file : names.includes(DEFAULT_SCRIPT) ? DEFAULT_SCRIPT : names[0];
+  let linkProblem = null;
   try {
-    await loadEngine();
+    await applyShare();
+  } catch (err) {
+    linkProblem = err.message;
+  }
+  ui.picker.value = state.file;
+  setSource(state.drafts[state.file] ?? scripts[state.file]);
+  try {
+    await engineLoad;
   } catch (err) {
     document.body.dataset.state = 'error';
     ui.status.className = 'status error';
@@ -690,8 +648,16 @@ async function main() {
     return;
   }
   state.metrics.engineReadyAt = performance.now();
-  state.metrics.wasmInitMs = state.metrics.engineReadyAt - t0;
-  runPlan();
+  state.metrics.wasmInitMs = state.metrics.engineReadyAt - state.metrics.engineStartAt;
+  await runPlan();
+  await editorLoad.catch((err) => {
+    ui.editor.textContent = `could not load the editor: ${err}`;
+  });
+  if (linkProblem) {
+    ui.status.className = 'status error';
+    ui.status.textContent = linkProblem;
+  }
 }
 
+state.metrics.appStartAt = performance.now();
 main();

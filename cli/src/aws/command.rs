@@ -15,6 +15,7 @@ use super::exec::{DeleteOpts, Job, Node, Outcome, Status, critical_path, execute
 use super::providers::{self, agents};
 use super::ui::Ui;
 use super::{Attrs, AwsArgs, Clients, Ctx, Waits, connect};
+use super::{health, upgrade};
 use crate::{Exit, exit};
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
@@ -68,7 +69,12 @@ pub(super) async fn refresh(
     let state = discover(clients, plan)
         .await
         .map_err(|e| ui.fail(&format!("{e:#}")))?;
-    let d = diff(plan, &state);
+    let mut d = diff(plan, &state);
+    if let Some(u) = d.upgrade.as_mut() {
+        upgrade::inspect(clients, u)
+            .await
+            .map_err(|e| ui.fail(&format!("{e:#}")))?;
+    }
     Ok((state, d))
 }
 
@@ -103,6 +109,7 @@ pub(super) fn diff_json(d: &Diff) -> serde_json::Value {
         "pending": d.pending(),
         "conflicts": d.conflicts,
         "blocked": d.blocked,
+        "upgrade": d.upgrade.as_ref().map(upgrade::Upgrade::json),
     })
 }
 
@@ -176,6 +183,8 @@ pub struct RunOpts {
     pub yes: bool,
     pub parallelism: usize,
     pub json: bool,
+    /// Upgrades of Determined and the wait until the master answers.
+    pub upgrade: upgrade::UpgradeOpts,
 }
 
 /// What `run` measured, for the benchmark.
@@ -236,6 +245,9 @@ pub async fn run_async(
             }
         }
     }
+    if let Some(why) = d.upgrade.as_ref().and_then(|u| u.refusal(&opts.upgrade)) {
+        d.blocked.push(why);
+    }
     let discovery = t0.elapsed();
     if opts.json {
         ui.event(diff_json(&d));
@@ -251,9 +263,11 @@ pub async fn run_async(
             }
         }
     }
+    let region = clients.region.clone();
     if d.pending() == 0 {
         summarize(&ui, &[], "run", Duration::ZERO, clients.requests.get());
         print_outputs(&plan, &attrs, &ui);
+        health::after_run(&plan, &attrs, &ui, args, &region, &opts.upgrade).await?;
         return Ok(RunStats {
             outcomes: Vec::new(),
             discovery,
@@ -269,11 +283,23 @@ pub async fn run_async(
     let ctx = context(clients, &plan, &ui, &state);
     let nodes = apply_nodes(&plan, &state, &d);
     let exec_start = Instant::now();
+    let prepared = match &d.upgrade {
+        Some(u) => Some(upgrade::prepare(&ctx, u, &opts.upgrade).await.map_err(|e| {
+            ui.fail(&format!(
+                "{e:#}\nThe master was not replaced; run the same command again to continue the upgrade."
+            ))
+        })?),
+        None => None,
+    };
     let (outcomes, attrs) = execute(ctx, nodes, opts.parallelism, attrs).await;
     let exec_wall = exec_start.elapsed();
     let ok = summarize(&ui, &outcomes, "run", exec_wall, requests.get());
     if ok {
         print_outputs(&plan, &attrs, &ui);
+        if let (Some(u), Some(p)) = (&d.upgrade, &prepared) {
+            upgrade::report(&ui, u, p, &region);
+        }
+        health::after_run(&plan, &attrs, &ui, args, &region, &opts.upgrade).await?;
     }
     let stats = RunStats {
         outcomes,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::command::{
     confirm, connect_or_fail, context, deletion_nodes, label_width, runtime, summarize,
 };
-use super::discover::{Detail, Live, State, discover, kind_words};
+use super::discover::{Detail, Live, discover, kind_words};
 use super::exec::{DeleteOpts, Job, Node, Outcome, Status, execute};
 use super::providers::{agents, s3};
 use super::ui::Ui;
@@ -34,42 +34,6 @@ pub(super) fn agent_pools(plan: &Plan) -> Vec<(String, String)> {
         .map(|p| (p.tag_key, p.tag_value))
         .collect();
     pools.into_iter().collect()
-}
-
-/// How `destroy` finds each pool's agents: its tag pair and its instance profile, resolved
-/// from the deployment's live instance profile (None when the pool's profile is not one this
-/// deployment owns: then no instance counts as an agent).
-fn agent_filters(plan: &Plan, state: &State) -> Vec<agents::AgentFilter> {
-    let mut attrs = Attrs::default();
-    for (id, l) in &state.owned {
-        attrs.insert_all(id, &l.attrs);
-    }
-    let owned_profiles: BTreeSet<&str> = state
-        .owned
-        .values()
-        .filter(|l| l.kind() == Kind::InstanceProfile)
-        .map(|l| l.name.as_str())
-        .collect();
-    let mut out: Vec<agents::AgentFilter> = Vec::new();
-    for p in plan.agent_pools() {
-        let profile = p
-            .instance_profile
-            .and_then(|t| t.resolve(&|r| attrs.get(&r.path()), None).ok())
-            .filter(|arn| owned_profiles.contains(agents::profile_name(arn)));
-        let f = agents::AgentFilter {
-            key: p.tag_key,
-            value: p.tag_value,
-            profile,
-        };
-        if !out
-            .iter()
-            .any(|o| o.key == f.key && o.value == f.value && o.profile == f.profile)
-        {
-            out.push(f);
-        }
-    }
-    out.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
-    out
 }
 
 /// Lines about what carries an agent tag but is not this deployment's (left alone).
@@ -116,7 +80,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         let state = discover(&clients, &plan)
             .await
             .map_err(|e| ui.fail(&format!("{e:#}")))?;
-        let filters = agent_filters(&plan, &state);
+        let filters = agents::filters(&plan, &state);
         let mut found = Vec::new();
         for f in &filters {
             let a = agents::find_agents(&clients, f)

@@ -8,6 +8,7 @@ use detscript_engine::{Kind, Plan};
 use super::Attrs;
 use super::discover::{Live, LiveRule, State, kind_words};
 use super::providers::{self, Cmp, Vals};
+use super::upgrade::{self, Upgrade};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -52,6 +53,9 @@ pub struct Diff {
     pub conflicts: Vec<String>,
     /// Changes detscript will not make automatically (e.g. replacing a database).
     pub blocked: Vec<String>,
+    /// A new Determined version on the live master: the steps `run` takes around its
+    /// replacement.
+    pub upgrade: Option<Upgrade>,
 }
 
 impl Diff {
@@ -119,6 +123,9 @@ impl Diff {
             self.removals.len(),
             self.unchanged()
         ));
+        if let Some(u) = &self.upgrade {
+            out.push_str(&u.render());
+        }
         if self.pending() == 0 {
             out.push_str("No changes: live AWS matches the script.\n");
         }
@@ -188,6 +195,7 @@ run `detscript destroy` first or change it back",
             d.removals.push(Removal::Resource(live.clone()));
         }
     }
+    d.upgrade = upgrade::detect(plan, state, &d.changes);
     d
 }
 
@@ -205,11 +213,18 @@ pub(crate) mod tests {
     use crate::aws::providers::sg::GroupLive;
 
     pub(crate) fn plan(inbound: &str) -> Plan {
-        let src = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../scripts/deploy.rhai"
-        ))
-        .expect("script");
+        plan_with(inbound, |s| s)
+    }
+
+    /// The plan of scripts/deploy.rhai after `edit` changed its source.
+    pub(crate) fn plan_with(inbound: &str, edit: impl Fn(String) -> String) -> Plan {
+        let src = edit(
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../scripts/deploy.rhai"
+            ))
+            .expect("script"),
+        );
         let mut req = CompileRequest::new("deploy.rhai", &src, Mode::Apply);
         for (k, v) in [
             ("keypair", "k"),

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 
 use super::diff::Action;
 use super::discover::Live;
-use super::providers::{self, Vals, agents, ec2};
+use super::providers::{self, Vals, agents};
 use super::{Attrs, Ctx};
 
 /// Options of `destroy` that change how deletions behave.
@@ -293,26 +293,8 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
             .await
             .map(|n| (BTreeMap::new(), n)),
         Job::Agents(pools) => {
-            let mut total = (0, 0, 0);
-            for f in pools {
-                let a = agents::find_agents(&ctx.clients, &f).await?;
-                agents::cancel_spot(ctx, &a.spots).await?;
-                ec2::terminate(ctx, &a.ids).await?;
-                total.0 += a.ids.len();
-                total.1 += a.spots.len();
-                total.2 += a.others.len() + a.other_spots.len();
-            }
-            let mut note = format!(
-                "{} agent instances terminated, {} spot requests cancelled",
-                total.0, total.1
-            );
-            if total.2 > 0 {
-                note.push_str(&format!(
-                    "; {} with the agent tag left alone (another or no instance profile: not ours)",
-                    total.2
-                ));
-            }
-            Ok((BTreeMap::new(), note))
+            let done = agents::terminate_all(ctx, &pools).await?;
+            Ok((BTreeMap::new(), done.note()))
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod destroy;
 pub mod diff;
 pub mod discover;
 pub mod exec;
+pub mod health;
 pub mod providers;
 pub mod ui;
+pub mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -234,6 +236,21 @@ pub fn code_of<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     match e {
         SdkError::ServiceError(s) => s.err().code(),
         _ => None,
+    }
+}
+
+/// The `on_retry` of [`retry_while`] for resource `id`: a "waiting" line saying `why`, with
+/// AWS's message (or `fallback`) and when the next try is.
+pub fn say_waiting<'a, E: ProvideErrorMetadata, R>(
+    ctx: &'a Ctx,
+    id: &'a str,
+    why: &'a str,
+    fallback: &'a str,
+) -> impl Fn(&SdkError<E, R>, Duration) + 'a {
+    move |e, d| {
+        let msg = message_of(e).unwrap_or(fallback);
+        let text = format!("{why} ({msg}); retrying in {}s", d.as_secs());
+        ctx.ui.resource(id, "waiting", None, &text);
     }
 }
 

@@ -19,6 +19,7 @@ pub fn run(args: RunArgs) -> Result<(), Exit> {
         yes: args.yes,
         parallelism: args.parallelism,
         json: args.output == Format::Json,
+        upgrade: args.upgrade.clone(),
     };
     crate::aws::command::run(compiled.plan, &args.aws, &opts)
 }

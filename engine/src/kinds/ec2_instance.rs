@@ -43,10 +43,6 @@ pub struct Ec2InstanceSpec {
     pub user_data: Tmpl,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 /// The master's outputs: its id, addresses, URL, and each pool's agent tag.
 pub(crate) fn master_outputs(mf: &crate::plan::MasterFiles, out: &mut super::Outputs) {
     use crate::value::Ref;
@@ -81,12 +77,22 @@ pub(crate) fn master_outputs(mf: &crate::plan::MasterFiles, out: &mut super::Out
 
 use serde_json::json;
 
+use super::KindSpec;
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::{Kind, Resource};
 
-impl Ec2InstanceSpec {
+impl KindSpec for Ec2InstanceSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[
+        ("id", None),
+        ("public_ip", Some("PublicIp")),
+        ("private_ip", Some("PrivateIp")),
+        ("public_dns", Some("PublicDnsName")),
+        ("private_dns", Some("PrivateDnsName")),
+    ];
+
     /// `AWS::EC2::Instance` with the master's user-data.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::Instance");
         m.set("InstanceType", cx.tmpl(&self.instance_type)?);
         m.set("ImageId", cx.tmpl(&self.image_id)?);
@@ -138,15 +144,6 @@ impl Ec2InstanceSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[
-        ("id", None),
-        ("public_ip", Some("PublicIp")),
-        ("private_ip", Some("PrivateIp")),
-        ("public_dns", Some("PublicDnsName")),
-        ("private_dns", Some("PrivateDnsName")),
-    ];
 }
 
 /// `AWS::EC2::Instance.IamInstanceProfile` takes the profile's name: `Ref` of the profile

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{KindSpec, NameError};
 use crate::value::{Doc, Style, Tmpl};
 
 #[serde_with::skip_serializing_none]
@@ -16,13 +17,19 @@ pub struct IamRoleSpec {
     pub managed_policies: Option<Vec<Tmpl>>,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
+/// IAM's limit on role and instance profile names.
+pub(crate) fn check_iam_name(name: String) -> Result<String, NameError> {
+    if name.len() > 64 {
+        return Err(NameError::new(format!(
+            "IAM name {name:?} is longer than 64 characters"
+        )));
+    }
+    Ok(name)
 }
 
 impl IamRoleSpec {
     /// The plan text: who assumes the role, then each policy's statements in words.
-    pub(crate) fn render_text(&self, out: &mut String) {
+    fn write_text(&self, out: &mut String) {
         use std::fmt::Write as _;
         let item = |d: &Doc| match d {
             Doc::Str(t) => t.display(Style::Text),
@@ -108,9 +115,20 @@ pub fn statements(doc: &Doc) -> Vec<StatementView<'_>> {
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 
-impl IamRoleSpec {
+impl KindSpec for IamRoleSpec {
+    const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
+
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        check_iam_name(name)
+    }
+
+    fn render_text(&self, out: &mut String) -> bool {
+        self.write_text(out);
+        true
+    }
+
     /// `AWS::IAM::Role` with its inline policies.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::IAM::Role");
         m.set("RoleName", r.name.as_str().into());
         let trust = self
@@ -133,7 +151,4 @@ impl IamRoleSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
 }

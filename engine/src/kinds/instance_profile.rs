@@ -11,19 +11,24 @@ pub struct InstanceProfileSpec {
     pub role: Tmpl,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 // CloudFormation ------------------------------------------------------------------------------
 
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::{Kind, Resource};
 
-impl InstanceProfileSpec {
+use super::{KindSpec, NameError};
+
+impl KindSpec for InstanceProfileSpec {
+    /// A role's.
+    const CFN_ATTRS: CfnAttrs = super::iam_role::IamRoleSpec::CFN_ATTRS;
+
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        super::iam_role::check_iam_name(name)
+    }
+
     /// `AWS::IAM::InstanceProfile` (it has no Tags). The plan carries the role's physical
     /// name; the profile refers to the role so that CloudFormation creates it first.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let role = self.role.as_text().and_then(|name| {
             cx.plan()
                 .resources
@@ -39,7 +44,4 @@ impl InstanceProfileSpec {
         m.set("Roles", serde_json::json!([role]));
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a role's.
-    pub(crate) const CFN_ATTRS: CfnAttrs = super::iam_role::IamRoleSpec::CFN_ATTRS;
 }

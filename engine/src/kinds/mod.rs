@@ -1,6 +1,8 @@
-//! One module per resource kind: its typed spec, physical name, outputs and checks. The plan
-//! holds a [`Spec`] per resource; every consumer (text, lints, CloudFormation, AWS) matches
-//! on it, so a new kind is a compile error wherever it is not handled yet.
+//! One module per resource kind: its typed spec, physical name, outputs, plan text and
+//! CloudFormation mapping, all in one `impl KindSpec`. The plan holds a [`Spec`] per resource.
+//! The kinds are listed once, in [`kinds!`] at the end of this file: that list makes the
+//! [`Kind`] and [`Spec`] enums and every dispatch over them, so a new kind is one line there
+//! plus its module, and the compiler asks for whatever its `impl KindSpec` still lacks.
 
 pub mod ec2_instance;
 pub mod iam_role;
@@ -13,6 +15,7 @@ pub mod security_group_rule;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use ec2_instance::Ec2InstanceSpec;
@@ -23,84 +26,100 @@ pub use s3_bucket::S3BucketSpec;
 pub use security_group::SecurityGroupSpec;
 pub use security_group_rule::SecurityGroupRuleSpec;
 
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::{self, Ref, Tmpl};
-
-/// The kinds of plan resources. A new kind is a variant here and in [`Spec`]; the
-/// compiler then points at every place that must handle it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    S3Bucket,
-    SecurityGroup,
-    SecurityGroupRule,
-    IamRole,
-    InstanceProfile,
-    RdsCluster,
-    RdsInstance,
-    Ec2Instance,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::S3Bucket => "s3_bucket",
-            Kind::SecurityGroup => "security_group",
-            Kind::SecurityGroupRule => "security_group_rule",
-            Kind::IamRole => "iam_role",
-            Kind::InstanceProfile => "instance_profile",
-            Kind::RdsCluster => "rds_cluster",
-            Kind::RdsInstance => "rds_instance",
-            Kind::Ec2Instance => "ec2_instance",
-        }
-    }
-}
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;
 
-/// The typed properties of a plan resource.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Spec {
-    S3Bucket(S3BucketSpec),
-    SecurityGroup(SecurityGroupSpec),
-    SecurityGroupRule(SecurityGroupRuleSpec),
-    IamRole(IamRoleSpec),
-    InstanceProfile(InstanceProfileSpec),
-    RdsCluster(RdsClusterSpec),
-    RdsInstance(RdsInstanceSpec),
-    Ec2Instance(Ec2InstanceSpec),
+/// A physical name AWS would refuse: the message, and optionally a finding code and a hint.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NameError {
+    pub message: String,
+    pub code: Option<&'static str>,
+    pub note: Option<&'static str>,
 }
 
-impl Spec {
-    pub fn kind(&self) -> Kind {
-        match self {
-            Spec::S3Bucket(_) => Kind::S3Bucket,
-            Spec::SecurityGroup(_) => Kind::SecurityGroup,
-            Spec::SecurityGroupRule(_) => Kind::SecurityGroupRule,
-            Spec::IamRole(_) => Kind::IamRole,
-            Spec::InstanceProfile(_) => Kind::InstanceProfile,
-            Spec::RdsCluster(_) => Kind::RdsCluster,
-            Spec::RdsInstance(_) => Kind::RdsInstance,
-            Spec::Ec2Instance(_) => Kind::Ec2Instance,
+impl NameError {
+    pub fn new(message: impl Into<String>) -> Self {
+        NameError {
+            message: message.into(),
+            code: None,
+            note: None,
         }
     }
+}
 
-    /// Builds the spec of `kind` from a builder's marked properties.
+/// What one resource kind knows about itself. Everything but the CloudFormation mapping has
+/// a default, so a kind states only where it differs.
+pub(crate) trait KindSpec:
+    Serialize + DeserializeOwned + Clone + PartialEq + std::fmt::Debug
+{
+    /// Whether AWS shows the resource by a `Name` tag.
+    const NAME_TAG: bool = false;
+
+    /// CloudFormation's attributes for the plan's (`None`: `Ref`); an attribute missing here
+    /// is one CloudFormation does not provide.
+    const CFN_ATTRS: CfnAttrs = &[];
+
+    /// The kind's physical name for the script name `name` in `deployment`.
+    fn physical_name(deployment: &str, name: &str) -> String {
+        format!("{deployment}-{name}")
+    }
+
+    /// Gives the spec its physical name: writes `name` where AWS takes it, or keeps the one
+    /// the script set, and checks it against AWS's rules. Returns the name the resource has.
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        Ok(name)
+    }
+
+    /// Outputs this resource contributes (`id` the plan id, `name` the script name).
+    fn outputs(&self, _id: &str, _name: &str, _out: &mut Outputs) {}
+
+    /// The plan text of the properties, when the kind has its own; `false` uses the generic
+    /// renderer.
+    fn render_text(&self, _out: &mut String) -> bool {
+        false
+    }
+
+    /// The resource's CloudFormation mapping (see [`crate::cfn`]).
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String>;
+}
+
+/// A spec type's place in [`Spec`]: made by [`kinds!`] for every kind.
+pub(crate) trait SpecOf: KindSpec {
+    fn of_mut(spec: &mut Spec) -> Option<&mut Self>;
+}
+
+/// The physical name of a resource of `kind` named `name` in `deployment`.
+pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
+    kind.physical_name(deployment, name)
+}
+
+/// Whether AWS shows the resource by a `Name` tag.
+pub fn has_name_tag(kind: Kind) -> bool {
+    kind.name_tag()
+}
+
+/// The AWS partition of a region (`aws`, `aws-us-gov`, `aws-cn`).
+pub fn partition(region: Option<&str>) -> &'static str {
+    match region {
+        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
+        Some(r) if r.starts_with("cn-") => "aws-cn",
+        _ => "aws",
+    }
+}
+
+/// The ownership tags every resource carries.
+pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
+pub const TAG_ID: &str = "detscript:id";
+
+impl Spec {
+    /// Builds the spec of `kind` from marked properties (references as engine markers).
     pub(crate) fn from_marked(kind: Kind, props: &Map<String, Value>) -> Result<Spec, String> {
-        fn de<T: serde::de::DeserializeOwned>(props: &Map<String, Value>) -> Result<T, String> {
-            serde_json::from_value(Value::Object(props.clone())).map_err(|e| e.to_string())
-        }
-        Ok(match kind {
-            Kind::S3Bucket => Spec::S3Bucket(de(props)?),
-            Kind::SecurityGroup => Spec::SecurityGroup(de(props)?),
-            Kind::SecurityGroupRule => Spec::SecurityGroupRule(de(props)?),
-            Kind::IamRole => Spec::IamRole(de(props)?),
-            Kind::InstanceProfile => Spec::InstanceProfile(de(props)?),
-            Kind::RdsCluster => Spec::RdsCluster(de(props)?),
-            Kind::RdsInstance => Spec::RdsInstance(de(props)?),
-            Kind::Ec2Instance => Spec::Ec2Instance(de(props)?),
-        })
+        kind.spec_from(Value::Object(props.clone()))
+            .map_err(|e| e.to_string())
     }
 
     /// The canonical JSON properties (references `${path}`, secrets `(sensitive)`).
@@ -128,86 +147,154 @@ impl Spec {
         out
     }
 
-    /// Outputs this resource contributes (the master's come from its files).
-    pub fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
-        match self {
-            Spec::S3Bucket(s) => s.outputs(name, out),
-            Spec::SecurityGroup(s) => s.outputs(id, name, out),
-            Spec::RdsCluster(s) => s.outputs(id, out),
-            Spec::RdsInstance(s) => s.outputs(id, out),
-            Spec::SecurityGroupRule(_)
-            | Spec::IamRole(_)
-            | Spec::InstanceProfile(_)
-            | Spec::Ec2Instance(_) => {}
-        }
-    }
-}
-
-/// The physical name of a resource of `kind` named `name` in `deployment`.
-pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
-    match kind {
-        Kind::S3Bucket => s3_bucket::physical_name(deployment, name),
-        Kind::SecurityGroup => security_group::physical_name(deployment, name),
-        Kind::SecurityGroupRule => security_group_rule::physical_name(deployment, name),
-        Kind::IamRole => iam_role::physical_name(deployment, name),
-        Kind::InstanceProfile => instance_profile::physical_name(deployment, name),
-        Kind::RdsCluster | Kind::RdsInstance => rds::physical_name(deployment, name),
-        Kind::Ec2Instance => ec2_instance::physical_name(deployment, name),
-    }
-}
-
-/// Whether AWS shows the resource by a `Name` tag.
-pub fn has_name_tag(kind: Kind) -> bool {
-    matches!(kind, Kind::SecurityGroup | Kind::Ec2Instance)
-}
-
-/// The AWS partition of a region (`aws`, `aws-us-gov`, `aws-cn`).
-pub fn partition(region: Option<&str>) -> &'static str {
-    match region {
-        Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
-        Some(r) if r.starts_with("cn-") => "aws-cn",
-        _ => "aws",
-    }
-}
-
-/// The ownership tags every resource carries.
-pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
-pub const TAG_ID: &str = "detscript:id";
-
-// CloudFormation ------------------------------------------------------------------------------
-
-impl Spec {
-    /// The resource's CloudFormation mapping (see [`crate::cfn`]); every kind has one.
-    pub(crate) fn cfn(
-        &self,
-        r: &crate::plan::Resource,
-        cx: &mut crate::cfn::Cx,
-    ) -> Result<crate::cfn::Mapped, String> {
-        match self {
-            Spec::S3Bucket(s) => s.cfn(r, cx),
-            Spec::SecurityGroup(s) => s.cfn(r, cx),
-            Spec::SecurityGroupRule(s) => s.cfn(cx),
-            Spec::IamRole(s) => s.cfn(r, cx),
-            Spec::InstanceProfile(s) => s.cfn(r, cx),
-            Spec::RdsCluster(s) => s.cfn(r, cx),
-            Spec::RdsInstance(s) => s.cfn(r, cx),
-            Spec::Ec2Instance(s) => s.cfn(r, cx),
-        }
-    }
-
     /// The CloudFormation attribute for one of the resource's plan attributes: `Some(None)`
     /// is `Ref`, `None` an attribute CloudFormation does not provide.
     pub(crate) fn cfn_attr(&self, attr: &str) -> Option<Option<&'static str>> {
-        let table = match self {
-            Spec::S3Bucket(_) => S3BucketSpec::CFN_ATTRS,
-            Spec::SecurityGroup(_) => SecurityGroupSpec::CFN_ATTRS,
-            Spec::SecurityGroupRule(_) => &[],
-            Spec::IamRole(_) => IamRoleSpec::CFN_ATTRS,
-            Spec::InstanceProfile(_) => InstanceProfileSpec::CFN_ATTRS,
-            Spec::RdsCluster(_) => RdsClusterSpec::CFN_ATTRS,
-            Spec::RdsInstance(_) => RdsInstanceSpec::CFN_ATTRS,
-            Spec::Ec2Instance(_) => Ec2InstanceSpec::CFN_ATTRS,
-        };
-        table.iter().find(|(a, _)| *a == attr).map(|(_, c)| *c)
+        self.cfn_attrs()
+            .iter()
+            .find(|(a, _)| *a == attr)
+            .map(|(_, c)| *c)
+    }
+}
+
+/// Makes [`Kind`], [`Spec`] and their dispatch from the one list of kinds below.
+macro_rules! kinds {
+    ($($variant:ident($spec:ty) = $name:literal,)*) => {
+        /// The kinds of plan resources.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Kind {
+            $($variant,)*
+        }
+
+        impl Kind {
+            /// Every kind, in the list's order.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)*
+                }
+            }
+
+            fn physical_name(self, deployment: &str, name: &str) -> String {
+                match self {
+                    $(Kind::$variant => <$spec as KindSpec>::physical_name(deployment, name),)*
+                }
+            }
+
+            fn name_tag(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$spec as KindSpec>::NAME_TAG,)*
+                }
+            }
+
+            fn spec_from(self, v: Value) -> Result<Spec, serde_json::Error> {
+                Ok(match self {
+                    $(Kind::$variant => Spec::$variant(serde_json::from_value(v)?),)*
+                })
+            }
+        }
+
+        /// The typed properties of a plan resource.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum Spec {
+            $($variant($spec),)*
+        }
+
+        impl Spec {
+            pub fn kind(&self) -> Kind {
+                match self {
+                    $(Spec::$variant(_) => Kind::$variant,)*
+                }
+            }
+
+            /// Gives the resource its physical name (see [`KindSpec::assign_name`]).
+            pub(crate) fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+                match self {
+                    $(Spec::$variant(s) => s.assign_name(name),)*
+                }
+            }
+
+            /// Outputs this resource contributes (the master's come from its files).
+            pub fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
+                match self {
+                    $(Spec::$variant(s) => s.outputs(id, name, out),)*
+                }
+            }
+
+            /// The kind's own plan text of the properties; `false` when it has none.
+            pub(crate) fn render_text(&self, out: &mut String) -> bool {
+                match self {
+                    $(Spec::$variant(s) => s.render_text(out),)*
+                }
+            }
+
+            /// The resource's CloudFormation mapping (see [`crate::cfn`]).
+            pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+                match self {
+                    $(Spec::$variant(s) => s.cfn(r, cx),)*
+                }
+            }
+
+            fn cfn_attrs(&self) -> CfnAttrs {
+                match self {
+                    $(Spec::$variant(_) => <$spec as KindSpec>::CFN_ATTRS,)*
+                }
+            }
+        }
+
+        $(
+            impl SpecOf for $spec {
+                fn of_mut(spec: &mut Spec) -> Option<&mut Self> {
+                    match spec {
+                        Spec::$variant(s) => Some(s),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+
+            impl From<$spec> for Spec {
+                fn from(s: $spec) -> Spec {
+                    Spec::$variant(s)
+                }
+            }
+        )*
+    };
+}
+
+// The kinds: variant, spec type, name in plans and scripts.
+kinds! {
+    S3Bucket(S3BucketSpec) = "s3_bucket",
+    SecurityGroup(SecurityGroupSpec) = "security_group",
+    SecurityGroupRule(SecurityGroupRuleSpec) = "security_group_rule",
+    IamRole(IamRoleSpec) = "iam_role",
+    InstanceProfile(InstanceProfileSpec) = "instance_profile",
+    RdsCluster(RdsClusterSpec) = "rds_cluster",
+    RdsInstance(RdsInstanceSpec) = "rds_instance",
+    Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
+}
+
+/// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may
+/// make several kinds (a database is a cluster and its writer).
+pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
+    crate::script::security_group::register,
+    crate::script::iam::register,
+    crate::script::bucket::register,
+    crate::script::database::register,
+    crate::script::master::register,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_serde_names_are_the_plan_names() {
+        for k in Kind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), Value::from(k.as_str()));
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Outputs;
+use super::{KindSpec, NameError, Outputs};
 use crate::value::{Ref, Tmpl};
 
 /// What a cluster and a standalone instance both hold.
@@ -45,41 +45,29 @@ pub struct RdsInstanceSpec {
 }
 
 /// RDS identifiers: lowercase, `-` for `_`.
-pub fn physical_name(deployment: &str, name: &str) -> String {
+fn identifier(deployment: &str, name: &str) -> String {
     format!("{deployment}-{name}")
         .to_ascii_lowercase()
         .replace('_', "-")
 }
 
-/// Why RDS would refuse an identifier.
-pub fn check_identifier(name: &str) -> Result<(), String> {
+/// Sets the identifier, unless RDS would refuse it.
+fn assign_identifier(identifier: &mut String, name: String) -> Result<String, NameError> {
     if name.len() > 63 || name.contains("--") {
-        Err(format!(
+        return Err(NameError::new(format!(
             "database identifier {name:?} is invalid: RDS needs at most 63 characters and no \"--\""
-        ))
-    } else {
-        Ok(())
+        )));
     }
+    identifier.clone_from(&name);
+    Ok(name)
 }
 
-impl RdsClusterSpec {
-    pub fn outputs(&self, id: &str, out: &mut Outputs) {
-        out.insert(
-            "database_endpoint".into(),
-            Tmpl::reference(Ref::new(id, "endpoint")),
-        );
-    }
-}
-
-impl RdsInstanceSpec {
-    pub fn outputs(&self, id: &str, out: &mut Outputs) {
-        if self.cluster.is_none() {
-            out.insert(
-                "database_endpoint".into(),
-                Tmpl::reference(Ref::new(id, "endpoint")),
-            );
-        }
-    }
+/// The database's endpoint output.
+fn endpoint_output(id: &str, out: &mut Outputs) {
+    out.insert(
+        "database_endpoint".into(),
+        Tmpl::reference(Ref::new(id, "endpoint")),
+    );
 }
 
 // CloudFormation ------------------------------------------------------------------------------
@@ -123,9 +111,28 @@ impl DbSettings {
     }
 }
 
-impl RdsClusterSpec {
+impl KindSpec for RdsClusterSpec {
+    const CFN_ATTRS: CfnAttrs = &[
+        ("reader_endpoint", Some("ReadEndpoint.Address")),
+        ("id", None),
+        ("endpoint", Some("Endpoint.Address")),
+        ("port", Some("Endpoint.Port")),
+    ];
+
+    fn physical_name(deployment: &str, name: &str) -> String {
+        identifier(deployment, name)
+    }
+
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        assign_identifier(&mut self.identifier, name)
+    }
+
+    fn outputs(&self, id: &str, _name: &str, out: &mut Outputs) {
+        endpoint_output(id, out);
+    }
+
     /// `AWS::RDS::DBCluster`, snapshotted when the stack deletes or replaces it.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::RDS::DBCluster").keep("Snapshot");
         m.set("DBClusterIdentifier", self.identifier.as_str().into());
         m.set("Engine", self.engine.as_str().into());
@@ -137,20 +144,29 @@ impl RdsClusterSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[
-        ("reader_endpoint", Some("ReadEndpoint.Address")),
-        ("id", None),
-        ("endpoint", Some("Endpoint.Address")),
-        ("port", Some("Endpoint.Port")),
-    ];
 }
 
-impl RdsInstanceSpec {
+impl KindSpec for RdsInstanceSpec {
+    /// A cluster's but the reader endpoint (its first).
+    const CFN_ATTRS: CfnAttrs = RdsClusterSpec::CFN_ATTRS.split_at(1).1;
+
+    fn physical_name(deployment: &str, name: &str) -> String {
+        identifier(deployment, name)
+    }
+
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        assign_identifier(&mut self.identifier, name)
+    }
+
+    fn outputs(&self, id: &str, _name: &str, out: &mut Outputs) {
+        if self.cluster.is_none() {
+            endpoint_output(id, out);
+        }
+    }
+
     /// `AWS::RDS::DBInstance`: an Aurora cluster's writer (its data is the cluster's, so it
     /// is deleted with the stack) or a standalone database (snapshotted).
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::RDS::DBInstance");
         m.set("DBInstanceIdentifier", self.identifier.as_str().into());
         m.set("DBInstanceClass", cx.tmpl(&self.instance_class)?);
@@ -173,8 +189,4 @@ impl RdsInstanceSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`): a cluster's but the
-    /// reader endpoint (its first).
-    pub(crate) const CFN_ATTRS: CfnAttrs = RdsClusterSpec::CFN_ATTRS.split_at(1).1;
 }

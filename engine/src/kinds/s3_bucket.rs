@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Outputs;
+use super::{KindSpec, NameError, Outputs};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::Tmpl;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,30 +18,72 @@ pub struct S3BucketSpec {
     pub versioning: bool,
 }
 
-/// `DEPLOYMENT-NAME`, unless the script set a bucket name.
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 /// The bucket's ARN in `partition`.
 pub fn arn(partition: &str, bucket: &str) -> String {
     format!("arn:{partition}:s3:::{bucket}")
 }
 
-impl S3BucketSpec {
-    pub fn outputs(&self, name: &str, out: &mut Outputs) {
-        out.insert(format!("{name}_bucket"), self.bucket.clone());
+/// S3's bucket naming rules (general purpose buckets).
+pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
+    let why = if !(3..=63).contains(&name.len()) {
+        Some("it must be 3-63 characters long")
+    } else if name.chars().any(|c| c.is_ascii_uppercase()) {
+        Some("it must be lowercase")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        Some("it may only contain lowercase letters, digits, '-' and '.'")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        Some("it must start and end with a letter or digit")
+    } else if name.contains("..") {
+        Some("it must not contain \"..\"")
+    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        Some("it must not look like an IP address")
+    } else if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+    {
+        Some("it uses a prefix or suffix that S3 reserves")
+    } else {
+        None
+    };
+    match why {
+        Some(w) => Err(format!("S3 bucket name {name:?} is invalid: {w}")),
+        None => Ok(()),
     }
 }
 
-// CloudFormation ------------------------------------------------------------------------------
+/// The bucket is `DEPLOYMENT-NAME` (the default physical name), unless the script set one.
+impl KindSpec for S3BucketSpec {
+    const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
 
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        if self.bucket.is_empty() {
+            self.bucket = Tmpl::text(name.clone());
+        }
+        let name = self.bucket.to_marked();
+        if !crate::refs::has_refs(&name) {
+            check_bucket_name(&name).map_err(|m| NameError {
+                message: m,
+                code: Some("DS017"),
+                note: Some("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"),
+            })?;
+        }
+        Ok(name)
+    }
 
-impl S3BucketSpec {
+    fn outputs(&self, _id: &str, name: &str, out: &mut Outputs) {
+        out.insert(format!("{name}_bucket"), self.bucket.clone());
+    }
+
+    // CloudFormation --------------------------------------------------------------------------
+
     /// `AWS::S3::Bucket`, kept when the stack is deleted (its checkpoints are data).
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::S3::Bucket").keep("Retain");
         m.set("BucketName", cx.tmpl(&self.bucket)?);
         if self.block_public_access {
@@ -68,7 +112,4 @@ impl S3BucketSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
 }

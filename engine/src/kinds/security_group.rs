@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Outputs;
+use super::{KindSpec, NameError, Outputs};
+use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,29 +14,28 @@ pub struct SecurityGroupSpec {
     pub description: Tmpl,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
+impl KindSpec for SecurityGroupSpec {
+    const NAME_TAG: bool = true;
+    const CFN_ATTRS: CfnAttrs = &[("id", Some("GroupId"))];
 
-impl SecurityGroupSpec {
-    pub fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
+    fn assign_name(&mut self, name: String) -> Result<String, NameError> {
+        self.group_name = name.clone();
+        Ok(name)
+    }
+
+    fn outputs(&self, id: &str, name: &str, out: &mut Outputs) {
         out.insert(
             format!("{name}_security_group_id"),
             Tmpl::reference(Ref::new(id, "id")),
         );
     }
-}
 
-// CloudFormation ------------------------------------------------------------------------------
+    // CloudFormation --------------------------------------------------------------------------
 
-use crate::cfn::{CfnAttrs, Cx, Mapped};
-use crate::plan::Resource;
-
-impl SecurityGroupSpec {
     /// `AWS::EC2::SecurityGroup` in the template's VPC. Its rules are separate resources; the
     /// inline egress rule AWS CDK uses for "no outbound traffic" matches nothing and makes
     /// CloudFormation remove the default allow-all egress, as `run` does.
-    pub(crate) fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::EC2::SecurityGroup");
         m.set("GroupDescription", cx.tmpl(&self.description)?);
         m.set("GroupName", self.group_name.as_str().into());
@@ -54,7 +55,4 @@ impl SecurityGroupSpec {
         m.set("Tags", cx.tags(r)?);
         Ok(m)
     }
-
-    /// CloudFormation's attributes for the plan's (`None`: `Ref`).
-    pub(crate) const CFN_ATTRS: CfnAttrs = &[("id", Some("GroupId"))];
 }

@@ -78,13 +78,9 @@ pub struct SecurityGroupRuleSpec {
     pub description: Option<Tmpl>,
 }
 
-pub fn physical_name(deployment: &str, name: &str) -> String {
-    format!("{deployment}-{name}")
-}
-
 impl SecurityGroupRuleSpec {
     /// The plan text: `security_group.master ingress tcp 22 from 0.0.0.0/0`.
-    pub(crate) fn render_text(&self, out: &mut String) {
+    fn write_text(&self, out: &mut String) {
         use std::fmt::Write as _;
         let other = match &self.peer {
             Peer::Group(r) => r.resource.clone(),
@@ -135,11 +131,18 @@ impl SecurityGroupRuleSpec {
 
 // CloudFormation ------------------------------------------------------------------------------
 
+use super::KindSpec;
 use crate::cfn::{Cx, Mapped, camel};
+use crate::plan::Resource;
 
-impl SecurityGroupRuleSpec {
+impl KindSpec for SecurityGroupRuleSpec {
+    fn render_text(&self, out: &mut String) -> bool {
+        self.write_text(out);
+        true
+    }
+
     /// `AWS::EC2::SecurityGroupIngress` or `AWS::EC2::SecurityGroupEgress`.
-    pub(crate) fn cfn(&self, cx: &mut Cx) -> Result<Mapped, String> {
+    fn cfn(&self, _r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let (ty, peer_key) = match self.direction {
             Direction::Ingress => ("AWS::EC2::SecurityGroupIngress", "SourceSecurityGroupId"),
             Direction::Egress => (
@@ -164,7 +167,9 @@ impl SecurityGroupRuleSpec {
         }
         Ok(m)
     }
+}
 
+impl SecurityGroupRuleSpec {
     /// The logical id before its hash: the group, the direction and the ports
     /// (`SecurityGroupMasterIngressTcp22`).
     pub(crate) fn cfn_id_base(&self) -> String {

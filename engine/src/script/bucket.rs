@@ -3,45 +3,12 @@
 use rhai::{Engine, NativeCallContext};
 
 use super::handles::Bucket;
-use super::{RhaiResult, Shared, fail, pos_of};
-use crate::kinds::{S3BucketSpec, Spec};
+use super::{RhaiResult, Shared, fail};
+use crate::kinds::S3BucketSpec;
+use crate::kinds::s3_bucket::check_bucket_name;
 use crate::plan::Kind;
 use crate::refs;
 use crate::value::Tmpl;
-
-/// S3's bucket naming rules (general purpose buckets).
-pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
-    let why = if !(3..=63).contains(&name.len()) {
-        Some("it must be 3-63 characters long")
-    } else if name.chars().any(|c| c.is_ascii_uppercase()) {
-        Some("it must be lowercase")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-    {
-        Some("it may only contain lowercase letters, digits, '-' and '.'")
-    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
-    {
-        Some("it must start and end with a letter or digit")
-    } else if name.contains("..") {
-        Some("it must not contain \"..\"")
-    } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        Some("it must not look like an IP address")
-    } else if name.starts_with("xn--")
-        || name.starts_with("sthree-")
-        || name.ends_with("-s3alias")
-        || name.ends_with("--ol-s3")
-    {
-        Some("it uses a prefix or suffix that S3 reserves")
-    } else {
-        None
-    };
-    match why {
-        Some(w) => Err(format!("S3 bucket name {name:?} is invalid: {w}")),
-        None => Ok(()),
-    }
-}
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<Bucket>("S3Bucket");
@@ -51,21 +18,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn(
         "s3_bucket",
         move |ctx: NativeCallContext, name: &str| -> RhaiResult<Bucket> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let i = st
-                .declare(Kind::S3Bucket, name, pos)
-                .or_else(|m| fail(&ctx, m))?;
-            let d = &mut st.decls[i];
             // The name is set when resources are named, unless `.bucket_name(...)` sets it.
-            d.set_spec(Spec::S3Bucket(S3BucketSpec {
+            let spec = S3BucketSpec {
                 bucket: Tmpl::default(),
                 block_public_access: true,
                 encryption: "AES256".into(),
                 versioning: false,
-            }));
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::S3Bucket, name, spec)?;
             Ok(Bucket {
-                id: d.id.clone(),
+                id,
                 name: name.to_string(),
             })
         },

@@ -49,6 +49,22 @@ impl DbDecl {
     }
 }
 
+/// Changes the database behind `db` and records where (`field`), for findings.
+fn set_db(
+    state: &Shared,
+    ctx: &NativeCallContext,
+    db: &Database,
+    field: &str,
+    f: impl FnOnce(&mut DbDecl),
+) -> Database {
+    let mut st = state.borrow_mut();
+    let pos = pos_of(ctx, &st);
+    let d = &mut st.databases[db.idx];
+    f(d);
+    d.field_pos.insert(field.to_string(), pos);
+    db.clone()
+}
+
 fn check_identifier(what: &str, s: &str) -> Result<(), String> {
     let ok = (1..=63).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -172,13 +188,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     );
                 }
             }
-            let mut st = s.borrow_mut();
-            let pos = pos_of(ctx, &st);
-            let d = &mut st.databases[db.idx];
-            d.field_pos.insert("engine".into(), pos);
-            d.engine = engine.to_string();
-            d.version = version.map(str::to_string);
-            Ok(db.clone())
+            Ok(set_db(&s, ctx, db, "engine", |d| {
+                d.engine = engine.to_string();
+                d.version = version.map(str::to_string);
+            }))
         };
         if with_version {
             engine.register_fn(
@@ -278,12 +291,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         engine.register_fn(
             method,
             move |ctx: NativeCallContext, db: &mut Database, on: bool| -> Database {
-                let mut st = s.borrow_mut();
-                let pos = pos_of(&ctx, &st);
-                let d = &mut st.databases[db.idx];
-                set(d, on);
-                d.field_pos.insert(method.to_string(), pos);
-                db.clone()
+                set_db(&s, &ctx, db, method, |d| set(d, on))
             },
         );
     }
@@ -302,24 +310,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     ),
                 );
             }
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let d = &mut st.databases[db.idx];
-            d.ssl_mode = Some(mode.to_string());
-            d.field_pos.insert("ssl_mode".into(), pos);
-            Ok(db.clone())
+            Ok(set_db(&s, &ctx, db, "ssl_mode", |d| {
+                d.ssl_mode = Some(mode.to_string())
+            }))
         },
     );
     let s = state.clone();
     engine.register_fn(
         "ssl_root_cert",
         move |ctx: NativeCallContext, db: &mut Database, path: &str| -> RhaiResult<Database> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let d = &mut st.databases[db.idx];
-            d.ssl_root_cert = Some(path.to_string());
-            d.field_pos.insert("ssl_root_cert".into(), pos);
-            Ok(db.clone())
+            Ok(set_db(&s, &ctx, db, "ssl_root_cert", |d| {
+                d.ssl_root_cert = Some(path.to_string())
+            }))
         },
     );
 
@@ -365,7 +367,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     )
                 })
                 .or_else(|m| fail(&ctx, m))?;
-            st.decls[i].props = super::security_group::rule_props(
+            st.decls[i].set_spec(super::security_group::rule_spec(
                 &sg_id,
                 Direction::Ingress,
                 Ports {
@@ -375,7 +377,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 },
                 Peer::Group(Ref::new(&from.id, "id")),
                 None,
-            );
+            ));
             Ok(db.clone())
         },
     );
@@ -420,13 +422,12 @@ pub(crate) fn materialize(
     if db.is_aurora() {
         placeholder.kind = Kind::RdsCluster;
         placeholder.id = format!("rds_cluster.{}", db.name);
-        placeholder.props = Spec::RdsCluster(RdsClusterSpec {
+        placeholder.set_spec(RdsClusterSpec {
             identifier: String::new(),
             engine: db.engine.clone(),
             publicly_accessible: db.public,
             db: settings,
-        })
-        .to_marked_json();
+        });
         let cluster_id = placeholder.id.clone();
         let pos = placeholder.pos.clone();
         let writer = Spec::RdsInstance(RdsInstanceSpec {
@@ -442,7 +443,7 @@ pub(crate) fn materialize(
             id: format!("rds_instance.{}-writer", db.name),
             kind: Kind::RdsInstance,
             name: format!("{}-writer", db.name),
-            props: writer.to_marked_json(),
+            spec: Some(writer),
             tags: BTreeMap::new(),
             pos,
             pending: false,
@@ -452,7 +453,7 @@ pub(crate) fn materialize(
     } else {
         placeholder.kind = Kind::RdsInstance;
         placeholder.id = format!("rds_instance.{}", db.name);
-        placeholder.props = Spec::RdsInstance(RdsInstanceSpec {
+        placeholder.set_spec(RdsInstanceSpec {
             identifier: String::new(),
             engine: db.engine.clone(),
             instance_class: class,
@@ -460,8 +461,7 @@ pub(crate) fn materialize(
             cluster: None,
             allocated_storage_gb: Some(db.storage_gb),
             db: Some(settings),
-        })
-        .to_marked_json();
+        });
         (alias, placeholder.id.clone())
     }
 }

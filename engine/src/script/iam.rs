@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, fail, pos_of, values};
-use crate::kinds::{IamRoleSpec, InstanceProfileSpec, Spec};
+use crate::kinds::{IamRoleSpec, InstanceProfileSpec};
 use crate::plan::Kind;
 use crate::refs;
 use crate::value::{Doc, Ref, Tmpl};
@@ -70,6 +70,24 @@ fn check_service(s: &str) -> Result<(), String> {
     }
 }
 
+/// Changes the role's inline policies and records where `policy` was first set; `f` returns
+/// whether it could make the change.
+fn edit_policies(
+    state: &Shared,
+    ctx: &NativeCallContext,
+    role: &IamRole,
+    policy: &str,
+    f: impl FnOnce(&mut BTreeMap<String, Doc>) -> bool,
+) -> bool {
+    let mut st = state.borrow_mut();
+    let pos = pos_of(ctx, &st);
+    let d = st.decl(&role.id);
+    d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
+    let mut done = false;
+    d.edit(|r: &mut IamRoleSpec| done = f(&mut r.inline_policies));
+    done
+}
+
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<IamRole>("IamRole");
     engine.register_type_with_name::<InstanceProfile>("InstanceProfile");
@@ -80,19 +98,16 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn(
         "iam_role",
         move |ctx: NativeCallContext, name: &str| -> RhaiResult<IamRole> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let i = st
-                .declare(Kind::IamRole, name, pos)
-                .or_else(|m| fail(&ctx, m))?;
-            let d = &mut st.decls[i];
-            d.set_spec(Spec::IamRole(IamRoleSpec {
+            let spec = IamRoleSpec {
                 assume_role_policy: None,
                 inline_policies: BTreeMap::new(),
                 managed_policies: None,
-            }));
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::IamRole, name, spec)?;
             Ok(IamRole {
-                id: d.id.clone(),
+                id,
                 name: name.to_string(),
             })
         },
@@ -148,19 +163,15 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         }
         let resource = if resources.len() == 1 { json!(resources[0]) } else { json!(resources) };
         let statement = json!({ "Effect": "Allow", "Action": actions, "Resource": resource });
-        let mut st = s.borrow_mut();
-        let pos = pos_of(&ctx, &st);
-        let d = st.decl(&role.id);
-        d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
-        let mut added = true;
-        d.edit(|r: &mut IamRoleSpec| {
-            let mut doc = r.inline_policies.get(policy).map(Doc::to_marked_json)
+        let added = edit_policies(&s, &ctx, role, policy, |policies| {
+            let mut doc = policies.get(policy).map(Doc::to_marked_json)
                 .unwrap_or_else(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
-            match doc.get_mut("Statement").and_then(Value::as_array_mut) {
-                Some(list) => list.push(statement),
-                None => added = false,
-            }
-            r.inline_policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+            let Some(list) = doc.get_mut("Statement").and_then(Value::as_array_mut) else {
+                return false;
+            };
+            list.push(statement);
+            policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+            true
         });
         if !added {
             return fail(&ctx, format!("{who}: this policy was given as a raw document with .policy(); add statements there"));
@@ -185,18 +196,14 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             }
         }
         obj.entry("Version").or_insert_with(|| json!(POLICY_VERSION));
-        let mut st = s.borrow_mut();
-        let pos = pos_of(&ctx, &st);
-        let d = st.decl(&role.id);
-        d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
-        let mut taken = false;
-        d.edit(|r: &mut IamRoleSpec| {
-            taken = r.inline_policies.contains_key(policy);
-            if !taken {
-                r.inline_policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+        let free = edit_policies(&s, &ctx, role, policy, |policies| {
+            if policies.contains_key(policy) {
+                return false;
             }
+            policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+            true
         });
-        if taken {
+        if !free {
             return fail(&ctx, format!("{who}: a policy with this name is already attached to the role"));
         }
         Ok(role.clone())
@@ -232,16 +239,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     ),
                 );
             };
-            let mut st = s.borrow_mut();
-            let pos = pos_of(&ctx, &st);
-            let i = st
-                .declare(Kind::InstanceProfile, &role.name, pos)
-                .or_else(|m| fail(&ctx, m))?;
-            let d = &mut st.decls[i];
-            d.set_spec(Spec::InstanceProfile(InstanceProfileSpec {
+            let spec = InstanceProfileSpec {
                 role: Tmpl::reference(Ref::new(&role.id, "name")),
-            }));
-            Ok(InstanceProfile { id: d.id.clone() })
+            };
+            let id = s
+                .borrow_mut()
+                .declare_spec(&ctx, Kind::InstanceProfile, &role.name, spec)?;
+            Ok(InstanceProfile { id })
         },
     );
 

@@ -83,58 +83,46 @@ enum Field {
     Bool,
 }
 
-/// Provider fields with a setter of the same name: (method, path under `provider`, type).
-const PROVIDER_FIELDS: &[(&str, &str, Field)] = &[
-    (
-        "iam_instance_profile_arn",
-        "iam_instance_profile_arn",
-        Field::Str,
-    ),
-    ("image_id", "image_id", Field::Str),
-    ("agent_docker_image", "agent_docker_image", Field::Str),
-    ("agent_docker_network", "agent_docker_network", Field::Str),
-    ("agent_docker_runtime", "agent_docker_runtime", Field::Str),
-    (
-        "agent_reconnect_attempts",
-        "agent_reconnect_attempts",
-        Field::Int,
-    ),
-    (
-        "agent_reconnect_backoff",
-        "agent_reconnect_backoff",
-        Field::Int,
-    ),
-    ("instance_name", "instance_name", Field::Str),
-    ("instance_type", "instance_type", Field::Str),
-    ("instance_slots", "instance_slots", Field::Int),
-    ("cpu_slots_allowed", "cpu_slots_allowed", Field::Bool),
-    ("master_url", "master_url", Field::Str),
-    ("master_cert_name", "master_cert_name", Field::Str),
-    ("max_idle_agent_period", "max_idle_agent_period", Field::Str),
-    (
-        "max_agent_starting_period",
-        "max_agent_starting_period",
-        Field::Str,
-    ),
-    ("min_instances", "min_instances", Field::Int),
-    ("max_instances", "max_instances", Field::Int),
-    ("launch_error_timeout", "launch_error_timeout", Field::Str),
-    ("launch_error_retries", "launch_error_retries", Field::Int),
-    ("public_ip", "network_interface.public_ip", Field::Bool),
-    ("subnet_id", "network_interface.subnet_id", Field::Str),
-    ("region", "region", Field::Str),
-    ("root_volume_size", "root_volume_size", Field::Int),
-    ("spot", "spot", Field::Bool),
-    ("spot_max_price", "spot_max_price", Field::Str),
-    ("ssh_key_name", "ssh_key_name", Field::Str),
-    ("startup_script", "startup_script", Field::Str),
-    (
-        "container_startup_script",
-        "container_startup_script",
-        Field::Str,
-    ),
-    ("log_group", "log_group", Field::Str),
-    ("log_stream", "log_stream", Field::Str),
+/// Provider fields with a setter of the same name: (method, type); the key under `provider`
+/// is the method's name, or its path in [`PROVIDER_PATHS`].
+#[rustfmt::skip]
+const PROVIDER_FIELDS: &[(&str, Field)] = &[
+    ("iam_instance_profile_arn", Field::Str),
+    ("image_id", Field::Str),
+    ("agent_docker_image", Field::Str),
+    ("agent_docker_network", Field::Str),
+    ("agent_docker_runtime", Field::Str),
+    ("agent_reconnect_attempts", Field::Int),
+    ("agent_reconnect_backoff", Field::Int),
+    ("instance_name", Field::Str),
+    ("instance_type", Field::Str),
+    ("instance_slots", Field::Int),
+    ("cpu_slots_allowed", Field::Bool),
+    ("master_url", Field::Str),
+    ("master_cert_name", Field::Str),
+    ("max_idle_agent_period", Field::Str),
+    ("max_agent_starting_period", Field::Str),
+    ("min_instances", Field::Int),
+    ("max_instances", Field::Int),
+    ("launch_error_timeout", Field::Str),
+    ("launch_error_retries", Field::Int),
+    ("public_ip", Field::Bool),
+    ("subnet_id", Field::Str),
+    ("region", Field::Str),
+    ("root_volume_size", Field::Int),
+    ("spot", Field::Bool),
+    ("spot_max_price", Field::Str),
+    ("ssh_key_name", Field::Str),
+    ("startup_script", Field::Str),
+    ("container_startup_script", Field::Str),
+    ("log_group", Field::Str),
+    ("log_stream", Field::Str),
+];
+
+/// Provider fields that sit deeper than `provider.<method>`.
+const PROVIDER_PATHS: &[(&str, &str)] = &[
+    ("public_ip", "network_interface.public_ip"),
+    ("subnet_id", "network_interface.subnet_id"),
 ];
 
 /// Pool-level fields (outside `provider`).
@@ -441,9 +429,15 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         pool.field_pos
             .insert(path.rsplit('.').next().unwrap_or(path).to_string(), pos);
     };
+    let path_of = |m: &'static str| {
+        PROVIDER_PATHS
+            .iter()
+            .find(|(name, _)| *name == m)
+            .map_or(m, |&(_, path)| path)
+    };
     let pool_fields = PROVIDER_FIELDS
         .iter()
-        .map(|&(m, path, kind)| (m, path, kind, true))
+        .map(|&(m, kind)| (m, path_of(m), kind, true))
         .chain(POOL_FIELDS.iter().map(|&(m, kind)| (m, m, kind, false)));
     for (name, path, kind, provider) in pool_fields {
         method(engine, state, name, move |ctx, st, p: &Pool, v| {

@@ -4,25 +4,25 @@
 //! validate their arguments where they are called and return a plain error; the
 //! position of the call comes from the [`NativeCallContext`].
 
-mod bucket;
-mod database;
+mod bounded_text;
+pub(crate) mod bucket;
+pub(crate) mod database;
 mod deployment;
 mod finalize;
-mod handles;
-mod iam;
+pub(crate) mod handles;
+pub(crate) mod iam;
 mod lints;
-mod master;
+pub(crate) mod master;
 mod params;
 mod resolver;
-mod security_group;
-mod values;
+pub(crate) mod security_group;
+pub(crate) mod values;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
-use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::plan::Kind;
@@ -52,7 +52,9 @@ pub(crate) struct Decl {
     pub kind: Kind,
     /// The name given in the script (`master` in `security_group("master", ..)`).
     pub name: String,
-    pub props: Map<String, Value>,
+    /// The typed properties; `None` until the builder (or, for pending ones, the end of
+    /// the script) sets them.
+    pub spec: Option<crate::kinds::Spec>,
     pub tags: BTreeMap<String, String>,
     pub pos: SourcePos,
     /// Filled at the end for resources whose shape depends on later calls (database, master).
@@ -63,23 +65,18 @@ pub(crate) struct Decl {
 
 impl Decl {
     /// Sets the declaration's properties from its typed spec.
-    pub fn set_spec(&mut self, spec: crate::kinds::Spec) {
-        self.props = spec.to_marked_json();
+    pub fn set_spec(&mut self, spec: impl Into<crate::kinds::Spec>) {
+        self.spec = Some(spec.into());
     }
 
     /// Changes the declaration through its kind's typed spec.
-    pub fn edit<T: serde::de::DeserializeOwned + serde::Serialize>(
-        &mut self,
-        f: impl FnOnce(&mut T),
-    ) {
-        let props = Value::Object(std::mem::take(&mut self.props));
-        let mut spec: T =
-            serde_json::from_value(props).expect("a declaration holds its kind's spec");
-        f(&mut spec);
-        self.props = match crate::value::marked(|| serde_json::to_value(&spec)) {
-            Ok(Value::Object(m)) => m,
-            _ => unreachable!("specs serialize to objects"),
-        };
+    pub fn edit<T: crate::kinds::SpecOf>(&mut self, f: impl FnOnce(&mut T)) {
+        let spec = self
+            .spec
+            .as_mut()
+            .and_then(T::of_mut)
+            .expect("a declaration holds its kind's spec");
+        f(spec);
     }
 }
 
@@ -123,7 +120,7 @@ impl State {
             id: id.clone(),
             kind,
             name: name.to_string(),
-            props: Map::new(),
+            spec: None,
             tags: BTreeMap::new(),
             pos,
             pending: false,
@@ -146,6 +143,22 @@ impl State {
                 first.line
             )
         })
+    }
+
+    /// Declares a resource at the native call `ctx` with its spec; returns its plan id. A
+    /// taken name or an invalid one is an error at the call.
+    pub fn declare_spec(
+        &mut self,
+        ctx: &NativeCallContext,
+        kind: Kind,
+        name: &str,
+        spec: impl Into<crate::kinds::Spec>,
+    ) -> RhaiResult<String> {
+        let pos = pos_of(ctx, self);
+        let i = self.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
+        let d = &mut self.decls[i];
+        d.set_spec(spec);
+        Ok(d.id.clone())
     }
 
     /// Declares a security group rule; a duplicate returns the line of the first.
@@ -200,72 +213,6 @@ pub(crate) fn fail<T>(ctx: &NativeCallContext, msg: impl Into<String>) -> RhaiRe
         Dynamic::from(msg.into()),
         ctx.call_position(),
     )))
-}
-
-/// How long the text of `d` would be, stopping early once it passes `limit`.
-fn text_size(d: &Dynamic, limit: usize) -> usize {
-    if let Some(s) = d.read_lock::<rhai::ImmutableString>() {
-        return s.len() + 2;
-    }
-    if let Some(m) = d.read_lock::<rhai::Map>() {
-        return items_size(m.iter().map(|(k, v)| (k.len() + 4, v)), limit);
-    }
-    if let Some(a) = d.read_lock::<rhai::Array>() {
-        return items_size(a.iter().map(|v| (0, v)), limit);
-    }
-    24
-}
-
-/// The text size of a container's items (each with its key's overhead), up to `limit`.
-fn items_size<'a>(items: impl Iterator<Item = (usize, &'a Dynamic)>, limit: usize) -> usize {
-    let mut total = 2;
-    for (key, v) in items {
-        total += key + 2 + text_size(v, limit.saturating_sub(total));
-        if total > limit {
-            break;
-        }
-    }
-    total
-}
-
-/// Shows a map or an array as text only when the text fits the string limit. Rhai builds the
-/// text of a container in one step, before any limit is checked, so a map holding one shared
-/// 512 KiB string thousands of times would otherwise cost gigabytes: an oversized value gives
-/// a text just over the limit instead, which the engine's size check then stops with its
-/// usual "exceeds the sandbox limit" error.
-fn register_bounded_text(engine: &mut Engine) {
-    const LIMIT: usize = limits::MAX_STRING_SIZE;
-    fn too_long() -> String {
-        "…".repeat(LIMIT / 3 + 1)
-    }
-    fn shown(d: Dynamic, debug: bool) -> String {
-        if debug {
-            format!("{d:?}")
-        } else {
-            format!("{d}")
-        }
-    }
-    for name in ["print", "to_string", "debug", "to_debug"] {
-        let debug = name.contains("debug");
-        engine.register_fn(name, move |m: &mut rhai::Map| {
-            if items_size(m.iter().map(|(k, v)| (k.len() + 4, v)), LIMIT) > LIMIT {
-                return too_long();
-            }
-            shown(Dynamic::from_map(m.clone()), debug)
-        });
-        engine.register_fn(name, move |a: &mut rhai::Array| {
-            if items_size(a.iter().map(|v| (0, v)), LIMIT) > LIMIT {
-                return too_long();
-            }
-            shown(Dynamic::from_array(a.clone()), debug)
-        });
-    }
-    engine.register_fn("to_json", |m: &mut rhai::Map| {
-        if items_size(m.iter().map(|(k, v)| (k.len() + 4, v)), LIMIT) > LIMIT {
-            return too_long();
-        }
-        rhai::format_map_as_json(m)
-    });
 }
 
 /// Registers the method `name(handle, value)`, returning the handle: `f` gets the call, the
@@ -329,7 +276,7 @@ pub(crate) fn engine(
             other => other,
         }
     });
-    register_bounded_text(&mut engine);
+    bounded_text::register(&mut engine);
     // A blob decoded as UTF-8 cannot forge a marker either.
     engine.register_fn("as_string", |blob: rhai::Blob| {
         crate::refs::scrub_markers(&String::from_utf8_lossy(&blob))
@@ -348,11 +295,9 @@ pub(crate) fn engine(
     }
     params::register(&mut engine, state);
     deployment::register(&mut engine, state);
-    security_group::register(&mut engine, state);
-    iam::register(&mut engine, state);
-    bucket::register(&mut engine, state);
-    database::register(&mut engine, state);
-    master::register(&mut engine, state);
+    for register in crate::kinds::BUILDERS {
+        register(&mut engine, state);
+    }
     lints::register(&mut engine, state);
     engine
 }

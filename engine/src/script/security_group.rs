@@ -7,7 +7,6 @@
 //! rule changes only that rule.
 
 use rhai::{Dynamic, Engine, INT, NativeCallContext};
-use serde_json::{Map, Value};
 
 use crate::kinds::security_group_rule::{Direction, Peer, Protocol, SecurityGroupRuleSpec};
 use crate::kinds::{SecurityGroupSpec, Spec};
@@ -67,20 +66,20 @@ pub(crate) fn group_spec(description: &str) -> Spec {
     })
 }
 
-/// A rule's properties, built as its typed spec.
-pub(crate) fn rule_props(
+/// A rule's typed spec.
+pub(crate) fn rule_spec(
     group: &str,
     direction: Direction,
     ports: Ports,
     peer: Peer,
     description: Option<String>,
-) -> Map<String, Value> {
+) -> SecurityGroupRuleSpec {
     let protocol = match ports.protocol {
         "udp" => Protocol::Udp,
         "all" => Protocol::All,
         _ => Protocol::Tcp,
     };
-    Spec::SecurityGroupRule(SecurityGroupRuleSpec {
+    SecurityGroupRuleSpec {
         group: Ref::new(group, "id"),
         direction,
         protocol,
@@ -88,8 +87,7 @@ pub(crate) fn rule_props(
         to_port: ports.to,
         peer,
         description: description.map(|d| Tmpl::from_marked(&d)),
-    })
-    .to_marked_json()
+    }
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
@@ -120,21 +118,20 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                            name: &str,
                            description: &str|
               -> RhaiResult<SecurityGroup> {
-            let mut st = s.borrow_mut();
-            let pos = pos_of(ctx, &st);
             if description.is_empty() || description.len() > 255 {
                 return fail(
                     ctx,
                     format!("security group {name:?}: the description must be 1-255 characters"),
                 );
             }
-            let i = st
-                .declare(Kind::SecurityGroup, name, pos)
-                .or_else(|m| fail(ctx, m))?;
-            let d = &mut st.decls[i];
-            d.set_spec(group_spec(description));
+            let id = s.borrow_mut().declare_spec(
+                ctx,
+                Kind::SecurityGroup,
+                name,
+                group_spec(description),
+            )?;
             Ok(SecurityGroup {
-                id: d.id.clone(),
+                id,
                 name: name.to_string(),
             })
         };
@@ -212,7 +209,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             } else {
                 Direction::Egress
             };
-            st.decls[i].props = rule_props(&sg.id, dir, ports, other, description);
+            st.decls[i].set_spec(rule_spec(&sg.id, dir, ports, other, description));
             Ok(sg.clone())
         };
         let add2 = add.clone();

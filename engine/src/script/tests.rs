@@ -23,6 +23,13 @@ fn error(src: &str) -> (String, u32) {
     }
 }
 
+/// Asserts that `src` fails with a first error containing `needle`.
+#[track_caller]
+fn fails_with(src: &str, needle: &str) {
+    let (msg, _) = error(src);
+    assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
+}
+
 /// A property as the plan JSON shows it (references as `${path}`).
 fn prop(p: &Plan, id: &str, key: &str) -> Value {
     p.get(id)
@@ -52,26 +59,13 @@ mod deployment {
 
     #[test]
     fn is_required_once_with_a_valid_name() {
-        assert!(
-            error("security_group(\"web\", \"w\");")
-                .0
-                .contains("never calls deployment")
-        );
+        fails_with("security_group(\"web\", \"w\");", "never calls deployment");
         assert_eq!(error("deployment(\"a\");\ndeployment(\"b\");").1, 2);
-        assert!(
-            error("deployment(\"9lives\");")
-                .0
-                .contains("starting with a letter")
-        );
-        assert!(
-            error("deployment(\"x\").region(\"mars\");")
-                .0
-                .contains("not an AWS region")
-        );
-        assert!(
-            error("deployment(\"x\").tags(#{ \"detscript:id\": \"y\" });")
-                .0
-                .contains("reserved")
+        fails_with("deployment(\"9lives\");", "starting with a letter");
+        fails_with("deployment(\"x\").region(\"mars\");", "not an AWS region");
+        fails_with(
+            "deployment(\"x\").tags(#{ \"detscript:id\": \"y\" });",
+            "reserved",
         );
     }
 }
@@ -179,25 +173,15 @@ mod params {
 
     #[test]
     fn spec_mistakes_are_caught() {
-        assert!(
-            error("params(#{ a: #{ defualt: 1 } });")
-                .0
-                .contains("did you mean 'default'")
+        fails_with("params(#{ a: #{ defualt: 1 } });", "did you mean 'default'");
+        fails_with("params(#{ a: #{ kind: \"integer\" } });", "unknown kind");
+        fails_with(
+            "params(#{ a: #{ kind: \"int\", default: \"x\" } });",
+            "in the default",
         );
-        assert!(
-            error("params(#{ a: #{ kind: \"integer\" } });")
-                .0
-                .contains("unknown kind")
-        );
-        assert!(
-            error("params(#{ a: #{ kind: \"int\", default: \"x\" } });")
-                .0
-                .contains("in the default")
-        );
-        assert!(
-            error("params(#{ a: #{ kind: \"int\", secret: true } });")
-                .0
-                .contains("only string parameters")
+        fails_with(
+            "params(#{ a: #{ kind: \"int\", secret: true } });",
+            "only string parameters",
         );
     }
 }
@@ -240,8 +224,8 @@ mod security_group {
 
     #[test]
     fn bad_ports_peers_and_duplicates_are_errors() {
-        assert!(error("tcp(70000);").0.contains("out of range"));
-        assert!(error("tcp_range(10, 1);").0.contains("reversed"));
+        fails_with("tcp(70000);", "out of range");
+        fails_with("tcp_range(10, 1);", "reversed");
         let (m, line) = error(
             "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), 22);",
         );
@@ -255,10 +239,9 @@ mod security_group {
             "{m}"
         );
         assert_eq!(line, 4);
-        assert!(
-            error("deployment(\"t\"); security_group(\"a\", \"A\"); security_group(\"a\", \"B\");")
-                .0
-                .contains("already declared")
+        fails_with(
+            "deployment(\"t\"); security_group(\"a\", \"A\"); security_group(\"a\", \"B\");",
+            "already declared",
         );
     }
 }
@@ -306,37 +289,29 @@ mod iam {
     #[test]
     fn policy_mistakes_are_errors() {
         let pre = "deployment(\"t\"); let r = iam_role(\"r\");";
-        assert!(
-            error(&format!("{pre} r.assumed_by(\"ec2\");"))
-                .0
-                .contains("service principal")
+        fails_with(
+            &format!("{pre} r.assumed_by(\"ec2\");"),
+            "service principal",
         );
-        assert!(
-            error(&format!("{pre} r.allow(\"p\", \"s3 get\", \"*\");"))
-                .0
-                .contains("not an IAM action")
+        fails_with(
+            &format!("{pre} r.allow(\"p\", \"s3 get\", \"*\");"),
+            "not an IAM action",
         );
-        assert!(
-            error(&format!("{pre} r.allow(\"p\", [], \"*\");"))
-                .0
-                .contains("must not be empty")
+        fails_with(
+            &format!("{pre} r.allow(\"p\", [], \"*\");"),
+            "must not be empty",
         );
-        assert!(
-            error(&format!("{pre} r.allow(\"p\", \"s3:*\", \"bucket\");"))
-                .0
-                .contains("not a policy resource")
+        fails_with(
+            &format!("{pre} r.allow(\"p\", \"s3:*\", \"bucket\");"),
+            "not a policy resource",
         );
-        assert!(
-            error(&format!(
-                "{pre} r.policy(\"p\", #{{ Version: \"2012-10-17\" }});"
-            ))
-            .0
-            .contains("needs a \"Statement\"")
+        fails_with(
+            &format!("{pre} r.policy(\"p\", #{{ Version: \"2012-10-17\" }});"),
+            "needs a \"Statement\"",
         );
-        assert!(
-            error(&format!("{pre} instance_profile(\"r\");"))
-                .0
-                .contains("expects an iam_role")
+        fails_with(
+            &format!("{pre} instance_profile(\"r\");"),
+            "expects an iam_role",
         );
     }
 
@@ -367,15 +342,13 @@ mod bucket {
             res,
             &json!(["arn:aws:s3:::demo-ckpt", "arn:aws:s3:::demo-ckpt/*"])
         );
-        assert!(
-            error("deployment(\"Demo\"); s3_bucket(\"ckpt\");")
-                .0
-                .contains("must be lowercase")
+        fails_with(
+            "deployment(\"Demo\"); s3_bucket(\"ckpt\");",
+            "must be lowercase",
         );
-        assert!(
-            error("deployment(\"d\"); s3_bucket(\"c\").bucket_name(\"a..b\");")
-                .0
-                .contains("\"..\"")
+        fails_with(
+            "deployment(\"d\"); s3_bucket(\"c\").bucket_name(\"a..b\");",
+            "\"..\"",
         );
     }
 }
@@ -424,16 +397,11 @@ mod database {
 
     #[test]
     fn invalid_settings_are_errors_without_the_password() {
-        assert!(
-            error(&format!("{PRE} database(\"db\").engine(\"mysql\");"))
-                .0
-                .contains("PostgreSQL")
+        fails_with(
+            &format!("{PRE} database(\"db\").engine(\"mysql\");"),
+            "PostgreSQL",
         );
-        assert!(
-            error(&format!("{PRE} database(\"db\");"))
-                .0
-                .contains("no master user")
-        );
+        fails_with(&format!("{PRE} database(\"db\");"), "no master user");
         let src = "let p = params(#{ pw: #{ secret: true, default: \"sh@rt\" } }); deployment(\"t\"); database(\"db\").master_user(\"u\", p.pw);";
         let (m, _) = error(src);
         assert!(m.contains("8-128") && !m.contains("sh@rt"), "{m}");
@@ -549,20 +517,17 @@ let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
     fn a_master_needs_its_parts() {
         let (m, _) = error("deployment(\"t\"); master_instance(\"m\").config(master_config());");
         assert!(m.contains("needs .instance_type"), "{m}");
-        assert!(
-            error("deployment(\"t\"); master_instance(\"m\").image_id(\"ubuntu\");")
-                .0
-                .contains("not an AMI id")
+        fails_with(
+            "deployment(\"t\"); master_instance(\"m\").image_id(\"ubuntu\");",
+            "not an AMI id",
         );
-        assert!(
-            error("deployment(\"t\"); master_instance(\"m\").disk_gb(4);")
-                .0
-                .contains("8-16384")
+        fails_with(
+            "deployment(\"t\"); master_instance(\"m\").disk_gb(4);",
+            "8-16384",
         );
-        assert!(
-            error("deployment(\"t\"); master_instance(\"a\"); master_instance(\"b\");")
-                .0
-                .contains("one master")
+        fails_with(
+            "deployment(\"t\"); master_instance(\"a\"); master_instance(\"b\");",
+            "one master",
         );
     }
 }
@@ -574,19 +539,11 @@ mod sandbox {
 
     #[test]
     fn runaway_scripts_are_stopped() {
-        assert!(error("loop {}").0.contains("endless loop"));
-        assert!(error("fn f(x) { f(x + 1) } f(0);").0.contains("recursion"));
-        assert!(
-            error("let s = \"x\"; loop { s += s; }")
-                .0
-                .contains("sandbox limit")
-        );
-        assert!(
-            error("let a = []; loop { a.push(1); }")
-                .0
-                .contains("sandbox limit")
-        );
-        assert!(error("eval(\"1\")").0.contains("eval"));
+        fails_with("loop {}", "endless loop");
+        fails_with("fn f(x) { f(x + 1) } f(0);", "recursion");
+        fails_with("let s = \"x\"; loop { s += s; }", "sandbox limit");
+        fails_with("let a = []; loop { a.push(1); }", "sandbox limit");
+        fails_with("eval(\"1\")", "eval");
     }
 
     #[test]
@@ -663,16 +620,11 @@ mod lints {
         assert_eq!(findings(&allowed), vec![]);
         let unused = format!("{CLEAN}allow(\"DS003\", \"nothing to silence\");\n");
         assert_eq!(findings(&unused), vec![("DS020".to_string(), 18)]);
-        assert!(
-            error(&format!("{CLEAN}allow(\"DS999\", \"typo\");"))
-                .0
-                .contains("no rule has this id")
+        fails_with(
+            &format!("{CLEAN}allow(\"DS999\", \"typo\");"),
+            "no rule has this id",
         );
-        assert!(
-            error(&format!("{CLEAN}allow(\"DS003\", \"\");"))
-                .0
-                .contains("needs a reason")
-        );
+        fails_with(&format!("{CLEAN}allow(\"DS003\", \"\");"), "needs a reason");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The agents the master launched: instances and spot requests that carry a pool's tag and
-//! its instance profile. Only `destroy` touches them; they are not plan resources.
+//! its instance profile. `destroy` and upgrades terminate them; they are not plan resources.
+
+use std::collections::BTreeSet;
 
 use anyhow::Result;
+use detscript_engine::{Kind, Plan};
 
 use super::sg::filter;
-use crate::aws::{Clients, Ctx, aws_err};
+use crate::aws::discover::State;
+use crate::aws::{Attrs, Clients, Ctx, aws_err};
 
 /// How `destroy` recognises the agents of one resource pool: the pool's tag pair AND the
 /// pool's instance profile (one this deployment owns). `profile` is None when the pool has no
@@ -132,6 +136,83 @@ pub async fn cancel_spot(ctx: &Ctx, ids: &[String]) -> Result<()> {
         .await
         .map_err(|e| aws_err("CancelSpotInstanceRequests", &ids.join(","), e))?;
     Ok(())
+}
+
+/// How `destroy` and upgrades find each pool's agents: its tag pair and its instance profile, resolved
+/// from the deployment's live instance profile (None when the pool's profile is not one this
+/// deployment owns: then no instance counts as an agent).
+pub fn filters(plan: &Plan, state: &State) -> Vec<AgentFilter> {
+    let mut attrs = Attrs::default();
+    for (id, l) in &state.owned {
+        attrs.insert_all(id, &l.attrs);
+    }
+    let owned_profiles: BTreeSet<&str> = state
+        .owned
+        .values()
+        .filter(|l| l.kind() == Kind::InstanceProfile)
+        .map(|l| l.name.as_str())
+        .collect();
+    let mut out: Vec<AgentFilter> = Vec::new();
+    for p in plan.agent_pools() {
+        let profile = p
+            .instance_profile
+            .and_then(|t| t.resolve(&|r| attrs.get(&r.path()), None).ok())
+            .filter(|arn| owned_profiles.contains(profile_name(arn)));
+        let f = AgentFilter {
+            key: p.tag_key,
+            value: p.tag_value,
+            profile,
+        };
+        if !out
+            .iter()
+            .any(|o| o.key == f.key && o.value == f.value && o.profile == f.profile)
+        {
+            out.push(f);
+        }
+    }
+    out.sort_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
+    out
+}
+
+/// What [`terminate_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Terminated {
+    pub instances: usize,
+    pub spots: usize,
+    /// Instances and spot requests with a pool's tag that are not this deployment's.
+    pub left_alone: usize,
+}
+
+impl Terminated {
+    /// The line for the report.
+    pub fn note(&self) -> String {
+        let mut note = format!(
+            "{} agent instances terminated, {} spot requests cancelled",
+            self.instances, self.spots
+        );
+        if self.left_alone > 0 {
+            note.push_str(&format!(
+                "; {} with the agent tag left alone (another or no instance profile: not ours)",
+                self.left_alone
+            ));
+        }
+        note
+    }
+}
+
+/// Cancels the spot requests and terminates the instances of each pool's agents (found again
+/// now), waiting until they are terminated.
+pub async fn terminate_all(ctx: &Ctx, pools: &[AgentFilter]) -> Result<Terminated> {
+    let mut t = Terminated::default();
+    for f in pools {
+        let a = find_agents(&ctx.clients, f).await?;
+        cancel_spot(ctx, &a.spots).await?;
+        super::ec2::terminate(ctx, &a.ids).await?;
+        t.instances += a.ids.len();
+        t.spots += a.spots.len();
+        t.left_alone += a.others.len() + a.other_spots.len();
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::{
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, wait_for};
+use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, say_waiting, wait_for};
 
 /// A live instance.
 #[derive(Debug, Clone)]
@@ -424,7 +424,8 @@ async fn describe(ctx: &Ctx, iid: &str) -> Result<Option<Instance>> {
     )
 }
 
-async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
+/// The instance's state name, or None while EC2 does not know it (yet, or any more).
+pub async fn instance_state(ctx: &Ctx, iid: &str) -> Result<Option<String>> {
     Ok(describe(ctx, iid).await?.as_ref().and_then(state_of))
 }
 
@@ -503,18 +504,12 @@ async fn launch(ctx: &Ctx, r: &Resource, req: RunInstancesFluentBuilder) -> Resu
                     .send()
             },
             |e| is_profile_propagation(code_of(e), message_of(e)),
-            |e, d| {
-                ctx.ui.resource(
-                    &r.id,
-                    "waiting",
-                    None,
-                    &format!(
-                        "instance profile not usable yet ({}); retrying in {}s",
-                        message_of(e).unwrap_or("IAM propagation"),
-                        d.as_secs()
-                    ),
-                )
-            },
+            say_waiting(
+                ctx,
+                &r.id,
+                "instance profile not usable yet",
+                "IAM propagation",
+            ),
         )
         .await;
         match res {

@@ -33,9 +33,11 @@ pub use sg::{SecurityGroup, SecurityGroupRule};
 /// Attributes of one resource other resources may reference (`id`, `arn`, `endpoint`, ...).
 pub type AttrMap = BTreeMap<String, String>;
 
-/// The enum of live details (one variant per kind, named as [`Kind`]'s), and for each
-/// detail type its projection out of the enum ([`LiveDetail`]).
-macro_rules! details {
+/// The one list of kinds the executor knows: each kind's provider (a type named as the
+/// [`Kind`] variant) and its live detail. It makes [`Detail`] and every dispatch from a plan
+/// resource or a live one to its provider; a kind missing here does not compile (the matches
+/// on [`Spec`] are exhaustive).
+macro_rules! providers {
     ($($kind:ident($ty:ty)),* $(,)?) => {
         /// The live state of an owned resource, by kind.
         #[derive(Debug, Clone)]
@@ -67,10 +69,50 @@ macro_rules! details {
                 }
             }
         )*
+
+        async fn discover_kind(k: Kind, c: &Clients, plan: &Plan) -> Result<State> {
+            match k {
+                $(Kind::$kind => $kind::discover(c, plan).await,)*
+            }
+        }
+
+        /// Compares a planned resource with its live counterpart.
+        pub fn compare<'s>(r: &Resource, state: &'s State, cx: &mut Cmp) -> Compared<'s> {
+            match &r.spec {
+                $(Spec::$kind(s) => compare_as::<$kind>(r, s, state, cx),)*
+            }
+        }
+
+        /// Applies one change; returns the resource's attributes.
+        pub async fn apply(
+            ctx: &Ctx,
+            r: &Resource,
+            action: &Action,
+            live: Option<&Live>,
+            v: Vals<'_>,
+        ) -> Result<AttrMap> {
+            match &r.spec {
+                $(Spec::$kind(s) => apply_as::<$kind>(ctx, r, s, action, live, v).await,)*
+            }
+        }
+
+        /// Deletes an owned resource (or revokes a rule). Returns a note for the report.
+        pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
+            match &live.detail {
+                $(Detail::$kind(d) => $kind::delete(ctx, Have { live, d }, opts).await,)*
+            }
+        }
+
+        /// The AWS ids, names and ARNs of other resources a live resource uses.
+        pub fn uses(live: &Live) -> Vec<String> {
+            match &live.detail {
+                $(Detail::$kind(d) => $kind::uses(d),)*
+            }
+        }
     };
 }
 
-details! {
+providers! {
     S3Bucket(s3::BucketLive),
     SecurityGroup(sg::GroupLive),
     SecurityGroupRule(sg::LiveRule),
@@ -205,11 +247,20 @@ pub trait Provider {
         want: Want<'_, Self::Spec>,
     ) -> impl Future<Output = Result<AttrMap>> + Send;
 
+    /// Changes it in place; by default a kind has nothing to change in place (its `compare`
+    /// never says `Update`).
     fn update(
-        ctx: &Ctx,
+        _ctx: &Ctx,
         want: Want<'_, Self::Spec>,
-        have: Have<'_, Self::Live>,
-    ) -> impl Future<Output = Result<AttrMap>> + Send;
+        _have: Have<'_, Self::Live>,
+    ) -> impl Future<Output = Result<AttrMap>> + Send {
+        let msg = format!(
+            "{}: a {} has nothing to update in place",
+            want.r.id,
+            want.r.kind.as_str()
+        );
+        async move { Err(anyhow!(msg)) }
+    }
 
     /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
@@ -265,39 +316,12 @@ async fn join_all<F: Future + Unpin>(futures: impl Iterator<Item = F>) -> Vec<F:
         .collect()
 }
 
-async fn discover_kind(k: Kind, c: &Clients, plan: &Plan) -> Result<State> {
-    match k {
-        Kind::S3Bucket => S3Bucket::discover(c, plan).await,
-        Kind::SecurityGroup => SecurityGroup::discover(c, plan).await,
-        Kind::SecurityGroupRule => SecurityGroupRule::discover(c, plan).await,
-        Kind::IamRole => IamRole::discover(c, plan).await,
-        Kind::InstanceProfile => InstanceProfile::discover(c, plan).await,
-        Kind::RdsCluster => RdsCluster::discover(c, plan).await,
-        Kind::RdsInstance => RdsInstance::discover(c, plan).await,
-        Kind::Ec2Instance => Ec2Instance::discover(c, plan).await,
-    }
-}
-
 /// The result of comparing one planned resource with live state.
 pub struct Compared<'s> {
     pub action: Action,
     pub notes: Vec<String>,
     pub live: Option<&'s Live>,
     pub replaceable: bool,
-}
-
-/// Compares a planned resource with its live counterpart.
-pub fn compare<'s>(r: &Resource, state: &'s State, cx: &mut Cmp) -> Compared<'s> {
-    match &r.spec {
-        Spec::S3Bucket(s) => compare_as::<S3Bucket>(r, s, state, cx),
-        Spec::SecurityGroup(s) => compare_as::<SecurityGroup>(r, s, state, cx),
-        Spec::SecurityGroupRule(s) => compare_as::<SecurityGroupRule>(r, s, state, cx),
-        Spec::IamRole(s) => compare_as::<IamRole>(r, s, state, cx),
-        Spec::InstanceProfile(s) => compare_as::<InstanceProfile>(r, s, state, cx),
-        Spec::RdsCluster(s) => compare_as::<RdsCluster>(r, s, state, cx),
-        Spec::RdsInstance(s) => compare_as::<RdsInstance>(r, s, state, cx),
-        Spec::Ec2Instance(s) => compare_as::<Ec2Instance>(r, s, state, cx),
-    }
 }
 
 fn compare_as<'s, P: Provider>(
@@ -315,28 +339,6 @@ fn compare_as<'s, P: Provider>(
         notes,
         live,
         replaceable: P::REPLACEABLE,
-    }
-}
-
-/// Applies one change; returns the resource's attributes.
-pub async fn apply(
-    ctx: &Ctx,
-    r: &Resource,
-    action: &Action,
-    live: Option<&Live>,
-    v: Vals<'_>,
-) -> Result<AttrMap> {
-    match &r.spec {
-        Spec::S3Bucket(s) => apply_as::<S3Bucket>(ctx, r, s, action, live, v).await,
-        Spec::SecurityGroup(s) => apply_as::<SecurityGroup>(ctx, r, s, action, live, v).await,
-        Spec::SecurityGroupRule(s) => {
-            apply_as::<SecurityGroupRule>(ctx, r, s, action, live, v).await
-        }
-        Spec::IamRole(s) => apply_as::<IamRole>(ctx, r, s, action, live, v).await,
-        Spec::InstanceProfile(s) => apply_as::<InstanceProfile>(ctx, r, s, action, live, v).await,
-        Spec::RdsCluster(s) => apply_as::<RdsCluster>(ctx, r, s, action, live, v).await,
-        Spec::RdsInstance(s) => apply_as::<RdsInstance>(ctx, r, s, action, live, v).await,
-        Spec::Ec2Instance(s) => apply_as::<Ec2Instance>(ctx, r, s, action, live, v).await,
     }
 }
 
@@ -361,36 +363,6 @@ async fn apply_as<P: Provider>(
         Action::Create => P::create(ctx, want).await,
         Action::Update(_) => P::update(ctx, want, need_live()?).await,
         Action::Replace(_) => P::replace(ctx, want, need_live()?).await,
-    }
-}
-
-/// Deletes an owned resource (or revokes a rule). Returns a note for the report.
-pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
-    match &live.detail {
-        Detail::S3Bucket(d) => S3Bucket::delete(ctx, Have { live, d }, opts).await,
-        Detail::SecurityGroup(d) => SecurityGroup::delete(ctx, Have { live, d }, opts).await,
-        Detail::SecurityGroupRule(d) => {
-            SecurityGroupRule::delete(ctx, Have { live, d }, opts).await
-        }
-        Detail::IamRole(d) => IamRole::delete(ctx, Have { live, d }, opts).await,
-        Detail::InstanceProfile(d) => InstanceProfile::delete(ctx, Have { live, d }, opts).await,
-        Detail::RdsCluster(d) => RdsCluster::delete(ctx, Have { live, d }, opts).await,
-        Detail::RdsInstance(d) => RdsInstance::delete(ctx, Have { live, d }, opts).await,
-        Detail::Ec2Instance(d) => Ec2Instance::delete(ctx, Have { live, d }, opts).await,
-    }
-}
-
-/// The AWS ids, names and ARNs of other resources a live resource uses.
-pub fn uses(live: &Live) -> Vec<String> {
-    match &live.detail {
-        Detail::S3Bucket(d) => S3Bucket::uses(d),
-        Detail::SecurityGroup(d) => SecurityGroup::uses(d),
-        Detail::SecurityGroupRule(d) => SecurityGroupRule::uses(d),
-        Detail::IamRole(d) => IamRole::uses(d),
-        Detail::InstanceProfile(d) => InstanceProfile::uses(d),
-        Detail::RdsCluster(d) => RdsCluster::uses(d),
-        Detail::RdsInstance(d) => RdsInstance::uses(d),
-        Detail::Ec2Instance(d) => Ec2Instance::uses(d),
     }
 }
 

@@ -202,6 +202,116 @@ fn final_snapshot(id: &str, skip: bool) -> Option<String> {
     (!skip).then(|| format!("{id}-final-{}", stamp()))
 }
 
+/// The database an upgrade snapshots: an Aurora cluster, or a standalone DB instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbTarget {
+    Cluster(String),
+    Instance(String),
+}
+
+impl DbTarget {
+    /// The live database of the deployment: its cluster, else its standalone instance.
+    pub fn of(state: &State) -> Option<DbTarget> {
+        let mut lives: Vec<&Live> = state.owned.values().collect();
+        lives.sort_by_key(|l| l.id.as_str());
+        let cluster = lives.iter().find_map(|l| match &l.detail {
+            super::Detail::RdsCluster(_) => Some(DbTarget::Cluster(l.name.clone())),
+            _ => None,
+        });
+        cluster.or_else(|| {
+            lives.iter().find_map(|l| match &l.detail {
+                super::Detail::RdsInstance(d) if d.cluster.is_none() => {
+                    Some(DbTarget::Instance(l.name.clone()))
+                }
+                _ => None,
+            })
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            DbTarget::Cluster(n) | DbTarget::Instance(n) => n,
+        }
+    }
+
+    pub fn words(&self) -> &'static str {
+        match self {
+            DbTarget::Cluster(_) => "RDS cluster",
+            DbTarget::Instance(_) => "RDS instance",
+        }
+    }
+}
+
+/// The status of a manual snapshot, or None while RDS does not list it yet.
+async fn snapshot_status(c: &Clients, db: &DbTarget, snap: &str) -> Result<Option<String>> {
+    let status = |s: Option<&str>| s.map(str::to_string);
+    Ok(match db {
+        DbTarget::Cluster(_) => {
+            let req = c.rds.describe_db_cluster_snapshots();
+            let res = req.db_cluster_snapshot_identifier(snap).send().await;
+            found(res, SNAPSHOT_GONE, "DescribeDBClusterSnapshots", snap)?
+                .and_then(|o| status(o.db_cluster_snapshots().first()?.status()))
+        }
+        DbTarget::Instance(_) => {
+            let req = c.rds.describe_db_snapshots().db_snapshot_identifier(snap);
+            found(req.send().await, SNAPSHOT_GONE, "DescribeDBSnapshots", snap)?
+                .and_then(|o| status(o.db_snapshots().first()?.status()))
+        }
+    })
+}
+
+const SNAPSHOT_GONE: &[&str] = &["DBClusterSnapshotNotFoundFault", "DBSnapshotNotFound"];
+const SNAPSHOT_EXISTS: &[&str] = &[
+    "DBClusterSnapshotAlreadyExistsFault",
+    "DBSnapshotAlreadyExists",
+];
+
+/// Takes a manual snapshot `snap` of the database (tagged with the deployment and `note`) and
+/// waits until it is available. A snapshot of that name taken by an interrupted run is reused.
+pub async fn snapshot(ctx: &Ctx, db: &DbTarget, snap: &str, note: &str) -> Result<()> {
+    let tags = vec![
+        Tag::builder()
+            .key(detscript_engine::kinds::TAG_DEPLOYMENT)
+            .value(&ctx.deployment)
+            .build(),
+        Tag::builder().key("detscript:upgrade").value(note).build(),
+    ];
+    let rds = &ctx.clients.rds;
+    let tags = Some(tags);
+    match db {
+        DbTarget::Cluster(id) => {
+            let req = rds.create_db_cluster_snapshot().db_cluster_identifier(id);
+            let req = req.db_cluster_snapshot_identifier(snap).set_tags(tags);
+            found(
+                req.send().await,
+                SNAPSHOT_EXISTS,
+                "CreateDBClusterSnapshot",
+                id,
+            )?;
+        }
+        DbTarget::Instance(id) => {
+            let req = rds.create_db_snapshot().db_instance_identifier(id);
+            let res = req.db_snapshot_identifier(snap).set_tags(tags).send().await;
+            found(res, SNAPSHOT_EXISTS, "CreateDBSnapshot", id)?;
+        }
+    }
+    let what = format!(
+        "snapshot {snap} of {} {} to be available",
+        db.words(),
+        db.name()
+    );
+    wait_for(&what, ctx.waits.rds, || async {
+        match snapshot_status(&ctx.clients, db, snap).await?.as_deref() {
+            Some("available") => Ok(Some(())),
+            Some(s @ ("failed" | "incompatible-restore" | "deleting")) => {
+                anyhow::bail!("snapshot {snap} of {} is {s}", db.name())
+            }
+            _ => Ok(None),
+        }
+    })
+    .await
+}
+
 fn vpc_groups(db: &DbSettings) -> &[Tmpl] {
     db.vpc_security_group_ids.as_deref().unwrap_or_default()
 }

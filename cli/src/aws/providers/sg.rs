@@ -18,7 +18,7 @@ use super::{
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while};
+use crate::aws::{Clients, Ctx, aws_err, code_of, retry_while, say_waiting};
 
 /// The other side of a security group rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -348,14 +348,6 @@ impl Provider for SecurityGroup {
         ]))
     }
 
-    async fn update(
-        _: &Ctx,
-        Want { r, .. }: Want<'_, SecurityGroupSpec>,
-        _: Have<'_, GroupLive>,
-    ) -> Result<AttrMap> {
-        bail!("{}: a security group has nothing to update in place", r.id)
-    }
-
     /// Deletes the group, retrying `DependencyViolation` (ENIs draining) for a while.
     async fn delete(
         ctx: &Ctx,
@@ -372,18 +364,7 @@ impl Provider for SecurityGroup {
                 async move { ec2.delete_security_group().group_id(gid).send().await }
             },
             |e| is_dependency_violation(code_of(e)),
-            |e, d| {
-                ctx.ui.resource(
-                    &live.id,
-                    "waiting",
-                    None,
-                    &format!(
-                        "{} (still in use; retrying in {}s)",
-                        message_of(e).unwrap_or("DependencyViolation"),
-                        d.as_secs()
-                    ),
-                )
-            },
+            say_waiting(ctx, &live.id, "still in use", "DependencyViolation"),
         )
         .await;
         found(res, &["InvalidGroup.NotFound"], "DeleteSecurityGroup", &gid)?;
@@ -466,14 +447,6 @@ impl Provider for SecurityGroupRule {
             .first()
             .and_then(|r| r.security_group_rule_id().map(str::to_string));
         Ok(attr_map([("id", id.as_deref())]))
-    }
-
-    async fn update(
-        _: &Ctx,
-        Want { r, .. }: Want<'_, SecurityGroupRuleSpec>,
-        _: Have<'_, LiveRule>,
-    ) -> Result<AttrMap> {
-        bail!("{}: a rule has nothing to update in place", r.id)
     }
 
     async fn delete(

@@ -3,7 +3,6 @@
 use super::super::State;
 use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
-use crate::kinds::Spec;
 use crate::kinds::ec2_instance::{Ec2InstanceSpec, MetadataOptions, RootVolume};
 use crate::plan::MasterFiles;
 use crate::value::{Ref, Tmpl};
@@ -86,9 +85,8 @@ pub(super) fn build_master(
         // Rendered once every resource is named (see `Lookups::master_texts`).
         user_data: Tmpl::default(),
     };
-    let props = Spec::Ec2Instance(spec).to_marked_json();
     let d = &mut st.decls[m.decl];
-    d.props = props;
+    d.set_spec(spec);
     d.pending = false;
     Some(files)
 }

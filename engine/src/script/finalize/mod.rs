@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::bucket::check_bucket_name;
 use super::database;
 use super::{Decl, State};
 use crate::diag::{Diagnostic, SourcePos};
@@ -114,47 +113,27 @@ fn physical_names(
         if d.pending {
             continue;
         }
-        let mut name = kinds::physical_name(d.kind, &dep.name, &d.name);
-        match d.kind {
-            Kind::S3Bucket => {
-                d.edit(|b: &mut kinds::S3BucketSpec| {
-                    if b.bucket.is_empty() {
-                        b.bucket = Tmpl::text(name.clone());
-                    } else {
-                        name = b.bucket.to_marked();
-                    }
-                });
-                if !refs::has_refs(&name) {
-                    if let Err(m) = check_bucket_name(&name) {
-                        errors.push(Diagnostic::error(format!("s3_bucket '{}': {m}", d.name), &d.pos)
-                            .with_code("DS017")
-                            .with_note("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"));
-                    }
+        let default = kinds::physical_name(d.kind, &dep.name, &d.name);
+        let Some(spec) = d.spec.as_mut() else {
+            continue;
+        };
+        let name = match spec.assign_name(default.clone()) {
+            Ok(name) => name,
+            Err(e) => {
+                let mut diag = Diagnostic::error(
+                    format!("{} '{}': {}", d.kind.as_str(), d.name, e.message),
+                    &d.pos,
+                );
+                if let Some(code) = e.code {
+                    diag = diag.with_code(code);
                 }
-            }
-            Kind::RdsCluster | Kind::RdsInstance => {
-                if let Err(m) = kinds::rds::check_identifier(&name) {
-                    errors.push(Diagnostic::error(m, &d.pos));
+                if let Some(note) = e.note {
+                    diag = diag.with_note(note);
                 }
-                if d.kind == Kind::RdsCluster {
-                    d.edit(|c: &mut kinds::RdsClusterSpec| c.identifier = name.clone());
-                } else {
-                    d.edit(|i: &mut kinds::RdsInstanceSpec| i.identifier = name.clone());
-                }
+                errors.push(diag);
+                default
             }
-            Kind::IamRole | Kind::InstanceProfile => {
-                if name.len() > 64 {
-                    errors.push(Diagnostic::error(
-                        format!("IAM name {name:?} is longer than 64 characters"),
-                        &d.pos,
-                    ));
-                }
-            }
-            Kind::SecurityGroup => {
-                d.edit(|g: &mut kinds::SecurityGroupSpec| g.group_name = name.clone());
-            }
-            Kind::SecurityGroupRule | Kind::Ec2Instance => {}
-        }
+        };
         physical.insert(d.id.clone(), name);
     }
     physical
@@ -246,12 +225,13 @@ fn build_resources(
         let Decl {
             id,
             kind,
-            props,
+            spec,
             pos,
             tags: extra_tags,
             ..
         } = d;
-        let mut props = Value::Object(props);
+        // References are rewritten on the marked form, within this function only.
+        let mut props = Value::Object(spec.map(|s| s.to_marked_json()).unwrap_or_default());
         if !aliases.is_empty() {
             refs::map_strings(&mut props, &mut |s| {
                 if refs::has_refs(s) {
@@ -318,10 +298,9 @@ fn writers(decls: &[Decl]) -> HashMap<String, String> {
     decls
         .iter()
         .filter(|d| d.kind == Kind::RdsInstance && !d.pending)
-        .filter_map(|d| {
-            let spec: kinds::RdsInstanceSpec =
-                serde_json::from_value(Value::Object(d.props.clone())).ok()?;
-            Some((spec.cluster?.resource, d.id.clone()))
+        .filter_map(|d| match &d.spec {
+            Some(Spec::RdsInstance(i)) => Some((i.cluster.clone()?.resource, d.id.clone())),
+            _ => None,
         })
         .collect()
 }
