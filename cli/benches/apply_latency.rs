@@ -158,6 +158,7 @@ fn delays_bench(
             yes: true,
             parallelism: 10,
             json: true,
+            upgrade: Default::default(),
         };
         let stats: RunStats = rt
             .block_on(run_async(Arc::new(plan_for(&cluster)), args, &opts, false))
