@@ -116,6 +116,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_notice_does_not_make_a_saved_plan_stale() {
+        let mut d = Diff::default();
+        let before = crate::aws::saved::changes_sha256(&d);
+        d.notices.push("SSM parameter /a now names ami-2".into());
+        assert_eq!(crate::aws::saved::changes_sha256(&d), before);
+        d.blocked.push("something".into());
+        assert_ne!(crate::aws::saved::changes_sha256(&d), before);
+    }
+
+    #[test]
     fn only_plain_ami_ids_are_read() {
         assert_eq!(
             checked_ami("/a", Some(&ParameterType::String), "ami-0123456789abcdef0").unwrap(),
