@@ -838,10 +838,8 @@ fn memory_limit_stops_the_script() {
         ),
         "{stderr}"
     );
-    // Somewhere in the loop's body (lines 7-9): which operation crosses the limit depends
-    // on how Rhai counts them.
     assert!(
-        (7..=9).any(|line| stderr.contains(&format!("memory.rhai:{line}:"))),
+        stderr.contains("memory.rhai:7:") || stderr.contains("memory.rhai:8:"),
         "in the loop: {stderr}"
     );
     assert!(elapsed.as_secs() < 8, "took {elapsed:?}");
