@@ -91,7 +91,7 @@ fi
 # (README "Measured"): -Oz, -Os, -O2 and -O3 make it smaller raw but larger gzipped (LLVM's
 # opt-level "z" already did their work; binaryen's inlining, local CSE and local
 # coalescing make the code less repetitive for gzip), while these passes only remove or
-# merge code: 6 KB less gzipped.
+# merge code: 7 KB less gzipped (563 -> 557 KB gzip -9).
 wasm_out="$pkg/detscript_wasm_bg.wasm"
 node_modules/.bin/wasm-opt "$wasm_out" -o "$wasm_out" \
     --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \

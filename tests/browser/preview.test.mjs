@@ -30,10 +30,10 @@ const SECRET = 'S3cret-Value-never-shown-7d1f';
 const LOAD_RUNS = 5;
 // Gzipped size of the engine's wasm (deterministic for a given build; see README "Measured"),
 // by the route wasm/build.sh took: std built here without the panic machinery and for size
-// (measured: 524 KiB with Rhai's optimizer left out and wasm-opt's passes), or rustup's
+// (measured: 546 KiB with wasm-opt's passes), or rustup's
 // prebuilt std (not measured on the development machine, which has no rustup wasm32
 // target: a looser budget).
-const WASM_GZIP_BUDGET = { 'build-std': 530 * 1024, rustup: 740 * 1024 };
+const WASM_GZIP_BUDGET = { 'build-std': 552 * 1024, rustup: 740 * 1024 };
 
 let server; // { url, close? }
 let browser;
@@ -434,7 +434,8 @@ test('completion offers the script API: `secu` offers security_group', async () 
   // The list for what was typed (not one still open for fewer letters), its first option picked.
   await p.locator('.cm-tooltip-autocomplete li[aria-selected="true"]', { hasText: /^security_group$/ }).waitFor();
   await p.keyboard.press('Enter');
-  assert.ok((await editorText(p)).endsWith('\nsecurity_group'));
+  const tail = (await editorText(p)).slice(-40);
+  assert.ok(tail.endsWith('\nsecurity_group'), `the editor ends with ${JSON.stringify(tail)}`);
   await close();
 });
 
