@@ -71,6 +71,9 @@ pub enum Part {
     Unset(String),
     /// The value of a secret parameter, by name: resolved only through [`Secrets`].
     Secret(String),
+    /// A secret parameter without a value (preview only): a secret for every rule, shown
+    /// as unset.
+    UnsetSecret(String),
     /// The value of an SSM parameter, by name (`/aws/service/...`): read when the deployment
     /// is applied, resolved through the attributes as [`Ref::ssm`].
     Ssm(String),
@@ -94,6 +97,7 @@ impl fmt::Display for Unresolved {
             Part::Unset(p) => write!(f, "parameter {p} has no value"),
             Part::Secret(s) => write!(f, "secret {s} has no value"),
             Part::Ssm(n) => write!(f, "SSM parameter {n} is not read yet"),
+            Part::UnsetSecret(s) => write!(f, "secret parameter {s} has no value"),
             Part::Text(_) => write!(f, "text"),
         }
     }
@@ -123,8 +127,10 @@ impl Tmpl {
             t.push(match part {
                 refs::Part::Text(x) => Part::Text(x.to_string()),
                 refs::Part::Ref(p) => {
-                    if let Some(n) = p.strip_prefix("secret.") {
+                    if let Some(n) = p.strip_prefix(refs::SECRET) {
                         Part::Secret(n.to_string())
+                    } else if let Some(n) = p.strip_prefix(refs::UNSET_SECRET) {
+                        Part::UnsetSecret(n.to_string())
                     } else if let Some(n) = p.strip_prefix("param.") {
                         Part::Unset(n.to_string())
                     } else if let Some(n) = p.strip_prefix(refs::SSM) {
@@ -146,7 +152,10 @@ impl Tmpl {
                 Part::Text(t) => out.push_str(t),
                 Part::Ref(r) => out.push_str(&refs::reference(&r.path())),
                 Part::Unset(n) => out.push_str(&refs::reference(&format!("param.{n}"))),
-                Part::Secret(n) => out.push_str(&refs::reference(&format!("secret.{n}"))),
+                Part::Secret(n) => out.push_str(&refs::reference(&format!("{}{n}", refs::SECRET))),
+                Part::UnsetSecret(n) => {
+                    out.push_str(&refs::reference(&format!("{}{n}", refs::UNSET_SECRET)))
+                }
                 Part::Ssm(n) => out.push_str(&refs::reference(&Ref::ssm(n).path())),
             }
         }
@@ -230,7 +239,9 @@ impl Tmpl {
 
     /// True when the template holds a secret.
     pub fn has_secret(&self) -> bool {
-        self.0.iter().any(|p| matches!(p, Part::Secret(_)))
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Secret(_) | Part::UnsetSecret(_)))
     }
 
     /// The text with every part resolved: references through `attrs`, secrets through
@@ -257,7 +268,7 @@ impl Tmpl {
                     Some(v) => out.push_str(&v),
                     None => return Err(Unresolved(p.clone())),
                 },
-                Part::Unset(_) => return Err(Unresolved(p.clone())),
+                Part::Unset(_) | Part::UnsetSecret(_) => return Err(Unresolved(p.clone())),
             }
         }
         Ok(out)
@@ -288,6 +299,7 @@ impl Tmpl {
                 match p {
                     Part::Ref(r) => return refs::describe(&r.path()),
                     Part::Unset(n) => return format!("(unset parameter: {n})"),
+                    Part::UnsetSecret(n) => return format!("(unset secret parameter: {n})"),
                     Part::Secret(_) => return "(sensitive)".into(),
                     Part::Ssm(n) => return refs::describe(&Ref::ssm(n).path()),
                     Part::Text(_) => {}
@@ -304,7 +316,7 @@ impl Tmpl {
                     out.push_str(&r.path());
                     out.push('}');
                 }
-                Part::Unset(n) => {
+                Part::Unset(n) | Part::UnsetSecret(n) => {
                     out.push_str("${param.");
                     out.push_str(n);
                     out.push('}');
