@@ -224,7 +224,11 @@ fn deploy_rhai_is_the_guide() {
     assert_eq!(doc["db"]["port"], 5432);
     assert_eq!(doc["db"]["name"], "determined");
     assert_eq!(doc["checkpoint_storage"]["type"], "s3");
-    assert_eq!(doc["checkpoint_storage"]["bucket"], "det-demo-checkpoints");
+    // Region and account in the name: one deployment name per region and account.
+    assert_eq!(
+        doc["checkpoint_storage"]["bucket"],
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
     let provider = &doc["resource_pools"][0]["provider"];
     assert_eq!(doc["resource_pools"][0]["pool_name"], "default");
     assert_eq!(provider["type"], "aws");

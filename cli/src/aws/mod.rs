@@ -42,6 +42,8 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sm: aws_sdk_secretsmanager::Client,
     pub region: String,
+    /// The caller's account id (STS GetCallerIdentity): part of the bucket names.
+    pub account: String,
 }
 
 /// Builds the clients; a missing region or missing credentials is one clear line.
@@ -101,6 +103,7 @@ the shared profile{}, SSO and the instance role): {}",
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
         .build();
+    let account = caller_account(&aws_sdk_sts::Client::new(&conf)).await?;
     Ok(Clients {
         ec2: aws_sdk_ec2::Client::new(&conf),
         iam: aws_sdk_iam::Client::new(&conf),
@@ -108,7 +111,36 @@ the shared profile{}, SSO and the instance role): {}",
         s3: aws_sdk_s3::Client::from_conf(s3conf),
         sm: aws_sdk_secretsmanager::Client::new(&conf),
         region,
+        account,
     })
+}
+
+/// The account the credentials belong to.
+async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
+    let out = sts.get_caller_identity().send().await.map_err(|e| {
+        format!(
+            "cannot read the AWS account of these credentials (sts:GetCallerIdentity): {}",
+            first_line(&format!("{:#}", aws_err("GetCallerIdentity", "", e)))
+        )
+    })?;
+    out.account()
+        .map(str::to_string)
+        .ok_or_else(|| "sts:GetCallerIdentity returned no account id".to_string())
+}
+
+/// The plan `run`, `destroy` and the live commands work with: the account and the region,
+/// known after apply, filled in. A script that names its region must be run in it.
+pub fn live_plan(plan: &Plan, c: &Clients) -> Result<Plan, String> {
+    if let Some(r) = plan.deployment.region.as_deref() {
+        if r != c.region {
+            return Err(format!(
+                "the script deploys to {r} but AWS is set to {} (--region, AWS_REGION or the profile): \
+run it without --region, or change the script's region",
+                c.region
+            ));
+        }
+    }
+    plan.with_account(&c.account, &c.region)
 }
 
 /// The caller's AWS account id, without STS: the owner of the region's default VPC (a default

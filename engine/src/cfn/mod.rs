@@ -363,7 +363,9 @@ impl<'a> Cx<'a> {
             return match r.path().as_str() {
                 crate::kinds::names::ACCOUNT => Ok(("AWS::AccountId".into(), None)),
                 crate::kinds::names::REGION => Ok(("AWS::Region".into(), None)),
-                _ => Err(format!("the reference {r} is to nothing CloudFormation knows")),
+                _ => Err(format!(
+                    "the reference {r} is to nothing CloudFormation knows"
+                )),
             };
         }
         let res = self

@@ -38,9 +38,9 @@ pub use subnet::{DbSubnetGroupSpec, SubnetSpec};
 pub use vpc::{InternetGatewaySpec, VpcEndpointSpec, VpcSpec};
 
 use crate::cfn::{CfnAttrs, Cx, Mapped};
-pub use names::Scope;
 use crate::plan::Resource;
 use crate::value::{self, Ref, Tmpl};
+pub use names::Scope;
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;

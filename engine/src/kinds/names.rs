@@ -160,7 +160,10 @@ impl crate::plan::Plan {
             r.spec = super::Spec::from_marked(r.kind, &props)?;
             r.tags = r.tags.iter().map(|(k, v)| (k.clone(), fix_t(v))).collect();
             let name = fix(&crate::plan::name_tmpl(&r.name).to_marked());
-            let checked = r.spec.assign_name(name).map_err(|e| format!("{}: {}", r.id, e.message))?;
+            let checked = r
+                .spec
+                .assign_name(name)
+                .map_err(|e| format!("{}: {}", r.id, e.message))?;
             r.name = refs::display(&checked, refs::Style::Template);
         }
         for t in plan.outputs.values_mut().chain(plan.files.values_mut()) {

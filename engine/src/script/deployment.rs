@@ -115,15 +115,12 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         },
     );
     let s = state.clone();
-    engine.register_fn(
-        "legacy_names",
-        move |_d: &mut Deployment| -> Deployment {
-            if let Some(d) = s.borrow_mut().deployment.as_mut() {
-                d.legacy_names = true;
-            }
-            Deployment
-        },
-    );
+    engine.register_fn("legacy_names", move |_d: &mut Deployment| -> Deployment {
+        if let Some(d) = s.borrow_mut().deployment.as_mut() {
+            d.legacy_names = true;
+        }
+        Deployment
+    });
     let s = state.clone();
     engine.register_fn(
         "determined_ami",

@@ -345,15 +345,22 @@ mod bucket {
         let res = &prop(&p, "iam_role.r", "inline_policies")["p"]["Statement"][0]["Resource"];
         assert_eq!(
             res,
-            &json!([format!("arn:aws:s3:::{name}"), format!("arn:aws:s3:::{name}/*")])
+            &json!([
+                format!("arn:aws:s3:::{name}"),
+                format!("arn:aws:s3:::{name}/*")
+            ])
         );
         // The CLI fills them in (the account from STS) and checks the name again.
         let live = p.with_account("123456789012", "eu-west-1").unwrap();
         let bucket = live.get("s3_bucket.ckpt").unwrap();
         assert_eq!(bucket.name, "demo-ckpt-eu-west-1-123456789012");
         assert_eq!(bucket.tags["detscript:region"].as_text(), Some("eu-west-1"));
-        let res = &live.get("iam_role.r").unwrap().properties()["inline_policies"]["p"]["Statement"][0]["Resource"];
-        assert_eq!(res[1], json!("arn:aws:s3:::demo-ckpt-eu-west-1-123456789012/*"));
+        let res = &live.get("iam_role.r").unwrap().properties()["inline_policies"]["p"]["Statement"]
+            [0]["Resource"];
+        assert_eq!(
+            res[1],
+            json!("arn:aws:s3:::demo-ckpt-eu-west-1-123456789012/*")
+        );
         assert_eq!(live.get("iam_role.r").unwrap().name, "demo-r-eu-west-1");
         assert!(p.with_account("12345", "eu-west-1").is_err());
         assert!(p.with_account("123456789012", "Europe").is_err());
@@ -367,13 +374,23 @@ mod bucket {
         let p = plan("deployment(\"demo\"); s3_bucket(\"ckpt\").bucket_name(\"my-ckpt\");");
         assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, "my-ckpt");
         assert_eq!(
-            p.with_account("123456789012", "us-east-1").unwrap().get("s3_bucket.ckpt").unwrap().name,
+            p.with_account("123456789012", "us-east-1")
+                .unwrap()
+                .get("s3_bucket.ckpt")
+                .unwrap()
+                .name,
             "my-ckpt"
         );
         // A long deployment and bucket name is shortened, deterministically, to 63.
         let long = "deployment(\"research-team-cluster-number-042\").region(\"ap-southeast-2\"); s3_bucket(\"checkpoints-archive\");";
-        let name = plan(long).get("s3_bucket.checkpoints-archive").unwrap().name.clone();
-        let live = plan(long).with_account("123456789012", "ap-southeast-2").unwrap();
+        let name = plan(long)
+            .get("s3_bucket.checkpoints-archive")
+            .unwrap()
+            .name
+            .clone();
+        let live = plan(long)
+            .with_account("123456789012", "ap-southeast-2")
+            .unwrap();
         let resolved = &live.get("s3_bucket.checkpoints-archive").unwrap().name;
         assert_eq!(resolved.len(), 63, "{resolved}");
         assert!(
@@ -381,7 +398,13 @@ mod bucket {
                 && resolved.ends_with("-ap-southeast-2-123456789012"),
             "{resolved}"
         );
-        assert_eq!(name, plan(long).get("s3_bucket.checkpoints-archive").unwrap().name);
+        assert_eq!(
+            name,
+            plan(long)
+                .get("s3_bucket.checkpoints-archive")
+                .unwrap()
+                .name
+        );
         fails_with(
             "deployment(\"Demo\"); s3_bucket(\"ckpt\");",
             "must be lowercase",

@@ -13,11 +13,10 @@ use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Detail, Have, Provider, Want, found, owned_by, planned, sdk_tags, tag_map,
-    update_or_noop,
+    AttrMap, Cmp, Detail, Have, Provider, Want, found, planned, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
-use crate::aws::discover::{Live, State};
+use crate::aws::discover::{Live, Owner, State};
 use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of};
 
@@ -124,13 +123,14 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
                 }
                 continue;
             }
-            let detail = if owned_by(&tags, dep) {
+            let who = Owner::of(plan, &c.region);
+            let detail = if who.owns(&tags) {
                 read_settings(c, &name).await?
             } else {
                 BucketLive::default()
             };
             let live = Live::new(&name, attrs(&c.region, &name), Detail::S3Bucket(detail));
-            st.add(dep, &tags, live, planned_id);
+            st.add_global(&who, &tags, live, planned_id);
         }
         Ok(st)
     }

@@ -269,7 +269,10 @@ fn build_resources(
         tags.insert(kinds::TAG_DEPLOYMENT.into(), Tmpl::text(dep.name.clone()));
         tags.insert(kinds::TAG_ID.into(), Tmpl::text(id.clone()));
         if kinds::is_global(kind) {
-            tags.insert(kinds::TAG_REGION.into(), Tmpl::from_marked(&dep.scope().region));
+            tags.insert(
+                kinds::TAG_REGION.into(),
+                Tmpl::from_marked(&dep.scope().region),
+            );
         }
         // The plan shows a name known only after apply as `${aws.account_id}`.
         let name = refs::display(&name, refs::Style::Template);
