@@ -401,6 +401,39 @@ fn readme_lists_the_ami_regions_of_the_engine() {
     assert!(flat.contains(&want), "the README should say {want:?}");
 }
 
+/// The README's table of names is what deploy.rhai (deployment det-demo, us-west-2) plans,
+/// and what `run` names once it knows the account.
+#[test]
+fn readme_names_are_the_plans() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let (plan, _) = compiled(&scripts_dir().join("deploy.rhai"), example_params());
+    let live = plan.with_account("123456789012", "us-west-2").unwrap();
+    let name = |p: &Plan, id: &str| p.get(id).unwrap().name.clone();
+    for (p, id) in [
+        (&plan, "iam_role.master"),
+        (&live, "s3_bucket.checkpoints"),
+        (&plan, "security_group.master"),
+        (&plan, "secretsmanager_secret.db-password"),
+    ] {
+        let want = format!("`{}`", name(p, id));
+        assert!(
+            readme.contains(&want),
+            "the README's names should show {want}"
+        );
+    }
+    assert_eq!(
+        name(&plan, "s3_bucket.checkpoints"),
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
+    assert_eq!(
+        name(&plan, "instance_profile.master"),
+        name(&plan, "iam_role.master")
+    );
+}
+
 /// The README's networking example compiles into the network it describes, without findings.
 #[test]
 fn the_readme_networking_example_plans() {

@@ -1,7 +1,7 @@
 """What a cluster needs to behave like `det deploy aws`'s: preflight before anything is
 created (key pair, region, vCPUs), and the aux/compute example on moto."""
 
-from conftest import ROOT, aws_env, det
+from conftest import ROOT, aws_env, det, role_name
 
 CL = "det-fid"
 
@@ -41,7 +41,7 @@ def test_the_pools_vcpu_need_is_stated_with_its_quota_code(aws):
             "(Service Quotas code L-1216C47A): aux-pool: 2 × m5.xlarge (4 vCPUs)") in r.err, r
     assert "reg-token-1" not in r.all
     # The master role may only terminate instances with the pools' tag.
-    policy = aws.iam.get_role_policy(RoleName=f"{CL}-master", PolicyName="determined-agents")
+    policy = aws.iam.get_role_policy(RoleName=role_name(CL, "master"), PolicyName="determined-agents")
     stmts = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     assert stmts["TerminateOwnAgents"]["Condition"] == {
         "StringEquals": {f"ec2:ResourceTag/determined-{CL}": [f"determined-{CL}-agent"]}}

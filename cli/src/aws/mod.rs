@@ -128,18 +128,11 @@ async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
         .ok_or_else(|| "sts:GetCallerIdentity returned no account id".to_string())
 }
 
-/// The plan `run`, `destroy` and the live commands work with: the account and the region,
-/// known after apply, filled in. A script that names its region must be run in it.
+/// The plan `run`, `destroy` and the live commands work with: the account and a region the
+/// script does not name, known after apply, filled in. (`run` stops in preflight when the
+/// script names another region than the one AWS is set to; `destroy` then finds nothing of
+/// the script's region to own: account-wide resources carry their region.)
 pub fn live_plan(plan: &Plan, c: &Clients) -> Result<Plan, String> {
-    if let Some(r) = plan.deployment.region.as_deref() {
-        if r != c.region {
-            return Err(format!(
-                "the script deploys to {r} but AWS is set to {} (--region, AWS_REGION or the profile): \
-run it without --region, or change the script's region",
-                c.region
-            ));
-        }
-    }
     plan.with_account(&c.account, &c.region)
 }
 
