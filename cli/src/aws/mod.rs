@@ -136,29 +136,6 @@ pub fn live_plan(plan: &Plan, c: &Clients) -> Result<Plan, String> {
     plan.with_account(&c.account, &c.region)
 }
 
-/// The caller's AWS account id, without STS: the owner of the region's default VPC (a default
-/// VPC always belongs to the account it was made for; it cannot be shared), else the account
-/// in an IAM role's ARN (`arn:aws:iam::<account>:role/...`; ListRoles lists only the caller's
-/// account). None when neither exists.
-pub async fn account_id(c: &Clients) -> anyhow::Result<Option<String>> {
-    if let Some(owner) = default_vpc(c).await?.and_then(|v| v.owner_id) {
-        return Ok(Some(owner));
-    }
-    let roles = c
-        .iam
-        .list_roles()
-        .max_items(1)
-        .send()
-        .await
-        .map_err(|e| aws_err("ListRoles", "", e))?;
-    Ok(roles
-        .roles()
-        .first()
-        .and_then(|r| r.arn().split(':').nth(4))
-        .filter(|a| !a.is_empty())
-        .map(str::to_string))
-}
-
 /// The region's default VPC, if the account has one (security groups are created there).
 pub async fn default_vpc(c: &Clients) -> anyhow::Result<Option<aws_sdk_ec2::types::Vpc>> {
     let out = c

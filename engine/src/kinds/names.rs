@@ -31,7 +31,8 @@ pub const PROFILE_MAX: usize = 128;
 pub const BUCKET_MAX: usize = 63;
 
 /// Where a deployment's names live: its name, its region (marked text: literal, a parameter
-/// without a value, or [`REGION`]) and whether it keeps the names of detscript before 0.2.
+/// without a value, or [`REGION`]) and whether it keeps the names of earlier versions
+/// (`legacy_names()`: no region or account in the names).
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub deployment: String,

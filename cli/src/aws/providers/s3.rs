@@ -270,15 +270,11 @@ fn say_claimed(ctx: &Ctx, r: &Resource, name: &str) {
 /// has no tags at all and holds no object or version: then an interrupted run of this
 /// deployment created it (a bucket cannot be tagged at creation). Else `Ok(Err(why))`.
 pub async fn claimable(c: &Clients, name: &str) -> Result<std::result::Result<(), String>> {
-    let Some(account) = crate::aws::account_id(c).await? else {
-        return Ok(Err(
-            "this account's id could not be determined (no default VPC, no IAM role)".into(),
-        ));
-    };
+    let account = &c.account;
     let res =
         c.s3.get_bucket_tagging()
             .bucket(name)
-            .expected_bucket_owner(&account)
+            .expected_bucket_owner(account)
             .send()
             .await;
     match res {
@@ -293,7 +289,7 @@ pub async fn claimable(c: &Clients, name: &str) -> Result<std::result::Result<()
     let res =
         c.s3.list_object_versions()
             .bucket(name)
-            .expected_bucket_owner(&account)
+            .expected_bucket_owner(account)
             .max_keys(1)
             .send()
             .await;
