@@ -56,18 +56,24 @@ async function loadEngine() {
   // reused once it has trapped, so import the glue again (same files, same origin) and
   // instantiate the compiled module again.
   const mod = state.moduleGen ? await import(`./pkg/detscript_wasm.js?instance=${state.moduleGen}`) : firstInstance;
-  if (!state.wasmModule) {
-    // Compiled while it downloads (streaming), started by boot.js when it ran first.
-    const boot = window.__detscriptBoot;
-    const t0 = boot ? boot.startedAt : performance.now();
-    const { module, compiledAt } = await (boot ? boot.compiled : WebAssembly.compileStreaming(fetch(WASM_URL))
-      .then((m) => ({ module: m, compiledAt: performance.now() })));
-    Object.assign(state.metrics, { engineStartAt: t0, compileMs: compiledAt - t0 });
+  const boot = window.__detscriptBoot;
+  if (!state.wasmModule && boot) {
+    // Compiled while it downloaded, instantiated and set up by the inline script of
+    // index.html, which ran first.
+    const { module, compiledAt, instantiatedAt, setUpAt } = await boot.ready;
+    Object.assign(state.metrics, {
+      engineStartAt: boot.startedAt, compileMs: compiledAt - boot.startedAt,
+      instantiateMs: instantiatedAt - compiledAt, setUpMs: setUpAt - instantiatedAt,
+    });
     state.wasmModule = module;
+  } else if (!state.wasmModule) {
+    const t0 = performance.now();
+    state.wasmModule = await WebAssembly.compileStreaming(fetch(WASM_URL));
+    Object.assign(state.metrics, { engineStartAt: t0, compileMs: performance.now() - t0 });
   }
   const t1 = performance.now();
-  await mod.default({ module_or_path: state.wasmModule });
-  if (!state.moduleGen) state.metrics.instantiateMs = performance.now() - t1;
+  await mod.default({ module_or_path: state.wasmModule }); // at once when index.html did it
+  if (state.metrics.instantiateMs === undefined) state.metrics.instantiateMs = performance.now() - t1;
   state.moduleGen += 1;
   engine = mod;
 }
@@ -79,6 +85,10 @@ function currentParams() {
   }
   return values;
 }
+
+// What the last good plan was computed from (not in `state`, which the page exposes: the
+// parameters may hold a secret typed in the form).
+let lastGoodInput = null;
 
 async function runPlan() {
   if (!engine) return;
@@ -92,7 +102,9 @@ async function runPlan() {
       const declared = JSON.parse(engine.params(pathOf(state.file), source(), modulesJson));
       if (declared.ok || declared.params.length) buildForm(declared.params);
     }
-    result = JSON.parse(engine.plan(pathOf(state.file), source(), JSON.stringify(currentParams()), modulesJson));
+    const input = [pathOf(state.file), source(), JSON.stringify(currentParams()), modulesJson];
+    result = JSON.parse(engine.plan(...input));
+    if (result.ok) lastGoodInput = input;
     if (!state.paramSpecKey && result.params && result.params.length) buildForm(result.params);
   } catch (err) {
     result = {
@@ -581,8 +593,12 @@ function renderGraph(plan, dot) {
 
 /** The last good plan exported as `detscript export` does (computed when the tab shows). */
 function renderCloudFormation() {
-  if (!state.cfnStale || !engine || !state.lastGood) return;
+  if (!state.cfnStale || !engine || !state.lastGood || !lastGoodInput) return;
   state.cfnStale = false;
+  // The engine exports the last plan it computed itself. That may not be the page's last
+  // good plan (a failed plan since, or a fresh engine instance after a restart), so the
+  // good plan's inputs are planned again first: the tab always shows what the Plan tab does.
+  engine.plan(...lastGoodInput);
   const out = JSON.parse(engine.cloudformation());
   if (out.ok) {
     renderFile('cloudformation', 'template.yaml', out.yaml, 'text/yaml', '');

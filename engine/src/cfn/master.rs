@@ -42,7 +42,7 @@ pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), Str
         &yaml,
         &m.config_path,
         &secrets,
-        &m.user_data_extras(),
+        &m.user_data_extras(&|_| None),
     );
     Ok((Tmpl::from_marked(&ud), params))
 }
@@ -76,7 +76,7 @@ fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
     }
     for t in &quoted {
         for p in t.parts() {
-            if let Part::Unset(n) | Part::Secret(n) = p {
+            if let Part::Unset(n) | Part::Secret(n) | Part::UnsetSecret(n) = p {
                 params.insert(n.clone());
             }
         }
@@ -102,7 +102,7 @@ fn replace_param_scalars(v: &mut Value, token: &str, quoted: &mut Vec<Tmpl>) {
             let has_param = t
                 .parts()
                 .iter()
-                .any(|p| matches!(p, Part::Unset(_) | Part::Secret(_)));
+                .any(|p| matches!(p, Part::Unset(_) | Part::Secret(_) | Part::UnsetSecret(_)));
             if has_param {
                 *s = format!("{token}{}Z", quoted.len());
                 quoted.push(t);

@@ -334,7 +334,7 @@ fn dependencies(
     refs::visit_strings(props, &mut |s| {
         for path in refs::paths(s) {
             if path.starts_with("param.")
-                || path.starts_with("secret.")
+                || refs::is_secret(path)
                 || refs::resource_of(path) == kinds::names::PSEUDO
             {
                 continue;
