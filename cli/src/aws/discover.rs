@@ -116,6 +116,9 @@ impl State {
     }
 }
 
+/// A live resource's tags.
+pub type Tags = BTreeMap<String, String>;
+
 /// Who owns an account-wide resource (IAM, S3): the deployment in one region.
 #[derive(Debug, Clone)]
 pub struct Owner {
@@ -135,7 +138,7 @@ impl Owner {
     }
 
     /// Whether tags of an account-wide resource name this deployment in this region.
-    pub fn owns(&self, tags: &BTreeMap<String, String>) -> bool {
+    pub fn owns(&self, tags: &Tags) -> bool {
         tags.get(TAG_DEPLOYMENT) == Some(&self.deployment)
             && match tags.get(TAG_REGION) {
                 Some(r) => *r == self.region,
@@ -150,13 +153,7 @@ impl State {
     /// its resources are neither adopted nor deleted here. A resource with the deployment tag
     /// and no region tag was made by a detscript before per-region names: it is ours only
     /// with `legacy_names()`, else a conflict that says so (`run` stops, `destroy` leaves it).
-    pub fn add_global(
-        &mut self,
-        who: &Owner,
-        tags: &BTreeMap<String, String>,
-        live: Live,
-        planned: Option<&str>,
-    ) {
+    pub fn add_global(&mut self, who: &Owner, tags: &Tags, live: Live, planned: Option<&str>) {
         let dep = who.deployment.as_str();
         if who.owns(tags) || tags.get(TAG_DEPLOYMENT).map(String::as_str) != Some(dep) {
             return self.add(dep, tags, live, planned);
