@@ -224,7 +224,11 @@ fn deploy_rhai_is_the_guide() {
     assert_eq!(doc["db"]["port"], 5432);
     assert_eq!(doc["db"]["name"], "determined");
     assert_eq!(doc["checkpoint_storage"]["type"], "s3");
-    assert_eq!(doc["checkpoint_storage"]["bucket"], "det-demo-checkpoints");
+    // Region and account in the name: one deployment name per region and account.
+    assert_eq!(
+        doc["checkpoint_storage"]["bucket"],
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
     let provider = &doc["resource_pools"][0]["provider"];
     assert_eq!(doc["resource_pools"][0]["pool_name"], "default");
     assert_eq!(provider["type"], "aws");
@@ -397,6 +401,39 @@ fn readme_lists_the_ami_regions_of_the_engine() {
     assert!(flat.contains(&want), "the README should say {want:?}");
     let ssm = format!("`{}`", detscript_engine::amis::UBUNTU_SSM_PARAMETER);
     assert!(readme.contains(&ssm), "the README should name {ssm}");
+}
+
+/// The README's table of names is what deploy.rhai (deployment det-demo, us-west-2) plans,
+/// and what `run` names once it knows the account.
+#[test]
+fn readme_names_are_the_plans() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let (plan, _) = compiled(&scripts_dir().join("deploy.rhai"), example_params());
+    let live = plan.with_account("123456789012", "us-west-2").unwrap();
+    let name = |p: &Plan, id: &str| p.get(id).unwrap().name.clone();
+    for (p, id) in [
+        (&plan, "iam_role.master"),
+        (&live, "s3_bucket.checkpoints"),
+        (&plan, "security_group.master"),
+        (&plan, "secretsmanager_secret.db-password"),
+    ] {
+        let want = format!("`{}`", name(p, id));
+        assert!(
+            readme.contains(&want),
+            "the README's names should show {want}"
+        );
+    }
+    assert_eq!(
+        name(&plan, "s3_bucket.checkpoints"),
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
+    assert_eq!(
+        name(&plan, "instance_profile.master"),
+        name(&plan, "iam_role.master")
+    );
 }
 
 /// The README's networking example compiles into the network it describes, without findings.

@@ -8,6 +8,7 @@ pub mod ec2_instance;
 pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
+pub mod names;
 pub mod rds;
 pub mod route_table;
 pub mod s3_bucket;
@@ -39,6 +40,7 @@ pub use vpc::{InternetGatewaySpec, VpcEndpointSpec, VpcSpec};
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{self, Ref, Tmpl};
+pub use names::Scope;
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;
@@ -73,9 +75,13 @@ pub(crate) trait KindSpec:
     /// is one CloudFormation does not provide.
     const CFN_ATTRS: CfnAttrs = &[];
 
-    /// The kind's physical name for the script name `name` in `deployment`.
-    fn physical_name(deployment: &str, name: &str) -> String {
-        format!("{deployment}-{name}")
+    /// Whether AWS keeps the resource account-wide rather than in a region (IAM, S3): its
+    /// name carries the region and its tags name the region too.
+    const GLOBAL: bool = false;
+
+    /// The kind's physical name for the script name `name` in the deployment `scope`.
+    fn physical_name(scope: &Scope, name: &str) -> String {
+        format!("{}-{name}", scope.deployment)
     }
 
     /// Gives the spec its physical name: writes `name` where AWS takes it, or keeps the one
@@ -102,9 +108,15 @@ pub(crate) trait SpecOf: KindSpec {
     fn of_mut(spec: &mut Spec) -> Option<&mut Self>;
 }
 
-/// The physical name of a resource of `kind` named `name` in `deployment`.
-pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
-    kind.physical_name(deployment, name)
+/// The physical name of a resource of `kind` named `name` in the deployment `scope` (engine
+/// markers for values known after apply).
+pub(crate) fn physical_name(kind: Kind, scope: &Scope, name: &str) -> String {
+    kind.physical_name(scope, name)
+}
+
+/// Whether the kind lives account-wide (IAM, S3) rather than in a region.
+pub fn is_global(kind: Kind) -> bool {
+    kind.global()
 }
 
 /// Whether AWS shows the resource by a `Name` tag.
@@ -124,6 +136,9 @@ pub fn partition(region: Option<&str>) -> &'static str {
 /// The ownership tags every resource carries.
 pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
 pub const TAG_ID: &str = "detscript:id";
+/// The region tag of account-wide resources ([`is_global`]): one deployment name in two
+/// regions is two deployments.
+pub const TAG_REGION: &str = "detscript:region";
 
 impl Spec {
     /// Builds the spec of `kind` from marked properties (references as engine markers).
@@ -195,9 +210,15 @@ macro_rules! kinds {
                 }
             }
 
-            fn physical_name(self, deployment: &str, name: &str) -> String {
+            fn physical_name(self, scope: &Scope, name: &str) -> String {
                 match self {
-                    $(Kind::$variant => <$spec as KindSpec>::physical_name(deployment, name),)*
+                    $(Kind::$variant => <$spec as KindSpec>::physical_name(scope, name),)*
+                }
+            }
+
+            fn global(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$spec as KindSpec>::GLOBAL,)*
                 }
             }
 

@@ -31,6 +31,7 @@ use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::plan::Kind;
 use crate::{CompileRequest, Compiled, Failure, Mode, ParamSpec};
 
+pub(crate) use deployment::check_region;
 pub(crate) use params::ParamState;
 
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;

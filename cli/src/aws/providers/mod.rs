@@ -457,10 +457,11 @@ where
         }
     }
     let mut st = State::default();
+    let who = crate::aws::discover::Owner::of(plan, &c.region);
     while let Some(r) = tasks.join_next().await {
         if let Some((tags, live)) = r?? {
             let planned_id = wanted.get(&live.name).cloned();
-            st.add(dep, &tags, live, planned_id.as_deref());
+            st.add_global(&who, &tags, live, planned_id.as_deref());
         }
     }
     Ok(st)

@@ -108,8 +108,8 @@ impl KindSpec for SecretSpec {
     /// CloudFormation's `Ref` of a secret is its ARN.
     const CFN_ATTRS: CfnAttrs = &[("arn", None), ("id", None)];
 
-    fn physical_name(deployment: &str, name: &str) -> String {
-        format!("{deployment}/{name}")
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        format!("{}/{name}", scope.deployment)
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn names_follow_secrets_managers_rules() {
         assert_eq!(
-            <SecretSpec as KindSpec>::physical_name("det-demo", "db-password"),
+            <SecretSpec as KindSpec>::physical_name(
+                &super::super::Scope::new("det-demo", Some("us-west-2"), false),
+                "db-password"
+            ),
             "det-demo/db-password"
         );
         assert!(check_name("det-demo/db-password").is_ok());
