@@ -8,6 +8,7 @@ pub mod ec2_instance;
 pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
+pub mod log_group;
 pub mod rds;
 pub mod route_table;
 pub mod s3_bucket;
@@ -27,6 +28,7 @@ pub use ec2_instance::Ec2InstanceSpec;
 pub use elastic_ip::ElasticIpSpec;
 pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
+pub use log_group::LogGroupSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
 pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
@@ -294,6 +296,7 @@ kinds! {
     RdsInstance(RdsInstanceSpec) = "rds_instance",
     Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
     SecretsmanagerSecret(SecretSpec) = "secretsmanager_secret",
+    CloudwatchLogGroup(LogGroupSpec) = "cloudwatch_log_group",
 }
 
 /// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may
@@ -306,6 +309,7 @@ pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
     crate::script::master::register,
     crate::script::network::register,
     secret::register,
+    log_group::register,
 ];
 
 #[cfg(test)]

@@ -74,6 +74,8 @@ pub(crate) struct MasterDecl {
     pub imdsv2: bool,
     pub hop_limit: i64,
     pub config_path: String,
+    /// The log group (plan id) the master's container writes to.
+    pub log_group: Option<String>,
     pub pos: SourcePos,
     pub field_pos: HashMap<String, SourcePos>,
 }
@@ -117,7 +119,6 @@ const PROVIDER_FIELDS: &[(&str, Field)] = &[
     ("ssh_key_name", Field::Str),
     ("startup_script", Field::Str),
     ("container_startup_script", Field::Str),
-    ("log_group", Field::Str),
     ("log_stream", Field::Str),
 ];
 

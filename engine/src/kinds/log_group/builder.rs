@@ -1,0 +1,194 @@
+//! `log_group(name)`, `log_group(name, #{ retention_days, kms_key, metrics_namespace })`:
+//! a CloudWatch Logs group. `master_instance(..).log_group(group)` starts the master's
+//! container with Docker's `awslogs` driver into it; `aws_pool(..).log_group(group)` sets the
+//! pool's `log_group` (and `log_stream`, unless the script sets one) in master.yaml. Either
+//! use gives the role behind the instance profile a policy scoped to the group (see
+//! [`super::iam`]).
+
+use rhai::{Dynamic, Engine, NativeCallContext};
+use serde_json::Value;
+
+use super::{DEFAULT_METRICS_NAMESPACE, DEFAULT_RETENTION_DAYS, LogGroupSpec};
+use crate::kinds::log_group;
+use crate::plan::Kind;
+use crate::refs;
+use crate::script::handles::MasterInstance;
+use crate::script::master::Pool;
+use crate::script::{RhaiResult, Shared, fail, method, pos_of, values};
+use crate::value::Tmpl;
+
+/// What scripts hold for a log group.
+#[derive(Debug, Clone)]
+pub(crate) struct LogGroup {
+    pub id: String,
+}
+
+const OPTION_KEYS: &[&str] = &["retention_days", "kms_key", "metrics_namespace"];
+
+/// What a `log_group(...)` call asks for.
+struct Options {
+    retention_days: i64,
+    kms_key: Option<String>,
+    metrics_namespace: String,
+}
+
+/// Why CloudWatch would refuse a metrics namespace (1-255 of letters, digits and `._-/#: `,
+/// not `AWS/...`, which AWS keeps for its services).
+fn check_namespace(ns: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/#: ".contains(c);
+    if ns.is_empty() || ns.len() > 255 || !ns.chars().all(ok_char) {
+        return Err(format!(
+            "metrics_namespace {ns:?} must be 1-255 letters, digits or ._-/#: and spaces"
+        ));
+    }
+    if ns.starts_with("AWS/") {
+        return Err(format!(
+            "metrics_namespace {ns:?} starts with AWS/, which AWS keeps for its own services"
+        ));
+    }
+    Ok(())
+}
+
+fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
+    let who = format!("log_group '{name}'");
+    let mut o = Options {
+        retention_days: DEFAULT_RETENTION_DAYS,
+        kms_key: None,
+        metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_string(),
+    };
+    if opts.is_unit() {
+        return Ok(o);
+    }
+    let Some(map) = opts.read_lock::<rhai::Map>() else {
+        return Err(format!(
+            "{who}: expects a map of options ({}), got {}",
+            OPTION_KEYS.join(", "),
+            values::describe(opts)
+        ));
+    };
+    for (k, v) in map.iter() {
+        let field = |what: &str| format!("{who}: {k} {what}");
+        match k.as_str() {
+            "retention_days" => {
+                let n = values::int_arg(v, "an integer number of days").map_err(|m| field(&m))?;
+                log_group::check_retention(n).map_err(|m| format!("{who}: {m}"))?;
+                o.retention_days = n;
+            }
+            "kms_key" => {
+                let arn = values::string_arg(v, "a KMS key ARN").map_err(|m| field(&m))?;
+                if !refs::has_refs(&arn) {
+                    log_group::check_kms_key(&arn).map_err(|m| format!("{who}: kms_key {m}"))?;
+                }
+                o.kms_key = Some(arn);
+            }
+            "metrics_namespace" => {
+                let ns = values::string_arg(v, "a string").map_err(|m| field(&m))?;
+                if refs::has_refs(&ns) {
+                    return Err(field(
+                        "must be known when planning (it is a policy condition)",
+                    ));
+                }
+                check_namespace(&ns).map_err(|m| format!("{who}: {m}"))?;
+                o.metrics_namespace = ns;
+            }
+            other => {
+                return Err(format!(
+                    "{who}: unknown option {other:?}; expected one of {}",
+                    OPTION_KEYS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn declare(
+    ctx: &NativeCallContext,
+    s: &Shared,
+    name: &str,
+    opts: &Dynamic,
+) -> RhaiResult<LogGroup> {
+    let o = options(name, opts).or_else(|m| fail(ctx, m))?;
+    let spec = LogGroupSpec {
+        // Named when every resource is named.
+        log_group_name: String::new(),
+        retention_days: o.retention_days,
+        kms_key_id: o.kms_key.as_deref().map(Tmpl::from_marked),
+    };
+    let mut st = s.borrow_mut();
+    let id = st.declare_spec(ctx, Kind::CloudwatchLogGroup, name, spec)?;
+    st.log_metrics.insert(id.clone(), o.metrics_namespace);
+    Ok(LogGroup { id })
+}
+
+/// The group a script value names, or why it names none.
+fn group_of(v: &Dynamic, who: &str) -> Result<LogGroup, String> {
+    v.read_lock::<LogGroup>().map(|g| g.clone()).ok_or_else(|| {
+        format!(
+            "{who}: .log_group() expects a log_group(...) handle, got {}",
+            values::describe(v)
+        )
+    })
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<LogGroup>("LogGroup");
+    engine.register_fn("to_string", |g: &mut LogGroup| g.id.clone());
+    let s = state.clone();
+    engine.register_fn("log_group", move |ctx: NativeCallContext, name: &str| {
+        declare(&ctx, &s, name, &Dynamic::UNIT)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        "log_group",
+        move |ctx: NativeCallContext, name: &str, opts: Dynamic| declare(&ctx, &s, name, &opts),
+    );
+    engine.register_get("name", |g: &mut LogGroup| refs::attr(&g.id, "name"));
+    engine.register_get("arn", |g: &mut LogGroup| {
+        refs::attr(&g.id, &log_group::arn_ref(&g.id).attr)
+    });
+
+    method(
+        engine,
+        state,
+        "log_group",
+        |ctx, st, m: &MasterInstance, v| {
+            let who = format!("master_instance '{}'", st.masters[m.idx].name);
+            let g = group_of(v, &who).or_else(|e| fail(ctx, e))?;
+            let pos = pos_of(ctx, st);
+            let decl = &mut st.masters[m.idx];
+            decl.log_group = Some(g.id);
+            decl.field_pos.insert("log_group".into(), pos);
+            Ok(())
+        },
+    );
+
+    // A pool's `log_group`: a group of the script (its name, and a stream unless the script
+    // sets one), or the name of a group made elsewhere.
+    method(engine, state, "log_group", |ctx, st, p: &Pool, v| {
+        let who = format!("aws_pool '{}'", p.name);
+        let (group, stream) = match values::as_string(v) {
+            Some(text) => (text, None),
+            None => {
+                let g = group_of(v, &who).or_else(|e| fail(ctx, e))?;
+                (
+                    refs::attr(&g.id, "name"),
+                    Some(format!("determined-agent-{}", p.name)),
+                )
+            }
+        };
+        let pos = pos_of(ctx, st);
+        let pool = &mut st.pools[p.idx];
+        pool.provider
+            .insert("log_group".into(), Value::String(group));
+        if let Some(stream) = stream {
+            if !pool.provider.contains_key("log_stream") {
+                pool.provider
+                    .insert("log_stream".into(), Value::String(stream));
+                pool.field_pos.insert("log_stream".into(), pos.clone());
+            }
+        }
+        pool.field_pos.insert("log_group".into(), pos);
+        Ok(())
+    });
+}
