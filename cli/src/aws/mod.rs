@@ -41,6 +41,7 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub s3: aws_sdk_s3::Client,
     pub sm: aws_sdk_secretsmanager::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
 }
 
@@ -107,6 +108,7 @@ the shared profile{}, SSO and the instance role): {}",
         rds: aws_sdk_rds::Client::new(&conf),
         s3: aws_sdk_s3::Client::from_conf(s3conf),
         sm: aws_sdk_secretsmanager::Client::new(&conf),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&conf),
         region,
     })
 }
