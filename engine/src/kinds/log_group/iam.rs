@@ -18,7 +18,7 @@ use crate::script::iam::role_of_profile;
 use crate::value::{Doc, Tmpl};
 
 /// The inline policy the writers' roles get.
-pub(crate) const POLICY_NAME: &str = "detscript-logs";
+pub const POLICY_NAME: &str = "detscript-logs";
 
 /// The actions that write a container's output into a group (Docker's `awslogs` driver).
 pub const LOG_ACTIONS: &[&str] = &[

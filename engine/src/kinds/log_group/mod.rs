@@ -11,6 +11,7 @@ pub(crate) mod iam;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use builder::register;
+pub use iam::{LOG_ACTIONS, POLICY_NAME};
 
 use super::{KindSpec, NameError, Outputs};
 use crate::cfn::{CfnAttrs, Cx, Mapped};
