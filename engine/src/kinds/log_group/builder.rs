@@ -76,6 +76,10 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
             }
             "kms_key" => {
                 let arn = values::string_arg(v, "a KMS key ARN").map_err(|m| field(&m))?;
+                // Empty (a parameter's default): CloudWatch's own encryption.
+                if arn.is_empty() {
+                    continue;
+                }
                 if !refs::has_refs(&arn) {
                     log_group::check_kms_key(&arn).map_err(|m| format!("{who}: kms_key {m}"))?;
                 }

@@ -67,6 +67,11 @@ fn a_group_is_named_after_the_deployment_and_keeps_a_year_by_default() {
     ));
     assert_eq!(spec(&p).retention_days, 30);
     assert_eq!(spec(&p).kms_key_id, Some(Tmpl::text(key)));
+    // An empty key (a parameter's default) leaves the group to CloudWatch's own encryption.
+    assert_eq!(
+        spec(&plan(&script(", #{ kms_key: \"\" }", ""))).kms_key_id,
+        None
+    );
 }
 
 #[test]
