@@ -123,6 +123,24 @@ pub fn partition(region: Option<&str>) -> &'static str {
     }
 }
 
+/// Checks a name against an AWS naming rule: 1-`max` characters, each one `ok`. `what` names
+/// the name in the message, `allowed` says what the service allows.
+pub(crate) fn check_chars(
+    what: &str,
+    name: &str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &str,
+) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("{what} {name:?} must be 1-{max} characters long"));
+    }
+    match name.chars().find(|&c| !ok(c)) {
+        Some(c) => Err(format!("{what} {name:?} contains {c:?}; {allowed}")),
+        None => Ok(()),
+    }
+}
+
 /// The ownership tags every resource carries.
 pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
 pub const TAG_ID: &str = "detscript:id";

@@ -65,9 +65,18 @@ async fn read(c: &Clients, name: &str) -> Result<Option<AttrMap>> {
     ])))
 }
 
-fn retention(spec: &LogGroupSpec) -> Result<i32> {
-    i32::try_from(spec.retention_days)
-        .map_err(|_| anyhow!("retention of {} days is out of range", spec.retention_days))
+/// Sets the group's retention to the spec's.
+async fn put_retention(c: &Clients, name: &str, spec: &LogGroupSpec) -> Result<()> {
+    let days = i32::try_from(spec.retention_days)
+        .map_err(|_| anyhow!("retention of {} days is out of range", spec.retention_days))?;
+    c.logs
+        .put_retention_policy()
+        .log_group_name(name)
+        .retention_in_days(days)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| aws_err("PutRetentionPolicy", name, e))
 }
 
 impl Provider for CloudwatchLogGroup {
@@ -174,12 +183,7 @@ impl Provider for CloudwatchLogGroup {
             .send()
             .await
             .map_err(|e| aws_err("CreateLogGroup", name, e))?;
-        logs.put_retention_policy()
-            .log_group_name(name)
-            .retention_in_days(retention(spec)?)
-            .send()
-            .await
-            .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+        put_retention(&ctx.clients, name, spec).await?;
         read(&ctx.clients, name)
             .await?
             .ok_or_else(|| anyhow!("CreateLogGroup {name}: the group is not there afterwards"))
@@ -193,12 +197,7 @@ impl Provider for CloudwatchLogGroup {
         let logs = &ctx.clients.logs;
         let name = &live.name;
         if l.retention_days.map(i64::from) != Some(spec.retention_days) {
-            logs.put_retention_policy()
-                .log_group_name(name)
-                .retention_in_days(retention(spec)?)
-                .send()
-                .await
-                .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+            put_retention(&ctx.clients, name, spec).await?;
         }
         let want_key = v.opt(spec.kms_key_id.as_ref())?;
         if want_key != l.kms_key_id {

@@ -138,15 +138,7 @@ fn group_of(v: &Dynamic, who: &str) -> Result<LogGroup, String> {
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<LogGroup>("LogGroup");
     engine.register_fn("to_string", |g: &mut LogGroup| g.id.clone());
-    let s = state.clone();
-    engine.register_fn("log_group", move |ctx: NativeCallContext, name: &str| {
-        declare(&ctx, &s, name, &Dynamic::UNIT)
-    });
-    let s = state.clone();
-    engine.register_fn(
-        "log_group",
-        move |ctx: NativeCallContext, name: &str, opts: Dynamic| declare(&ctx, &s, name, &opts),
-    );
+    crate::script::register_with_options(engine, state, "log_group", declare);
     engine.register_get("name", |g: &mut LogGroup| refs::attr(&g.id, "name"));
     engine.register_get("arn", |g: &mut LogGroup| {
         refs::attr(&g.id, &log_group::arn_ref(&g.id).attr)

@@ -62,18 +62,13 @@ pub fn check_retention(days: i64) -> Result<(), String> {
 
 /// Why CloudWatch would refuse a log group name (1-512 of letters, digits and `._-/#`).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/#".contains(c);
-    if name.is_empty() || name.len() > 512 {
-        return Err(format!(
-            "log group name {name:?} must be 1-512 characters long"
-        ));
-    }
-    if let Some(c) = name.chars().find(|&c| !ok_char(c)) {
-        return Err(format!(
-            "log group name {name:?} contains {c:?}; CloudWatch Logs allows letters, digits and ._-/#"
-        ));
-    }
-    Ok(())
+    super::check_chars(
+        "log group name",
+        name,
+        512,
+        |c| c.is_ascii_alphanumeric() || "._-/#".contains(c),
+        "CloudWatch Logs allows letters, digits and ._-/#",
+    )
 }
 
 /// Why a KMS key would not do: CloudWatch Logs takes the key's ARN
