@@ -416,10 +416,7 @@ fn readme_states_the_log_groups_defaults_and_policy() {
         ),
         format!("inline policy `{}`", lg::POLICY_NAME),
         format!("{} on the group's ARN only", lg::LOG_ACTIONS.join(", ")),
-        format!(
-            "into the metrics namespace `{}`",
-            lg::DEFAULT_METRICS_NAMESPACE
-        ),
+        format!("into the metrics namespace `{}`", lg::METRICS_NAMESPACE),
     ] {
         assert!(flat.contains(&want), "the README should say {want:?}");
     }

@@ -74,7 +74,7 @@ def test_the_log_group_is_created_kept_updated_in_place_and_destroyed(aws, proxy
         assert stmts["WriteLogs"]["Action"] == [
             "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
         assert stmts["PutMetrics"]["Condition"] == {
-            "StringEquals": {"cloudwatch:namespace": ["Determined"]}}
+            "StringEquals": {"cloudwatch:namespace": "Determined"}}
 
     # A second run: nothing to do, nothing written.
     p = proxy()

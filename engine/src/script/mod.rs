@@ -104,8 +104,6 @@ pub(crate) struct State {
     pub printed: Vec<String>,
     pub allows: Vec<lints::Allow>,
     pub policies: Vec<lints::Policy>,
-    /// Each log group's metrics namespace, by plan id (see `kinds::log_group::iam`).
-    pub log_metrics: BTreeMap<String, String>,
 }
 
 pub(crate) type Shared = Rc<RefCell<State>>;

@@ -1,4 +1,4 @@
-//! `log_group(name)`, `log_group(name, #{ retention_days, kms_key, metrics_namespace })`:
+//! `log_group(name)`, `log_group(name, #{ retention_days, kms_key })`:
 //! a CloudWatch Logs group. `master_instance(..).log_group(group)` starts the master's
 //! container with Docker's `awslogs` driver into it; `aws_pool(..).log_group(group)` sets the
 //! pool's `log_group` (and `log_stream`, unless the script sets one) in master.yaml. Either
@@ -8,7 +8,7 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 use serde_json::Value;
 
-use super::{DEFAULT_METRICS_NAMESPACE, DEFAULT_RETENTION_DAYS, LogGroupSpec};
+use super::{DEFAULT_RETENTION_DAYS, LogGroupSpec};
 use crate::kinds::log_group;
 use crate::plan::Kind;
 use crate::refs;
@@ -23,30 +23,12 @@ pub(crate) struct LogGroup {
     pub id: String,
 }
 
-const OPTION_KEYS: &[&str] = &["retention_days", "kms_key", "metrics_namespace"];
+const OPTION_KEYS: &[&str] = &["retention_days", "kms_key"];
 
 /// What a `log_group(...)` call asks for.
 struct Options {
     retention_days: i64,
     kms_key: Option<String>,
-    metrics_namespace: String,
-}
-
-/// Why CloudWatch would refuse a metrics namespace (1-255 of letters, digits and `._-/#: `,
-/// not `AWS/...`, which AWS keeps for its services).
-fn check_namespace(ns: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-/#: ".contains(c);
-    if ns.is_empty() || ns.len() > 255 || !ns.chars().all(ok_char) {
-        return Err(format!(
-            "metrics_namespace {ns:?} must be 1-255 letters, digits or ._-/#: and spaces"
-        ));
-    }
-    if ns.starts_with("AWS/") {
-        return Err(format!(
-            "metrics_namespace {ns:?} starts with AWS/, which AWS keeps for its own services"
-        ));
-    }
-    Ok(())
 }
 
 fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
@@ -54,7 +36,6 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
     let mut o = Options {
         retention_days: DEFAULT_RETENTION_DAYS,
         kms_key: None,
-        metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_string(),
     };
     if opts.is_unit() {
         return Ok(o);
@@ -85,16 +66,6 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
                 }
                 o.kms_key = Some(arn);
             }
-            "metrics_namespace" => {
-                let ns = values::string_arg(v, "a string").map_err(|m| field(&m))?;
-                if refs::has_refs(&ns) {
-                    return Err(field(
-                        "must be known when planning (it is a policy condition)",
-                    ));
-                }
-                check_namespace(&ns).map_err(|m| format!("{who}: {m}"))?;
-                o.metrics_namespace = ns;
-            }
             other => {
                 return Err(format!(
                     "{who}: unknown option {other:?}; expected one of {}",
@@ -121,7 +92,6 @@ fn declare(
     };
     let mut st = s.borrow_mut();
     let id = st.declare_spec(ctx, Kind::CloudwatchLogGroup, name, spec)?;
-    st.log_metrics.insert(id.clone(), o.metrics_namespace);
     Ok(LogGroup { id })
 }
 

@@ -3,13 +3,13 @@
 //! pool's agents do) get the inline policy [`POLICY_NAME`]: `logs:CreateLogStream`,
 //! `logs:DescribeLogStreams` and `logs:PutLogEvents` on exactly the groups they write to
 //! (the group's ARN ends in `:*` and so covers its streams), and `cloudwatch:PutMetricData`,
-//! which has no resource to scope, only into the groups' metrics namespaces.
+//! which has no resource to scope, only into the metrics namespace [`METRICS_NAMESPACE`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{KIND, arn_ref};
+use super::{KIND, METRICS_NAMESPACE, arn_ref};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::IamRoleSpec;
 use crate::refs;
@@ -76,11 +76,7 @@ pub(crate) fn grant(st: &mut State) {
         }
     }
     for (role, groups) in by_role {
-        let namespaces: BTreeSet<&str> = groups
-            .iter()
-            .filter_map(|g| st.log_metrics.get(g).map(String::as_str))
-            .collect();
-        let doc = policy(&groups, &namespaces);
+        let doc = policy(&groups);
         st.decls[role].edit(|r: &mut IamRoleSpec| {
             r.inline_policies.insert(POLICY_NAME.to_string(), doc);
         });
@@ -91,7 +87,7 @@ fn text(s: &str) -> Doc {
     Doc::Str(Tmpl::text(s))
 }
 
-fn object<const N: usize>(entries: [(&str, Doc); N]) -> Doc {
+fn object(entries: Vec<(&str, Doc)>) -> Doc {
     Doc::Object(
         entries
             .into_iter()
@@ -100,14 +96,14 @@ fn object<const N: usize>(entries: [(&str, Doc); N]) -> Doc {
     )
 }
 
-/// The policy document for `groups` (plan ids) and metrics `namespaces`; the ARNs are
-/// references to the groups, known after apply.
-pub(crate) fn policy(groups: &BTreeSet<String>, namespaces: &BTreeSet<&str>) -> Doc {
+/// The policy document for `groups` (plan ids); the ARNs are references to the groups, known
+/// after apply.
+pub(crate) fn policy(groups: &BTreeSet<String>) -> Doc {
     let arns = groups
         .iter()
         .map(|g| Doc::Str(Tmpl::reference(arn_ref(g))))
         .collect();
-    let mut statements = vec![object([
+    let write = object(vec![
         ("Sid", text("WriteLogs")),
         ("Effect", text("Allow")),
         (
@@ -115,27 +111,17 @@ pub(crate) fn policy(groups: &BTreeSet<String>, namespaces: &BTreeSet<&str>) -> 
             Doc::Array(LOG_ACTIONS.iter().map(|a| text(a)).collect()),
         ),
         ("Resource", Doc::Array(arns)),
-    ])];
-    if !namespaces.is_empty() {
-        statements.push(object([
-            ("Sid", text("PutMetrics")),
-            ("Effect", text("Allow")),
-            ("Action", text("cloudwatch:PutMetricData")),
-            ("Resource", text("*")),
-            (
-                "Condition",
-                object([(
-                    "StringEquals",
-                    object([(
-                        "cloudwatch:namespace",
-                        Doc::Array(namespaces.iter().map(|n| text(n)).collect()),
-                    )]),
-                )]),
-            ),
-        ]));
-    }
-    object([
+    ]);
+    let namespace = object(vec![("cloudwatch:namespace", text(METRICS_NAMESPACE))]);
+    let metrics = object(vec![
+        ("Sid", text("PutMetrics")),
+        ("Effect", text("Allow")),
+        ("Action", text("cloudwatch:PutMetricData")),
+        ("Resource", text("*")),
+        ("Condition", object(vec![("StringEquals", namespace)])),
+    ]);
+    object(vec![
         ("Version", text("2012-10-17")),
-        ("Statement", Doc::Array(statements)),
+        ("Statement", Doc::Array(vec![write, metrics])),
     ])
 }

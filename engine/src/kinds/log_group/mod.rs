@@ -31,9 +31,9 @@ pub const RETENTION_DAYS: &[i64] = &[
 /// script chooses another period.
 pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 
-/// The CloudWatch metrics namespace the writers' roles may put data into, unless the script
-/// names another (`PutMetricData` has no resource to scope; its namespace is the condition).
-pub const DEFAULT_METRICS_NAMESPACE: &str = "Determined";
+/// The CloudWatch metrics namespace the writers' roles may put data into (`PutMetricData` has
+/// no resource to scope; its namespace is the condition).
+pub const METRICS_NAMESPACE: &str = "Determined";
 
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

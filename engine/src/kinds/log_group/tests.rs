@@ -87,10 +87,6 @@ fn options_cloudwatch_would_refuse_are_errors_at_the_line() {
         ),
         (", #{ kms_key: \"alias/logs\" }", "is not a KMS key ARN"),
         (
-            ", #{ metrics_namespace: \"AWS/EC2\" }",
-            "AWS keeps for its own services",
-        ),
-        (
             ", #{ retain: 7 }",
             "unknown option \"retain\"; expected one of retention_days",
         ),
@@ -151,7 +147,7 @@ fn the_writers_roles_may_write_only_to_their_group() {
                         "Effect": "Allow",
                         "Action": "cloudwatch:PutMetricData",
                         "Resource": "*",
-                        "Condition": { "StringEquals": { "cloudwatch:namespace": ["Determined"] } },
+                        "Condition": { "StringEquals": { "cloudwatch:namespace": "Determined" } },
                     },
                 ],
             }),
