@@ -6,15 +6,12 @@
 //! [`super::iam`]).
 
 use rhai::{Dynamic, Engine, NativeCallContext};
-use serde_json::Value;
 
 use super::{DEFAULT_RETENTION_DAYS, LogGroupSpec};
 use crate::kinds::log_group;
 use crate::plan::Kind;
 use crate::refs;
-use crate::script::handles::MasterInstance;
-use crate::script::master::Pool;
-use crate::script::{RhaiResult, Shared, fail, method, pos_of, values};
+use crate::script::{RhaiResult, Shared, fail, values};
 use crate::value::Tmpl;
 
 /// What scripts hold for a log group.
@@ -23,7 +20,7 @@ pub(crate) struct LogGroup {
     pub id: String,
 }
 
-const OPTION_KEYS: &[&str] = &["retention_days", "kms_key"];
+const OPTIONS: &str = "retention_days, kms_key";
 
 /// What a `log_group(...)` call asks for.
 struct Options {
@@ -42,8 +39,7 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
     }
     let Some(map) = opts.read_lock::<rhai::Map>() else {
         return Err(format!(
-            "{who}: expects a map of options ({}), got {}",
-            OPTION_KEYS.join(", "),
+            "{who}: expects a map of options ({OPTIONS}), got {}",
             values::describe(opts)
         ));
     };
@@ -68,8 +64,7 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "{who}: unknown option {other:?}; expected one of {}",
-                    OPTION_KEYS.join(", ")
+                    "{who}: unknown option {other:?}; expected one of {OPTIONS}"
                 ));
             }
         }
@@ -95,66 +90,8 @@ fn declare(
     Ok(LogGroup { id })
 }
 
-/// The group a script value names, or why it names none.
-fn group_of(v: &Dynamic, who: &str) -> Result<LogGroup, String> {
-    v.read_lock::<LogGroup>().map(|g| g.clone()).ok_or_else(|| {
-        format!(
-            "{who}: .log_group() expects a log_group(...) handle, got {}",
-            values::describe(v)
-        )
-    })
-}
-
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<LogGroup>("LogGroup");
-    engine.register_fn("to_string", |g: &mut LogGroup| g.id.clone());
     crate::script::register_with_options(engine, state, "log_group", declare);
-    engine.register_get("name", |g: &mut LogGroup| refs::attr(&g.id, "name"));
-    engine.register_get("arn", |g: &mut LogGroup| {
-        refs::attr(&g.id, &log_group::arn_ref(&g.id).attr)
-    });
-
-    method(
-        engine,
-        state,
-        "log_group",
-        |ctx, st, m: &MasterInstance, v| {
-            let who = format!("master_instance '{}'", st.masters[m.idx].name);
-            let g = group_of(v, &who).or_else(|e| fail(ctx, e))?;
-            let pos = pos_of(ctx, st);
-            let decl = &mut st.masters[m.idx];
-            decl.log_group = Some(g.id);
-            decl.field_pos.insert("log_group".into(), pos);
-            Ok(())
-        },
-    );
-
-    // A pool's `log_group`: a group of the script (its name, and a stream unless the script
-    // sets one), or the name of a group made elsewhere.
-    method(engine, state, "log_group", |ctx, st, p: &Pool, v| {
-        let who = format!("aws_pool '{}'", p.name);
-        let (group, stream) = match values::as_string(v) {
-            Some(text) => (text, None),
-            None => {
-                let g = group_of(v, &who).or_else(|e| fail(ctx, e))?;
-                (
-                    refs::attr(&g.id, "name"),
-                    Some(format!("determined-agent-{}", p.name)),
-                )
-            }
-        };
-        let pos = pos_of(ctx, st);
-        let pool = &mut st.pools[p.idx];
-        pool.provider
-            .insert("log_group".into(), Value::String(group));
-        if let Some(stream) = stream {
-            if !pool.provider.contains_key("log_stream") {
-                pool.provider
-                    .insert("log_stream".into(), Value::String(stream));
-                pool.field_pos.insert("log_stream".into(), pos.clone());
-            }
-        }
-        pool.field_pos.insert("log_group".into(), pos);
-        Ok(())
-    });
+    engine.register_get("arn", |g: &mut LogGroup| refs::attr(&g.id, "arn"));
 }

@@ -5,8 +5,6 @@
 //! (the group's ARN ends in `:*` and so covers its streams), and `cloudwatch:PutMetricData`,
 //! which has no resource to scope, only into the metrics namespace [`METRICS_NAMESPACE`].
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde_json::Value;
 
 use super::{KIND, METRICS_NAMESPACE, arn_ref};
@@ -28,7 +26,7 @@ pub const LOG_ACTIONS: &[&str] = &[
 ];
 
 /// The log group a value names when it is exactly a reference to a group of the script.
-fn group_in(v: &str) -> Option<String> {
+pub(crate) fn group_in(v: &str) -> Option<String> {
     let id = refs::resource_of(refs::whole_ref(v)?);
     id.strip_prefix(KIND)
         .is_some_and(|rest| rest.starts_with('.'))
@@ -60,22 +58,24 @@ pub(crate) fn grant(st: &mut State) {
             .map(|r| refs::resource_of(r).to_string());
         writers.push((format!("aws_pool '{}'", p.name), g, profile, p.pos.clone()));
     }
-    let mut by_role: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    // Each role with the groups it writes to, in the order the script attached them.
+    let mut grants: Vec<(usize, Vec<String>)> = Vec::new();
     for (who, group, profile, pos) in writers {
         match profile.as_deref().and_then(|p| role_of_profile(st, p)) {
-            Some(role) => {
-                by_role.entry(role).or_default().insert(group);
-            }
+            Some(role) => match grants.iter_mut().find(|(r, _)| *r == role) {
+                Some((_, groups)) if groups.contains(&group) => {}
+                Some((_, groups)) => groups.push(group),
+                None => grants.push((role, vec![group])),
+            },
             None => st.warnings.push(Diagnostic::warning(
                 format!(
-                    "{who} writes to {group}, but its instance profile's role is not declared in this script: allow it {} on the group's ARN",
-                    LOG_ACTIONS.join(", ")
+                    "{who} writes to {group}, but its instance profile's role is not declared in this script: allow it logs:CreateLogStream, logs:DescribeLogStreams and logs:PutLogEvents on the group's ARN"
                 ),
                 &pos,
             )),
         }
     }
-    for (role, groups) in by_role {
+    for (role, groups) in grants {
         let doc = policy(&groups);
         st.decls[role].edit(|r: &mut IamRoleSpec| {
             r.inline_policies.insert(POLICY_NAME.to_string(), doc);
@@ -98,7 +98,7 @@ fn object(entries: Vec<(&str, Doc)>) -> Doc {
 
 /// The policy document for `groups` (plan ids); the ARNs are references to the groups, known
 /// after apply.
-pub(crate) fn policy(groups: &BTreeSet<String>) -> Doc {
+pub(crate) fn policy(groups: &[String]) -> Doc {
     let arns = groups
         .iter()
         .map(|g| Doc::Str(Tmpl::reference(arn_ref(g))))

@@ -10,7 +10,7 @@ pub(crate) mod iam;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use builder::register;
+pub(crate) use builder::{LogGroup, register};
 pub use iam::{LOG_ACTIONS, POLICY_NAME};
 
 use super::{KindSpec, NameError, Outputs};
@@ -26,6 +26,9 @@ pub const RETENTION_DAYS: &[i64] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
+
+/// [`RETENTION_DAYS`] as the messages list them (a test keeps them equal).
+const RETENTION_LIST: &str = "1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653";
 
 /// A year: what checkov asks of a log group (CKV_AWS_338) and what detscript sets unless the
 /// script chooses another period.
@@ -52,10 +55,8 @@ pub fn check_retention(days: i64) -> Result<(), String> {
     if RETENTION_DAYS.contains(&days) {
         Ok(())
     } else {
-        let list: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
         Err(format!(
-            "retention_days must be one of the periods CloudWatch Logs accepts ({}), got {days}",
-            list.join(", ")
+            "retention_days must be one of the periods CloudWatch Logs accepts ({RETENTION_LIST}), got {days}"
         ))
     }
 }
@@ -74,18 +75,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// Why a KMS key would not do: CloudWatch Logs takes the key's ARN
 /// (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID`), not an alias or a bare id.
 pub fn check_kms_key(arn: &str) -> Result<(), String> {
-    let mut parts = arn.splitn(6, ':');
-    let ok = parts.next() == Some("arn")
-        && parts.next().is_some_and(|p| p.starts_with("aws"))
-        && parts.next() == Some("kms")
-        && parts.next().is_some_and(|r| !r.is_empty())
-        && parts
-            .next()
-            .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-        && parts
-            .next()
-            .and_then(|k| k.strip_prefix("key/"))
-            .is_some_and(|id| !id.is_empty());
+    // arn, partition, kms, region, account (12 digits), key/ID
+    let p: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = matches!(p[..], ["arn", part, "kms", region, account, key]
+        if part.starts_with("aws") && !region.is_empty()
+            && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+            && key.len() > 4 && key.starts_with("key/"));
     if ok {
         Ok(())
     } else {

@@ -97,6 +97,8 @@ fn options_cloudwatch_would_refuse_are_errors_at_the_line() {
         assert!(msg.contains(needle), "{opts}: {msg}");
         assert_eq!(line, 2, "{opts}: {msg}");
     }
+    let list: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
+    assert_eq!(RETENTION_LIST, list.join(", "));
     for days in RETENTION_DAYS {
         assert!(check_retention(*days).is_ok());
     }
