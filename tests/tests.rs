@@ -398,10 +398,10 @@ fn readme_lists_the_ami_regions_of_the_engine() {
         "Determined AMIs exist for: {}.",
         detscript_engine::amis::regions().join(", ")
     );
-    assert!(
-        readme_flat().contains(&want),
-        "the README should say {want:?}"
-    );
+    let flat = readme_flat();
+    assert!(flat.contains(&want), "the README should say {want:?}");
+    let ssm = format!("`{}`", detscript_engine::amis::UBUNTU_SSM_PARAMETER);
+    assert!(flat.contains(&ssm), "the README should name {ssm}");
 }
 
 /// What the README says of log groups is what the engine does.
