@@ -104,6 +104,10 @@ pub struct MasterFiles {
     /// Absolute path of master.yaml on the master host.
     pub config_path: String,
     pub config: MasterConfig,
+    /// The log group the master's container writes to: a reference to its name (so that the
+    /// master waits for it), with the deployment's region when the script sets one.
+    pub log_group: Option<String>,
+    pub region: Option<String>,
 }
 
 impl MasterFiles {
@@ -139,7 +143,8 @@ impl MasterFiles {
         crate::userdata::Extras {
             rds_ca_bundle: db.and_then(|d| d.ssl_root_cert.as_deref())
                 == Some(crate::config::RDS_CA_BUNDLE),
-            log_group: None,
+            log_group: self.log_group.clone(),
+            log_region: self.log_group.as_ref().and(self.region.clone()),
             db: self.db_address(lookup),
         }
     }

@@ -284,5 +284,6 @@ pub fn kind_words(k: Kind) -> &'static str {
         Kind::RdsInstance => "RDS instance",
         Kind::Ec2Instance => "EC2 instance",
         Kind::SecretsmanagerSecret => "Secrets Manager secret",
+        Kind::CloudwatchLogGroup => "CloudWatch log group",
     }
 }

@@ -8,6 +8,7 @@ pub mod ec2_instance;
 pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
+pub mod log_group;
 pub mod names;
 pub mod rds;
 pub mod route_table;
@@ -28,6 +29,7 @@ pub use ec2_instance::Ec2InstanceSpec;
 pub use elastic_ip::ElasticIpSpec;
 pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
+pub use log_group::LogGroupSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
 pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
@@ -130,6 +132,24 @@ pub fn partition(region: Option<&str>) -> &'static str {
         Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
         Some(r) if r.starts_with("cn-") => "aws-cn",
         _ => "aws",
+    }
+}
+
+/// Checks a name against an AWS naming rule: 1-`max` characters, each one `ok`. `what` names
+/// the name in the message, `allowed` says what the service allows.
+pub(crate) fn check_chars(
+    what: &str,
+    name: &str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &str,
+) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("{what} {name:?} must be 1-{max} characters long"));
+    }
+    match name.chars().find(|&c| !ok(c)) {
+        Some(c) => Err(format!("{what} {name:?} contains {c:?}; {allowed}")),
+        None => Ok(()),
     }
 }
 
@@ -323,6 +343,7 @@ kinds! {
     RdsInstance(RdsInstanceSpec) = "rds_instance",
     Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
     SecretsmanagerSecret(SecretSpec) = "secretsmanager_secret",
+    CloudwatchLogGroup(LogGroupSpec) = "cloudwatch_log_group",
 }
 
 /// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may
@@ -335,6 +356,7 @@ pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
     crate::script::master::register,
     crate::script::network::register,
     secret::register,
+    log_group::register,
 ];
 
 #[cfg(test)]

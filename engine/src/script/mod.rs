@@ -240,6 +240,25 @@ pub(crate) fn method<H: rhai::Variant + Clone>(
     );
 }
 
+/// Registers `name(NAME)` and `name(NAME, options)` for a builder whose options may be
+/// absent (`declare` gets `()` then).
+pub(crate) fn register_with_options<T: rhai::Variant + Clone>(
+    engine: &mut Engine,
+    state: &Shared,
+    name: &str,
+    declare: fn(&NativeCallContext, &Shared, &str, &Dynamic) -> RhaiResult<T>,
+) {
+    let s = state.clone();
+    engine.register_fn(name, move |ctx: NativeCallContext, n: &str| {
+        declare(&ctx, &s, n, &Dynamic::UNIT)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        name,
+        move |ctx: NativeCallContext, n: &str, opts: Dynamic| declare(&ctx, &s, n, &opts),
+    );
+}
+
 thread_local! {
     /// Rhai's standard library less what a deployment script has no use for: blobs (byte
     /// arrays) and bit fields. Numbers, strings, arrays, maps, logic, iteration, functions

@@ -51,6 +51,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     let physical = physical_names(st, &dep, &mut errors);
     secrets::check_uses(st, master_files.as_ref(), &mut errors);
     secrets::grant_master(st, master_files.as_ref());
+    kinds::log_group::iam::grant(st);
     if !errors.is_empty() {
         return Err(errors);
     }
