@@ -33,7 +33,7 @@ const LOAD_RUNS = 5;
 // (measured: 546 KiB with wasm-opt's passes), or rustup's
 // prebuilt std (not measured on the development machine, which has no rustup wasm32
 // target: a looser budget).
-const WASM_GZIP_BUDGET = { 'build-std': 552 * 1024, rustup: 740 * 1024 };
+const WASM_GZIP_BUDGET = { 'build-std': 560 * 1024, rustup: 740 * 1024 };
 
 let server; // { url, close? }
 let browser;
