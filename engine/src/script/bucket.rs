@@ -25,13 +25,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 encryption: "AES256".into(),
                 versioning: false,
             };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::S3Bucket, name, spec)?;
-            Ok(Bucket {
-                id,
-                name: name.to_string(),
-            })
+            s.borrow_mut()
+                .declare_handle(&ctx, Kind::S3Bucket, name, spec)
         },
     );
 

@@ -167,6 +167,18 @@ impl State {
         Ok(d.id.clone())
     }
 
+    /// [`State::declare_spec`], returning the script's handle of the new resource.
+    pub fn declare_handle<H: handles::Declared>(
+        &mut self,
+        ctx: &NativeCallContext,
+        kind: Kind,
+        name: &str,
+        spec: impl Into<crate::kinds::Spec>,
+    ) -> RhaiResult<H> {
+        let id = self.declare_spec(ctx, kind, name, spec)?;
+        Ok(H::declared(id, name))
+    }
+
     /// Declares a security group rule; a duplicate returns the line of the first.
     pub fn declare_rule(&mut self, name: &str, pos: SourcePos) -> Result<usize, u32> {
         let id = format!("{}.{}", Kind::SecurityGroupRule.as_str(), name);
@@ -180,21 +192,27 @@ impl State {
     }
 }
 
-pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 48
+/// Whether `name` is 1 to `max` letters, digits and `also` characters, starting with a letter.
+pub(crate) fn is_name(name: &str, max: usize, also: &[char]) -> bool {
+    (1..=max).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+            .all(|c| c.is_ascii_alphanumeric() || also.contains(&c))
+}
+
+/// `Ok` when `ok`, else the error `why()`.
+pub(crate) fn ok_or(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
+    ok_or(is_name(name, 48, &['-', '_']), || {
+        format!(
             "{} name {name:?} is invalid: use 1-48 letters, digits, '-' or '_', starting with a letter",
             kind.as_str()
-        ))
-    }
+        )
+    })
 }
 
 /// The script position of a native call.

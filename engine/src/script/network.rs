@@ -11,7 +11,7 @@
 use rhai::{Array, Dynamic, Engine, NativeCallContext};
 use serde_json::Value;
 
-use super::handles::{Database, MasterInstance, SecurityGroup};
+use super::handles::{Database, MasterInstance, SecurityGroup, declared};
 use super::master::Pool;
 use super::params::check_cidr;
 use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
@@ -57,6 +57,13 @@ pub(crate) struct RouteTable(pub Net);
 pub(crate) struct InternetGateway(pub Net);
 #[derive(Debug, Clone)]
 pub(crate) struct NatGateway(pub Net);
+declared!(Net);
+declared!(
+    Subnet(Net),
+    RouteTable(Net),
+    InternetGateway(Net),
+    NatGateway(Net)
+);
 
 fn marked(t: &str) -> Tmpl {
     Tmpl::from_marked(t)
@@ -184,13 +191,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             let spec = InternetGatewaySpec {
                 vpc_id: marked(&vpc.id_text()),
             };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::InternetGateway, name, spec)?;
-            Ok(InternetGateway(Net {
-                id,
-                name: name.into(),
-            }))
+            s.borrow_mut()
+                .declare_handle(&ctx, Kind::InternetGateway, name, spec)
         },
     );
 
@@ -203,13 +205,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 vpc_id: marked(&vpc.id_text()),
                 routes: Vec::new(),
             };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::RouteTable, name, spec)?;
-            Ok(RouteTable(Net {
-                id,
-                name: name.into(),
-            }))
+            s.borrow_mut()
+                .declare_handle(&ctx, Kind::RouteTable, name, spec)
         },
     );
     let s = state.clone();
@@ -255,13 +252,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 map_public_ip_on_launch: false,
                 route_table_id: None,
             };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::Subnet, name, spec)?;
-            Ok(Subnet(Net {
-                id,
-                name: name.into(),
-            }))
+            s.borrow_mut()
+                .declare_handle(&ctx, Kind::Subnet, name, spec)
         },
     );
     method(engine, state, "zone", |ctx, st, sn: &Subnet, v| {
@@ -312,16 +304,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         Ok(())
     });
     method(engine, state, "route_table", |ctx, st, sn: &Subnet, v| {
-        let Some(t) = v.read_lock::<RouteTable>().map(|t| t.clone()) else {
-            return fail(
-                ctx,
-                format!(
-                    "subnet '{}': .route_table() expects a route_table(...), got {}",
-                    sn.0.name,
-                    values::describe(v)
-                ),
-            );
-        };
+        let t: RouteTable = values::handle_arg(v, "a route_table(...)")
+            .or_else(|e| fail(ctx, format!("subnet '{}': .route_table() {e}", sn.0.name)))?;
         st.decl(&sn.0.id)
             .edit(|s: &mut SubnetSpec| s.route_table_id = Some(id_of(&t.0.id)));
         Ok(())
@@ -344,11 +328,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 subnet_id: id_of(&sn.0.id),
                 allocation_id: Tmpl::reference(Ref::new(&eip, "allocation_id")),
             };
-            let id = st.declare_spec(&ctx, Kind::NatGateway, name, spec)?;
-            Ok(NatGateway(Net {
-                id,
-                name: name.into(),
-            }))
+            st.declare_handle(&ctx, Kind::NatGateway, name, spec)
         },
     );
 
