@@ -439,3 +439,20 @@ fn the_readme_networking_example_plans() {
         .collect();
     assert!(codes.is_empty(), "{codes:?}");
 }
+
+/// The README states the engine's parse limits and the master's wait for the database.
+#[test]
+fn the_readme_states_the_let_limit_and_the_database_wait() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let n = detscript_engine::budget::MAX_LET_STATEMENTS;
+    let limit = format!("{},{:03} `let` statements", n / 1000, n % 1000);
+    assert!(readme.contains(&limit), "README should say {limit}");
+    let minutes = detscript_engine::userdata::DB_WAIT_SECONDS / 60;
+    assert!(
+        readme.contains(&format!("at most {minutes} minutes")),
+        "README should say the master waits at most {minutes} minutes for the database"
+    );
+}

@@ -21,6 +21,7 @@
 
 pub mod amis;
 pub mod budget;
+mod canon;
 pub mod cfn;
 pub mod config;
 pub mod diag;

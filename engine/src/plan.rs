@@ -4,8 +4,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use serde::ser::SerializeStruct;
+use serde_json::{Map, Value};
+
+use crate::canon::{Pretty, Sink};
 
 use crate::config::MasterConfig;
 use crate::diag::SourcePos;
@@ -123,14 +125,31 @@ impl MasterFiles {
         v
     }
 
-    /// The optional steps of the master's user-data that master.yaml calls for.
-    pub fn user_data_extras(&self) -> crate::userdata::Extras {
+    /// The optional steps of the master's user-data that master.yaml calls for (the
+    /// database's address resolved by `lookup` where it knows it, else kept as markers).
+    pub fn user_data_extras(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> crate::userdata::Extras {
         let db = self.config.db.as_ref();
         crate::userdata::Extras {
             rds_ca_bundle: db.and_then(|d| d.ssl_root_cert.as_deref())
                 == Some(crate::config::RDS_CA_BUNDLE),
             log_group: None,
+            db: self.db_address(lookup),
         }
+    }
+
+    /// Where the master reaches its database, if master.yaml names a database host.
+    fn db_address(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<crate::userdata::DbAddress> {
+        let db = self.config.db.as_ref()?;
+        Some(crate::userdata::DbAddress {
+            host: refs::substitute(db.host.as_deref()?, lookup),
+            port: db.port.unwrap_or(5432),
+        })
     }
 
     /// The master's user-data; see [`MasterFiles::render_yaml`]. Secrets master.yaml names
@@ -152,7 +171,7 @@ impl MasterFiles {
             &yaml,
             &self.config_path,
             &secrets,
-            &self.user_data_extras(),
+            &self.user_data_extras(lookup),
         );
         // The fetch lines name each secret's ARN and version: known now or after apply. They
         // stand as words of their own, quoted as any other value.
@@ -295,54 +314,53 @@ impl Plan {
 
     /// The canonical document as a JSON value: sorted keys, secrets redacted, references as
     /// `${path}`. The `sha256` field is the SHA-256 of the compact JSON of this document
-    /// without that field.
+    /// without that field. (Parsed back from [`Plan::to_json`]; the plan itself is written
+    /// without building this tree.)
     pub fn to_value(&self) -> Value {
-        let resources: Vec<Value> = self
-            .resources
-            .iter()
-            .map(|r| {
-                let props = Value::Object(r.spec.to_json());
-                json!({
-                    "id": r.id,
-                    "kind": r.kind,
-                    "name": r.name,
-                    "properties": props,
-                    "tags": r.tags,
-                    "depends_on": r.depends_on,
-                    "source": r.source,
-                })
-            })
-            .collect();
-        let mut doc = json!({
-            "format_version": FORMAT_VERSION,
-            "deployment": self.deployment,
-            "resources": resources,
-            "outputs": self.outputs,
-            "files": self.files,
-        });
-        let compact = serde_json::to_string(&doc).expect("a JSON value always serializes");
-        let hash = hex(&Sha256::digest(compact.as_bytes()));
-        doc.as_object_mut()
-            .expect("object")
-            .insert("sha256".into(), Value::String(hash));
-        doc
+        serde_json::from_str(&self.to_json()).expect("the plan JSON parses")
     }
 
     /// Canonical plan JSON (pretty, sorted keys, trailing newline): byte-identical for the
-    /// same script and parameters, on every platform.
+    /// same script and parameters, on every platform. Written straight from the plan, with
+    /// its hash computed while writing.
     pub fn to_json(&self) -> String {
-        let mut s =
-            serde_json::to_string_pretty(&self.to_value()).expect("a JSON value always serializes");
-        s.push('\n');
-        s
+        let (hash, pretty) = self.write_canonical(true);
+        let mut out = pretty.expect("asked for the pretty text").out;
+        // The document ends with "\n}"; `sha256` is its last key in sorted order.
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(b",\n  \"sha256\": \"");
+        out.extend_from_slice(hex(&hash).as_bytes());
+        out.extend_from_slice(b"\"\n}\n");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
     }
 
-    /// The SHA-256 in [`Plan::to_value`].
+    /// The SHA-256 in [`Plan::to_json`], computed without writing the document.
     pub fn sha256(&self) -> String {
-        self.to_value()["sha256"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        hex(&self.write_canonical(false).0)
+    }
+
+    /// Feeds the compact canonical document (keys in sorted order, written by hand at the
+    /// top two levels) to a hashing, optionally pretty-printing, sink.
+    fn write_canonical(&self, pretty: bool) -> ([u8; 32], Option<Pretty>) {
+        let mut sink = Sink::new(pretty);
+        let mut buf = Vec::new();
+        sink.write(b"{\"deployment\":");
+        sink.value(&self.deployment, &mut buf);
+        sink.write(b",\"files\":");
+        sink.value(&self.files, &mut buf);
+        sink.write(b",\"format_version\":");
+        sink.value(&FORMAT_VERSION, &mut buf);
+        sink.write(b",\"outputs\":");
+        sink.value(&self.outputs, &mut buf);
+        sink.write(b",\"resources\":[");
+        for (i, r) in self.resources.iter().enumerate() {
+            if i > 0 {
+                sink.write(b",");
+            }
+            sink.value(&ResourceDoc(r), &mut buf);
+        }
+        sink.write(b"]}");
+        sink.finish()
     }
 
     /// The generated master.yaml, if the plan has a master.
@@ -423,6 +441,24 @@ impl Plan {
                 .map(|v| v.reveal().to_string()),
             Reveal::Redact => None,
         }
+    }
+}
+
+/// A resource as the plan JSON shows it (keys in sorted order).
+struct ResourceDoc<'a>(&'a Resource);
+
+impl Serialize for ResourceDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_struct("Resource", 7)?;
+        m.serialize_field("depends_on", &r.depends_on)?;
+        m.serialize_field("id", &r.id)?;
+        m.serialize_field("kind", &r.kind)?;
+        m.serialize_field("name", &r.name)?;
+        m.serialize_field("properties", &r.spec)?;
+        m.serialize_field("source", &r.source)?;
+        m.serialize_field("tags", &r.tags)?;
+        m.end()
     }
 }
 

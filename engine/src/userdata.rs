@@ -251,6 +251,19 @@ fn heredoc_delimiter(body: &str) -> String {
 /// Every value is written through [`Word::value`], so whatever the strings hold, the script
 /// runs the same commands with them as arguments; `master_yaml` sits in a quoted heredoc.
 /// Values with reference markers (previews) keep the markers for display.
+/// The database the master connects to: its boot script waits for this address to accept
+/// connections before it starts the master (`run` launches the master as soon as the
+/// database's endpoint is known, while the database may still be being created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbAddress {
+    pub host: String,
+    pub port: i64,
+}
+
+/// How long the boot script waits for the database's port, in seconds (RDS takes 5-15
+/// minutes to create an Aurora cluster and its writer).
+pub const DB_WAIT_SECONDS: u32 = 2400;
+
 #[cfg(test)]
 pub(crate) fn master_user_data(
     deployment: &str,
@@ -280,6 +293,8 @@ pub struct Extras {
     /// Send the master container's output to this CloudWatch Logs group with Docker's
     /// `awslogs` driver (the region is the instance's).
     pub log_group: Option<String>,
+    /// Wait for the database's port before starting the master (bounded, logged).
+    pub db: Option<DbAddress>,
 }
 
 /// [`master_user_data`] with optional steps.
@@ -361,8 +376,15 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
     s.code(
         "\n# 4. The master container; replaced so that a changed config or image takes effect.\n",
     )
-    .command(&[Word::lit("docker"), Word::lit("pull"), image.clone()])
-    .code("docker rm -f determined-master >/dev/null 2>&1 || true\n");
+    .command(&[Word::lit("docker"), Word::lit("pull"), image.clone()]);
+    if let Some(db) = &extras.db {
+        s.code(DB_WAIT).command(&[
+            Word::lit("wait_for_database"),
+            Word::value(&db.host),
+            Word::value(&db.port.to_string()),
+        ]);
+    }
+    s.code("docker rm -f determined-master >/dev/null 2>&1 || true\n");
     let mut run = vec![
         vec![Word::lit("docker"), Word::lit("run"), Word::lit("-d")],
         vec![Word::lit("--name"), Word::lit("determined-master")],
@@ -398,6 +420,25 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
     s.long_command(&run);
     s.finish()
 }
+
+/// The bounded wait for the database's port (bash's /dev/tcp), one log line per attempt.
+/// Its limit is [`DB_WAIT_SECONDS`] (a test checks they agree).
+const DB_WAIT: &str = r#"# The database may still be being created (the master is launched as soon as its endpoint
+# is known): Docker and the image are ready by now; wait for the database's port.
+wait_for_database() {
+  local waited=0
+  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    if [ "$waited" -ge 2400 ]; then
+      echo "detscript: the database at $1:$2 did not accept connections within $waited s; starting the master anyway (docker restarts it until the database answers)"
+      return 0
+    fi
+    echo "detscript: waiting for the database at $1:$2 ($waited s)"
+    sleep 10
+    waited=$((waited + 10))
+  done
+  echo "detscript: the database at $1:$2 accepts connections after $waited s"
+}
+"#;
 
 /// How a rejected value is shown in a message: references as `${path}` (secrets as
 /// `(sensitive)`), quoted and escaped, cut after 80 characters.

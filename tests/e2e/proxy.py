@@ -18,6 +18,17 @@ status and error code, then forwards as usual. GET /__proxy/stats returns counts
                             a 5xx, or forwarded and then its response dropped (the connection is
                             closed after the call took effect). Counts under /__proxy/stats
                             as "chaos:throttle", "chaos:5xx", "chaos:drop".
+
+AWS's delays, which moto does not have (moto itself is unchanged; the proxy rewrites its
+answers):
+
+    --db-creating N         an RDS cluster or DB instance reads "creating" in DescribeDBClusters
+                            / DescribeDBInstances for N s after its Create call.
+    --instance-pending M    an EC2 instance reads "pending" in DescribeInstances for M s after
+                            the RunInstances that launched it.
+    --profile-propagation P RunInstances naming an instance profile created less than P s ago
+                            fails as AWS fails it while the profile propagates
+                            (InvalidParameterValue: Invalid IAM Instance Profile name).
 """
 
 import argparse
@@ -34,8 +45,74 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer"}
 
 
+class Delays:
+    """Simulated AWS delays: creation times by kind and name, and the rewriting they imply."""
+
+    def __init__(self, db_creating=0.0, instance_pending=0.0, profile_propagation=0.0):
+        self.db_creating = db_creating
+        self.instance_pending = instance_pending
+        self.profile_propagation = profile_propagation
+        self.born = {}  # (kind, name) -> time.monotonic() of its Create call
+        self.lock = threading.Lock()
+
+    def young(self, kind, name, seconds):
+        with self.lock:
+            t = self.born.get((kind, name))
+        return t is not None and time.monotonic() - t < seconds
+
+    def note(self, kind, name):
+        with self.lock:
+            self.born.setdefault((kind, name), time.monotonic())
+
+    def before(self, action, form):
+        """An error (status, code, message) to answer instead of forwarding, or None."""
+        if action == "CreateInstanceProfile" and self.profile_propagation:
+            self.note("profile", form.get("InstanceProfileName", [""])[0])
+        if action == "RunInstances" and self.profile_propagation:
+            ref = (form.get("IamInstanceProfile.Name") or form.get("IamInstanceProfile.Arn") or [""])[0]
+            name = ref.rsplit("/", 1)[-1]
+            if name and self.young("profile", name, self.profile_propagation):
+                return (400, "InvalidParameterValue",
+                        f"Value ({name}) for parameter iamInstanceProfile.name is invalid. "
+                        "Invalid IAM Instance Profile name")
+        if action == "CreateDBCluster" and self.db_creating:
+            self.note("cluster", form.get("DBClusterIdentifier", [""])[0])
+        if action == "CreateDBInstance" and self.db_creating:
+            self.note("db", form.get("DBInstanceIdentifier", [""])[0])
+        return None
+
+    def after(self, action, data):
+        """The upstream answer, rewritten for resources still being created."""
+        if action == "RunInstances" and self.instance_pending:
+            for iid in re.findall(rb"<instanceId>(i-[0-9a-f]+)</instanceId>", data):
+                self.note("instance", iid.decode())
+        if action == "DescribeInstances" and self.instance_pending:
+            def pend(m):
+                if not self.young("instance", m.group(2).decode(), self.instance_pending):
+                    return m.group(0)
+                return re.sub(rb"<instanceState>.*?</instanceState>",
+                              b"<instanceState><code>0</code><name>pending</name></instanceState>",
+                              m.group(0), count=1, flags=re.S)
+            data = re.sub(rb"(<instanceId>(i-[0-9a-f]+)</instanceId>.*?</instanceState>)", pend, data,
+                          flags=re.S)
+        if action in ("DescribeDBClusters", "DescribeDBInstances") and self.db_creating:
+            kind, block, ident, status = (
+                ("cluster", b"DBCluster", b"DBClusterIdentifier", b"Status")
+                if action == "DescribeDBClusters"
+                else ("db", b"DBInstance", b"DBInstanceIdentifier", b"DBInstanceStatus"))
+
+            def creating(m):
+                name = re.search(rb"<%s>([^<]*)</%s>" % (ident, ident), m.group(0))
+                if not name or not self.young(kind, name.group(1).decode(), self.db_creating):
+                    return m.group(0)
+                return re.sub(rb"<%s>available</%s>" % (status, status),
+                              b"<%s>creating</%s>" % (status, status), m.group(0), count=1)
+            data = re.sub(rb"<%s>.*?</%s>" % (block, block), creating, data, flags=re.S)
+        return data
+
+
 class State:
-    def __init__(self, upstream, latency, faults, chaos=0.0, seed=0, drops=()):
+    def __init__(self, upstream, latency, faults, chaos=0.0, seed=0, drops=(), delays=None):
         u = urllib.parse.urlparse(upstream)
         self.host, self.port = u.hostname, u.port or 80
         self.latency = latency
@@ -47,6 +124,7 @@ class State:
         self.rng = random.Random(seed)
         self.capture = []
         self.captured = []
+        self.delays = delays or Delays()
 
     def roll(self):
         """None, or the chaos fault for the next request (call with the lock held)."""
@@ -102,17 +180,19 @@ def make_handler(state):
                 return
             action = ""
             chaos = None
+            form = {}
             q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
             if "Action" in q:
                 action = q["Action"][0]
+                form = q
             elif self.headers.get("X-Amz-Target"):
                 # JSON protocol (Secrets Manager): "secretsmanager.ListSecrets".
                 action = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
             elif body and b"Action=" in body:
-                f = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
-                action = f.get("Action", [""])[0]
+                form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+                action = form.get("Action", [""])[0]
                 for name in state.capture:
-                    for v in f.get(name, []):
+                    for v in form.get(name, []):
                         with state.lock:
                             state.captured.append({"action": action, "field": name, "value": v})
             if not action:
@@ -144,6 +224,9 @@ def make_handler(state):
             if state.latency:
                 time.sleep(state.latency)
             service = service_of(self.headers)
+            delayed = None if fault or chaos else state.delays.before(action, form)
+            if delayed:
+                fault = {"status": delayed[0], "code": delayed[1], "message": delayed[2]}
             if chaos == "throttle":
                 status, code = {"ec2": (503, "RequestLimitExceeded"), "s3": (503, "SlowDown")}.get(
                     service, (400, "Throttling"))
@@ -162,7 +245,7 @@ def make_handler(state):
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
             conn.request(self.command, self.path, body=body, headers=headers)
             resp = conn.getresponse()
-            data = resp.read()
+            data = state.delays.after(action, resp.read())
             if chaos == "drop":
                 # The call took effect upstream; the client never hears of it.
                 conn.close()
@@ -205,9 +288,13 @@ def main():
     ap.add_argument("--drop", action="append", default=[])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--capture", action="append", default=[])
+    ap.add_argument("--db-creating", type=float, default=0)
+    ap.add_argument("--instance-pending", type=float, default=0)
+    ap.add_argument("--profile-propagation", type=float, default=0)
     a = ap.parse_args()
     state = State(a.upstream, a.latency_ms / 1000.0, [parse_fault(f) for f in a.fault], a.chaos, a.seed,
-                  [{"action": d.rsplit(":", 1)[0], "left": int(d.rsplit(":", 1)[1])} for d in a.drop])
+                  [{"action": d.rsplit(":", 1)[0], "left": int(d.rsplit(":", 1)[1])} for d in a.drop],
+                  Delays(a.db_creating, a.instance_pending, a.profile_propagation))
     state.capture = a.capture
     srv = Server(("127.0.0.1", a.port), make_handler(state))
     srv.daemon_threads = True

@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -120,9 +121,18 @@ def boot(tmp_path, script):
     curl.chmod(0o755)
     for path in ("/usr/local/determined", "/run/detscript", "/var/log/"):
         script = script.replace(path, str(root) + path)
+    # The database the master waits for: a listener on 127.0.0.1 stands in for the endpoint
+    # moto hands out (never connect to an address moto makes up).
+    db = socket.socket()
+    db.bind(("127.0.0.1", 0))
+    db.listen()
+    script, waits = re.subn(r"^wait_for_database \S+ \d+$",
+                            f"wait_for_database 127.0.0.1 {db.getsockname()[1]}", script, flags=re.M)
+    assert waits == 1, "the boot script waits for the database once"
     (root / "var" / "log").mkdir(parents=True, exist_ok=True)
     env = {"PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(tmp_path)}
-    p = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    with db:
+        p = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120)
     log_file = root / "var" / "log" / "detscript-master.log"
     log = log_file.read_text() if log_file.exists() else ""
     return p.returncode, log + p.stdout + p.stderr, root / "usr" / "local" / "determined" / "etc"
@@ -172,6 +182,7 @@ def test_secrets_are_in_secrets_manager_and_never_on_the_instance(aws, tmp_path,
     # (0600) with the values RDS and Determined use.
     code, log, etc = boot(tmp_path, ud)
     assert code == 0, log
+    assert re.search(r"detscript: the database at 127\.0\.0\.1:\d+ accepts connections after 0 s", log), log
     cfg_file = etc / "master.yaml"
     assert stat.S_IMODE(cfg_file.stat().st_mode) == 0o600
     cfg = yaml.safe_load(cfg_file.read_text())

@@ -80,6 +80,10 @@ function currentParams() {
   return values;
 }
 
+// What the last good plan was computed from (not in `state`, which the page exposes: the
+// parameters may hold a secret typed in the form).
+let lastGoodInput = null;
+
 async function runPlan() {
   if (!engine) return;
   const started = performance.now();
@@ -92,7 +96,9 @@ async function runPlan() {
       const declared = JSON.parse(engine.params(pathOf(state.file), source(), modulesJson));
       if (declared.ok || declared.params.length) buildForm(declared.params);
     }
-    result = JSON.parse(engine.plan(pathOf(state.file), source(), JSON.stringify(currentParams()), modulesJson));
+    const input = [pathOf(state.file), source(), JSON.stringify(currentParams()), modulesJson];
+    result = JSON.parse(engine.plan(...input));
+    if (result.ok) lastGoodInput = input;
     if (!state.paramSpecKey && result.params && result.params.length) buildForm(result.params);
   } catch (err) {
     result = {
@@ -581,8 +587,12 @@ function renderGraph(plan, dot) {
 
 /** The last good plan exported as `detscript export` does (computed when the tab shows). */
 function renderCloudFormation() {
-  if (!state.cfnStale || !engine || !state.lastGood) return;
+  if (!state.cfnStale || !engine || !state.lastGood || !lastGoodInput) return;
   state.cfnStale = false;
+  // The engine exports the last plan it computed itself. That may not be the page's last
+  // good plan (a failed plan since, or a fresh engine instance after a restart), so the
+  // good plan's inputs are planned again first: the tab always shows what the Plan tab does.
+  engine.plan(...lastGoodInput);
   const out = JSON.parse(engine.cloudformation());
   if (out.ok) {
     renderFile('cloudformation', 'template.yaml', out.yaml, 'text/yaml', '');

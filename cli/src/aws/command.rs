@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use detscript_engine::{Kind, Plan};
 use serde_json::json;
@@ -43,6 +43,7 @@ pub(super) fn context(clients: Clients, plan: &Arc<Plan>, ui: &Arc<Ui>, state: &
         waits: Waits::default(),
         ui: ui.clone(),
         vpc_id: state.vpc_id.clone(),
+        early: Default::default(),
     })
 }
 
@@ -202,6 +203,8 @@ pub struct RunStats {
     pub outcomes: Vec<Outcome>,
     pub discovery: std::time::Duration,
     pub wall: std::time::Duration,
+    /// AWS requests of the whole run.
+    pub requests: u64,
 }
 
 /// `detscript run FILE`.
@@ -277,18 +280,21 @@ pub async fn run_async(
     }
     let region = clients.region.clone();
     if d.pending() == 0 {
+        summarize(&ui, &[], "run", Duration::ZERO, clients.requests.get());
         print_outputs(&plan, &attrs, &ui);
         health::after_run(&plan, &attrs, &ui, args, &region, &opts.upgrade).await?;
         return Ok(RunStats {
             outcomes: Vec::new(),
             discovery,
             wall: t0.elapsed(),
+            requests: clients.requests.get(),
         });
     }
     if interactive {
         // Confirmation blocks on standard input: step out of the async context.
         tokio::task::block_in_place(|| confirm("apply these changes", opts.yes))?;
     }
+    let requests = clients.requests.clone();
     let ctx = context(clients, &plan, &ui, &state);
     let nodes = apply_nodes(&plan, &state, &d);
     let exec_start = Instant::now();
@@ -302,7 +308,7 @@ pub async fn run_async(
     };
     let (outcomes, attrs) = execute(ctx, nodes, opts.parallelism, attrs).await;
     let exec_wall = exec_start.elapsed();
-    let ok = summarize(&ui, &outcomes, "run", exec_wall);
+    let ok = summarize(&ui, &outcomes, "run", exec_wall, requests.get());
     if ok {
         print_outputs(&plan, &attrs, &ui);
         if let (Some(u), Some(p)) = (&d.upgrade, &prepared) {
@@ -314,6 +320,7 @@ pub async fn run_async(
         outcomes,
         discovery,
         wall: t0.elapsed(),
+        requests: requests.get(),
     };
     if ok { Ok(stats) } else { Err(Exit(exit::AWS)) }
 }
@@ -437,11 +444,14 @@ pub(super) fn deletion_nodes(
         .collect()
 }
 
+/// Reports what the executor did; `requests` is the number of AWS requests of the whole
+/// command (discovery, changes and waits; retries included).
 pub(super) fn summarize(
     ui: &Ui,
     outcomes: &[Outcome],
     what: &str,
     wall: std::time::Duration,
+    requests: u64,
 ) -> bool {
     let done: Vec<&Outcome> = outcomes
         .iter()
@@ -464,20 +474,21 @@ pub(super) fn summarize(
         "not_done": not_done.iter().map(|o| &o.label).collect::<Vec<_>>(),
         "wall_s": wall.as_secs_f64(),
         "critical_path_s": cp.as_secs_f64(),
+        "requests": requests,
     }));
     if ui.is_json() {
         return failed.is_empty() && not_done.is_empty();
     }
     if failed.is_empty() && not_done.is_empty() {
         ui.say(&format!(
-            "\n{what} complete: {} changes in {:.1}s.",
+            "\n{what} complete: {} changes in {:.1}s, {requests} AWS requests.",
             done.len(),
             wall.as_secs_f64()
         ));
         return true;
     }
     ui.say(&format!(
-        "\n{what} FAILED after {:.1}s.",
+        "\n{what} FAILED after {:.1}s, {requests} AWS requests.",
         wall.as_secs_f64()
     ));
     for o in &failed {

@@ -204,8 +204,9 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
     }
     confirm("destroy these resources", opts.yes)?;
     let t = Instant::now();
+    let requests = ctx.clients.requests.clone();
     let (outcomes, _) = rt.block_on(execute(ctx, nodes, opts.parallelism, Attrs::default()));
-    let ok = summarize(&ui, &outcomes, "destroy", t.elapsed());
+    let ok = summarize(&ui, &outcomes, "destroy", t.elapsed(), requests.get());
     if !ui.is_json() {
         let mut report = String::from("Removed:\n");
         for o in outcomes

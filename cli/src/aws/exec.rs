@@ -1,7 +1,9 @@
 //! The DAG executor: a ready queue over the plan's dependency graph. Independent jobs run
 //! concurrently (tokio `JoinSet`, bounded by a `Semaphore` of `--parallelism` permits); a
-//! job starts once every job it depends on has finished and its references resolve. A failure
-//! skips its dependents, lets in-flight jobs finish and starts nothing new.
+//! job starts once every job it depends on has finished, or has published its attributes
+//! early ([`Ctx::publish`]: a database whose endpoint is known while AWS still creates it),
+//! and its references resolve. A failure skips its dependents, lets in-flight jobs finish
+//! and starts nothing new. The run succeeds only once every job has finished.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub struct Outcome {
     pub status: Status,
     pub started: Option<Duration>,
     pub elapsed: Duration,
+    /// When the job published its attributes before finishing (from the executor's start).
+    pub known_at: Option<Duration>,
     pub note: String,
     pub deps: Vec<usize>,
 }
@@ -99,6 +103,7 @@ pub async fn execute(
             status: Status::NotStarted,
             started: None,
             elapsed: Duration::ZERO,
+            known_at: None,
             note: String::new(),
             deps: nd.deps.clone(),
         })
@@ -109,9 +114,26 @@ pub async fn execute(
     let mut set: JoinSet<Finished> = JoinSet::new();
     let mut failed = false;
     let mut ready: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+    // Nodes whose dependencies have published attributes (`released`) or finished.
+    let mut released = vec![false; n];
+    // Ready nodes whose references wait for a dependency that published only some attributes.
+    let mut deferred: Vec<usize> = Vec::new();
     loop {
+        ready.append(&mut deferred);
         if !failed {
             for i in ready.drain(..) {
+                if outcomes[i].status != Status::NotStarted || jobs[i].is_none() {
+                    continue;
+                }
+                let unresolved = jobs[i].as_ref().is_some_and(|j| !resolvable(j, &attrs));
+                let deps_running = outcomes[i]
+                    .deps
+                    .iter()
+                    .any(|&d| outcomes[d].status != Status::Done);
+                if unresolved && deps_running {
+                    deferred.push(i);
+                    continue;
+                }
                 let job = jobs[i].take().expect("each job runs once");
                 let ctx = ctx.clone();
                 let sem = sem.clone();
@@ -129,7 +151,27 @@ pub async fn execute(
         } else {
             ready.clear();
         }
-        let Some(joined) = set.join_next().await else {
+        let joined = tokio::select! {
+            joined = set.join_next() => joined,
+            () = ctx.early.published() => {
+                for (id, early) in ctx.early.take() {
+                    // A job that finished already reported its final attributes.
+                    let Some(i) = outcomes
+                        .iter()
+                        .position(|o| o.label == id && o.status == Status::NotStarted)
+                    else {
+                        continue;
+                    };
+                    attrs.insert_all(&id, &early);
+                    outcomes[i].known_at.get_or_insert(t0.elapsed());
+                    if !std::mem::replace(&mut released[i], true) {
+                        release(i, &dependents, &mut remaining, &mut ready);
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(joined) = joined else {
             break;
         };
         let (i, started, elapsed, result) = match joined {
@@ -161,11 +203,8 @@ pub async fn execute(
                     .resource(&outcomes[i].label, "done", Some(elapsed), &detail);
                 outcomes[i].status = Status::Done;
                 outcomes[i].note = note;
-                for &k in &dependents[i] {
-                    remaining[k] -= 1;
-                    if remaining[k] == 0 {
-                        ready.push(k);
-                    }
+                if !std::mem::replace(&mut released[i], true) {
+                    release(i, &dependents, &mut remaining, &mut ready);
                 }
             }
             Err(e) => {
@@ -189,6 +228,29 @@ pub async fn execute(
     ctx.ui
         .event(json!({"event": "executed", "elapsed_s": t0.elapsed().as_secs_f64()}));
     (outcomes, attrs)
+}
+
+/// Counts `i` as known for each of its dependents; those with nothing left to wait for are
+/// ready.
+fn release(i: usize, dependents: &[Vec<usize>], remaining: &mut [usize], ready: &mut Vec<usize>) {
+    for &k in &dependents[i] {
+        remaining[k] -= 1;
+        if remaining[k] == 0 {
+            ready.push(k);
+        }
+    }
+}
+
+/// Whether every reference of the job's resource is known.
+fn resolvable(job: &Job, attrs: &Attrs) -> bool {
+    match job {
+        Job::Apply { res, .. } => res
+            .spec
+            .refs()
+            .iter()
+            .all(|r| attrs.get(&r.path()).is_some()),
+        Job::Delete(..) | Job::Agents(_) => true,
+    }
 }
 
 fn resource_id(label: &str) -> Option<&str> {
@@ -244,18 +306,26 @@ async fn run_job(ctx: &Ctx, job: Job, attrs: &Attrs) -> Result<(BTreeMap<String,
 }
 
 /// The longest chain of dependent jobs, by their measured durations: the wall time an
-/// executor with unlimited parallelism could at best achieve.
+/// executor with unlimited parallelism could at best achieve. A job that published its
+/// attributes early lets its dependents start that long after its own start.
 pub fn critical_path(outcomes: &[Outcome]) -> (Duration, Vec<String>) {
     // Nodes are topologically ordered by construction (deps point backwards).
     let mut best: Vec<(Duration, Option<usize>)> = vec![(Duration::ZERO, None); outcomes.len()];
+    // When each job's dependents may start, on the same ideal timeline.
+    let mut avail: Vec<Duration> = vec![Duration::ZERO; outcomes.len()];
     for (i, o) in outcomes.iter().enumerate() {
         let (base, from) = o
             .deps
             .iter()
-            .map(|&d| (best[d].0, Some(d)))
+            .map(|&d| (avail[d], Some(d)))
             .max_by_key(|(t, _)| *t)
             .unwrap_or((Duration::ZERO, None));
+        let lead = match (o.known_at, o.started) {
+            (Some(k), Some(s)) => k.saturating_sub(s).min(o.elapsed),
+            _ => o.elapsed,
+        };
         best[i] = (base + o.elapsed, from);
+        avail[i] = base + lead;
     }
     let Some((mut i, total)) = best
         .iter()
@@ -272,4 +342,49 @@ pub fn critical_path(outcomes: &[Outcome]) -> (Duration, Vec<String>) {
     }
     chain.reverse();
     (total, chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(
+        label: &str,
+        deps: Vec<usize>,
+        started: u64,
+        elapsed: u64,
+        known: Option<u64>,
+    ) -> Outcome {
+        Outcome {
+            label: label.into(),
+            status: Status::Done,
+            started: Some(Duration::from_secs(started)),
+            elapsed: Duration::from_secs(elapsed),
+            known_at: known.map(Duration::from_secs),
+            note: String::new(),
+            deps,
+        }
+    }
+
+    #[test]
+    fn an_early_published_dependency_shortens_the_critical_path() {
+        // db: 600 s, endpoint known after 1 s; profile 10 s; master (db, profile) 60 s.
+        let finish_to_start = [
+            outcome("db", vec![], 0, 600, None),
+            outcome("profile", vec![], 0, 10, None),
+            outcome("master", vec![0, 1], 600, 60, None),
+        ];
+        let (t, chain) = critical_path(&finish_to_start);
+        assert_eq!(
+            (t.as_secs(), chain),
+            (660, vec!["db".into(), "master".into()])
+        );
+        let early = [
+            outcome("db", vec![], 0, 600, Some(1)),
+            outcome("profile", vec![], 0, 10, None),
+            outcome("master", vec![0, 1], 10, 60, None),
+        ];
+        let (t, chain) = critical_path(&early);
+        assert_eq!((t.as_secs(), chain), (600, vec!["db".into()]));
+    }
 }

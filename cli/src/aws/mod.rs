@@ -42,6 +42,36 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub sm: aws_sdk_secretsmanager::Client,
     pub region: String,
+    /// HTTP requests sent by the four clients (retries included).
+    pub requests: RequestCounter,
+}
+
+/// Counts the HTTP requests the SDK clients send (each attempt: retries count), in the
+/// clients' own pipeline, so that no call site can forget it. Requests cost throttling
+/// budget on real AWS; `run` and `destroy` report the count.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<std::sync::atomic::AtomicU64>);
+
+impl RequestCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl aws_sdk_ec2::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _cx: &aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_ec2::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ec2::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// Builds the clients; a missing region or missing credentials is one clear line.
@@ -98,16 +128,35 @@ the shared profile{}, SSO and the instance role): {}",
     let custom_endpoint = args.endpoint_url.is_some()
         || std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let requests = RequestCounter::default();
     let s3conf = aws_sdk_s3::config::Builder::from(&conf)
         .force_path_style(custom_endpoint)
+        .interceptor(requests.clone())
         .build();
     Ok(Clients {
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-        rds: aws_sdk_rds::Client::new(&conf),
+        ec2: aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&conf)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        iam: aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::config::Builder::from(&conf)
+                .interceptor(requests.clone())
+                .build(),
+        ),
+        rds: aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&conf)
+                .interceptor(requests.clone())
+                .build(),
+        ),
         s3: aws_sdk_s3::Client::from_conf(s3conf),
-        sm: aws_sdk_secretsmanager::Client::new(&conf),
+        sm: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&conf)
+                .interceptor(requests.clone())
+                .build(),
+        ),
         region,
+        requests,
     })
 }
 
@@ -354,6 +403,41 @@ pub struct Ctx {
     pub ui: Arc<ui::Ui>,
     /// The default VPC found by discovery (security groups are created there).
     pub vpc_id: Option<String>,
+    /// Attributes a job knows before it finishes (see [`Early`]).
+    pub early: Early,
+}
+
+impl Ctx {
+    /// Tells the executor that `id`'s attributes are known although its job is not finished
+    /// (a database whose endpoint is known while it is still being created): what depends
+    /// on them may start. The job still has to finish for the run to succeed.
+    pub fn publish(&self, id: &str, attrs: providers::AttrMap) {
+        self.early
+            .known
+            .lock()
+            .expect("early attributes lock")
+            .push((id.to_string(), attrs));
+        self.early.notify.notify_one();
+    }
+}
+
+/// Attributes published by running jobs, for the executor to pick up.
+#[derive(Debug, Default)]
+pub struct Early {
+    known: Mutex<Vec<(String, providers::AttrMap)>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Early {
+    /// Waits until something is published.
+    pub async fn published(&self) {
+        self.notify.notified().await
+    }
+
+    /// What was published since the last call.
+    pub fn take(&self) -> Vec<(String, providers::AttrMap)> {
+        std::mem::take(&mut *self.known.lock().expect("early attributes lock"))
+    }
 }
 
 #[cfg(test)]

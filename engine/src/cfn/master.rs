@@ -42,7 +42,7 @@ pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), Str
         &yaml,
         &m.config_path,
         &secrets,
-        &m.user_data_extras(),
+        &m.user_data_extras(&|_| None),
     );
     Ok((Tmpl::from_marked(&ud), params))
 }

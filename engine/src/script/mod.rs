@@ -280,6 +280,7 @@ pub(crate) fn engine(
     state: &Shared,
     loader: Rc<dyn crate::ModuleLoader>,
     sources: resolver::Sources,
+    budget: Rc<crate::budget::Budget>,
 ) -> Engine {
     let mut engine = Engine::new_raw();
     SCRIPT_STD.with(|packages| {
@@ -303,17 +304,25 @@ pub(crate) fn engine(
     // (`#{ default: "x" }`): let it through as a plain identifier.
     #[allow(deprecated)]
     // Literals may not hold the engine's reference markers: only the engine makes references.
-    engine.on_parse_token(|token, _pos, _state| match token {
-        rhai::Token::Reserved(word) if word.as_str() == "default" => rhai::Token::Identifier(word),
-        rhai::Token::StringConstant(s) | rhai::Token::InterpolatedString(s)
-            if crate::refs::has_marker_chars(&s) =>
-        {
-            reserved_char_error()
+    // Parsing counts against the budget (its deadline and `let` limit).
+    engine.on_parse_token(move |token, _pos, _state| {
+        if let Some(why) = budget.token(matches!(token, rhai::Token::Let)) {
+            return rhai::Token::LexError(Box::new(rhai::LexError::Runtime(why)));
         }
-        rhai::Token::CharConstant(c) if crate::refs::has_marker_chars(&c.to_string()) => {
-            reserved_char_error()
+        match token {
+            rhai::Token::Reserved(word) if word.as_str() == "default" => {
+                rhai::Token::Identifier(word)
+            }
+            rhai::Token::StringConstant(s) | rhai::Token::InterpolatedString(s)
+                if crate::refs::has_marker_chars(&s) =>
+            {
+                reserved_char_error()
+            }
+            rhai::Token::CharConstant(c) if crate::refs::has_marker_chars(&c.to_string()) => {
+                reserved_char_error()
+            }
+            other => other,
         }
-        other => other,
     });
     bounded_text::register(&mut engine);
     // Rhai's `sleep` blocks the thread, unseen by the operation limit (and traps the page's
@@ -379,6 +388,7 @@ pub(crate) fn engine_for_docs() -> Engine {
         &state,
         Rc::new(crate::NoModules),
         resolver::Sources::default(),
+        Rc::new(crate::budget::Budget::new(None)),
     )
 }
 
@@ -426,11 +436,11 @@ pub(crate) fn compile(
     }));
     let sources = resolver::Sources::default();
     sources.insert(req.file, req.source);
-    let mut engine = engine(&state, req.loader.clone(), sources.clone());
     // One budget for the whole compile: Rhai counts operations per run (the script, each
     // import, each policy), the budget counts them together and asks the host every few
-    // operations (it may look at a clock or its memory; we may not).
+    // operations or parsed tokens (it may look at a clock or its memory; we may not).
     let budget = Rc::new(crate::budget::Budget::new(interrupt));
+    let mut engine = engine(&state, req.loader.clone(), sources.clone(), budget.clone());
     {
         let b = budget.clone();
         engine.on_progress(move |_| b.tick().map(Dynamic::from));
@@ -558,7 +568,15 @@ pub(crate) fn declared_params(
 }
 
 fn parse_message(e: &rhai::ParseError) -> String {
-    format!("syntax error: {}", e.err_type())
+    parse_error_message(e.err_type())
+}
+
+fn parse_error_message(e: &rhai::ParseErrorType) -> String {
+    match e {
+        // Stopped by the budget while parsing: not a syntax error.
+        rhai::ParseErrorType::BadInput(rhai::LexError::Runtime(why)) => why.clone(),
+        other => format!("syntax error: {other}"),
+    }
 }
 
 /// Turns a Rhai error (possibly wrapped by function calls and modules) into one diagnostic
@@ -596,7 +614,7 @@ fn runtime_diagnostic(err: &EvalAltResult, main_file: &str, param_names: &[Strin
         EvalAltResult::ErrorRuntime(d, _) if d.is_string() => {
             d.clone().into_string().unwrap_or_default()
         }
-        EvalAltResult::ErrorParsing(p, _) => format!("syntax error: {p}"),
+        EvalAltResult::ErrorParsing(p, _) => parse_error_message(p),
         EvalAltResult::ErrorFunctionNotFound(sig, _) => unknown_function(sig),
         EvalAltResult::ErrorPropertyNotFound(name, _) => {
             const ATTRIBUTES: &[&str] = &[

@@ -256,3 +256,78 @@ fn a_huge_map_is_not_shown_as_text() {
         vec![r#"#{"a": 1, "b": ["x"]}"#, r#"#{"a": 1, "b": ["x"]}"#]
     );
 }
+
+/// Parsing is inside the host's deadline: Rhai reports no progress while parsing, so the
+/// interrupt is asked every few tokens, and says that parsing (not the script) was stopped.
+#[test]
+fn the_interrupt_is_asked_while_parsing() {
+    let mut src = String::from("deployment(\"d\");\n");
+    for i in 0..2000 {
+        src.push_str(&format!("let x{i} = {i} + 1;\n"));
+    }
+    let asked = Rc::new(Cell::new(0u32));
+    let a = asked.clone();
+    let f = compile_with_interrupt(
+        &CompileRequest::new("t.rhai", &src, Mode::Preview),
+        Rc::new(move || {
+            a.set(a.get() + 1);
+            Some("it ran longer than 10 s".into())
+        }),
+    )
+    .expect_err("stopped");
+    assert_eq!(
+        asked.get(),
+        1,
+        "stopped at the first question, while parsing"
+    );
+    let d = &f.diagnostics[0];
+    assert_eq!(
+        d.message,
+        "the script was stopped while parsing (before running any of it): it ran longer than 10 s"
+    );
+    assert!(d.line > 100, "where parsing stopped: line {}", d.line);
+}
+
+/// More `let` statements than the parser handles in reasonable time: a clear error at the
+/// first one over the limit, also when they come from imports.
+#[test]
+fn too_many_let_statements_are_refused_with_the_reason() {
+    use crate::budget::MAX_LET_STATEMENTS;
+    let half = MAX_LET_STATEMENTS / 2;
+    let lets = |from: usize, n: usize| -> String {
+        (from..from + n)
+            .map(|i| format!("let x{i} = {i};\n"))
+            .collect()
+    };
+    // The main script is parsed first, its import when it runs.
+    let loader = MapLoader(BTreeMap::from([(
+        "lib.rhai".to_string(),
+        lets(0, half + 1),
+    )]));
+    let src = format!(
+        "import \"lib\" as lib;\ndeployment(\"d\");\n{}",
+        lets(0, half)
+    );
+    let mut req = CompileRequest::new("t.rhai", &src, Mode::Preview);
+    req.loader = Rc::new(loader);
+    let f = failure(&req);
+    let d = &f.diagnostics[0];
+    assert_eq!(
+        d.message,
+        format!(
+            "the script has more than {MAX_LET_STATEMENTS} `let` statements (with its imports); parsing time grows with the square of their number: declare many similar resources in a loop or a function instead"
+        )
+    );
+    assert_eq!((d.file.as_str(), d.line), ("lib.rhai", half as u32 + 1));
+    // One fewer compiles.
+    let src = format!(
+        "import \"lib\" as lib;\ndeployment(\"d\");\n{}",
+        lets(0, half)
+    );
+    let mut req = CompileRequest::new("t.rhai", &src, Mode::Preview);
+    req.loader = Rc::new(MapLoader(BTreeMap::from([(
+        "lib.rhai".to_string(),
+        lets(0, half),
+    )])));
+    compile(&req).expect("exactly the limit compiles");
+}

@@ -261,7 +261,7 @@ mod props {
     }
 
     #[allow(clippy::print_stderr)]
-    fn have_bash() -> bool {
+    pub(super) fn have_bash() -> bool {
         let ok = Path::new(BASH).exists();
         if !ok {
             eprintln!("skipped: {BASH} is missing, so generated scripts cannot be checked");
@@ -510,4 +510,42 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             prop_assert_eq!(back, cfg);
         }
     }
+}
+
+#[test]
+fn waits_for_the_database_port_with_a_log_line_then_starts_the_master() {
+    let db = DbAddress {
+        host: "db.example.internal".into(),
+        port: 5432,
+    };
+    let extras = Extras {
+        db: Some(db),
+        ..Extras::default()
+    };
+    let ud = master_user_data_with("d", "img", 8080, "a: 1\n", HOST_CONFIG_PATH, &[], &extras);
+    let pull = ud.find("docker pull img").expect("pull");
+    let wait = ud
+        .find("\nwait_for_database db.example.internal 5432\n")
+        .expect("wait");
+    let start = ud.find("docker run -d").expect("run");
+    assert!(
+        pull < wait && wait < start,
+        "pull, then wait, then start:\n{ud}"
+    );
+    assert!(DB_WAIT.contains(&format!("-ge {DB_WAIT_SECONDS} ]")));
+    if !props::have_bash() {
+        return;
+    }
+    // Against a port that accepts connections: one line, no waiting.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{DB_WAIT}\nwait_for_database 127.0.0.1 {port}"))
+        .output()
+        .expect("bash runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("detscript: the database at 127.0.0.1:{port} accepts connections after 0 s\n")
+    );
 }

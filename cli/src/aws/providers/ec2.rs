@@ -122,20 +122,13 @@ impl Provider for Ec2Instance {
             let req = c.ec2.describe_instances().filters(f);
             req.filters(live_states.clone())
         };
-        let owned = async {
-            let req = by(filter(format!("tag:{TAG_DEPLOYMENT}"), vec![dep.into()]));
-            all_items!(req, "DescribeInstances", "")
-        };
-        let same = async {
-            if names.is_empty() {
-                return Ok(Vec::new());
-            }
-            let req = by(filter("tag:Name", names.keys().cloned().collect()));
-            all_items!(req, "DescribeInstances", "")
-        };
-        let (owned, same) = tokio::join!(owned, same);
-        let mut found = owned?;
-        found.extend(same?);
+        // One DescribeInstances for the owned instances (their tag's value is the deployment)
+        // and the same-named ones (a `Name` tag's value is a planned name); `State::add` keeps
+        // only those.
+        let mut values = vec![dep.to_string()];
+        values.extend(names.keys().cloned());
+        let req = by(filter("tag-value", values));
+        let found = all_items!(req, "DescribeInstances", "")?;
         let mut st = State::default();
         let mut seen = std::collections::BTreeSet::new();
         for i in found.iter().flat_map(|r| r.instances()) {

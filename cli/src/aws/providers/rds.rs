@@ -198,25 +198,48 @@ async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> 
         .and_then(|o| o.db_instances().first().cloned()))
 }
 
-async fn wait_cluster(ctx: &Ctx, id: &str) -> Result<AttrMap> {
+/// Waits for the cluster to be available. Its endpoint is published to the executor as soon
+/// as it is known ([`Ctx::publish`]), so that the master is launched while RDS still works.
+async fn wait_cluster(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
     let what = format!("RDS cluster {id} to become available");
+    let published = std::sync::atomic::AtomicBool::new(false);
     wait_for(&what, ctx.waits.rds, || async {
-        let cl = describe_cluster(&ctx.clients, id).await?;
-        Ok(cl
-            .filter(|c| c.status() == Some("available"))
-            .map(|c| cluster_attrs(&c)))
+        let Some(cl) = describe_cluster(&ctx.clients, id).await? else {
+            return Ok(None);
+        };
+        let attrs = cluster_attrs(&cl);
+        publish_endpoint(ctx, rid, &attrs, &published);
+        Ok((cl.status() == Some("available")).then_some(attrs))
     })
     .await
 }
 
-async fn wait_instance(ctx: &Ctx, id: &str) -> Result<AttrMap> {
+/// [`wait_cluster`] for a DB instance.
+async fn wait_instance(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
     let what = format!("RDS instance {id} to become available");
+    let published = std::sync::atomic::AtomicBool::new(false);
     wait_for(&what, ctx.waits.rds, || async {
-        let i = describe_instance(&ctx.clients, id).await?;
-        Ok(i.filter(|i| i.db_instance_status() == Some("available"))
-            .map(|i| instance_attrs(&i)))
+        let Some(i) = describe_instance(&ctx.clients, id).await? else {
+            return Ok(None);
+        };
+        let attrs = instance_attrs(&i);
+        publish_endpoint(ctx, rid, &attrs, &published);
+        Ok((i.db_instance_status() == Some("available")).then_some(attrs))
     })
     .await
+}
+
+/// Publishes the attributes once they include the endpoint (once).
+fn publish_endpoint(
+    ctx: &Ctx,
+    rid: &str,
+    attrs: &AttrMap,
+    published: &std::sync::atomic::AtomicBool,
+) {
+    if attrs.contains_key("endpoint") && !published.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        ctx.publish(rid, attrs.clone());
+    }
 }
 
 fn stamp() -> u64 {
@@ -441,20 +464,24 @@ impl Provider for RdsCluster {
             )))
             .send()
             .await;
-        found(
+        let created = found(
             res,
             &["DBClusterAlreadyExistsFault"],
             "CreateDBCluster",
             &id,
         )?;
+        // CreateDBCluster answers with the endpoint: what depends on it may start now.
+        if let Some(cl) = created.as_ref().and_then(|o| o.db_cluster()) {
+            ctx.publish(&r.id, cluster_attrs(cl));
+        }
         ctx.ui
             .resource(&r.id, "waiting", None, "for status available");
-        wait_cluster(ctx, &id).await
+        wait_cluster(ctx, &r.id, &id).await
     }
 
     async fn update(
         ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, RdsClusterSpec>,
+        Want { r, spec, v }: Want<'_, RdsClusterSpec>,
         Have { live, d: l }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
@@ -473,7 +500,7 @@ impl Provider for RdsCluster {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_cluster(ctx, &id).await
+        wait_cluster(ctx, &r.id, &id).await
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
@@ -597,20 +624,25 @@ impl Provider for RdsInstance {
                 .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
                 .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?);
         }
-        found(
+        let created = found(
             req.send().await,
             &["DBInstanceAlreadyExists"],
             "CreateDBInstance",
             &id,
         )?;
+        // What is known now (a writer's dependents need no more; the executor holds back
+        // those that reference an attribute still unknown, such as the endpoint).
+        if let Some(i) = created.as_ref().and_then(|o| o.db_instance()) {
+            ctx.publish(&r.id, instance_attrs(i));
+        }
         ctx.ui
             .resource(&r.id, "waiting", None, "for status available");
-        wait_instance(ctx, &id).await
+        wait_instance(ctx, &r.id, &id).await
     }
 
     async fn update(
         ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, RdsInstanceSpec>,
+        Want { r, spec, v }: Want<'_, RdsInstanceSpec>,
         Have { live, d: l }: Have<'_, DbInstanceLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
@@ -635,7 +667,7 @@ impl Provider for RdsInstance {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_instance(ctx, &id).await
+        wait_instance(ctx, &r.id, &id).await
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).

@@ -182,40 +182,41 @@ impl Provider for SecurityGroup {
     type Spec = SecurityGroupSpec;
     type Live = GroupLive;
 
-    /// Groups by tag and by planned name, and every rule of the owned groups.
+    /// Groups by tag and by planned name, and every rule of the owned groups. One
+    /// DescribeSecurityGroups: every group this deployment makes is named `<deployment>-...`,
+    /// so the name pattern finds the owned groups and the same-named ones together.
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
         let names = planned(plan, Kind::SecurityGroup);
-        let owned = async {
+        let candidates = async {
+            let mut patterns = vec![format!("{dep}-*")];
+            patterns.extend(names.keys().cloned());
             let req = c
                 .ec2
                 .describe_security_groups()
-                .filters(filter(format!("tag:{TAG_DEPLOYMENT}"), vec![dep.into()]));
+                .filters(filter("group-name", patterns));
             all_items!(req, "DescribeSecurityGroups", "")
         };
-        let same_name = async {
-            if names.is_empty() {
-                return Ok(Vec::new());
-            }
-            let req = c
-                .ec2
-                .describe_security_groups()
-                .filters(filter("group-name", names.keys().cloned().collect()));
-            all_items!(req, "DescribeSecurityGroups", "")
-        };
-        // Three independent reads, concurrently.
-        let (vpc, owned, same_name) = tokio::join!(default_vpc(c), owned, same_name);
+        // Two independent reads, concurrently.
+        let (vpc, candidates) = tokio::join!(default_vpc(c), candidates);
         let mut st = State {
             vpc_id: vpc?,
             ..State::default()
         };
-        let mut groups = owned?;
-        // Names are unique per VPC: only the default VPC (where groups are created) conflicts.
-        groups.extend(
-            same_name?
-                .into_iter()
-                .filter(|g| st.vpc_id.is_none() || g.vpc_id() == st.vpc_id.as_deref()),
-        );
+        // Owned ones by their tag; others only when they take a planned name in the default
+        // VPC, where groups are created (names are unique per VPC).
+        let groups: Vec<_> = candidates?
+            .into_iter()
+            .filter(|g| {
+                let owned = g
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(TAG_DEPLOYMENT) && t.value() == Some(dep));
+                owned
+                    || (names.contains_key(g.group_name().unwrap_or_default())
+                        && (st.vpc_id.is_none() || g.vpc_id() == st.vpc_id.as_deref()))
+            })
+            .collect();
         let mut seen = BTreeSet::new();
         let mut owned_ids = Vec::new();
         for g in groups {
