@@ -29,6 +29,13 @@ macro_rules! declared {
 pub(crate) use declared;
 declared!(Bucket, IamRole, SecurityGroup);
 
+/// The plan id alone.
+impl Declared for String {
+    fn declared(id: String, _name: &str) -> Self {
+        id
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Bucket {
     pub id: String,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::handles::{IamRole, InstanceProfile};
-use super::{RhaiResult, Shared, fail, pos_of, values};
+use super::{RhaiResult, Shared, constructor, fail, pos_of, values};
 use crate::kinds::{IamRoleSpec, InstanceProfileSpec};
 use crate::plan::Kind;
 use crate::refs;
@@ -102,19 +102,11 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn("to_string", |r: &mut IamRole| r.id.clone());
     engine.register_fn("to_string", |p: &mut InstanceProfile| p.id.clone());
 
-    let s = state.clone();
-    engine.register_fn(
-        "iam_role",
-        move |ctx: NativeCallContext, name: &str| -> RhaiResult<IamRole> {
-            let spec = IamRoleSpec {
-                assume_role_policy: None,
-                inline_policies: BTreeMap::new(),
-                managed_policies: None,
-            };
-            s.borrow_mut()
-                .declare_handle(&ctx, Kind::IamRole, name, spec)
-        },
-    );
+    constructor::<IamRole, _>(engine, state, "iam_role", Kind::IamRole, || IamRoleSpec {
+        assume_role_policy: None,
+        inline_policies: BTreeMap::new(),
+        managed_policies: None,
+    });
 
     let s = state.clone();
     engine.register_fn(

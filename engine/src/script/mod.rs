@@ -151,32 +151,20 @@ impl State {
         })
     }
 
-    /// Declares a resource at the native call `ctx` with its spec; returns its plan id. A
-    /// taken name or an invalid one is an error at the call.
-    pub fn declare_spec(
-        &mut self,
-        ctx: &NativeCallContext,
-        kind: Kind,
-        name: &str,
-        spec: impl Into<crate::kinds::Spec>,
-    ) -> RhaiResult<String> {
-        let pos = pos_of(ctx, self);
-        let i = self.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
-        let d = &mut self.decls[i];
-        d.set_spec(spec);
-        Ok(d.id.clone())
-    }
-
-    /// [`State::declare_spec`], returning the script's handle of the new resource.
-    pub fn declare_handle<H: handles::Declared>(
+    /// Declares a resource at the native call `ctx` with its spec; returns its handle (or,
+    /// as a `String`, its plan id). A taken name or an invalid one is an error at the call.
+    pub fn declare_spec<H: handles::Declared>(
         &mut self,
         ctx: &NativeCallContext,
         kind: Kind,
         name: &str,
         spec: impl Into<crate::kinds::Spec>,
     ) -> RhaiResult<H> {
-        let id = self.declare_spec(ctx, kind, name, spec)?;
-        Ok(H::declared(id, name))
+        let pos = pos_of(ctx, self);
+        let i = self.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
+        let d = &mut self.decls[i];
+        d.set_spec(spec);
+        Ok(H::declared(d.id.clone(), name))
     }
 
     /// Declares a security group rule; a duplicate returns the line of the first.
@@ -213,6 +201,26 @@ pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
             kind.as_str()
         )
     })
+}
+
+/// Registers the constructor `NAME(name)`: it declares a `kind` with the spec `spec()` and
+/// returns the resource's handle.
+pub(crate) fn constructor<H: handles::Declared + rhai::Variant + Clone, S>(
+    engine: &mut Engine,
+    state: &Shared,
+    fname: &str,
+    kind: Kind,
+    spec: fn() -> S,
+) where
+    S: Into<crate::kinds::Spec> + 'static,
+{
+    let s = state.clone();
+    engine.register_fn(
+        fname,
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<H> {
+            s.borrow_mut().declare_spec(&ctx, kind, name, spec())
+        },
+    );
 }
 
 /// The script position of a native call.

@@ -126,7 +126,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 );
             }
             s.borrow_mut()
-                .declare_handle(ctx, Kind::SecurityGroup, name, group_spec(description))
+                .declare_spec(ctx, Kind::SecurityGroup, name, group_spec(description))
         };
         if arity == 1 {
             engine.register_fn(
