@@ -125,9 +125,19 @@ fn hostile_values_become_arguments() {
     );
 }
 
+/// Asserts that `check` accepts every value of `ok` and refuses every value of `bad`.
+fn assert_sorts(check: fn(&str) -> Result<(), String>, ok: &[&str], bad: &[&str]) {
+    for ok in ok {
+        assert_eq!(check(ok), Ok(()), "{ok}");
+    }
+    for bad in bad {
+        assert!(check(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
 #[test]
 fn image_references_follow_dockers_grammar() {
-    for ok in [
+    let ok = [
         "img",
         "img:1",
         "determinedai/determined-master:0.38.0",
@@ -138,10 +148,8 @@ fn image_references_follow_dockers_grammar() {
         "My-Registry.example.com:443/a.b/c__d/e---f:TAG_1",
         "a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "a:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-    ] {
-        assert_eq!(check_image(ok), Ok(()), "{ok}");
-    }
-    for bad in [
+    ];
+    let bad = [
         "",
         "0.38.0;touch${IFS}/tmp/x",
         "img:1 --privileged",
@@ -163,9 +171,8 @@ fn image_references_follow_dockers_grammar() {
         "x.com:port/a",
         "ünï",
         "a\nb",
-    ] {
-        assert!(check_image(bad).is_err(), "{bad:?} accepted");
-    }
+    ];
+    assert_sorts(check_image, &ok, &bad);
     let long_tag = format!("a:{}", "t".repeat(129));
     assert!(check_image(&long_tag).is_err());
     assert_eq!(check_image(&format!("a:{}", "t".repeat(128))), Ok(()));
@@ -197,16 +204,14 @@ fn image_references_follow_dockers_grammar() {
 
 #[test]
 fn config_paths_are_normalized_file_paths() {
-    for ok in [
+    let ok = [
         HOST_CONFIG_PATH,
         "/opt/det/cluster.yaml",
         "/m",
         "etc/master.yaml",
         "/a-b/c_d/.hidden",
-    ] {
-        assert_eq!(check_config_path(ok), Ok(()), "{ok}");
-    }
-    for bad in [
+    ];
+    let bad = [
         "",
         "/",
         "/etc/",
@@ -220,9 +225,8 @@ fn config_paths_are_normalized_file_paths() {
         "/etc/m yaml",
         "/etc/m'.yaml",
         "/etc/\u{e9}.yaml",
-    ] {
-        assert!(check_config_path(bad).is_err(), "{bad:?} accepted");
-    }
+    ];
+    assert_sorts(check_config_path, &ok, &bad);
     let e = check_config_path("/x`id`").unwrap_err();
     assert!(
         e.starts_with(
