@@ -264,26 +264,6 @@ pub struct DbAddress {
 /// minutes to create an Aurora cluster and its writer).
 pub const DB_WAIT_SECONDS: u32 = 2400;
 
-#[cfg(test)]
-pub(crate) fn master_user_data(
-    deployment: &str,
-    image: &str,
-    port: i64,
-    master_yaml: &str,
-    config_path: &str,
-    secrets: &[BootSecret],
-) -> String {
-    master_user_data_with(
-        deployment,
-        image,
-        port,
-        master_yaml,
-        config_path,
-        secrets,
-        &Extras::default(),
-    )
-}
-
 /// Optional steps of the master's boot script, decided by master.yaml.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extras {
@@ -297,7 +277,7 @@ pub struct Extras {
     pub db: Option<DbAddress>,
 }
 
-/// [`master_user_data`] with optional steps.
+/// The master's boot script, with the optional steps `extras`.
 pub(crate) fn master_user_data_with(
     deployment: &str,
     image: &str,

@@ -5,13 +5,14 @@ use super::*;
 
 #[test]
 fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
-    let ud = master_user_data(
+    let ud = master_user_data_with(
         "demo",
         "determinedai/determined-master:0.38.0",
         8080,
         "port: 8080\n",
         HOST_CONFIG_PATH,
         &[],
+        &Extras::default(),
     );
     assert!(ud.starts_with("#!/bin/bash\n"));
     assert!(ud.contains("docker network create determined"));
@@ -20,13 +21,14 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data(
+    let other = master_user_data_with(
         "demo",
         "img",
         8080,
         "port: 8080\n",
         "/opt/det/cluster.yaml",
         &[],
+        &Extras::default(),
     );
     assert!(
         other.contains(
@@ -40,23 +42,25 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
 
 #[test]
 fn heredoc_delimiter_never_collides() {
-    let ud = master_user_data(
+    let ud = master_user_data_with(
         "d",
         "img",
         8080,
         "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
         HOST_CONFIG_PATH,
         &[],
+        &Extras::default(),
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     // Both the usual delimiter and the first fallback in the body: the next one.
-    let ud = master_user_data(
+    let ud = master_user_data_with(
         "d",
         "img",
         8080,
         "DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF",
         HOST_CONFIG_PATH,
         &[],
+        &Extras::default(),
     );
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_3'\n"), "{ud}");
     assert!(ud.contains("\nDETSCRIPT_MASTER_YAML_EOF\nDETSCRIPT_MASTER_YAML_EOF_3\nmv "));
@@ -94,13 +98,14 @@ fn values_are_quoted_unless_plainly_safe() {
 
 #[test]
 fn hostile_values_become_arguments() {
-    let ud = master_user_data(
+    let ud = master_user_data_with(
         "demo\"\n; rm -rf / #",
         "determinedai/determined-master:0.38.0;touch${IFS}/tmp/x",
         8080,
         "port: 8080\n",
         "/etc/$(id)/`id` && x > y/master.yaml",
         &[],
+        &Extras::default(),
     );
     assert!(
         ud.contains("\ndocker pull 'determinedai/determined-master:0.38.0;touch${IFS}/tmp/x'\n")
@@ -468,7 +473,7 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             let dir = TempDir::new();
             let d = dir.0.to_str().expect("utf-8 temp dir").to_string();
             let path = format!("{d}/{file}");
-            let script = master_user_data(&deployment, &image, port, &yaml, &path, &[]);
+            let script = master_user_data_with(&deployment, &image, port, &yaml, &path, &[], &Extras::default());
             // The deployment name stays inside its comment line.
             let lines: Vec<&str> = script.split('\n').collect();
             prop_assert!(lines[1].starts_with("# Determined master for deployment \""));
