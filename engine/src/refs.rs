@@ -96,9 +96,22 @@ pub fn resource_of(path: &str) -> &str {
     path.rsplit_once('.').map(|(id, _)| id).unwrap_or(path)
 }
 
-/// True for the path of a secret (`secret.NAME`).
+/// The path prefix of a secret parameter's value (`secret.NAME`).
+pub const SECRET: &str = "secret.";
+
+/// The path prefix of a secret parameter that has no value yet (a preview): it is still a
+/// secret for every rule, but is shown as unset rather than `(sensitive)`.
+pub const UNSET_SECRET: &str = "unset-secret.";
+
+/// True for the path of a secret parameter, set (`secret.NAME`) or not (`unset-secret.NAME`).
 pub fn is_secret(path: &str) -> bool {
-    path.starts_with("secret.")
+    secret_param(path).is_some()
+}
+
+/// The parameter name in a secret's path, set or unset.
+pub fn secret_param(path: &str) -> Option<&str> {
+    path.strip_prefix(SECRET)
+        .or_else(|| path.strip_prefix(UNSET_SECRET))
 }
 
 /// How a string is shown to people or tools.
@@ -133,6 +146,11 @@ pub fn display(s: &str, style: Style) -> String {
                     out.push_str(t);
                 }
             }
+            Part::Ref(p) if p.starts_with(UNSET_SECRET) => {
+                out.push_str("${param.");
+                out.push_str(&p[UNSET_SECRET.len()..]);
+                out.push('}');
+            }
             Part::Ref(p) if is_secret(p) => out.push_str("(sensitive)"),
             Part::Ref(p) => {
                 out.push_str("${");
@@ -146,7 +164,9 @@ pub fn display(s: &str, style: Style) -> String {
 
 /// A whole-reference value in words.
 pub fn describe(path: &str) -> String {
-    if is_secret(path) {
+    if let Some(name) = path.strip_prefix(UNSET_SECRET) {
+        format!("(unset secret parameter: {name})")
+    } else if is_secret(path) {
         "(sensitive)".to_string()
     } else if let Some(name) = path.strip_prefix("param.") {
         format!("(unset parameter: {name})")

@@ -65,6 +65,9 @@ pub enum Part {
     Unset(String),
     /// The value of a secret parameter, by name: resolved only through [`Secrets`].
     Secret(String),
+    /// A secret parameter without a value (preview only): a secret for every rule, shown
+    /// as unset.
+    UnsetSecret(String),
 }
 
 /// A string of literal text, references, unset parameters and secrets.
@@ -84,6 +87,7 @@ impl fmt::Display for Unresolved {
             Part::Ref(r) => write!(f, "{r} is not known yet"),
             Part::Unset(p) => write!(f, "parameter {p} has no value"),
             Part::Secret(s) => write!(f, "secret {s} has no value"),
+            Part::UnsetSecret(s) => write!(f, "secret parameter {s} has no value"),
             Part::Text(_) => write!(f, "text"),
         }
     }
@@ -113,8 +117,10 @@ impl Tmpl {
             t.push(match part {
                 refs::Part::Text(x) => Part::Text(x.to_string()),
                 refs::Part::Ref(p) => {
-                    if let Some(n) = p.strip_prefix("secret.") {
+                    if let Some(n) = p.strip_prefix(refs::SECRET) {
                         Part::Secret(n.to_string())
+                    } else if let Some(n) = p.strip_prefix(refs::UNSET_SECRET) {
+                        Part::UnsetSecret(n.to_string())
                     } else if let Some(n) = p.strip_prefix("param.") {
                         Part::Unset(n.to_string())
                     } else {
@@ -134,7 +140,10 @@ impl Tmpl {
                 Part::Text(t) => out.push_str(t),
                 Part::Ref(r) => out.push_str(&refs::reference(&r.path())),
                 Part::Unset(n) => out.push_str(&refs::reference(&format!("param.{n}"))),
-                Part::Secret(n) => out.push_str(&refs::reference(&format!("secret.{n}"))),
+                Part::Secret(n) => out.push_str(&refs::reference(&format!("{}{n}", refs::SECRET))),
+                Part::UnsetSecret(n) => {
+                    out.push_str(&refs::reference(&format!("{}{n}", refs::UNSET_SECRET)))
+                }
             }
         }
         out
@@ -196,7 +205,9 @@ impl Tmpl {
 
     /// True when the template holds a secret.
     pub fn has_secret(&self) -> bool {
-        self.0.iter().any(|p| matches!(p, Part::Secret(_)))
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Secret(_) | Part::UnsetSecret(_)))
     }
 
     /// The text with every part resolved: references through `attrs`, secrets through
@@ -219,7 +230,7 @@ impl Tmpl {
                     Some(v) => out.push_str(v.reveal()),
                     None => return Err(Unresolved(p.clone())),
                 },
-                Part::Unset(_) => return Err(Unresolved(p.clone())),
+                Part::Unset(_) | Part::UnsetSecret(_) => return Err(Unresolved(p.clone())),
             }
         }
         Ok(out)
@@ -247,6 +258,7 @@ impl Tmpl {
                 match p {
                     Part::Ref(r) => return refs::describe(&r.path()),
                     Part::Unset(n) => return format!("(unset parameter: {n})"),
+                    Part::UnsetSecret(n) => return format!("(unset secret parameter: {n})"),
                     Part::Secret(_) => return "(sensitive)".into(),
                     Part::Text(_) => {}
                 }
@@ -262,7 +274,7 @@ impl Tmpl {
                     out.push_str(&r.path());
                     out.push('}');
                 }
-                Part::Unset(n) => {
+                Part::Unset(n) | Part::UnsetSecret(n) => {
                     out.push_str("${param.");
                     out.push_str(n);
                     out.push('}');
@@ -353,9 +365,7 @@ impl<'de> Deserialize<'de> for Ref {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ref, D::Error> {
         let s = String::deserialize(d)?;
         match refs::whole_ref(&s) {
-            Some(p) if !p.starts_with("param.") && !p.starts_with("secret.") => {
-                Ok(Ref::from_path(p))
-            }
+            Some(p) if !p.starts_with("param.") && !refs::is_secret(p) => Ok(Ref::from_path(p)),
             _ => Err(de::Error::custom("expected a reference to a resource")),
         }
     }

@@ -56,18 +56,24 @@ async function loadEngine() {
   // reused once it has trapped, so import the glue again (same files, same origin) and
   // instantiate the compiled module again.
   const mod = state.moduleGen ? await import(`./pkg/detscript_wasm.js?instance=${state.moduleGen}`) : firstInstance;
-  if (!state.wasmModule) {
-    // Compiled while it downloads (streaming), started by boot.js when it ran first.
-    const boot = window.__detscriptBoot;
-    const t0 = boot ? boot.startedAt : performance.now();
-    const { module, compiledAt } = await (boot ? boot.compiled : WebAssembly.compileStreaming(fetch(WASM_URL))
-      .then((m) => ({ module: m, compiledAt: performance.now() })));
-    Object.assign(state.metrics, { engineStartAt: t0, compileMs: compiledAt - t0 });
+  const boot = window.__detscriptBoot;
+  if (!state.wasmModule && boot) {
+    // Compiled while it downloaded, instantiated and set up by the inline script of
+    // index.html, which ran first.
+    const { module, compiledAt, instantiatedAt, setUpAt } = await boot.ready;
+    Object.assign(state.metrics, {
+      engineStartAt: boot.startedAt, compileMs: compiledAt - boot.startedAt,
+      instantiateMs: instantiatedAt - compiledAt, setUpMs: setUpAt - instantiatedAt,
+    });
     state.wasmModule = module;
+  } else if (!state.wasmModule) {
+    const t0 = performance.now();
+    state.wasmModule = await WebAssembly.compileStreaming(fetch(WASM_URL));
+    Object.assign(state.metrics, { engineStartAt: t0, compileMs: performance.now() - t0 });
   }
   const t1 = performance.now();
-  await mod.default({ module_or_path: state.wasmModule });
-  if (!state.moduleGen) state.metrics.instantiateMs = performance.now() - t1;
+  await mod.default({ module_or_path: state.wasmModule }); // at once when index.html did it
+  if (state.metrics.instantiateMs === undefined) state.metrics.instantiateMs = performance.now() - t1;
   state.moduleGen += 1;
   engine = mod;
 }

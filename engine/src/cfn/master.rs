@@ -77,7 +77,7 @@ fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
     }
     for t in &quoted {
         for p in t.parts() {
-            if let Part::Unset(n) | Part::Secret(n) = p {
+            if let Part::Unset(n) | Part::Secret(n) | Part::UnsetSecret(n) = p {
                 params.insert(n.clone());
             }
         }
@@ -93,7 +93,7 @@ fn replace_param_scalars(v: &mut Value, token: &str, quoted: &mut Vec<Tmpl>) {
             let has_param = t
                 .parts()
                 .iter()
-                .any(|p| matches!(p, Part::Unset(_) | Part::Secret(_)));
+                .any(|p| matches!(p, Part::Unset(_) | Part::Secret(_) | Part::UnsetSecret(_)));
             if has_param {
                 *s = format!("{token}{}Z", quoted.len());
                 quoted.push(t);

@@ -379,7 +379,9 @@ impl<'a> Cx<'a> {
         match p {
             Part::Ref(r) => self.target(r),
             Part::Unset(n) => Ok((self.param_target(n, ParamUse::Plain)?, None)),
-            Part::Secret(n) => Ok((self.param_target(n, ParamUse::Secret)?, None)),
+            Part::Secret(n) | Part::UnsetSecret(n) => {
+                Ok((self.param_target(n, ParamUse::Secret)?, None))
+            }
             Part::Text(_) => unreachable!("text has no target"),
         }
     }
@@ -474,7 +476,7 @@ impl<'a> Cx<'a> {
             return Err("the database has no master password".into());
         }
         for p in t.parts() {
-            if let Part::Secret(n) | Part::Unset(n) = p {
+            if let Part::Secret(n) | Part::Unset(n) | Part::UnsetSecret(n) = p {
                 self.db_passwords.insert(n.clone());
             }
         }
@@ -510,7 +512,7 @@ fn intrinsic(target: (String, Option<&'static str>)) -> Value {
 /// The parameters (unset or secret) a template names.
 fn param_names(t: &Tmpl) -> impl Iterator<Item = &str> {
     t.parts().iter().filter_map(|p| match p {
-        Part::Unset(n) | Part::Secret(n) => Some(n.as_str()),
+        Part::Unset(n) | Part::Secret(n) | Part::UnsetSecret(n) => Some(n.as_str()),
         _ => None,
     })
 }

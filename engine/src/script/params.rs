@@ -299,7 +299,7 @@ fn value_for(st: &mut State, spec: &ParamSpec) -> Result<Dynamic, String> {
                     &pos,
                 ));
                 let path = if spec.secret {
-                    format!("secret.{}", spec.name)
+                    format!("{}{}", refs::UNSET_SECRET, spec.name)
                 } else {
                     format!("param.{}", spec.name)
                 };

@@ -131,6 +131,49 @@ fn specs_hold_typed_references_and_secrets() {
 
 #[cfg(feature = "metadata")]
 #[test]
+fn an_unset_secret_parameter_reads_unset_and_stays_a_secret() {
+    // Previewed without its value: shown as unset (not as a value that is hidden)...
+    let req = CompileRequest::new("t.rhai", SRC, Mode::Preview);
+    let c = compile(&req).unwrap();
+    let Spec::SecretsmanagerSecret(s) = &c.plan.get("secretsmanager_secret.pw").unwrap().spec
+    else {
+        panic!("a secret")
+    };
+    let value = s.value.as_ref().unwrap();
+    assert_eq!(value.parts(), &[Part::UnsetSecret("pw".into())]);
+    assert!(value.has_secret());
+    assert_eq!(value.to_string(), "(unset secret parameter: pw)");
+    assert!(
+        c.plan
+            .render_text()
+            .contains("(unset secret parameter: pw)")
+    );
+    assert!(c.plan.to_json().contains("${param.pw}"));
+    // ...and still a secret: in a plain field it reads unset without a value and
+    // `(sensitive)` with one, and the exported template asks for it with NoEcho either way.
+    let plain = SRC.replace("key_name(p.keypair)", "key_name(p.pw)");
+    let unset = compile(&CompileRequest::new("t.rhai", &plain, Mode::Preview)).unwrap();
+    let set = compile(
+        &CompileRequest::new("t.rhai", &plain, Mode::Preview)
+            .param("pw", ParamInput::Text("Correct-Horse-9".into())),
+    )
+    .unwrap();
+    for (c, shown) in [
+        (&unset, "(unset secret parameter: pw)"),
+        (&set, "(sensitive)"),
+    ] {
+        let text = c.plan.render_text();
+        let line = text.lines().find(|l| l.contains("key_name")).unwrap();
+        assert!(line.ends_with(shown), "{line}");
+        assert!(!c.plan.to_json().contains("Correct-Horse-9"));
+        let template = crate::cfn::export(&c.plan, &c.params).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::cfn::to_json(&template)).unwrap();
+        assert_eq!(json["Parameters"]["Pw"]["NoEcho"], true, "{json}");
+    }
+}
+
+#[test]
 fn did_you_mean_comes_from_the_registrations() {
     let names = super::api_names(&super::engine_for_docs());
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/script/api_names.txt");

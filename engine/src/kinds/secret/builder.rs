@@ -103,7 +103,7 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
     let mut st = s.borrow_mut();
     // A secret parameter whose value is empty (`default: ""`) leaves the value to AWS.
     let given = o.value.filter(|v| {
-        let param = refs::whole_ref(v).and_then(|p| p.strip_prefix("secret."));
+        let param = refs::whole_ref(v).and_then(|p| p.strip_prefix(refs::SECRET));
         !param
             .and_then(|n| st.params.secrets.get(n))
             .is_some_and(|x| x.is_empty())

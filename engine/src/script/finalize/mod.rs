@@ -323,7 +323,7 @@ fn dependencies(
     let mut unknown = Vec::new();
     refs::visit_strings(props, &mut |s| {
         for path in refs::paths(s) {
-            if path.starts_with("param.") || path.starts_with("secret.") {
+            if path.starts_with("param.") || refs::is_secret(path) {
                 continue;
             }
             let target = refs::resource_of(path);

@@ -91,7 +91,7 @@ pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut 
         );
     });
     for p in params {
-        let name = p.strip_prefix("secret.").unwrap_or(&p);
+        let name = refs::secret_param(&p).unwrap_or(&p);
         errors.push(
             Diagnostic::error(
                 format!("master.yaml holds the secret parameter {name}, which would be written into the master's user-data"),
