@@ -3,16 +3,26 @@
 
 use super::*;
 
-#[test]
-fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
-    let ud = master_user_data_with(
-        "demo",
-        "determinedai/determined-master:0.38.0",
+/// The boot script on port 8080, without secrets or optional steps.
+fn plain(deployment: &str, image: &str, master_yaml: &str, config_path: &str) -> String {
+    master_user_data_with(
+        deployment,
+        image,
         8080,
-        "port: 8080\n",
-        HOST_CONFIG_PATH,
+        master_yaml,
+        config_path,
         &[],
         &Extras::default(),
+    )
+}
+
+#[test]
+fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
+    let ud = plain(
+        "demo",
+        "determinedai/determined-master:0.38.0",
+        "port: 8080\n",
+        HOST_CONFIG_PATH,
     );
     assert!(ud.starts_with("#!/bin/bash\n"));
     assert!(ud.contains("docker network create determined"));
@@ -21,15 +31,7 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data_with(
-        "demo",
-        "img",
-        8080,
-        "port: 8080\n",
-        "/opt/det/cluster.yaml",
-        &[],
-        &Extras::default(),
-    );
+    let other = plain("demo", "img", "port: 8080\n", "/opt/det/cluster.yaml");
     assert!(
         other.contains(
             "-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"
@@ -42,26 +44,11 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
 
 #[test]
 fn heredoc_delimiter_never_collides() {
-    let ud = master_user_data_with(
-        "d",
-        "img",
-        8080,
-        "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
-        HOST_CONFIG_PATH,
-        &[],
-        &Extras::default(),
-    );
+    let heredoc = |yaml: &str| plain("d", "img", yaml, HOST_CONFIG_PATH);
+    let ud = heredoc("a: 1\nDETSCRIPT_MASTER_YAML_EOF\n");
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     // Both the usual delimiter and the first fallback in the body: the next one.
-    let ud = master_user_data_with(
-        "d",
-        "img",
-        8080,
-        "DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF",
-        HOST_CONFIG_PATH,
-        &[],
-        &Extras::default(),
-    );
+    let ud = heredoc("DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF");
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_3'\n"), "{ud}");
     assert!(ud.contains("\nDETSCRIPT_MASTER_YAML_EOF\nDETSCRIPT_MASTER_YAML_EOF_3\nmv "));
 }
@@ -98,14 +85,11 @@ fn values_are_quoted_unless_plainly_safe() {
 
 #[test]
 fn hostile_values_become_arguments() {
-    let ud = master_user_data_with(
+    let ud = plain(
         "demo\"\n; rm -rf / #",
         "determinedai/determined-master:0.38.0;touch${IFS}/tmp/x",
-        8080,
         "port: 8080\n",
         "/etc/$(id)/`id` && x > y/master.yaml",
-        &[],
-        &Extras::default(),
     );
     assert!(
         ud.contains("\ndocker pull 'determinedai/determined-master:0.38.0;touch${IFS}/tmp/x'\n")
