@@ -406,6 +406,8 @@ fn readme_lists_the_ami_regions_of_the_engine() {
     );
     let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains(&want), "the README should say {want:?}");
+    let ssm = format!("`{}`", detscript_engine::amis::UBUNTU_SSM_PARAMETER);
+    assert!(readme.contains(&ssm), "the README should name {ssm}");
 }
 
 /// The README's networking example compiles into the network it describes, without findings.

@@ -3,7 +3,8 @@
 //! (Docker and the NVIDIA stack preinstalled). Scripts pick them with `determined_ami(role)`
 //! by the deployment's region; another region is an error at the script line, as it is for
 //! the peer. An Ubuntu master AMI can instead come from Canonical's public SSM parameter
-//! ([`UBUNTU_SSM_PARAMETER`]), read when the deployment is applied.
+//! ([`UBUNTU_SSM_PARAMETER`], `ubuntu_ami()`; any parameter with `ssm_parameter(name)`),
+//! read when the deployment is applied: the plan shows it as known after apply.
 
 /// (region, master AMI, agent AMI).
 pub const REGION_AMIS: &[(&str, &str, &str)] = &[
@@ -42,6 +43,33 @@ pub const REGION_AMIS: &[(&str, &str, &str)] = &[
 /// Canonical's public SSM parameter with the current Ubuntu 22.04 server AMI of a region.
 pub const UBUNTU_SSM_PARAMETER: &str =
     "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id";
+
+/// Checks an SSM parameter name against Parameter Store's rules: letters, digits and
+/// `_ . - /`, at most 1011 characters, a hierarchy starting with `/` and without an empty
+/// level.
+pub fn check_ssm_name(name: &str) -> Result<(), String> {
+    let bad = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_.-/".contains(*c)));
+    if let Some(c) = bad {
+        return Err(format!(
+            "SSM parameter name {name:?}: {c:?} is not allowed (letters, digits and _ . - / only)"
+        ));
+    }
+    if name.is_empty() || name.len() > 1011 {
+        return Err(format!(
+            "SSM parameter name must be 1-1011 characters, got {}",
+            name.len()
+        ));
+    }
+    if name.contains('/') && (!name.starts_with('/') || name.ends_with('/') || name.contains("//"))
+    {
+        return Err(format!(
+            "SSM parameter name {name:?}: a hierarchy starts with / and has no empty level, like \"{UBUNTU_SSM_PARAMETER}\""
+        ));
+    }
+    Ok(())
+}
 
 /// Which of the two AMIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,5 +156,15 @@ mod tests {
         let e = ami("eu-north-1", Role::Agent).unwrap_err();
         assert!(e.contains("eu-north-1") && e.contains("us-west-2"), "{e}");
         assert!(Role::parse("worker").is_err());
+    }
+
+    #[test]
+    fn ssm_names_follow_parameter_store_rules() {
+        check_ssm_name(UBUNTU_SSM_PARAMETER).unwrap();
+        check_ssm_name("master-ami").unwrap();
+        for bad in ["", "a b", "aws/x", "/x/", "/x//y", "/x$y"] {
+            assert!(check_ssm_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_ssm_name(&"a".repeat(1012)).is_err());
     }
 }

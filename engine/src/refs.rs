@@ -3,7 +3,8 @@
 //! A script handles references as ordinary strings so that it can concatenate them
 //! (`"http://" + db.endpoint`). Inside the engine such a string holds markers from the
 //! Unicode private-use area around a path: `iam_role.agent.arn` for a resource attribute,
-//! `param.keypair` for a parameter without a value, `secret.db_password` for a secret.
+//! `param.keypair` for a parameter without a value, `secret.db_password` for a secret,
+//! `ssm./aws/service/...` for an SSM parameter read at apply.
 //! Nothing a user types can contain these markers, so a literal `${HOME}` in a startup
 //! script is never mistaken for a reference. Renderers turn markers into `${path}`
 //! (JSON, escaping a literal `${` as `$${` as Terraform does), into
@@ -114,6 +115,16 @@ pub fn secret_param(path: &str) -> Option<&str> {
         .or_else(|| path.strip_prefix(UNSET_SECRET))
 }
 
+/// The prefix of an SSM parameter's path (`ssm./aws/service/...`): a value read from
+/// Systems Manager Parameter Store when the deployment is applied.
+pub const SSM: &str = "ssm.";
+
+/// True for a path that is no resource's attribute: an unset parameter, a secret or an SSM
+/// parameter.
+pub fn is_external(path: &str) -> bool {
+    path.starts_with("param.") || is_secret(path) || path.starts_with(SSM)
+}
+
 /// How a string is shown to people or tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
@@ -170,6 +181,8 @@ pub fn describe(path: &str) -> String {
         "(sensitive)".to_string()
     } else if let Some(name) = path.strip_prefix("param.") {
         format!("(unset parameter: {name})")
+    } else if let Some(name) = path.strip_prefix(SSM) {
+        format!("(known after apply: SSM parameter {name})")
     } else if let Some(id) = path
         .strip_suffix(".value")
         .filter(|id| id.starts_with("secretsmanager_secret."))

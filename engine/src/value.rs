@@ -42,6 +42,12 @@ impl Ref {
         refs::reference(&self.path())
     }
 
+    /// The key under which apply knows the value of the SSM parameter `name`: attributes
+    /// are looked up by [`Ref::path`], and `ssm.NAME` is no resource's path.
+    pub fn ssm(name: &str) -> Ref {
+        Ref::new(refs::SSM.trim_end_matches('.'), name)
+    }
+
     fn from_path(path: &str) -> Ref {
         let (resource, attr) = path.rsplit_once('.').unwrap_or((path, ""));
         Ref::new(resource, attr)
@@ -68,6 +74,9 @@ pub enum Part {
     /// A secret parameter without a value (preview only): a secret for every rule, shown
     /// as unset.
     UnsetSecret(String),
+    /// The value of an SSM parameter, by name (`/aws/service/...`): read when the deployment
+    /// is applied, resolved through the attributes as [`Ref::ssm`].
+    Ssm(String),
 }
 
 /// A string of literal text, references, unset parameters and secrets.
@@ -87,6 +96,7 @@ impl fmt::Display for Unresolved {
             Part::Ref(r) => write!(f, "{r} is not known yet"),
             Part::Unset(p) => write!(f, "parameter {p} has no value"),
             Part::Secret(s) => write!(f, "secret {s} has no value"),
+            Part::Ssm(n) => write!(f, "SSM parameter {n} is not read yet"),
             Part::UnsetSecret(s) => write!(f, "secret parameter {s} has no value"),
             Part::Text(_) => write!(f, "text"),
         }
@@ -123,6 +133,8 @@ impl Tmpl {
                         Part::UnsetSecret(n.to_string())
                     } else if let Some(n) = p.strip_prefix("param.") {
                         Part::Unset(n.to_string())
+                    } else if let Some(n) = p.strip_prefix(refs::SSM) {
+                        Part::Ssm(n.to_string())
                     } else {
                         Part::Ref(Ref::from_path(p))
                     }
@@ -144,6 +156,7 @@ impl Tmpl {
                 Part::UnsetSecret(n) => {
                     out.push_str(&refs::reference(&format!("{}{n}", refs::UNSET_SECRET)))
                 }
+                Part::Ssm(n) => out.push_str(&refs::reference(&Ref::ssm(n).path())),
             }
         }
         out
@@ -180,6 +193,27 @@ impl Tmpl {
             [Part::Text(t)] => Some(t),
             _ => None,
         }
+    }
+
+    /// An SSM parameter's value, read at apply.
+    pub fn ssm(name: impl Into<String>) -> Tmpl {
+        Tmpl(vec![Part::Ssm(name.into())])
+    }
+
+    /// The SSM parameter, when the template is exactly one's value.
+    pub fn as_ssm(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [Part::Ssm(n)] => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Every SSM parameter the template reads.
+    pub fn ssm_parameters(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().filter_map(|p| match p {
+            Part::Ssm(n) => Some(n.as_str()),
+            _ => None,
+        })
     }
 
     /// The reference, when the template is exactly one.
@@ -230,22 +264,29 @@ impl Tmpl {
                     Some(v) => out.push_str(v.reveal()),
                     None => return Err(Unresolved(p.clone())),
                 },
+                Part::Ssm(n) => match attrs(&Ref::ssm(n)) {
+                    Some(v) => out.push_str(&v),
+                    None => return Err(Unresolved(p.clone())),
+                },
                 Part::Unset(_) | Part::UnsetSecret(_) => return Err(Unresolved(p.clone())),
             }
         }
         Ok(out)
     }
 
-    /// Replaces the references `attrs` knows by their text; the rest stays.
+    /// Replaces the references (and SSM parameters) `attrs` knows by their text; the rest
+    /// stays.
     pub fn substitute(&self, attrs: &dyn Fn(&Ref) -> Option<String>) -> Tmpl {
         let mut t = Tmpl(Vec::with_capacity(self.0.len()));
         for p in &self.0 {
-            match p {
-                Part::Ref(r) => match attrs(r) {
-                    Some(v) => t.push(Part::Text(v)),
-                    None => t.push(p.clone()),
-                },
-                other => t.push(other.clone()),
+            let known = match p {
+                Part::Ref(r) => attrs(r),
+                Part::Ssm(n) => attrs(&Ref::ssm(n)),
+                _ => None,
+            };
+            match known {
+                Some(v) => t.push(Part::Text(v)),
+                None => t.push(p.clone()),
             }
         }
         t
@@ -260,6 +301,7 @@ impl Tmpl {
                     Part::Unset(n) => return format!("(unset parameter: {n})"),
                     Part::UnsetSecret(n) => return format!("(unset secret parameter: {n})"),
                     Part::Secret(_) => return "(sensitive)".into(),
+                    Part::Ssm(n) => return refs::describe(&Ref::ssm(n).path()),
                     Part::Text(_) => {}
                 }
             }
@@ -280,6 +322,11 @@ impl Tmpl {
                     out.push('}');
                 }
                 Part::Secret(_) => out.push_str("(sensitive)"),
+                Part::Ssm(n) => {
+                    out.push_str("${");
+                    out.push_str(&Ref::ssm(n).path());
+                    out.push('}');
+                }
             }
         }
         out
@@ -365,7 +412,7 @@ impl<'de> Deserialize<'de> for Ref {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ref, D::Error> {
         let s = String::deserialize(d)?;
         match refs::whole_ref(&s) {
-            Some(p) if !p.starts_with("param.") && !refs::is_secret(p) => Ok(Ref::from_path(p)),
+            Some(p) if !refs::is_external(p) => Ok(Ref::from_path(p)),
             _ => Err(de::Error::custom("expected a reference to a resource")),
         }
     }

@@ -254,6 +254,21 @@ test('a syntax error shows a diagnostic on its line and keeps the last good plan
   assert.equal(await renderedResources(), count);
 });
 
+test('the master AMI from SSM is known after apply on the page (no credentials)', async () => {
+  const original = await editorText();
+  assert.ok(original.includes('determined_ami("master")'));
+  await replan(() => typeScript(original.replace('determined_ami("master")', 'ubuntu_ami()')), 'ok');
+  const name = '/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id';
+  const plan = JSON.parse(await browserPlanJson());
+  const master = plan.resources.find((r) => r.id === 'ec2_instance.master');
+  assert.equal(master.properties.image_id, `\${ssm.${name}}`);
+  const ref = page.locator('#view-plan .unknown', { hasText: `\${ssm.${name}}` }).first();
+  assert.equal(await ref.getAttribute('title'), `known after apply: SSM parameter ${name}`);
+  assert.match(await ref.textContent(), /← SSM parameter, read at apply$/);
+  await replan(() => typeScript(original), 'ok');
+  assertSameBytes(await browserPlanJson(), cliJson, 'plan JSON');
+});
+
 test('the page stops runaway and memory-hungry scripts with a clear error, then plans again', async () => {
   const original = await editorText();
   const cases = [

@@ -46,6 +46,11 @@ fi
 # The engine versions detscript pins, checked against cfn-lint's list of versions AWS still
 # creates: a deprecated-version finding (W3690 cluster, W3691 instance) fails any template.
 scripts+=(tests/cfn/versions.rhai)
+# The master's AMI from Canonical's public SSM parameter: a {{resolve:ssm:...}} dynamic
+# reference in ImageId, which cfn-lint must accept.
+sed 's/determined_ami("master")/ubuntu_ami()/' scripts/deploy.rhai >"$out/deploy-ssm-ami.rhai"
+grep -q 'ubuntu_ami()' "$out/deploy-ssm-ami.rhai" || { echo "error: scripts/deploy.rhai has no determined_ami(\"master\")"; exit 1; }
+scripts+=("$out/deploy-ssm-ami.rhai")
 failed=0
 for script in "${scripts[@]}"; do
     name="$(basename "$script" .rhai)"
@@ -91,6 +96,13 @@ print(sum(1 for p in t.get("Parameters", {}) if "password" in p.lower()))' "$tem
             [ -n "$report" ] && printf '%s\n' "$report" | sed 's/^/       /'
         fi
     done
+done
+
+for template in "$out/deploy-ssm-ami.yaml" "$out/deploy-ssm-ami.json"; do
+    if ! grep -q '{{resolve:ssm:/aws/service/canonical/ubuntu/server/22.04/' "$template"; then
+        echo "FAIL $template: the master's ImageId is not the SSM dynamic reference"
+        failed=$((failed + 1))
+    fi
 done
 
 if [ "$failed" -gt 0 ]; then

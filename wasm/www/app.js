@@ -456,10 +456,13 @@ function unknownRef(text, ref, ids) {
   const attr = segments.slice(2).join('.');
   const known = ids.has(owner);
   const param = segments[0] === 'param' ? segments.slice(1).join('.') : null;
+  const ssm = segments[0] === 'ssm' ? segments.slice(1).join('.') : null;
   const title = known
     ? `known after apply: ${attr || 'value'} of ${owner}`
-    : param ? `parameter ${param} has no value in this preview` : `unknown in this preview: ${ref}`;
-  const from = known ? `← ${owner}` : param ? `← parameter ${param} (no value)` : '← not known until apply';
+    : param ? `parameter ${param} has no value in this preview`
+    : ssm ? `known after apply: SSM parameter ${ssm}` : `unknown in this preview: ${ref}`;
+  const from = known ? `← ${owner}` : param ? `← parameter ${param} (no value)`
+    : ssm ? '← SSM parameter, read at apply' : '← not known until apply';
   return el('span', {
     class: 'unknown' + (known || param ? ' link' : ''), title,
     onclick: known ? () => focusResource(owner) : param ? () => focusParam(param) : undefined,

@@ -65,7 +65,10 @@ pub(super) async fn refresh(
         "Reading live state of deployment \"{}\" in {}...",
         plan.deployment.name, clients.region
     ));
-    let state = discover(clients, plan)
+    let mut state = discover(clients, plan)
+        .await
+        .map_err(|e| ui.fail(&format!("{e:#}")))?;
+    state.ssm = super::ssm::read(clients, plan)
         .await
         .map_err(|e| ui.fail(&format!("{e:#}")))?;
     let mut d = diff(plan, &state);
@@ -110,6 +113,7 @@ pub fn diff_json(d: &Diff) -> serde_json::Value {
         "conflicts": d.conflicts,
         "blocked": d.blocked,
         "upgrade": d.upgrade.as_ref().map(upgrade::Upgrade::json),
+        "notices": d.notices,
     })
 }
 
@@ -270,7 +274,7 @@ pub async fn run_async(
     }
     report_conflicts(&ui, &d)?;
     super::saved::check_changes(&d, opts.expect_changes.as_deref(), &ui)?;
-    let mut attrs = Attrs::default();
+    let mut attrs = super::ssm::attrs(&state.ssm);
     for c in &d.changes {
         if matches!(c.action, Action::NoOp | Action::Update(_)) {
             if let Some(l) = state.owned.get(&c.id) {

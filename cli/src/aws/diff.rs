@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use detscript_engine::{Kind, Plan};
 
-use super::Attrs;
 use super::discover::{Live, LiveRule, State, kind_words};
 use super::providers::{self, Cmp, Vals};
 use super::upgrade::{self, Upgrade};
@@ -56,6 +55,8 @@ pub struct Diff {
     /// A new Determined version on the live master: the steps `run` takes around its
     /// replacement.
     pub upgrade: Option<Upgrade>,
+    /// Things worth knowing that change nothing (a newer AMI the pinned master does not take).
+    pub notices: Vec<String>,
 }
 
 impl Diff {
@@ -126,6 +127,9 @@ impl Diff {
         if let Some(u) = &self.upgrade {
             out.push_str(&u.render());
         }
+        for n in &self.notices {
+            out.push_str(&format!("note: {n}\n"));
+        }
         if self.pending() == 0 {
             out.push_str("No changes: live AWS matches the script.\n");
         }
@@ -140,8 +144,9 @@ pub fn diff(plan: &Plan, state: &State) -> Diff {
         ..Diff::default()
     };
     d.conflicts.extend(state.duplicate_messages());
-    // Attributes known now: those of live resources that stay (no replace).
-    let mut attrs = Attrs::default();
+    // Attributes known now: the SSM parameters read and those of live resources that stay
+    // (no replace).
+    let mut attrs = super::ssm::attrs(&state.ssm);
     let mut replaced: BTreeSet<String> = BTreeSet::new();
     let mut used_rules = BTreeSet::new();
     for r in &plan.resources {
@@ -196,6 +201,11 @@ run `detscript destroy` first or change it back",
         }
     }
     d.upgrade = upgrade::detect(plan, state, &d.changes);
+    let vals = Vals {
+        plan,
+        attrs: &attrs,
+    };
+    super::ssm::report_newer_amis(&mut d, plan, state, &vals);
     d
 }
 
@@ -208,6 +218,7 @@ pub(crate) mod tests {
     use detscript_engine::Spec;
 
     use super::*;
+    use crate::aws::Attrs;
     use crate::aws::discover::{Detail, Peer};
     use crate::aws::providers::iam::{decode_policy, normalize_policy};
     use crate::aws::providers::sg::GroupLive;

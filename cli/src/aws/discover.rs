@@ -66,6 +66,9 @@ pub struct State {
     /// Existing resources the plan names by id (an existing VPC), by logical id: looked up,
     /// never owned, so never modified or deleted.
     pub existing: BTreeMap<String, Live>,
+    /// The SSM parameters the plan reads (the master's AMI), by name: read by
+    /// [`super::command::refresh`], not by discovery (`destroy` needs none).
+    pub ssm: BTreeMap<String, String>,
 }
 
 impl State {

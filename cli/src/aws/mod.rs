@@ -17,6 +17,7 @@ pub mod progress;
 pub mod providers;
 pub mod saved;
 pub mod show;
+pub mod ssm;
 pub mod ui;
 pub mod upgrade;
 
@@ -41,8 +42,10 @@ pub struct Clients {
     pub rds: aws_sdk_rds::Client,
     pub s3: aws_sdk_s3::Client,
     pub sm: aws_sdk_secretsmanager::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub region: String,
-    /// HTTP requests sent by the four clients (retries included).
+    /// HTTP requests sent by the clients (retries included).
     pub requests: RequestCounter,
 }
 
@@ -133,28 +136,24 @@ the shared profile{}, SSO and the instance role): {}",
         .force_path_style(custom_endpoint)
         .interceptor(requests.clone())
         .build();
+    // A client whose requests the counter sees.
+    macro_rules! counted {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&conf)
+                    .interceptor(requests.clone())
+                    .build(),
+            )
+        };
+    }
     Ok(Clients {
-        ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&conf)
-                .interceptor(requests.clone())
-                .build(),
-        ),
-        iam: aws_sdk_iam::Client::from_conf(
-            aws_sdk_iam::config::Builder::from(&conf)
-                .interceptor(requests.clone())
-                .build(),
-        ),
-        rds: aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::config::Builder::from(&conf)
-                .interceptor(requests.clone())
-                .build(),
-        ),
+        ec2: counted!(aws_sdk_ec2),
+        iam: counted!(aws_sdk_iam),
+        rds: counted!(aws_sdk_rds),
         s3: aws_sdk_s3::Client::from_conf(s3conf),
-        sm: aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&conf)
-                .interceptor(requests.clone())
-                .build(),
-        ),
+        sm: counted!(aws_sdk_secretsmanager),
+        ssm: counted!(aws_sdk_ssm),
+        quotas: counted!(aws_sdk_servicequotas),
         region,
         requests,
     })

@@ -1,9 +1,11 @@
 //! Checks `run` makes before it creates anything, as `det deploy aws` does: the region is
 //! the one the plan's AMIs belong to (and has Determined AMIs at all), every EC2 key pair the
 //! master and the pools name exists, and the vCPUs the pools may launch (max instances ×
-//! vCPUs of the type, from DescribeInstanceTypes) are stated per EC2 quota family, with the
-//! Service Quotas code to compare against. A missing region or key pair stops the run; the
-//! vCPU need is a warning with the numbers, since Determined only launches agents on demand.
+//! vCPUs of the type, from DescribeInstanceTypes) are compared per EC2 quota family with the
+//! account's quota from Service Quotas (GetServiceQuota, else the AWS default). A missing
+//! region or key pair stops the run; a vCPU need above the quota is a warning with the
+//! numbers, since Determined only launches agents on demand; a quota that cannot be read
+//! (denied, unreachable, unknown) is a warning too and never stops the run.
 
 use std::collections::BTreeMap;
 
@@ -16,23 +18,34 @@ use super::ui::Ui;
 use super::{Clients, aws_err, code_of};
 use crate::Exit;
 
+/// EC2's vCPU quotas: (instance families, name, on-demand code, spot code). Types of other
+/// families (high memory, HPC, Mac, ...) are reported without a code.
+const QUOTAS: &[(&[&str], &str, &str, &str)] = &[
+    (
+        &["a", "c", "d", "h", "i", "im", "is", "m", "r", "t", "z"],
+        "Standard (A, C, D, H, I, M, R, T, Z)",
+        "L-1216C47A",
+        "L-34B43A08",
+    ),
+    (&["g", "vt"], "G and VT", "L-DB2E81BA", "L-3819A6DF"),
+    (&["p"], "P", "L-417A185B", "L-7212CCBC"),
+    (&["f"], "F", "L-74FC7D96", "L-88CF9481"),
+    (&["inf"], "Inf", "L-1945791B", "L-B5D1601B"),
+    (&["x"], "X", "L-7295265B", "L-E3A00192"),
+    (&["dl"], "DL", "L-6E869C2A", "L-85EED4F7"),
+];
+
 /// The EC2 vCPU quota a family of instance types counts against: (name, on-demand code,
-/// spot code). Types outside these families are reported without a code.
+/// spot code).
 fn quota_family(instance_type: &str) -> Option<(&'static str, &'static str, &'static str)> {
     let family: String = instance_type
         .chars()
         .take_while(|c| c.is_ascii_lowercase())
         .collect();
-    match family.as_str() {
-        "g" | "vt" => Some(("G and VT", "L-DB2E81BA", "L-3819A6DF")),
-        "p" => Some(("P", "L-417A185B", "L-7212CCBC")),
-        f if f.len() <= 2 && "acdhimrtz".contains(&f[..1.min(f.len())]) && !f.is_empty() => Some((
-            "Standard (A, C, D, H, I, M, R, T, Z)",
-            "L-1216C47A",
-            "L-34B43A08",
-        )),
-        _ => None,
-    }
+    QUOTAS
+        .iter()
+        .find(|(families, ..)| families.contains(&family.as_str()))
+        .map(|(_, name, on_demand, spot)| (*name, *on_demand, *spot))
 }
 
 /// What the plan asks of the account: key pairs, AMIs and, per pool, the most instances of
@@ -184,20 +197,98 @@ pub async fn check(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> 
         }
     }
     for ((quota, code), (total, parts)) in vcpu_needs(&n, &vcpus) {
-        let code = if code.is_empty() {
-            String::new()
+        let limit = if code.is_empty() {
+            Err("no Service Quotas code is known for this family".to_string())
         } else {
-            format!(" (Service Quotas code {code})")
+            read_quota(clients, &code).await
         };
-        ui.say(&format!(
-            "warning: preflight: the pools may run up to {total} vCPUs of {quota}{code}: {}. \
-If the account's quota in {} is lower, Determined's launches fail with VcpuLimitExceeded; \
-check it in the Service Quotas console and request an increase if needed",
-            parts.join(", "),
-            clients.region
+        ui.say(&verdict(
+            &quota,
+            &code,
+            total,
+            &parts,
+            &clients.region,
+            limit,
         ));
     }
     Ok(())
+}
+
+/// How long one quota read may take: preflight must not hold `run` up when Service Quotas is
+/// slow or unreachable.
+const QUOTA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The account's EC2 quota `code` in vCPUs: the applied value, else AWS's default (a quota
+/// never changed may have no applied value); the error as text.
+async fn read_quota(c: &Clients, code: &str) -> Result<f64, String> {
+    let applied = async {
+        match c
+            .quotas
+            .get_service_quota()
+            .service_code("ec2")
+            .quota_code(code)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(o.quota().and_then(|q| q.value())),
+            Err(e) if code_of(&e) == Some("NoSuchResourceException") => {
+                let d = c
+                    .quotas
+                    .get_aws_default_service_quota()
+                    .service_code("ec2")
+                    .quota_code(code)
+                    .send()
+                    .await;
+                d.map(|o| o.quota().and_then(|q| q.value()))
+                    .map_err(|e| format!("{:#}", aws_err("GetAWSDefaultServiceQuota", code, e)))
+            }
+            Err(e) => Err(format!("{:#}", aws_err("GetServiceQuota", code, e))),
+        }
+    };
+    match tokio::time::timeout(QUOTA_TIMEOUT, applied).await {
+        Ok(Ok(Some(v))) => Ok(v),
+        Ok(Ok(None)) => Err("Service Quotas returned no value".into()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!(
+            "Service Quotas did not answer within {}s",
+            QUOTA_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The preflight line for one quota: the pools' need against the account's quota, or the
+/// need alone when the quota could not be read.
+fn verdict(
+    quota: &str,
+    code: &str,
+    total: i64,
+    parts: &[String],
+    region: &str,
+    limit: Result<f64, String>,
+) -> String {
+    let code = if code.is_empty() {
+        String::new()
+    } else {
+        format!(" (Service Quotas code {code})")
+    };
+    let need = format!(
+        "the pools may run up to {total} vCPUs of {quota}{code}: {}",
+        parts.join(", ")
+    );
+    match limit {
+        Ok(q) if (total as f64) <= q => {
+            format!("preflight: {need}; the account's quota in {region} is {q} vCPUs")
+        }
+        Ok(q) => format!(
+            "warning: preflight: {need}. The account's quota in {region} is {q} vCPUs: Determined's \
+launches beyond it fail with VcpuLimitExceeded; lower max_instances or request an increase in the \
+Service Quotas console"
+        ),
+        Err(e) => format!(
+            "warning: preflight: {need}. The account's quota in {region} could not be read ({e}); \
+if it is lower, Determined's launches fail with VcpuLimitExceeded: check it in the Service Quotas console"
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -211,8 +302,22 @@ mod tests {
         assert_eq!(quota_family("p3.8xlarge").unwrap().1, "L-417A185B");
         assert_eq!(quota_family("m5.xlarge").unwrap().1, "L-1216C47A");
         assert_eq!(quota_family("t3.large").unwrap().2, "L-34B43A08");
-        assert_eq!(quota_family("inf2.xlarge"), None);
-        assert_eq!(quota_family("x2gd.large"), None);
+        assert_eq!(quota_family("im4gn.large").unwrap().1, "L-1216C47A");
+        assert_eq!(quota_family("inf2.xlarge").unwrap().1, "L-1945791B");
+        assert_eq!(quota_family("x2gd.large").unwrap().2, "L-E3A00192");
+        // DL has its own quota although it starts with a Standard family's letter.
+        assert_eq!(quota_family("dl1.24xlarge").unwrap().0, "DL");
+        assert_eq!(quota_family("hpc7g.16xlarge"), None);
+        assert_eq!(quota_family("u-6tb1.metal"), None);
+    }
+
+    #[test]
+    fn the_readme_lists_every_quota_code() {
+        let readme = include_str!("../../../README.md");
+        for (_, name, on_demand, spot) in QUOTAS {
+            let row = format!("| {name} | {on_demand} | {spot} |");
+            assert!(readme.contains(&row), "README.md should have the row {row}");
+        }
     }
 
     #[test]
@@ -238,6 +343,42 @@ mod tests {
             "L-1216C47A".to_string(),
         )];
         assert_eq!(std.0, 8);
+        // zz9.huge: no vCPUs read, so not counted.
         assert_eq!(got.len(), 2, "{got:?}");
+    }
+
+    #[test]
+    fn verdicts_compare_the_need_with_the_quota() {
+        let parts = vec!["gpu: 8 × g5.2xlarge (8 vCPUs)".to_string()];
+        let v = |limit| {
+            verdict(
+                "spot G and VT",
+                "L-3819A6DF",
+                64,
+                &parts,
+                "us-west-2",
+                limit,
+            )
+        };
+        let need = "the pools may run up to 64 vCPUs of spot G and VT (Service Quotas code \
+L-3819A6DF): gpu: 8 × g5.2xlarge (8 vCPUs)";
+        assert_eq!(
+            v(Ok(64.0)),
+            format!("preflight: {need}; the account's quota in us-west-2 is 64 vCPUs")
+        );
+        let over = v(Ok(63.0));
+        assert!(
+            over.starts_with(&format!(
+                "warning: preflight: {need}. The account's quota in us-west-2 is 63 vCPUs: \
+Determined's launches beyond it fail with VcpuLimitExceeded"
+            )),
+            "{over}"
+        );
+        let unknown = v(Err("AccessDeniedException: no".into()));
+        assert!(
+            unknown.starts_with("warning:")
+                && unknown.contains("could not be read (AccessDeniedException: no)"),
+            "{unknown}"
+        );
     }
 }

@@ -24,9 +24,14 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// The hash of the changes `d` would make.
+/// The hash of the changes `d` would make (notices change nothing, so they are left out: a
+/// newer AMI in the master's SSM parameter does not make a saved plan stale).
 pub fn changes_sha256(d: &Diff) -> String {
-    sha256_hex(&diff_json(d).to_string())
+    let mut json = diff_json(d);
+    if let Some(m) = json.as_object_mut() {
+        m.remove("notices");
+    }
+    sha256_hex(&json.to_string())
 }
 
 /// Applying a saved plan: refuses when the changes against live AWS are no longer the saved

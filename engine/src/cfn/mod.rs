@@ -382,7 +382,7 @@ impl<'a> Cx<'a> {
             Part::Secret(n) | Part::UnsetSecret(n) => {
                 Ok((self.param_target(n, ParamUse::Secret)?, None))
             }
-            Part::Text(_) => unreachable!("text has no target"),
+            Part::Text(_) | Part::Ssm(_) => unreachable!("text has no target"),
         }
     }
 
@@ -404,6 +404,9 @@ impl<'a> Cx<'a> {
                 "Fn::Sub": format!("{{{{resolve:secretsmanager:${{{logical}}}:SecretString}}}}")
             }));
         }
+        if let Some(name) = t.as_ssm() {
+            return Ok(Value::String(ssm_dynamic_ref(name)));
+        }
         if let [p] = t.parts() {
             return Ok(intrinsic(self.part_target(p)?));
         }
@@ -412,6 +415,7 @@ impl<'a> Cx<'a> {
             match part {
                 // CloudFormation's Sub writes a literal `${` as `${!`.
                 Part::Text(s) => text.push_str(&s.replace("${", "${!")),
+                Part::Ssm(n) => text.push_str(&ssm_dynamic_ref(n)),
                 p => {
                     let (id, attr) = self.part_target(p)?;
                     text.push_str("${");
@@ -499,6 +503,12 @@ impl<'a> Cx<'a> {
         };
         Ok(json!({ "Fn::Base64": self.tmpl(&t)? }))
     }
+}
+
+/// An SSM parameter's value as CloudFormation's dynamic reference, resolved by CloudFormation
+/// when it creates or updates the stack (as `run` reads it when it applies).
+fn ssm_dynamic_ref(name: &str) -> String {
+    format!("{{{{resolve:ssm:{name}}}}}")
 }
 
 /// `Ref` or `Fn::GetAtt` of a target.

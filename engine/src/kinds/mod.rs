@@ -145,15 +145,23 @@ impl Spec {
         value::marked(|| self.to_json())
     }
 
+    /// Visits every template the spec holds.
+    fn each_tmpl(&self, f: &mut dyn FnMut(Tmpl)) {
+        let v = Value::Object(self.to_marked_json());
+        crate::refs::visit_strings(&v, &mut |s| f(Tmpl::from_marked(s)));
+    }
+
     /// Every reference the spec holds.
     pub fn refs(&self) -> Vec<Ref> {
         let mut out = Vec::new();
-        let v = Value::Object(self.to_marked_json());
-        crate::refs::visit_strings(&v, &mut |s| {
-            for t in Tmpl::from_marked(s).refs() {
-                out.push(t.clone());
-            }
-        });
+        self.each_tmpl(&mut |t| out.extend(t.refs().cloned()));
+        out
+    }
+
+    /// Every SSM parameter the spec reads at apply (see [`crate::value::Part::Ssm`]).
+    pub fn ssm_parameters(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.each_tmpl(&mut |t| out.extend(t.ssm_parameters().map(str::to_string)));
         out
     }
 

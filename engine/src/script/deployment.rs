@@ -121,6 +121,19 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 .or_else(|m| fail(&ctx, m))
         },
     );
+    engine.register_fn(
+        "ssm_parameter",
+        |ctx: NativeCallContext, name: &str| -> RhaiResult<String> {
+            if refs::has_refs(name) {
+                return fail(&ctx, "ssm_parameter() needs the parameter's name when planning; give its parameter a value");
+            }
+            crate::amis::check_ssm_name(name).or_else(|m| fail(&ctx, m))?;
+            Ok(crate::value::Tmpl::ssm(name).to_marked())
+        },
+    );
+    engine.register_fn("ubuntu_ami", || {
+        crate::value::Tmpl::ssm(crate::amis::UBUNTU_SSM_PARAMETER).to_marked()
+    });
     let s = state.clone();
     engine.register_fn(
         "tags",

@@ -210,6 +210,101 @@ mod amis {
     }
 }
 
+mod ssm_ami {
+    use super::*;
+
+    use super::super::tests::master::pool;
+    use crate::value::Tmpl;
+
+    const UBUNTU: &str = crate::amis::UBUNTU_SSM_PARAMETER;
+
+    fn with_image(image: &str) -> String {
+        pool("").replace("\"ami-0123456789abcdef0\")", &format!("{image}))"))
+    }
+
+    #[test]
+    fn the_master_ami_is_known_after_apply_from_the_ssm_parameter() {
+        let p = plan(&with_image("ubuntu_ami("));
+        let r = p.get("ec2_instance.m").unwrap();
+        let crate::Spec::Ec2Instance(spec) = &r.spec else {
+            panic!("an instance")
+        };
+        assert_eq!(spec.image_id, Tmpl::ssm(UBUNTU));
+        assert_eq!(r.spec.ssm_parameters(), vec![UBUNTU.to_string()]);
+        // No resource to depend on; the canonical JSON and the text view say what it is.
+        assert!(r.depends_on.iter().all(|d| !d.contains("ssm")), "{r:?}");
+        assert_eq!(
+            r.properties()["image_id"],
+            serde_json::json!(format!("${{ssm.{UBUNTU}}}"))
+        );
+        let text = p.render_text();
+        assert!(
+            text.contains(&format!("(known after apply: SSM parameter {UBUNTU})")),
+            "{text}"
+        );
+        let custom = plan(&with_image("ssm_parameter(\"/team/det/master-ami\""));
+        let crate::Spec::Ec2Instance(spec) = &custom.get("ec2_instance.m").unwrap().spec else {
+            panic!("an instance")
+        };
+        assert_eq!(spec.image_id.as_ssm(), Some("/team/det/master-ami"));
+        let resolved = spec.image_id.resolve(
+            &|r| (r.path() == "ssm./team/det/master-ami").then(|| "ami-1".into()),
+            None,
+        );
+        assert_eq!(resolved.unwrap(), "ami-1");
+        let unread = spec.image_id.resolve(&|_| None, None).unwrap_err();
+        assert_eq!(
+            unread.to_string(),
+            "SSM parameter /team/det/master-ami is not read yet"
+        );
+    }
+
+    #[test]
+    fn bad_names_and_other_uses_are_errors_at_the_line() {
+        let (m, line) = error("deployment(\"t\");\nssm_parameter(\"aws/no slash\");");
+        assert!(m.contains("' ' is not allowed"), "{m}");
+        assert_eq!(line, 2);
+        let (m, _) = error("deployment(\"t\"); ssm_parameter(\"team//x\");");
+        assert!(m.contains("starts with /"), "{m}");
+        let (m, _) = error("let p = params(#{ n: #{} }); deployment(\"t\"); ssm_parameter(p.n);");
+        assert!(
+            m.contains("needs the parameter's name when planning"),
+            "{m}"
+        );
+        // Outside the master's image_id (here a pool's AMI in master.yaml, and a tag): refused,
+        // since the value is text from outside the script.
+        let (m, _) = error(&pool(".image_id(ubuntu_ami())"));
+        assert!(
+            m.contains("reads the SSM parameter") && m.contains("image_id(..) only"),
+            "{m}"
+        );
+        let (m, line) =
+            error("deployment(\"t\").tags(#{ ami: ubuntu_ami() });\nsecurity_group(\"x\", \"X\");");
+        assert!(
+            m.contains("security_group.x reads the SSM parameter"),
+            "{m}"
+        );
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn cloudformation_resolves_the_parameter_itself() {
+        let p = plan(&with_image("ubuntu_ami("));
+        let t = crate::cfn::export(&p, &[]).expect("exports");
+        let props = t["Resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|r| r["Type"] == "AWS::EC2::Instance")
+            .expect("the master")["Properties"]
+            .clone();
+        assert_eq!(
+            props["ImageId"],
+            serde_json::json!(format!("{{{{resolve:ssm:{UBUNTU}}}}}"))
+        );
+    }
+}
+
 mod master_role {
     use super::*;
 

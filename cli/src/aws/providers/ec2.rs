@@ -176,7 +176,7 @@ impl Provider for Ec2Instance {
             return Action::Replace(format!("instance type {} -> {t}", l.instance_type));
         }
         let img = v.shown(&spec.image_id);
-        if img != l.image_id {
+        if img != l.image_id && !crate::aws::ssm::pinned(spec) {
             return Action::Replace(format!("image {} -> {img}", l.image_id));
         }
         let key = spec.key_name.as_ref().map(|k| v.shown(k));

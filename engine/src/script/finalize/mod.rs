@@ -279,6 +279,15 @@ fn build_resources(
                 continue;
             }
         };
+        if let Some(name) = misplaced_ssm(&spec, &tags) {
+            errors.push(Diagnostic::error(
+                format!(
+                    "{id} reads the SSM parameter {name} outside the master's image_id: \
+ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only"
+                ),
+                &pos,
+            ));
+        }
         resources.push(Resource {
             id,
             kind,
@@ -291,6 +300,23 @@ fn build_resources(
         });
     }
     resources
+}
+
+/// An SSM parameter the resource reads anywhere but as the whole image_id of an EC2
+/// instance: its value is text from outside the script, never quoted for a shell or checked
+/// like script text, so it may only be an AMI id.
+fn misplaced_ssm(spec: &Spec, tags: &BTreeMap<String, Tmpl>) -> Option<String> {
+    let mut rest = spec.clone();
+    if let Spec::Ec2Instance(i) = &mut rest {
+        if i.image_id.as_ssm().is_some() {
+            i.image_id = Tmpl::default();
+        }
+    }
+    let in_tags = tags.values().flat_map(|t| t.ssm_parameters());
+    rest.ssm_parameters()
+        .into_iter()
+        .chain(in_tags.map(str::to_string))
+        .next()
 }
 
 /// Tags as templates (a deployment tag may hold an unset parameter in a preview).
@@ -323,7 +349,7 @@ fn dependencies(
     let mut unknown = Vec::new();
     refs::visit_strings(props, &mut |s| {
         for path in refs::paths(s) {
-            if path.starts_with("param.") || refs::is_secret(path) {
+            if refs::is_external(path) {
                 continue;
             }
             let target = refs::resource_of(path);
