@@ -235,7 +235,11 @@ fn deploy_rhai_is_the_guide() {
     assert_eq!(doc["db"]["port"], 5432);
     assert_eq!(doc["db"]["name"], "determined");
     assert_eq!(doc["checkpoint_storage"]["type"], "s3");
-    assert_eq!(doc["checkpoint_storage"]["bucket"], "det-demo-checkpoints");
+    // Region and account in the name: one deployment name per region and account.
+    assert_eq!(
+        doc["checkpoint_storage"]["bucket"],
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
     let provider = &doc["resource_pools"][0]["provider"];
     assert_eq!(doc["resource_pools"][0]["pool_name"], "default");
     assert_eq!(provider["type"], "aws");
@@ -393,21 +397,77 @@ fn the_readme_tour_compiles() {
     assert!(compiled.plan.get("ec2_instance.master").is_some());
 }
 
-/// The README's list of regions with Determined AMIs is the engine's map.
-#[test]
-fn readme_lists_the_ami_regions_of_the_engine() {
+/// README.md with every run of whitespace as one space.
+fn readme_flat() -> String {
     let readme = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
     )
     .expect("README.md");
+    readme.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The README's list of regions with Determined AMIs is the engine's map.
+#[test]
+fn readme_lists_the_ami_regions_of_the_engine() {
     let want = format!(
         "Determined AMIs exist for: {}.",
         detscript_engine::amis::regions().join(", ")
     );
-    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = readme_flat();
     assert!(flat.contains(&want), "the README should say {want:?}");
     let ssm = format!("`{}`", detscript_engine::amis::UBUNTU_SSM_PARAMETER);
-    assert!(readme.contains(&ssm), "the README should name {ssm}");
+    assert!(flat.contains(&ssm), "the README should name {ssm}");
+}
+
+/// What the README says of log groups is what the engine does.
+#[test]
+fn readme_states_the_log_groups_defaults_and_policy() {
+    use detscript_engine::kinds::log_group as lg;
+    let flat = readme_flat();
+    for want in [
+        format!(
+            "kept {} days unless `retention_days`",
+            lg::DEFAULT_RETENTION_DAYS
+        ),
+        format!("inline policy `{}`", lg::POLICY_NAME),
+        format!("{} on the group's ARN only", lg::LOG_ACTIONS.join(", ")),
+        format!("into the metrics namespace `{}`", lg::METRICS_NAMESPACE),
+    ] {
+        assert!(flat.contains(&want), "the README should say {want:?}");
+    }
+}
+
+/// The README's table of names is what deploy.rhai (deployment det-demo, us-west-2) plans,
+/// and what `run` names once it knows the account.
+#[test]
+fn readme_names_are_the_plans() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README.md");
+    let (plan, _) = compiled(&scripts_dir().join("deploy.rhai"), example_params());
+    let live = plan.with_account("123456789012", "us-west-2").unwrap();
+    let name = |p: &Plan, id: &str| p.get(id).unwrap().name.clone();
+    for (p, id) in [
+        (&plan, "iam_role.master"),
+        (&live, "s3_bucket.checkpoints"),
+        (&plan, "security_group.master"),
+        (&plan, "secretsmanager_secret.db-password"),
+    ] {
+        let want = format!("`{}`", name(p, id));
+        assert!(
+            readme.contains(&want),
+            "the README's names should show {want}"
+        );
+    }
+    assert_eq!(
+        name(&plan, "s3_bucket.checkpoints"),
+        "det-demo-checkpoints-us-west-2-${aws.account_id}"
+    );
+    assert_eq!(
+        name(&plan, "instance_profile.master"),
+        name(&plan, "iam_role.master")
+    );
 }
 
 /// The README's networking example compiles into the network it describes, without findings.

@@ -60,6 +60,10 @@ pub struct DeploymentInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub tags: BTreeMap<String, Tmpl>,
+    /// `deployment(..).legacy_names()`: the names of detscript before per-region names (no
+    /// region or account in IAM and bucket names), for a deployment made by such a version.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_names: bool,
 }
 
 /// Whether rendered files may contain secret values.
@@ -100,6 +104,10 @@ pub struct MasterFiles {
     /// Absolute path of master.yaml on the master host.
     pub config_path: String,
     pub config: MasterConfig,
+    /// The log group the master's container writes to: a reference to its name (so that the
+    /// master waits for it), with the deployment's region when the script sets one.
+    pub log_group: Option<String>,
+    pub region: Option<String>,
 }
 
 impl MasterFiles {
@@ -135,7 +143,8 @@ impl MasterFiles {
         crate::userdata::Extras {
             rds_ca_bundle: db.and_then(|d| d.ssl_root_cert.as_deref())
                 == Some(crate::config::RDS_CA_BUNDLE),
-            log_group: None,
+            log_group: self.log_group.clone(),
+            log_region: self.log_group.as_ref().and(self.region.clone()),
             db: self.db_address(lookup),
         }
     }
@@ -200,6 +209,23 @@ fn display_refs(v: &mut Value) {
 fn yaml_of(v: Value) -> String {
     let typed = MasterConfig::from_json(v).expect("mapping strings keeps the shape");
     serde_yaml_ng::to_string(&typed).expect("the config always serializes to YAML")
+}
+
+/// A physical name as a template: the plan shows a part known only after apply (the account,
+/// a region the script does not set) as `${path}`; AWS names never hold `$` otherwise.
+pub(crate) fn name_tmpl(name: &str) -> Tmpl {
+    let mut marked = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        marked.push_str(&rest[..start]);
+        marked.push_str(&refs::reference(&rest[start + 2..start + len]));
+        rest = &rest[start + len + 1..];
+    }
+    marked.push_str(rest);
+    Tmpl::from_marked(&marked)
 }
 
 impl Resource {

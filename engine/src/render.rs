@@ -8,7 +8,10 @@ use crate::plan::{Plan, Resource};
 use crate::refs::{self, Style};
 use crate::value::Tmpl;
 
-const OWNERSHIP_TAGS: &[&str] = &["detscript:deployment", "detscript:id"];
+use crate::kinds::{TAG_DEPLOYMENT, TAG_ID, TAG_REGION};
+
+/// Tags every resource (or every account-wide one) carries: the header says them once.
+const OWNERSHIP_TAGS: &[&str] = &[TAG_DEPLOYMENT, TAG_ID, TAG_REGION];
 
 impl Plan {
     /// The plan as a reviewer reads it: one block per resource with `+` marks, rules and

@@ -273,6 +273,8 @@ pub struct Extras {
     /// Send the master container's output to this CloudWatch Logs group with Docker's
     /// `awslogs` driver (the region is the instance's).
     pub log_group: Option<String>,
+    /// The region of the log group (`awslogs-region`); without it Docker asks the instance.
+    pub log_region: Option<String>,
     /// Wait for the database's port before starting the master (bounded, logged).
     pub db: Option<DbAddress>,
 }
@@ -377,9 +379,20 @@ docker network inspect determined >/dev/null 2>&1 || docker network create deter
             Word::lit("--log-opt"),
             Word::value(&format!("awslogs-group={group}")),
         ]);
+        if let Some(region) = &extras.log_region {
+            run.push(vec![
+                Word::lit("--log-opt"),
+                Word::value(&format!("awslogs-region={region}")),
+            ]);
+        }
         run.push(vec![
             Word::lit("--log-opt"),
             Word::lit("awslogs-stream=determined-master"),
+        ]);
+        // The group is the deployment's: the driver must not make one of its own.
+        run.push(vec![
+            Word::lit("--log-opt"),
+            Word::lit("awslogs-create-group=false"),
         ]);
     }
     run.extend([

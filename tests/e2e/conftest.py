@@ -18,6 +18,7 @@ ROOT = Path(os.environ.get("DETSCRIPT_E2E_ROOT", HERE.parent.parent))
 ENDPOINT = os.environ.get("DETSCRIPT_E2E_ENDPOINT", "")
 BIN = os.environ.get("DETSCRIPT_BIN", str(ROOT / "target" / "debug" / "detscript"))
 REGION = "us-west-2"
+ACCOUNT = "123456789012"  # moto's
 PASSWORD = "E2e-Secret-Pw-4242"
 KEYPAIR = "e2e-key"
 SCRIPT = ROOT / "scripts" / "deploy.rhai"
@@ -80,6 +81,21 @@ def det(command, *extra, cluster="det-e2e", script=SCRIPT, endpoint=ENDPOINT, en
     r = Result(p)
     assert PASSWORD not in r.all, f"the secret leaked into the output of {command}"
     return r
+
+
+def role_name(cluster, name, region=REGION):
+    """The name of an IAM role or instance profile: the region is part of it."""
+    return f"{cluster}-{name}-{region}"
+
+
+def bucket_name(cluster, name="checkpoints", region=REGION):
+    """The name of a bucket: region and account are part of it."""
+    return f"{cluster}-{name}-{region}-{ACCOUNT}"
+
+
+def owner_tags(cluster, rid, region=REGION):
+    """The ownership tags of an account-wide resource (IAM, S3)."""
+    return {"detscript:deployment": cluster, "detscript:id": rid, "detscript:region": region}
 
 
 def region_free_script(tmp_path):
@@ -166,7 +182,7 @@ def fake_agents(aws, cluster, n=2, profile=True):
     agent_sg = aws.sg(f"{cluster}-agent")["GroupId"]
     extra = {}
     if profile:
-        arn = aws.iam.get_instance_profile(InstanceProfileName=f"{cluster}-agent")["InstanceProfile"]["Arn"]
+        arn = aws.iam.get_instance_profile(InstanceProfileName=role_name(cluster, "agent"))["InstanceProfile"]["Arn"]
         extra["IamInstanceProfile"] = {"Arn": arn}
     return [i for _ in range(n) for i in aws.ec2.run_instances(
         ImageId="ami-0c55b159cbfafe1f0", MinCount=1, MaxCount=1, InstanceType="p3.8xlarge",

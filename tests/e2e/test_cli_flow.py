@@ -10,7 +10,7 @@ from http.server import HTTPServer
 
 import pytest
 
-from conftest import BIN, PASSWORD, QuietHandler, Result, aws_env, det
+from conftest import BIN, PASSWORD, QuietHandler, Result, aws_env, det, role_name
 
 CLUSTER = "det-flow"
 
@@ -128,7 +128,7 @@ def test_outputs_and_status_read_the_live_deployment(aws, info_stub):
     assert report["master"]["health"] == "unreachable", report
 
     # Drift: a policy edited out of band shows as drifted, and plan --refresh shows the lines.
-    role = f"{CLUSTER}-agent"
+    role = role_name(CLUSTER, "agent")
     name = aws.iam.list_role_policies(RoleName=role)["PolicyNames"][0]
     doc = aws.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
     if isinstance(doc, str):

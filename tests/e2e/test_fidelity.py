@@ -3,7 +3,7 @@ created (key pair, region, vCPUs), and the aux/compute example on moto."""
 
 import boto3
 
-from conftest import ENDPOINT, REGION, ROOT, aws_env, det
+from conftest import ENDPOINT, REGION, ROOT, aws_env, det, role_name
 
 CL = "det-fid"
 
@@ -52,7 +52,7 @@ def test_the_pools_vcpu_need_is_stated_with_its_quota_code(aws):
         assert "check it in the Service Quotas console" in line, r
     assert "reg-token-1" not in r.all
     # The master role may only terminate instances with the pools' tag.
-    policy = aws.iam.get_role_policy(RoleName=f"{CL}-master", PolicyName="determined-agents")
+    policy = aws.iam.get_role_policy(RoleName=role_name(CL, "master"), PolicyName="determined-agents")
     stmts = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     assert stmts["TerminateOwnAgents"]["Condition"] == {
         "StringEquals": {f"ec2:ResourceTag/determined-{CL}": [f"determined-{CL}-agent"]}}

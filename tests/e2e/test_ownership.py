@@ -3,10 +3,10 @@ carry the agent tag. Checked with boto3."""
 
 import json
 
-from conftest import REGION, det
+from conftest import REGION, bucket_name, det, owner_tags, role_name
 
 CL = "det-e2e"
-BUCKET = f"{CL}-checkpoints"
+BUCKET = bucket_name(CL)
 AMI = "ami-0c55b159cbfafe1f0"
 AGENT_TAG = (f"determined-{CL}", f"determined-{CL}-agent")
 
@@ -37,7 +37,7 @@ def test_empty_untagged_bucket_left_by_an_interrupted_run_is_claimed(aws):
     assert "~   s3_bucket.checkpoints" in r.out and "claims this account's empty, untagged bucket" in r.out, r
     r = run_ok()
     assert f"bucket {BUCKET}: empty, untagged and this account's" in r.err, r
-    assert bucket_tags(aws, BUCKET) == {"detscript:deployment": CL, "detscript:id": "s3_bucket.checkpoints"}
+    assert bucket_tags(aws, BUCKET) == owner_tags(CL, "s3_bucket.checkpoints")
     enc = aws.s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
     assert enc["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert "No changes" in run_ok().out
@@ -143,7 +143,7 @@ def state(aws, iid):
 
 def test_destroy_terminates_only_agents_with_the_tag_and_our_agent_profile(aws):
     run_ok()
-    ours = aws.iam.get_instance_profile(InstanceProfileName=f"{CL}-agent")["InstanceProfile"]["Arn"]
+    ours = aws.iam.get_instance_profile(InstanceProfileName=role_name(CL, "agent"))["InstanceProfile"]["Arn"]
     aws.iam.create_role(RoleName="other-team", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
     other = aws.iam.create_instance_profile(InstanceProfileName="other-team")["InstanceProfile"]["Arn"]
     aws.iam.add_role_to_instance_profile(InstanceProfileName="other-team", RoleName="other-team")
@@ -153,7 +153,7 @@ def test_destroy_terminates_only_agents_with_the_tag_and_our_agent_profile(aws):
 
     r = det("destroy", "--skip-final-snapshot")
     assert r.code == 0, r
-    assert f"agents tagged {AGENT_TAG[0]}={AGENT_TAG[1]} with instance profile {CL}-agent: instances [{agent}]" in r.out, r
+    assert f"agents tagged {AGENT_TAG[0]}={AGENT_TAG[1]} with instance profile {role_name(CL, 'agent')}: instances [{agent}]" in r.out, r
     assert "1 agent instances terminated" in r.out, r
     assert f"2 with the agent tag {AGENT_TAG[0]}={AGENT_TAG[1]} but not this deployment's" in r.out, r
     assert foreign_other in r.out and foreign_none in r.out
@@ -170,7 +170,7 @@ def test_lost_create_bucket_response_is_claimed_in_the_same_run(aws, proxy):
     r = run_ok(endpoint=p.url)
     assert p.stats().get("chaos:drop") == 1
     assert f"bucket {BUCKET}: empty, untagged and this account's" in r.err, r
-    assert bucket_tags(aws, BUCKET) == {"detscript:deployment": CL, "detscript:id": "s3_bucket.checkpoints"}
+    assert bucket_tags(aws, BUCKET) == owner_tags(CL, "s3_bucket.checkpoints")
     assert "No changes" in run_ok().out
 
 
@@ -188,12 +188,12 @@ def test_lost_run_instances_response_makes_no_second_master(aws, proxy):
 
 def test_duplicated_iam_role_is_reported_and_destroy_removes_both(aws):
     run_ok()
-    role = aws.iam.get_role(RoleName=f"{CL}-agent")["Role"]
+    role = aws.iam.get_role(RoleName=role_name(CL, "agent"))["Role"]
     aws.iam.create_role(RoleName=f"{CL}-agent-copy", AssumeRolePolicyDocument=json.dumps(role["AssumeRolePolicyDocument"]),
                         Tags=role["Tags"])
     r = det("run")
     assert r.code == 3, r
-    assert f"2 live resources carry detscript:id=iam_role.agent (IAM roles {CL}-agent, {CL}-agent-copy)" in r.err, r
+    assert f"2 live resources carry detscript:id=iam_role.agent (IAM roles {CL}-agent-copy, {role_name(CL, 'agent')})" in r.err, r
     r = det("destroy", "--skip-final-snapshot")
     assert r.code == 0, r
     assert aws.owned(CL) == {}

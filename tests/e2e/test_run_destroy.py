@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import (KEYPAIR, PASSWORD, ROOT, Aws, aws_env, det, fake_agents, mutating,
+from conftest import (KEYPAIR, PASSWORD, ROOT, Aws, aws_env, bucket_name, det, fake_agents, mutating, owner_tags, role_name,
                       region_free_script)
 
 CL = "det-e2e"
@@ -62,15 +62,15 @@ def test_run_creates_the_guide_deployment(aws):
     ec2_trust = {"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}
     roles = {}
     for name in ("master", "agent"):
-        role = aws.iam.get_role(RoleName=f"{CL}-{name}")["Role"]
+        role = aws.iam.get_role(RoleName=role_name(CL, name))["Role"]
         roles[name] = role
         assert role["AssumeRolePolicyDocument"]["Statement"] == [ec2_trust]
         tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
-        assert tags == {"detscript:deployment": CL, "detscript:id": f"iam_role.{name}"}
-    pol = lambda role, name: aws.iam.get_role_policy(RoleName=f"{CL}-{role}", PolicyName=name)["PolicyDocument"]
-    assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-master")["PolicyNames"]) == [
+        assert tags == owner_tags(CL, f"iam_role.{name}")
+    pol = lambda role, name: aws.iam.get_role_policy(RoleName=role_name(CL, role), PolicyName=name)["PolicyDocument"]
+    assert sorted(aws.iam.list_role_policies(RoleName=role_name(CL, "master"))["PolicyNames"]) == [
         "determined-agents", "detscript-read-secrets", "pass-role"]
-    assert sorted(aws.iam.list_role_policies(RoleName=f"{CL}-agent")["PolicyNames"]) == [
+    assert sorted(aws.iam.list_role_policies(RoleName=role_name(CL, "agent"))["PolicyNames"]) == [
         "agent-s3-policy", "determined-ec2"]
     # The master launches, tags and terminates only instances with the pool's tag.
     tag = {f"determined-{CL}": [f"determined-{CL}-agent"]}
@@ -94,9 +94,9 @@ def test_run_creates_the_guide_deployment(aws):
     # Instance profiles linked to their roles.
     profiles = {}
     for name in ("master", "agent"):
-        p = aws.iam.get_instance_profile(InstanceProfileName=f"{CL}-{name}")["InstanceProfile"]
+        p = aws.iam.get_instance_profile(InstanceProfileName=role_name(CL, name))["InstanceProfile"]
         profiles[name] = p
-        assert [x["RoleName"] for x in p["Roles"]] == [f"{CL}-{name}"]
+        assert [x["RoleName"] for x in p["Roles"]] == [role_name(CL, name)]
         tags = {t["Key"]: t["Value"] for t in p.get("Tags", [])}
         assert tags.get("detscript:deployment") == CL
 
@@ -113,9 +113,9 @@ def test_run_creates_the_guide_deployment(aws):
     assert w["Engine"] == "aurora-postgresql"
 
     # Bucket.
-    b = f"{CL}-checkpoints"
+    b = bucket_name(CL)
     tags = {t["Key"]: t["Value"] for t in aws.s3.get_bucket_tagging(Bucket=b)["TagSet"]}
-    assert tags == {"detscript:deployment": CL, "detscript:id": "s3_bucket.checkpoints"}
+    assert tags == owner_tags(CL, "s3_bucket.checkpoints")
     pab = aws.s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
     assert all(pab.values()) and len(pab) == 4
     enc = aws.s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -198,7 +198,7 @@ def test_changed_inline_policy_updates_only_that_policy(aws, proxy, script_copy)
     p = proxy()
     run_ok(script=script_copy, endpoint=p.url)
     assert mutating(p.stats()) == {"PutRolePolicy": 1}
-    doc = aws.iam.get_role_policy(RoleName=f"{CL}-agent", PolicyName="determined-ec2")["PolicyDocument"]
+    doc = aws.iam.get_role_policy(RoleName=role_name(CL, "agent"), PolicyName="determined-ec2")["PolicyDocument"]
     assert doc["Statement"][0]["Action"] == ["ec2:DescribeInstances", "ec2:DescribeTags"]
 
 
@@ -224,25 +224,25 @@ def test_same_named_foreign_resource_stops_run_before_any_change(aws):
     vpc = aws.default_vpc()
     gid = aws.ec2.create_security_group(GroupName=f"{CL}-agent", Description="someone else's",
                                         VpcId=vpc)["GroupId"]
-    aws.iam.create_role(RoleName=f"{CL}-master", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    aws.iam.create_role(RoleName=role_name(CL, "master"), AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
     r = det("run")
     assert r.code == 3, r
     assert f"security group {CL}-agent ({gid}) already exists without the tag" in r.err
-    assert f"IAM role {CL}-master" in r.err
+    assert f"IAM role {role_name(CL, 'master')}" in r.err
     assert "Stopped before changing anything." in r.err
-    assert aws.owned(CL) == {"roles": [f"{CL}-master"], }
+    assert aws.owned(CL) == {"roles": [role_name(CL, "master")], }
     assert aws.sg(f"{CL}-agent").get("Tags", []) == []
     # destroy does not touch them either.
     r = det("destroy")
     assert r.code == 0, r
     assert aws.sg(f"{CL}-agent")["GroupId"] == gid
-    aws.iam.get_role(RoleName=f"{CL}-master")
+    aws.iam.get_role(RoleName=role_name(CL, "master"))
 
 
 def test_destroy_removes_agents_then_everything_owned(aws):
     r = run_ok()
     key, value = f"determined-{CL}", f"determined-{CL}-agent"
-    profile = aws.iam.get_instance_profile(InstanceProfileName=f"{CL}-agent")["InstanceProfile"]["Arn"]
+    profile = aws.iam.get_instance_profile(InstanceProfileName=role_name(CL, "agent"))["InstanceProfile"]["Arn"]
     # Agents "launched by the master": instances and a spot request carrying the pool's tag
     # and the pool's instance profile.
     agents = fake_agents(aws, CL)
@@ -252,7 +252,7 @@ def test_destroy_removes_agents_then_everything_owned(aws):
                              "IamInstanceProfile": {"Arn": profile}},
         TagSpecifications=[{"ResourceType": "spot-instances-request", "Tags": [{"Key": key, "Value": value}]}],
     )["SpotInstanceRequests"][0]["SpotInstanceRequestId"]
-    bucket = f"{CL}-checkpoints"
+    bucket = bucket_name(CL)
     aws.s3.put_object(Bucket=bucket, Key="checkpoints/1", Body=b"weights")
 
     # A bucket holding checkpoints stops destroy before anything is deleted.
@@ -268,7 +268,7 @@ def test_destroy_removes_agents_then_everything_owned(aws):
     # moto leaves IamInstanceProfile out of a spot request's launch specification, so the
     # request cannot be told apart from someone else's: left alone, and said so. (On AWS it
     # carries the pool's profile and is cancelled.)
-    assert f"not this deployment's (not the pool's instance profile {CL}-agent): instances [], spot requests [{spot}]" in r.out, r
+    assert f"not this deployment's (not the pool's instance profile {role_name(CL, 'agent')}): instances [], spot requests [{spot}]" in r.out, r
     assert "Nothing owned by this deployment is left behind." in r.out
     for i in agents:
         st = aws.instances([{"Name": "instance-id", "Values": [i["InstanceId"]]}])[0]["State"]["Name"]
@@ -438,7 +438,7 @@ def test_bucket_that_cannot_be_tagged_is_removed_so_the_next_run_succeeds(aws, p
     assert "s3_bucket.checkpoints" in r.err and "created and deleted again" in r.err
     assert "buckets" not in aws.owned(CL)
     run_ok()
-    assert aws.owned(CL)["buckets"] == [f"{CL}-checkpoints"]
+    assert aws.owned(CL)["buckets"] == [bucket_name(CL)]
 
 
 def test_private_master_without_subnet_gets_no_public_ip(aws):

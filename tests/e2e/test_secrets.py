@@ -15,7 +15,7 @@ import textwrap
 
 import yaml
 
-from conftest import ENDPOINT, PASSWORD, ROOT, det
+from conftest import ENDPOINT, PASSWORD, ROOT, det, role_name
 
 CL = "det-e2e"
 
@@ -166,7 +166,7 @@ def test_secrets_are_in_secrets_manager_and_never_on_the_instance(aws, tmp_path,
         assert arn in ud
 
     # The master role reads exactly these secrets, and nothing else of Secrets Manager.
-    role = f"{CL}-master"
+    role = role_name(CL, "master")
     docs = {n: aws.iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"]
             for n in aws.iam.list_role_policies(RoleName=role)["PolicyNames"]}
     doc = docs["detscript-read-secrets"]
@@ -174,8 +174,8 @@ def test_secrets_are_in_secrets_manager_and_never_on_the_instance(aws, tmp_path,
                                  "Action": "secretsmanager:GetSecretValue", "Resource": arns}]
     others = json.dumps({n: d for n, d in docs.items() if n != "detscript-read-secrets"})
     assert "secretsmanager" not in others
-    agent_docs = json.dumps([aws.iam.get_role_policy(RoleName=f"{CL}-agent", PolicyName=n)["PolicyDocument"]
-                             for n in aws.iam.list_role_policies(RoleName=f"{CL}-agent")["PolicyNames"]])
+    agent_docs = json.dumps([aws.iam.get_role_policy(RoleName=role_name(CL, "agent"), PolicyName=n)["PolicyDocument"]
+                             for n in aws.iam.list_role_policies(RoleName=role_name(CL, "agent"))["PolicyNames"]])
     assert "secretsmanager" not in agent_docs
 
     # The boot script, fed the secrets as the instance would read them, writes master.yaml

@@ -5,7 +5,7 @@ and replaces the master with the new image; downgrades are refused; a second run
 import base64
 import json
 
-from conftest import det, fake_agents
+from conftest import det, fake_agents, role_name
 
 CL = "det-up"
 OLD, NEW = "0.37.0", "0.38.1"
@@ -50,7 +50,7 @@ def test_upgrade_snapshots_stops_our_agents_and_replaces_the_master(aws, info_st
     assert f"1. stop the master {old['InstanceId']}" in r.out
     assert f"snapshot the database (RDS cluster {CL}-db) as {CL}-0-37-0-to-0-38-1-<UTC time>" in r.out
     line = next(x for x in r.out.splitlines() if "agents tagged" in x)
-    assert f"agents tagged determined-{CL}=determined-{CL}-agent with instance profile {CL}-agent: now instances [" in line
+    assert f"agents tagged determined-{CL}=determined-{CL}-agent with instance profile {role_name(CL, 'agent')}: now instances [" in line
     assert all(i in line for i in ours) and foreign not in line, line
     assert f"left alone: 1 with the tag but another instance profile [{foreign}]" in r.out
     assert "the database is kept" in r.out

@@ -28,10 +28,17 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         })
 }
 
-pub(super) async fn connect_or_fail(args: &AwsArgs, plan: &Plan, ui: &Ui) -> Result<Clients, Exit> {
-    connect(args, plan.deployment.region.as_deref())
+/// Connects, and fills in what the plan knows only after apply (see [`super::live_plan`]).
+pub(super) async fn connect_or_fail(
+    args: &AwsArgs,
+    plan: &Plan,
+    ui: &Ui,
+) -> Result<(Clients, Plan), Exit> {
+    let clients = connect(args, plan.deployment.region.as_deref())
         .await
-        .map_err(|e| ui.fail(&e))
+        .map_err(|e| ui.fail(&e))?;
+    let plan = super::live_plan(plan, &clients).map_err(|e| ui.fail(&e))?;
+    Ok((clients, plan))
 }
 
 /// What the providers work with.
@@ -141,9 +148,10 @@ pub fn plan_refresh(
 ) -> Result<(), Exit> {
     let ui = Ui::new(json_out, plan.secrets().clone(), label_width(&plan));
     let rt = runtime()?;
-    let d = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan, &ui).await?;
-        refresh(&clients, &plan, &ui).await.map(|(_, d)| d)
+    let (plan, d) = rt.block_on(async {
+        let (clients, plan) = connect_or_fail(args, &plan, &ui).await?;
+        let d = refresh(&clients, &plan, &ui).await.map(|(_, d)| d)?;
+        Ok::<_, Exit>((plan, d))
     })?;
     if json_out {
         ui.event(diff_json(&d));
@@ -231,7 +239,8 @@ pub async fn run_async(
         plan.secrets().clone(),
         label_width(&plan),
     ));
-    let clients = connect_or_fail(args, &plan, &ui).await?;
+    let (clients, plan) = connect_or_fail(args, &plan, &ui).await?;
+    let plan = Arc::new(plan);
     super::preflight::check(&clients, &plan, &ui).await?;
     let (state, mut d) = refresh(&clients, &plan, &ui).await?;
     // Determined manages every instance carrying a pool's tag pair: before launching a new

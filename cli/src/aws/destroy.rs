@@ -72,8 +72,9 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
         plan.secrets().clone(),
         label_width(&plan).max(30),
     ));
-    let (clients, state, filters, agents_found) = rt.block_on(async {
-        let clients = connect_or_fail(args, &plan, &ui).await?;
+    let (plan, clients, state, filters, agents_found) = rt.block_on(async {
+        let (clients, live) = connect_or_fail(args, &plan, &ui).await?;
+        let plan = Arc::new(live);
         ui.say(&format!(
             "Reading live state of deployment \"{}\" in {}...",
             plan.deployment.name, clients.region
@@ -89,7 +90,7 @@ pub fn destroy(plan: Plan, args: &AwsArgs, opts: &DestroyOpts) -> Result<(), Exi
                 .map_err(|e| ui.fail(&format!("{e:#}")))?;
             found.push((f.clone(), a));
         }
-        Ok::<_, Exit>((clients, state, filters, found))
+        Ok::<_, Exit>((plan, clients, state, filters, found))
     })?;
     let n_agents: usize = agents_found
         .iter()

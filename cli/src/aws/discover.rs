@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use detscript_engine::Kind;
-use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID};
+use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID, TAG_REGION};
+use detscript_engine::{Kind, Plan};
 
 pub use super::providers::Detail;
 pub use super::providers::discover;
@@ -119,7 +119,67 @@ impl State {
     }
 }
 
+/// A live resource's tags.
+pub type Tags = BTreeMap<String, String>;
+
+/// Who owns an account-wide resource (IAM, S3): the deployment in one region.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub deployment: String,
+    pub region: String,
+    /// `deployment(..).legacy_names()`: resources without a region tag are ours too.
+    pub legacy: bool,
+}
+
+impl Owner {
+    pub fn of(plan: &Plan, region: &str) -> Owner {
+        Owner {
+            deployment: plan.deployment.name.clone(),
+            region: region.to_string(),
+            legacy: plan.deployment.legacy_names,
+        }
+    }
+
+    /// Whether tags of an account-wide resource name this deployment in this region.
+    pub fn owns(&self, tags: &Tags) -> bool {
+        tags.get(TAG_DEPLOYMENT) == Some(&self.deployment)
+            && match tags.get(TAG_REGION) {
+                Some(r) => *r == self.region,
+                None => self.legacy,
+            }
+    }
+}
+
 impl State {
+    /// Records a live account-wide resource: owned only when its tags name the deployment
+    /// *and* this region. The same deployment name in another region is another deployment:
+    /// its resources are neither adopted nor deleted here. A resource with the deployment tag
+    /// and no region tag was made by a detscript before per-region names: it is ours only
+    /// with `legacy_names()`, else a conflict that says so (`run` stops, `destroy` leaves it).
+    pub fn add_global(&mut self, who: &Owner, tags: &Tags, live: Live, planned: Option<&str>) {
+        let dep = who.deployment.as_str();
+        if who.owns(tags) || tags.get(TAG_DEPLOYMENT).map(String::as_str) != Some(dep) {
+            return self.add(dep, tags, live, planned);
+        }
+        match tags.get(TAG_REGION) {
+            Some(r) => {
+                if planned.is_some() {
+                    self.conflicts.push(format!(
+                        "{} {} already exists, owned by deployment \"{dep}\" in {r}; the same name in two regions is two deployments, and detscript never modifies or deletes the other one: rename yours (cluster_id or its name)",
+                        kind_words(live.kind()),
+                        live.name
+                    ));
+                }
+            }
+            None => self.conflicts.push(format!(
+                "{} {} carries {TAG_DEPLOYMENT}={dep} but no {TAG_REGION}: an earlier detscript made it, before IAM and bucket names carried the region. \
+detscript leaves it alone; to keep managing that deployment, add .legacy_names() to deployment(..) in the script",
+                kind_words(live.kind()),
+                live.name
+            )),
+        }
+    }
+
     /// Records an owned resource; a second live resource with the same logical id is a
     /// duplicate.
     fn insert_owned(&mut self, live: Live) {
@@ -224,5 +284,6 @@ pub fn kind_words(k: Kind) -> &'static str {
         Kind::RdsInstance => "RDS instance",
         Kind::Ec2Instance => "EC2 instance",
         Kind::SecretsmanagerSecret => "Secrets Manager secret",
+        Kind::CloudwatchLogGroup => "CloudWatch log group",
     }
 }

@@ -45,18 +45,20 @@ fn live_attrs(state: &State) -> Attrs {
 }
 
 /// Reads the live deployment: its state and the diff against the script.
-fn read_live(plan: &Plan, args: &AwsArgs, ui: &Ui) -> Result<(State, Diff), Exit> {
+/// Returns the plan with what is known after apply filled in.
+fn read_live(plan: &Plan, args: &AwsArgs, ui: &Ui) -> Result<(Plan, State, Diff), Exit> {
     let rt = runtime()?;
     rt.block_on(async {
-        let clients = connect_or_fail(args, plan, ui).await?;
-        refresh(&clients, plan, ui).await
+        let (clients, plan) = connect_or_fail(args, plan, ui).await?;
+        let (state, d) = refresh(&clients, &plan, ui).await?;
+        Ok((plan, state, d))
     })
 }
 
 /// `detscript outputs FILE`: the outputs, as text lines or one JSON object.
 pub fn outputs(plan: Plan, args: &AwsArgs, json_out: bool) -> Result<String, Exit> {
     let ui = Ui::new(false, plan.secrets().clone(), label_width(&plan));
-    let (state, _) = read_live(&plan, args, &ui)?;
+    let (plan, state, _) = read_live(&plan, args, &ui)?;
     let resolved = resolve_outputs(&plan, &live_attrs(&state));
     let text = if json_out {
         serde_json::to_string_pretty(&resolved).unwrap_or_default() + "\n"
@@ -84,7 +86,7 @@ pub fn status(
     master_url: Option<String>,
 ) -> Result<String, Exit> {
     let ui = Ui::new(false, plan.secrets().clone(), label_width(&plan));
-    let (state, d) = read_live(&plan, args, &ui)?;
+    let (plan, state, d) = read_live(&plan, args, &ui)?;
     let mut rows = Vec::new();
     for c in &d.changes {
         let (state_word, detail) = resource_state(&c.action);

@@ -44,7 +44,10 @@ pub struct Clients {
     pub sm: aws_sdk_secretsmanager::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub region: String,
+    /// The caller's account id (STS GetCallerIdentity): part of the bucket names.
+    pub account: String,
     /// HTTP requests sent by the clients (retries included).
     pub requests: RequestCounter,
 }
@@ -146,6 +149,8 @@ the shared profile{}, SSO and the instance role): {}",
             )
         };
     }
+    let sts = counted!(aws_sdk_sts);
+    let account = caller_account(&sts).await?;
     Ok(Clients {
         ec2: counted!(aws_sdk_ec2),
         iam: counted!(aws_sdk_iam),
@@ -154,32 +159,32 @@ the shared profile{}, SSO and the instance role): {}",
         sm: counted!(aws_sdk_secretsmanager),
         ssm: counted!(aws_sdk_ssm),
         quotas: counted!(aws_sdk_servicequotas),
+        logs: counted!(aws_sdk_cloudwatchlogs),
         region,
+        account,
         requests,
     })
 }
 
-/// The caller's AWS account id, without STS: the owner of the region's default VPC (a default
-/// VPC always belongs to the account it was made for; it cannot be shared), else the account
-/// in an IAM role's ARN (`arn:aws:iam::<account>:role/...`; ListRoles lists only the caller's
-/// account). None when neither exists.
-pub async fn account_id(c: &Clients) -> anyhow::Result<Option<String>> {
-    if let Some(owner) = default_vpc(c).await?.and_then(|v| v.owner_id) {
-        return Ok(Some(owner));
-    }
-    let roles = c
-        .iam
-        .list_roles()
-        .max_items(1)
-        .send()
-        .await
-        .map_err(|e| aws_err("ListRoles", "", e))?;
-    Ok(roles
-        .roles()
-        .first()
-        .and_then(|r| r.arn().split(':').nth(4))
-        .filter(|a| !a.is_empty())
-        .map(str::to_string))
+/// The account the credentials belong to.
+async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
+    let out = sts.get_caller_identity().send().await.map_err(|e| {
+        format!(
+            "cannot read the AWS account of these credentials (sts:GetCallerIdentity): {}",
+            first_line(&format!("{:#}", aws_err("GetCallerIdentity", "", e)))
+        )
+    })?;
+    out.account()
+        .map(str::to_string)
+        .ok_or_else(|| "sts:GetCallerIdentity returned no account id".to_string())
+}
+
+/// The plan `run`, `destroy` and the live commands work with: the account and a region the
+/// script does not name, known after apply, filled in. (`run` stops in preflight when the
+/// script names another region than the one AWS is set to; `destroy` then finds nothing of
+/// the script's region to own: account-wide resources carry their region.)
+pub fn live_plan(plan: &Plan, c: &Clients) -> Result<Plan, String> {
+    plan.with_account(&c.account, &c.region)
 }
 
 /// The region's default VPC, if the account has one (security groups are created there).

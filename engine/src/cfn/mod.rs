@@ -358,6 +358,16 @@ impl<'a> Cx<'a> {
 
     /// A reference as (logical id, attribute); attribute `None` means `Ref`.
     fn target(&mut self, r: &Ref) -> Result<(String, Option<&'static str>), String> {
+        // The account and region known after apply are CloudFormation's pseudo parameters.
+        if r.resource == crate::kinds::names::PSEUDO {
+            return match r.path().as_str() {
+                crate::kinds::names::ACCOUNT => Ok(("AWS::AccountId".into(), None)),
+                crate::kinds::names::REGION => Ok(("AWS::Region".into(), None)),
+                _ => Err(format!(
+                    "the reference {r} is to nothing CloudFormation knows"
+                )),
+            };
+        }
         let res = self
             .plan
             .get(&r.resource)
@@ -384,6 +394,11 @@ impl<'a> Cx<'a> {
             }
             Part::Text(_) | Part::Ssm(_) => unreachable!("text has no target"),
         }
+    }
+
+    /// A resource's physical name: text, or `Fn::Sub` when it holds the account or region.
+    pub fn name(&mut self, r: &Resource) -> Result<Value, String> {
+        self.tmpl(&crate::plan::name_tmpl(&r.name))
     }
 
     /// A reference as `Ref` or `Fn::GetAtt`.

@@ -17,11 +17,12 @@ pub struct IamRoleSpec {
     pub managed_policies: Option<Vec<Tmpl>>,
 }
 
-/// IAM's limit on role and instance profile names.
-pub(crate) fn check_iam_name(name: String) -> Result<String, NameError> {
-    if name.len() > 64 {
+/// IAM's limit on role (64) and instance profile (128) names, counted with the region as it
+/// will read after apply.
+pub(crate) fn check_iam_name(name: String, max: usize) -> Result<String, NameError> {
+    if super::names::sample(&name).len() > max {
         return Err(NameError::new(format!(
-            "IAM name {name:?} is longer than 64 characters"
+            "IAM name {name:?} is longer than {max} characters"
         )));
     }
     Ok(name)
@@ -125,9 +126,14 @@ use crate::plan::Resource;
 
 impl KindSpec for IamRoleSpec {
     const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
+    const GLOBAL: bool = true;
+
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        scope.iam_name(name, super::names::ROLE_MAX)
+    }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
-        check_iam_name(name)
+        check_iam_name(name, super::names::ROLE_MAX)
     }
 
     fn render_text(&self, out: &mut String) -> bool {
@@ -138,7 +144,7 @@ impl KindSpec for IamRoleSpec {
     /// `AWS::IAM::Role` with its inline policies.
     fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
         let mut m = Mapped::new("AWS::IAM::Role");
-        m.set("RoleName", r.name.as_str().into());
+        m.set("RoleName", cx.name(r)?);
         let trust = self
             .assume_role_policy
             .as_ref()

@@ -8,6 +8,8 @@ pub mod ec2_instance;
 pub mod elastic_ip;
 pub mod iam_role;
 pub mod instance_profile;
+pub mod log_group;
+pub mod names;
 pub mod rds;
 pub mod route_table;
 pub mod s3_bucket;
@@ -27,6 +29,7 @@ pub use ec2_instance::Ec2InstanceSpec;
 pub use elastic_ip::ElasticIpSpec;
 pub use iam_role::IamRoleSpec;
 pub use instance_profile::InstanceProfileSpec;
+pub use log_group::LogGroupSpec;
 pub use rds::{RdsClusterSpec, RdsInstanceSpec};
 pub use route_table::{NatGatewaySpec, RouteTableSpec};
 pub use s3_bucket::S3BucketSpec;
@@ -39,6 +42,7 @@ pub use vpc::{InternetGatewaySpec, VpcEndpointSpec, VpcSpec};
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{self, Ref, Tmpl};
+pub use names::Scope;
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;
@@ -73,9 +77,13 @@ pub(crate) trait KindSpec:
     /// is one CloudFormation does not provide.
     const CFN_ATTRS: CfnAttrs = &[];
 
-    /// The kind's physical name for the script name `name` in `deployment`.
-    fn physical_name(deployment: &str, name: &str) -> String {
-        format!("{deployment}-{name}")
+    /// Whether AWS keeps the resource account-wide rather than in a region (IAM, S3): its
+    /// name carries the region and its tags name the region too.
+    const GLOBAL: bool = false;
+
+    /// The kind's physical name for the script name `name` in the deployment `scope`.
+    fn physical_name(scope: &Scope, name: &str) -> String {
+        format!("{}-{name}", scope.deployment)
     }
 
     /// Gives the spec its physical name: writes `name` where AWS takes it, or keeps the one
@@ -102,9 +110,15 @@ pub(crate) trait SpecOf: KindSpec {
     fn of_mut(spec: &mut Spec) -> Option<&mut Self>;
 }
 
-/// The physical name of a resource of `kind` named `name` in `deployment`.
-pub fn physical_name(kind: Kind, deployment: &str, name: &str) -> String {
-    kind.physical_name(deployment, name)
+/// The physical name of a resource of `kind` named `name` in the deployment `scope` (engine
+/// markers for values known after apply).
+pub(crate) fn physical_name(kind: Kind, scope: &Scope, name: &str) -> String {
+    kind.physical_name(scope, name)
+}
+
+/// Whether the kind lives account-wide (IAM, S3) rather than in a region.
+pub fn is_global(kind: Kind) -> bool {
+    kind.global()
 }
 
 /// Whether AWS shows the resource by a `Name` tag.
@@ -121,9 +135,30 @@ pub fn partition(region: Option<&str>) -> &'static str {
     }
 }
 
+/// Checks a name against an AWS naming rule: 1-`max` characters, each one `ok`. `what` names
+/// the name in the message, `allowed` says what the service allows.
+pub(crate) fn check_chars(
+    what: &str,
+    name: &str,
+    max: usize,
+    ok: fn(char) -> bool,
+    allowed: &str,
+) -> Result<(), String> {
+    if name.is_empty() || name.len() > max {
+        return Err(format!("{what} {name:?} must be 1-{max} characters long"));
+    }
+    match name.chars().find(|&c| !ok(c)) {
+        Some(c) => Err(format!("{what} {name:?} contains {c:?}; {allowed}")),
+        None => Ok(()),
+    }
+}
+
 /// The ownership tags every resource carries.
 pub const TAG_DEPLOYMENT: &str = "detscript:deployment";
 pub const TAG_ID: &str = "detscript:id";
+/// The region tag of account-wide resources ([`is_global`]): one deployment name in two
+/// regions is two deployments.
+pub const TAG_REGION: &str = "detscript:region";
 
 impl Spec {
     /// Builds the spec of `kind` from marked properties (references as engine markers).
@@ -195,9 +230,15 @@ macro_rules! kinds {
                 }
             }
 
-            fn physical_name(self, deployment: &str, name: &str) -> String {
+            fn physical_name(self, scope: &Scope, name: &str) -> String {
                 match self {
-                    $(Kind::$variant => <$spec as KindSpec>::physical_name(deployment, name),)*
+                    $(Kind::$variant => <$spec as KindSpec>::physical_name(scope, name),)*
+                }
+            }
+
+            fn global(self) -> bool {
+                match self {
+                    $(Kind::$variant => <$spec as KindSpec>::GLOBAL,)*
                 }
             }
 
@@ -302,6 +343,7 @@ kinds! {
     RdsInstance(RdsInstanceSpec) = "rds_instance",
     Ec2Instance(Ec2InstanceSpec) = "ec2_instance",
     SecretsmanagerSecret(SecretSpec) = "secretsmanager_secret",
+    CloudwatchLogGroup(LogGroupSpec) = "cloudwatch_log_group",
 }
 
 /// The script builders of the kinds, registered by [`crate::script`]'s engine. A builder may
@@ -314,6 +356,7 @@ pub(crate) const BUILDERS: &[fn(&mut rhai::Engine, &crate::script::Shared)] = &[
     crate::script::master::register,
     crate::script::network::register,
     secret::register,
+    log_group::register,
 ];
 
 #[cfg(test)]

@@ -125,8 +125,8 @@ impl KindSpec for RdsClusterSpec {
         ("port", Some("Endpoint.Port")),
     ];
 
-    fn physical_name(deployment: &str, name: &str) -> String {
-        identifier(deployment, name)
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        identifier(&scope.deployment, name)
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
@@ -156,8 +156,8 @@ impl KindSpec for RdsInstanceSpec {
     /// A cluster's but the reader endpoint (its first).
     const CFN_ATTRS: CfnAttrs = RdsClusterSpec::CFN_ATTRS.split_at(1).1;
 
-    fn physical_name(deployment: &str, name: &str) -> String {
-        identifier(deployment, name)
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        identifier(&scope.deployment, name)
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {

@@ -57,20 +57,33 @@ pub(crate) fn check_bucket_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// The bucket is `DEPLOYMENT-NAME` (the default physical name), unless the script set one.
+/// The bucket is `DEPLOYMENT-NAME-REGION-ACCOUNT` (see [`super::names`]), unless the script
+/// set one.
 impl KindSpec for S3BucketSpec {
     const CFN_ATTRS: CfnAttrs = &[("name", None), ("arn", Some("Arn"))];
+    const GLOBAL: bool = true;
+
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        scope.bucket_name(name)
+    }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
-        if self.bucket.is_empty() {
-            self.bucket = Tmpl::text(name.clone());
+        let derived = self.bucket.is_empty();
+        if derived {
+            self.bucket = Tmpl::from_marked(&name);
         }
         let name = self.bucket.to_marked();
-        if !crate::refs::has_refs(&name) {
-            check_bucket_name(&name).map_err(|m| NameError {
-                message: m,
+        // The account and a region known after apply are checked as they will read.
+        let checked = super::names::sample(&name);
+        if !crate::refs::has_refs(&checked) {
+            check_bucket_name(&checked).map_err(|m| NameError {
+                message: m.replace(&checked, &crate::refs::display(&name, crate::refs::Style::Template)),
                 code: Some("DS017"),
-                note: Some("the bucket is named DEPLOYMENT-NAME; use a lowercase deployment name or set .bucket_name(\"...\")"),
+                note: Some(if derived {
+                    "the bucket is named DEPLOYMENT-NAME-REGION-ACCOUNT; use a lowercase deployment name or set .bucket_name(\"...\")"
+                } else {
+                    "S3 bucket names are 3-63 lowercase letters, digits, '-' and '.'"
+                }),
             })?;
         }
         Ok(name)

@@ -121,8 +121,8 @@ impl KindSpec for SubnetSpec {
 impl KindSpec for DbSubnetGroupSpec {
     const CFN_ATTRS: CfnAttrs = &[("id", None), ("name", None)];
 
-    fn physical_name(deployment: &str, name: &str) -> String {
-        db_subnet_group_name(deployment, name)
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        db_subnet_group_name(&scope.deployment, name)
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {

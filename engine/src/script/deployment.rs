@@ -14,6 +14,15 @@ pub(crate) struct DeploymentDecl {
     pub region: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub pos: SourcePos,
+    /// The names of detscript before per-region names (see `legacy_names()`).
+    pub legacy_names: bool,
+}
+
+impl DeploymentDecl {
+    /// Where the deployment's names live.
+    pub fn scope(&self) -> crate::kinds::Scope {
+        crate::kinds::Scope::new(&self.name, self.region.as_deref(), self.legacy_names)
+    }
 }
 
 /// Script handle of the deployment.
@@ -82,7 +91,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             return fail(&ctx, format!("deployment() is already called at line {}; a script describes one deployment", d.pos.line));
         }
         check_deployment_name(name).or_else(|m| fail(&ctx, m))?;
-        st.deployment = Some(DeploymentDecl { name: name.to_string(), region: None, tags: BTreeMap::new(), pos });
+        st.deployment = Some(DeploymentDecl { name: name.to_string(), region: None, tags: BTreeMap::new(), pos, legacy_names: false });
         Ok(Deployment)
     });
     let s = state.clone();
@@ -102,6 +111,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(Deployment)
         },
     );
+    let s = state.clone();
+    engine.register_fn("legacy_names", move |_d: &mut Deployment| -> Deployment {
+        if let Some(d) = s.borrow_mut().deployment.as_mut() {
+            d.legacy_names = true;
+        }
+        Deployment
+    });
     let s = state.clone();
     engine.register_fn(
         "determined_ami",

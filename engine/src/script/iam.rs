@@ -15,6 +15,17 @@ use crate::value::{Doc, Ref, Tmpl};
 
 const POLICY_VERSION: &str = "2012-10-17";
 
+/// The role (declaration index) behind the instance profile with plan id `profile`, when
+/// both are declared in the script.
+pub(crate) fn role_of_profile(st: &super::State, profile: &str) -> Option<usize> {
+    let i = st.by_id.get(profile).copied()?;
+    let role = match &st.decls[i].spec {
+        Some(crate::kinds::Spec::InstanceProfile(p)) => p.role.as_ref()?.resource.clone(),
+        _ => return None,
+    };
+    st.by_id.get(&role).copied()
+}
+
 fn check_policy_name(name: &str) -> Result<(), String> {
     let ok = (1..=128).contains(&name.len())
         && name

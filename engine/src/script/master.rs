@@ -74,6 +74,8 @@ pub(crate) struct MasterDecl {
     pub imdsv2: bool,
     pub hop_limit: i64,
     pub config_path: String,
+    /// The log group (plan id) the master's container writes to.
+    pub log_group: Option<String>,
     pub pos: SourcePos,
     pub field_pos: HashMap<String, SourcePos>,
 }
@@ -141,6 +143,13 @@ fn field_value(
     v: &Dynamic,
 ) -> RhaiResult<Value> {
     let ok = match kind {
+        // A pool's log group: a name, or a log_group(...) of the script (its name).
+        Field::Str if method == "log_group" => values::as_string(v)
+            .or_else(|| {
+                let g = v.read_lock::<crate::kinds::log_group::LogGroup>()?;
+                Some(refs::attr(&g.id, "name"))
+            })
+            .map(Value::String),
         Field::Str => values::as_string(v).map(Value::String),
         Field::Int => values::as_int(v).map(Value::from),
         Field::Bool => v.as_bool().ok().map(Value::Bool),
@@ -667,6 +676,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             if !m.security_groups.contains(&r) {
                 m.security_groups.push(r);
             }
+            Ok(())
+        }),
+        ("log_group", |m, v| {
+            let g = v
+                .read_lock::<crate::kinds::log_group::LogGroup>()
+                .ok_or_else(|| {
+                    format!(
+                        "expects a log_group(...) handle, got {}",
+                        values::describe(v)
+                    )
+                })?;
+            m.log_group = Some(g.id.clone());
             Ok(())
         }),
         ("instance_profile", |m, v| {

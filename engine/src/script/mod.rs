@@ -31,6 +31,7 @@ use crate::diag::{Diagnostic, Severity, SourcePos};
 use crate::plan::Kind;
 use crate::{CompileRequest, Compiled, Failure, Mode, ParamSpec};
 
+pub(crate) use deployment::check_region;
 pub(crate) use params::ParamState;
 
 pub(crate) type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
@@ -262,6 +263,25 @@ pub(crate) fn method<H: rhai::Variant + Clone>(
             f(&ctx, &mut s.borrow_mut(), h, &v)?;
             Ok(h.clone())
         },
+    );
+}
+
+/// Registers `name(NAME)` and `name(NAME, options)` for a builder whose options may be
+/// absent (`declare` gets `()` then).
+pub(crate) fn register_with_options<T: rhai::Variant + Clone>(
+    engine: &mut Engine,
+    state: &Shared,
+    name: &str,
+    declare: fn(&NativeCallContext, &Shared, &str, &Dynamic) -> RhaiResult<T>,
+) {
+    let s = state.clone();
+    engine.register_fn(name, move |ctx: NativeCallContext, n: &str| {
+        declare(&ctx, &s, n, &Dynamic::UNIT)
+    });
+    let s = state.clone();
+    engine.register_fn(
+        name,
+        move |ctx: NativeCallContext, n: &str, opts: Dynamic| declare(&ctx, &s, n, &opts),
     );
 }
 

@@ -173,6 +173,18 @@ fn set_hook(config: &mut Map<String, Value>, on: bool) {
 pub(crate) fn provider_with_defaults(pool: &PoolDecl) -> Map<String, Value> {
     let mut provider = pool.provider.clone();
     apply_default(&mut provider, pool.field_pos.contains_key(AGENT_CONFIG));
+    // A pool that logs to a group of the script gets a stream of its own, unless it names one.
+    let own_group = provider
+        .get("log_group")
+        .and_then(Value::as_str)
+        .and_then(crate::kinds::log_group::iam::group_in)
+        .is_some();
+    if own_group && !provider.contains_key("log_stream") {
+        provider.insert(
+            "log_stream".into(),
+            Value::String(format!("determined-agent-{}", pool.name)),
+        );
+    }
     provider
 }
 

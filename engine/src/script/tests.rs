@@ -279,7 +279,10 @@ mod iam {
             p.get("iam_role.master").unwrap().depends_on,
             vec!["iam_role.agent"]
         );
-        assert_eq!(prop(&p, "instance_profile.agent", "role"), json!("t-agent"));
+        assert_eq!(
+            prop(&p, "instance_profile.agent", "role"),
+            json!("t-agent-${aws.region}")
+        );
         assert_eq!(
             p.get("instance_profile.agent").unwrap().depends_on,
             vec!["iam_role.agent"]
@@ -336,11 +339,71 @@ mod bucket {
         let p = plan(
             "deployment(\"demo\"); let b = s3_bucket(\"ckpt\"); iam_role(\"r\").allow(\"p\", \"s3:*\", [b.arn, b.arn + \"/*\"]);",
         );
-        assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, "demo-ckpt");
+        // Region and account are known after apply: the script sets no region.
+        let name = "demo-ckpt-${aws.region}-${aws.account_id}";
+        assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, name);
         let res = &prop(&p, "iam_role.r", "inline_policies")["p"]["Statement"][0]["Resource"];
         assert_eq!(
             res,
-            &json!(["arn:aws:s3:::demo-ckpt", "arn:aws:s3:::demo-ckpt/*"])
+            &json!([
+                format!("arn:aws:s3:::{name}"),
+                format!("arn:aws:s3:::{name}/*")
+            ])
+        );
+        // The CLI fills them in (the account from STS) and checks the name again.
+        let live = p.with_account("123456789012", "eu-west-1").unwrap();
+        let bucket = live.get("s3_bucket.ckpt").unwrap();
+        assert_eq!(bucket.name, "demo-ckpt-eu-west-1-123456789012");
+        assert_eq!(bucket.tags["detscript:region"].as_text(), Some("eu-west-1"));
+        let res = &live.get("iam_role.r").unwrap().properties()["inline_policies"]["p"]["Statement"]
+            [0]["Resource"];
+        assert_eq!(
+            res[1],
+            json!("arn:aws:s3:::demo-ckpt-eu-west-1-123456789012/*")
+        );
+        assert_eq!(live.get("iam_role.r").unwrap().name, "demo-r-eu-west-1");
+        assert!(p.with_account("12345", "eu-west-1").is_err());
+        assert!(p.with_account("123456789012", "Europe").is_err());
+        // A region the script sets is in the name before apply.
+        let p = plan("deployment(\"demo\").region(\"us-east-1\"); s3_bucket(\"ckpt\");");
+        assert_eq!(
+            p.get("s3_bucket.ckpt").unwrap().name,
+            "demo-ckpt-us-east-1-${aws.account_id}"
+        );
+        // An explicit name wins, as given.
+        let p = plan("deployment(\"demo\"); s3_bucket(\"ckpt\").bucket_name(\"my-ckpt\");");
+        assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, "my-ckpt");
+        assert_eq!(
+            p.with_account("123456789012", "us-east-1")
+                .unwrap()
+                .get("s3_bucket.ckpt")
+                .unwrap()
+                .name,
+            "my-ckpt"
+        );
+        // A long deployment and bucket name is shortened, deterministically, to 63.
+        let long = "deployment(\"research-team-cluster-number-042\").region(\"ap-southeast-2\"); s3_bucket(\"checkpoints-archive\");";
+        let name = plan(long)
+            .get("s3_bucket.checkpoints-archive")
+            .unwrap()
+            .name
+            .clone();
+        let live = plan(long)
+            .with_account("123456789012", "ap-southeast-2")
+            .unwrap();
+        let resolved = &live.get("s3_bucket.checkpoints-archive").unwrap().name;
+        assert_eq!(resolved.len(), 63, "{resolved}");
+        assert!(
+            resolved.starts_with("research-team-cluster-numb-")
+                && resolved.ends_with("-ap-southeast-2-123456789012"),
+            "{resolved}"
+        );
+        assert_eq!(
+            name,
+            plan(long)
+                .get("s3_bucket.checkpoints-archive")
+                .unwrap()
+                .name
         );
         fails_with(
             "deployment(\"Demo\"); s3_bucket(\"ckpt\");",
@@ -349,6 +412,30 @@ mod bucket {
         fails_with(
             "deployment(\"d\"); s3_bucket(\"c\").bucket_name(\"a..b\");",
             "\"..\"",
+        );
+        // The account's 12 digits count: a name that cannot fit is an error before apply.
+        fails_with(
+            &format!(
+                "deployment(\"d\"); s3_bucket(\"c\").bucket_name(\"{}\");",
+                "x".repeat(64)
+            ),
+            "3-63",
+        );
+    }
+
+    #[test]
+    fn legacy_names_keep_the_names_of_earlier_versions() {
+        let p = plan(
+            "deployment(\"demo\").region(\"us-west-2\").legacy_names(); s3_bucket(\"ckpt\"); let r = iam_role(\"r\").assumed_by(\"ec2.amazonaws.com\"); instance_profile(r);",
+        );
+        assert!(p.deployment.legacy_names);
+        assert_eq!(p.get("s3_bucket.ckpt").unwrap().name, "demo-ckpt");
+        assert_eq!(p.get("iam_role.r").unwrap().name, "demo-r");
+        assert_eq!(p.get("instance_profile.r").unwrap().name, "demo-r");
+        // Created anew, they are tagged with the region all the same.
+        assert_eq!(
+            p.get("iam_role.r").unwrap().tags["detscript:region"].as_text(),
+            Some("us-west-2")
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod ec2;
 pub mod iam;
+pub mod log_group;
 pub mod network;
 pub mod network_endpoint;
 pub mod network_routes;
@@ -30,6 +31,7 @@ use super::{Attrs, Clients, Ctx, aws_err, code_of};
 
 pub use ec2::Ec2Instance;
 pub use iam::{IamRole, InstanceProfile};
+pub use log_group::CloudwatchLogGroup;
 pub use network::{InternetGateway, Subnet, Vpc};
 pub use network_endpoint::VpcEndpoint;
 pub use network_routes::{DbSubnetGroup, ElasticIp, NatGateway, RouteTable};
@@ -138,6 +140,7 @@ providers! {
     RdsInstance(rds::DbInstanceLive),
     Ec2Instance(ec2::InstanceLive),
     SecretsmanagerSecret(secret::SecretLive),
+    CloudwatchLogGroup(log_group::LogGroupLive),
 }
 
 /// A kind's live detail, taken out of a [`Detail`] when it is of that kind.
@@ -460,10 +463,11 @@ where
         }
     }
     let mut st = State::default();
+    let who = crate::aws::discover::Owner::of(plan, &c.region);
     while let Some(r) = tasks.join_next().await {
         if let Some((tags, live)) = r?? {
             let planned_id = wanted.get(&live.name).cloned();
-            st.add(dep, &tags, live, planned_id.as_deref());
+            st.add_global(&who, &tags, live, planned_id.as_deref());
         }
     }
     Ok(st)

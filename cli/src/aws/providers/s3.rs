@@ -13,11 +13,11 @@ use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Del, Detail, Have, Provider, Want, found, owned_by, planned, sdk_tags, tag_map,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Want, found, planned, sdk_tags, tag_map,
     update_or_noop,
 };
 use crate::aws::diff::Action;
-use crate::aws::discover::{Live, State};
+use crate::aws::discover::{Live, Owner, State};
 use crate::aws::{Clients, Ctx, aws_err, code_of};
 
 /// A bucket's settings as read back.
@@ -123,13 +123,14 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
                 }
                 continue;
             }
-            let detail = if owned_by(&tags, dep) {
+            let who = Owner::of(plan, &c.region);
+            let detail = if who.owns(&tags) {
                 read_settings(c, &name).await?
             } else {
                 BucketLive::default()
             };
             let live = Live::new(&name, attrs(&c.region, &name), Detail::S3Bucket(detail));
-            st.add(dep, &tags, live, planned_id);
+            st.add_global(&who, &tags, live, planned_id);
         }
         Ok(st)
     }
@@ -265,15 +266,11 @@ fn say_claimed(ctx: &Ctx, r: &Resource, name: &str) {
 /// has no tags at all and holds no object or version: then an interrupted run of this
 /// deployment created it (a bucket cannot be tagged at creation). Else `Ok(Err(why))`.
 pub async fn claimable(c: &Clients, name: &str) -> Result<std::result::Result<(), String>> {
-    let Some(account) = crate::aws::account_id(c).await? else {
-        return Ok(Err(
-            "this account's id could not be determined (no default VPC, no IAM role)".into(),
-        ));
-    };
+    let account = &c.account;
     let res =
         c.s3.get_bucket_tagging()
             .bucket(name)
-            .expected_bucket_owner(&account)
+            .expected_bucket_owner(account)
             .send()
             .await;
     match res {
@@ -288,7 +285,7 @@ pub async fn claimable(c: &Clients, name: &str) -> Result<std::result::Result<()
     let res =
         c.s3.list_object_versions()
             .bucket(name)
-            .expected_bucket_owner(&account)
+            .expected_bucket_owner(account)
             .max_keys(1)
             .send()
             .await;

@@ -135,15 +135,7 @@ fn declare(ctx: &NativeCallContext, s: &Shared, name: &str, opts: &Dynamic) -> R
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
-    let s = state.clone();
-    engine.register_fn("secret", move |ctx: NativeCallContext, name: &str| {
-        declare(&ctx, &s, name, &Dynamic::UNIT)
-    });
-    let s = state.clone();
-    engine.register_fn(
-        "secret",
-        move |ctx: NativeCallContext, name: &str, opts: Dynamic| declare(&ctx, &s, name, &opts),
-    );
+    crate::script::register_with_options(engine, state, "secret", declare);
 }
 
 #[cfg(test)]

@@ -69,18 +69,13 @@ pub struct SecretSpec {
 /// Why Secrets Manager would refuse a name (1-512 of letters, digits and `/_+=.@-`, and not
 /// ending in `-` followed by six characters, which reads as the ARN's random suffix).
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
-    if name.is_empty() || name.len() > 512 {
-        return Err(format!(
-            "secret name {name:?} must be 1-512 characters long"
-        ));
-    }
-    if let Some(c) = name.chars().find(|&c| !ok_char(c)) {
-        return Err(format!(
-            "secret name {name:?} contains {c:?}; Secrets Manager allows letters, digits and /_+=.@-"
-        ));
-    }
-    Ok(())
+    super::check_chars(
+        "secret name",
+        name,
+        512,
+        |c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c),
+        "Secrets Manager allows letters, digits and /_+=.@-",
+    )
 }
 
 /// The reference that stands for the value of the secret `id` (`secretsmanager_secret.X`).
@@ -108,8 +103,8 @@ impl KindSpec for SecretSpec {
     /// CloudFormation's `Ref` of a secret is its ARN.
     const CFN_ATTRS: CfnAttrs = &[("arn", None), ("id", None)];
 
-    fn physical_name(deployment: &str, name: &str) -> String {
-        format!("{deployment}/{name}")
+    fn physical_name(scope: &super::Scope, name: &str) -> String {
+        format!("{}/{name}", scope.deployment)
     }
 
     fn assign_name(&mut self, name: String) -> Result<String, NameError> {
@@ -152,7 +147,10 @@ mod tests {
     #[test]
     fn names_follow_secrets_managers_rules() {
         assert_eq!(
-            <SecretSpec as KindSpec>::physical_name("det-demo", "db-password"),
+            <SecretSpec as KindSpec>::physical_name(
+                &super::super::Scope::new("det-demo", Some("us-west-2"), false),
+                "db-password"
+            ),
             "det-demo/db-password"
         );
         assert!(check_name("det-demo/db-password").is_ok());

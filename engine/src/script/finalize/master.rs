@@ -54,6 +54,8 @@ pub(super) fn build_master(
         elastic_ip: m.elastic_ip.clone(),
         config_path: m.config_path.clone(),
         config,
+        log_group: m.log_group.as_ref().map(|g| crate::refs::attr(g, "name")),
+        region: st.deployment.as_ref().and_then(|d| d.region.clone()),
     };
     let text = |t: &Option<String>| Tmpl::from_marked(t.as_deref().unwrap_or_default());
     let spec = Ec2InstanceSpec {

@@ -51,6 +51,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     let physical = physical_names(st, &dep, &mut errors);
     secrets::check_uses(st, master_files.as_ref(), &mut errors);
     secrets::grant_master(st, master_files.as_ref());
+    kinds::log_group::iam::grant(st);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -76,6 +77,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
         name: dep.name.clone(),
         region: dep.region.clone(),
         tags: typed_tags(&dep.tags),
+        legacy_names: dep.legacy_names,
     };
     let typed = |m: BTreeMap<String, String>| -> BTreeMap<String, crate::value::Tmpl> {
         m.into_iter()
@@ -116,11 +118,12 @@ fn physical_names(
     errors: &mut Vec<Diagnostic>,
 ) -> HashMap<String, String> {
     let mut physical: HashMap<String, String> = HashMap::new();
+    let scope = dep.scope();
     for d in &mut st.decls {
         if d.pending {
             continue;
         }
-        let default = kinds::physical_name(d.kind, &dep.name, &d.name);
+        let default = kinds::physical_name(d.kind, &scope, &d.name);
         let Some(spec) = d.spec.as_mut() else {
             continue;
         };
@@ -262,10 +265,18 @@ fn build_resources(
         let mut tags = typed_tags(&dep.tags);
         tags.extend(typed_tags(&extra_tags));
         if kinds::has_name_tag(kind) {
-            tags.insert("Name".into(), Tmpl::text(name.clone()));
+            tags.insert("Name".into(), Tmpl::from_marked(&name));
         }
         tags.insert(kinds::TAG_DEPLOYMENT.into(), Tmpl::text(dep.name.clone()));
         tags.insert(kinds::TAG_ID.into(), Tmpl::text(id.clone()));
+        if kinds::is_global(kind) {
+            tags.insert(
+                kinds::TAG_REGION.into(),
+                Tmpl::from_marked(&dep.scope().region),
+            );
+        }
+        // The plan shows a name known only after apply as `${aws.account_id}`.
+        let name = refs::display(&name, refs::Style::Template);
         let Value::Object(properties) = props else {
             unreachable!("props stay an object")
         };
@@ -349,7 +360,7 @@ fn dependencies(
     let mut unknown = Vec::new();
     refs::visit_strings(props, &mut |s| {
         for path in refs::paths(s) {
-            if refs::is_external(path) {
+            if refs::is_external(path) || refs::resource_of(path) == kinds::names::PSEUDO {
                 continue;
             }
             let target = refs::resource_of(path);

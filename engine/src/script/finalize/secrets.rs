@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::super::State;
 use crate::diag::Diagnostic;
-use crate::kinds::{IamRoleSpec, Spec};
+use crate::kinds::IamRoleSpec;
 use crate::plan::{Kind, MasterFiles};
 use crate::refs;
 use crate::userdata;
@@ -125,13 +125,8 @@ pub(super) fn grant_master(st: &mut State, master: Option<&MasterFiles>) {
     }
     let role = m
         .profile
-        .as_ref()
-        .and_then(|p| st.by_id.get(p).copied())
-        .and_then(|i| match &st.decls[i].spec {
-            Some(Spec::InstanceProfile(p)) => p.role.as_ref().map(|r| r.resource.clone()),
-            _ => None,
-        })
-        .and_then(|id| st.by_id.get(&id).copied());
+        .as_deref()
+        .and_then(|p| crate::script::iam::role_of_profile(st, p));
     let Some(role) = role else {
         st.warnings.push(Diagnostic::warning(
             format!(

@@ -1,0 +1,97 @@
+//! `log_group(name)`, `log_group(name, #{ retention_days, kms_key })`:
+//! a CloudWatch Logs group. `master_instance(..).log_group(group)` starts the master's
+//! container with Docker's `awslogs` driver into it; `aws_pool(..).log_group(group)` sets the
+//! pool's `log_group` (and `log_stream`, unless the script sets one) in master.yaml. Either
+//! use gives the role behind the instance profile a policy scoped to the group (see
+//! [`super::iam`]).
+
+use rhai::{Dynamic, Engine, NativeCallContext};
+
+use super::{DEFAULT_RETENTION_DAYS, LogGroupSpec};
+use crate::kinds::log_group;
+use crate::plan::Kind;
+use crate::refs;
+use crate::script::{RhaiResult, Shared, fail, values};
+use crate::value::Tmpl;
+
+/// What scripts hold for a log group.
+#[derive(Debug, Clone)]
+pub(crate) struct LogGroup {
+    pub id: String,
+}
+
+const OPTIONS: &str = "retention_days, kms_key";
+
+/// What a `log_group(...)` call asks for.
+struct Options {
+    retention_days: i64,
+    kms_key: Option<String>,
+}
+
+fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
+    let who = format!("log_group '{name}'");
+    let mut o = Options {
+        retention_days: DEFAULT_RETENTION_DAYS,
+        kms_key: None,
+    };
+    if opts.is_unit() {
+        return Ok(o);
+    }
+    let Some(map) = opts.read_lock::<rhai::Map>() else {
+        return Err(format!(
+            "{who}: expects a map of options ({OPTIONS}), got {}",
+            values::describe(opts)
+        ));
+    };
+    for (k, v) in map.iter() {
+        let field = |what: &str| format!("{who}: {k} {what}");
+        match k.as_str() {
+            "retention_days" => {
+                let n = values::int_arg(v, "an integer number of days").map_err(|m| field(&m))?;
+                log_group::check_retention(n).map_err(|m| format!("{who}: {m}"))?;
+                o.retention_days = n;
+            }
+            "kms_key" => {
+                let arn = values::string_arg(v, "a KMS key ARN").map_err(|m| field(&m))?;
+                // Empty (a parameter's default): CloudWatch's own encryption.
+                if arn.is_empty() {
+                    continue;
+                }
+                if !refs::has_refs(&arn) {
+                    log_group::check_kms_key(&arn).map_err(|m| format!("{who}: kms_key {m}"))?;
+                }
+                o.kms_key = Some(arn);
+            }
+            other => {
+                return Err(format!(
+                    "{who}: unknown option {other:?}; expected one of {OPTIONS}"
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn declare(
+    ctx: &NativeCallContext,
+    s: &Shared,
+    name: &str,
+    opts: &Dynamic,
+) -> RhaiResult<LogGroup> {
+    let o = options(name, opts).or_else(|m| fail(ctx, m))?;
+    let spec = LogGroupSpec {
+        // Named when every resource is named.
+        log_group_name: String::new(),
+        retention_days: o.retention_days,
+        kms_key_id: o.kms_key.as_deref().map(Tmpl::from_marked),
+    };
+    let mut st = s.borrow_mut();
+    let id = st.declare_spec(ctx, Kind::CloudwatchLogGroup, name, spec)?;
+    Ok(LogGroup { id })
+}
+
+pub(crate) fn register(engine: &mut Engine, state: &Shared) {
+    engine.register_type_with_name::<LogGroup>("LogGroup");
+    crate::script::register_with_options(engine, state, "log_group", declare);
+    engine.register_get("arn", |g: &mut LogGroup| refs::attr(&g.id, "arn"));
+}
