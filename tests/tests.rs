@@ -62,24 +62,35 @@ fn compiled(
         }
     }
     let file = format!("scripts/{}", path.file_name().unwrap().to_string_lossy());
-    let mut req = CompileRequest {
-        file: &file,
-        source: &source,
-        params: BTreeMap::new(),
-        mode: Mode::Apply,
-        loader: Rc::new(DirLoader(scripts_dir())),
-    };
-    // Only the example values a script declares (aux-compute.rhai alone has registry_password).
-    let declared = detscript_engine::declared_params(&req)
-        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
-    req.params = params
-        .into_iter()
-        .filter(|(k, _)| declared.iter().any(|p| &p.name == k))
-        .collect();
-    match compile(&req) {
+    match compile(&request(&file, &source, Mode::Apply, &params)) {
         Ok(c) => (c.plan, c.diagnostics),
         Err(f) => panic!("{file} does not compile: {:#?}", f.diagnostics),
     }
+}
+
+/// The request for a script of `scripts/` with those of `params` it declares (aux-compute.rhai
+/// alone has registry_password, for example).
+fn request<'a>(
+    file: &'a str,
+    source: &'a str,
+    mode: Mode,
+    params: &BTreeMap<String, ParamInput>,
+) -> CompileRequest<'a> {
+    let mut req = CompileRequest {
+        file,
+        source,
+        params: BTreeMap::new(),
+        mode,
+        loader: Rc::new(DirLoader(scripts_dir())),
+    };
+    let declared = detscript_engine::declared_params(&req)
+        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
+    req.params = params
+        .iter()
+        .filter(|(k, _)| declared.iter().any(|p| &p.name == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    req
 }
 
 fn script_paths() -> Vec<PathBuf> {

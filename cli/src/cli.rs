@@ -182,8 +182,9 @@ pub struct PlanArgs {
     pub aws: AwsArgs,
 }
 
+/// What `run` and `destroy` change: the script, the AWS account, and the confirmation.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub struct LiveArgs {
     #[command(flatten)]
     pub script: ScriptArgs,
     #[command(flatten)]
@@ -191,6 +192,12 @@ pub struct RunArgs {
     /// Do not ask for confirmation (required when standard input is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
     /// How many resources to create or change at the same time
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
@@ -231,12 +238,7 @@ impl Default for UpgradeArgs {
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     #[command(flatten)]
-    pub script: ScriptArgs,
-    #[command(flatten)]
-    pub aws: AwsArgs,
-    /// Do not ask for confirmation (required when standard input is not a terminal)
-    #[arg(long, short = 'y')]
-    pub yes: bool,
+    pub live: LiveArgs,
     /// Also delete the objects (checkpoints) in the bucket; without it a non-empty bucket stops destroy
     #[arg(long)]
     pub delete_data: bool,

@@ -28,6 +28,16 @@ fn transcript(args: &[&str]) -> String {
     )
 }
 
+/// `detscript plan fixtures/params.rhai --params FILE`
+fn plan_with_params(file: &Path) -> Output {
+    run(&[
+        "plan",
+        "fixtures/params.rhai",
+        "--params",
+        file.to_str().unwrap(),
+    ])
+}
+
 fn code(args: &[&str]) -> i32 {
     run(args).status.code().unwrap_or(-1)
 }
@@ -39,6 +49,24 @@ macro_rules! case {
             insta::assert_snapshot!(transcript(&[$($arg),+]));
         }
     };
+}
+
+const DEPLOY: &str = "../../scripts/deploy.rhai";
+
+/// `CMD ../../scripts/deploy.rhai -p keypair=k -p db_password=Abcdefgh-1 EXTRA...`
+fn deploy_args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    [
+        &[
+            cmd,
+            DEPLOY,
+            "-p",
+            "keypair=k",
+            "-p",
+            "db_password=Abcdefgh-1",
+        ][..],
+        extra,
+    ]
+    .concat()
 }
 
 // Script errors: exit 1, file:line:col, the line, a caret, and what was expected.
@@ -157,16 +185,7 @@ fn help_teaches_with_examples_and_exit_codes() {
 
 #[test]
 fn plan_json_is_byte_identical_between_runs() {
-    let args = [
-        "plan",
-        "../../scripts/deploy.rhai",
-        "-p",
-        "keypair=k",
-        "-p",
-        "db_password=Abcdefgh-1",
-        "--format",
-        "json",
-    ];
+    let args = deploy_args("plan", &["--format", "json"]);
     let a = run(&args);
     let b = run(&args);
     assert_eq!(
@@ -257,17 +276,20 @@ fn a_parameter_cannot_become_a_reference_to_a_secret() {
 /// The database password is a Secrets Manager secret: master.yaml names it, the master reads
 /// it at boot, and no rendering (not even `--show-secrets` or `-o`) holds its value.
 fn render_writes_secrets_only_to_a_private_file() {
-    let deploy = "../../scripts/deploy.rhai";
     let pw = format!("db_password={SECRET}");
-    let out = run(&[
-        "render",
-        deploy,
-        "master.yaml",
-        "-p",
-        "keypair=k",
-        "-p",
-        &pw,
-    ]);
+    let render = |extra: &[&str]| {
+        let args = [
+            "render",
+            DEPLOY,
+            "master.yaml",
+            "-p",
+            "keypair=k",
+            "-p",
+            &pw,
+        ];
+        run(&[&args[..], extra].concat())
+    };
+    let out = render(&[]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -276,32 +298,13 @@ fn render_writes_secrets_only_to_a_private_file() {
         "{stdout}"
     );
 
-    let out = run(&[
-        "render",
-        deploy,
-        "master.yaml",
-        "-p",
-        "keypair=k",
-        "-p",
-        &pw,
-        "--show-secrets",
-    ]);
+    let out = render(&["--show-secrets"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
 
     let dir = std::env::temp_dir().join(format!("detscript-render-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("master.yaml");
-    let out = run(&[
-        "render",
-        deploy,
-        "master.yaml",
-        "-p",
-        "keypair=k",
-        "-p",
-        &pw,
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    let out = render(&["-o", file.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -329,7 +332,7 @@ fn render_writes_secrets_only_to_a_private_file() {
     // Writing a file needs every parameter.
     let out = run(&[
         "render",
-        deploy,
+        DEPLOY,
         "master.yaml",
         "-p",
         &pw,
@@ -378,39 +381,19 @@ fn exit_codes_by_class() {
 }
 
 // Lint.
-case!(
-    lint_text_deploy,
-    "lint",
-    "../../scripts/deploy.rhai",
-    "-p",
-    "keypair=k",
-    "-p",
-    "db_password=Abcdefgh-1"
-);
-case!(
-    lint_deny_warnings_fails,
-    "lint",
-    "../../scripts/deploy.rhai",
-    "-p",
-    "keypair=k",
-    "-p",
-    "db_password=Abcdefgh-1",
-    "--deny",
-    "warnings"
-);
+#[test]
+fn lint_text_deploy() {
+    insta::assert_snapshot!(transcript(&deploy_args("lint", &[])));
+}
+#[test]
+fn lint_deny_warnings_fails() {
+    insta::assert_snapshot!(transcript(&deploy_args("lint", &["--deny", "warnings"])));
+}
 case!(lint_error_finding, "lint", "fixtures/lint_errors.rhai");
 
 #[test]
 fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
-    let args = [
-        "lint",
-        "../../scripts/deploy.rhai",
-        "-p",
-        "keypair=k",
-        "-p",
-        "db_password=Abcdefgh-1",
-    ];
-    let out = run(&[&args[..], &["--format", "json"]].concat());
+    let out = run(&deploy_args("lint", &["--format", "json"]));
     assert_eq!(out.status.code(), Some(0));
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let first = &findings[0];
@@ -420,7 +403,7 @@ fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
         "{first}"
     );
 
-    let out = run(&[&args[..], &["--format", "sarif"]].concat());
+    let out = run(&deploy_args("lint", &["--format", "sarif"]));
     let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
@@ -645,21 +628,11 @@ fn errors_quote_at_most_100_characters_of_the_input() {
     let params = dir.join("p.yaml");
     // A key given twice, and a value the YAML parser quotes in its message.
     std::fs::write(&params, format!("{long}: 1\n{long}: 2\n")).unwrap();
-    let out = run(&[
-        "plan",
-        "fixtures/params.rhai",
-        "--params",
-        params.to_str().unwrap(),
-    ]);
+    let out = plan_with_params(&params);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).len() < 300, "{}", stderr_of(&out));
     std::fs::write(&params, format!("replicas: !!int {long}\n")).unwrap();
-    let out = run(&[
-        "plan",
-        "fixtures/params.rhai",
-        "--params",
-        params.to_str().unwrap(),
-    ]);
+    let out = plan_with_params(&params);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr_of(&out);
     assert!(
@@ -830,19 +803,26 @@ fn memory_limit_stops_the_script() {
         .output()
         .expect("detscript runs");
     let elapsed = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "error: the script was stopped: it used more than 512 MiB of memory (the sandbox limit"
-        ),
-        "{stderr}"
+    let stderr = stopped(
+        &out,
+        "it used more than 512 MiB of memory (the sandbox limit",
     );
     assert!(
         stderr.contains("memory.rhai:7:") || stderr.contains("memory.rhai:8:"),
         "in the loop: {stderr}"
     );
     assert!(elapsed.as_secs() < 8, "took {elapsed:?}");
+}
+
+/// Asserts that the sandbox stopped the script (exit 1) for `why`; its standard error.
+fn stopped(out: &Output, why: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: the script was stopped: {why}")),
+        "{stderr}"
+    );
+    stderr
 }
 
 /// `print` keeps at most 1 MiB.
@@ -853,13 +833,9 @@ fn printing_in_a_loop_is_capped() {
         &format!("deployment(\"d\");\n{BIG_STRING}loop {{ print(s); }}\n"),
     );
     let out = run(&["plan", &script]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "error: the script was stopped: print and debug output exceeded 1 MiB (the sandbox limit)"
-        ),
-        "{stderr}"
+    let stderr = stopped(
+        &out,
+        "print and debug output exceeded 1 MiB (the sandbox limit)",
     );
     assert!(stderr.len() < 10_000, "nothing printed: {}", stderr.len());
 }
@@ -876,12 +852,7 @@ fn params_has_the_deadline_of_plan() {
     let started = std::time::Instant::now();
     let out = run(&["params", &script]);
     let elapsed = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("error: the script was stopped: it ran longer than 10 s"),
-        "{stderr}"
-    );
+    stopped(&out, "it ran longer than 10 s");
     assert!(elapsed.as_secs() < 15, "took {elapsed:?}");
 }
 

@@ -34,35 +34,30 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let mut group = c.benchmark_group("plan generated");
-    group.sample_size(10);
-    for n in [1_000usize, 10_000] {
-        let src = generated(n);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
-            b.iter(|| {
-                let out = compile(&CompileRequest::new("gen.rhai", src, Mode::Apply))
-                    .expect("generated script compiles");
-                assert_eq!(out.plan.len(), n);
-                out.plan.to_json()
-            })
-        });
-    }
-    group.finish();
-
+    sized(c, "plan generated", "gen.rhai", generated);
     // The same plans from a loop: separates the cost of parsing many statements.
-    let mut group = c.benchmark_group("plan loop");
+    sized(c, "plan loop", "loop.rhai", looped);
+}
+
+/// The same plans as [`generated`] from a loop.
+fn looped(resources: usize) -> String {
+    format!(
+        "deployment(\"bench\");\nlet prev = security_group(\"g0\", \"generated\");\nprev.ingress(tcp(22), \"10.0.0.0/8\");\nfor i in 1..{} {{ let g = security_group(`g${{i}}`, \"generated\"); g.ingress(tcp(443), prev); prev = g; }}",
+        resources / 2
+    )
+}
+
+/// A benchmark group planning the scripts `script(n)` of 1,000 and 10,000 resources.
+fn sized(c: &mut Criterion, group: &str, file: &str, script: fn(usize) -> String) {
+    let mut group = c.benchmark_group(group);
     group.sample_size(10);
     for n in [1_000usize, 10_000] {
-        let src = format!(
-            "deployment(\"bench\");\nlet prev = security_group(\"g0\", \"generated\");\nprev.ingress(tcp(22), \"10.0.0.0/8\");\nfor i in 1..{} {{ let g = security_group(`g${{i}}`, \"generated\"); g.ingress(tcp(443), prev); prev = g; }}",
-            n / 2
-        );
+        let src = script(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &src, |b, src| {
             b.iter(|| {
-                let out = compile(&CompileRequest::new("loop.rhai", src, Mode::Apply))
-                    .expect("loop script compiles");
+                let out = compile(&CompileRequest::new(file, src, Mode::Apply))
+                    .unwrap_or_else(|f| panic!("{file} compiles: {:?}", f.diagnostics));
                 assert_eq!(out.plan.len(), n);
                 out.plan.to_json()
             })

@@ -134,14 +134,21 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn counts_operations_across_runs_and_asks_the_host_every_few() {
+    /// A budget whose host stops the script at its `stop_at`-th question (never for 0); the
+    /// number of questions asked.
+    fn asking(stop_at: u64) -> (Budget, Rc<Cell<u64>>) {
         let asked = Rc::new(Cell::new(0u64));
         let a = asked.clone();
         let budget = Budget::new(Some(Rc::new(move || {
             a.set(a.get() + 1);
-            None
+            (a.get() == stop_at).then(|| "it ran longer than 10 s".to_string())
         })));
+        (budget, asked)
+    }
+
+    #[test]
+    fn counts_operations_across_runs_and_asks_the_host_every_few() {
+        let (budget, asked) = asking(0);
         for _ in 0..INTERRUPT_EVERY * 10 {
             assert_eq!(budget.tick(), None);
         }
@@ -154,12 +161,7 @@ mod tests {
 
     #[test]
     fn parsing_asks_the_host_every_few_tokens_and_counts_lets() {
-        let asked = Rc::new(Cell::new(0u64));
-        let a = asked.clone();
-        let budget = Budget::new(Some(Rc::new(move || {
-            a.set(a.get() + 1);
-            (a.get() == 3).then(|| "it ran longer than 10 s".to_string())
-        })));
+        let (budget, _) = asking(3);
         for _ in 0..INTERRUPT_EVERY_TOKENS * 2 {
             assert_eq!(budget.token(false), None);
         }

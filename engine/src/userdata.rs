@@ -264,26 +264,6 @@ pub struct DbAddress {
 /// minutes to create an Aurora cluster and its writer).
 pub const DB_WAIT_SECONDS: u32 = 2400;
 
-#[cfg(test)]
-pub(crate) fn master_user_data(
-    deployment: &str,
-    image: &str,
-    port: i64,
-    master_yaml: &str,
-    config_path: &str,
-    secrets: &[BootSecret],
-) -> String {
-    master_user_data_with(
-        deployment,
-        image,
-        port,
-        master_yaml,
-        config_path,
-        secrets,
-        &Extras::default(),
-    )
-}
-
 /// Optional steps of the master's boot script, decided by master.yaml.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extras {
@@ -299,7 +279,7 @@ pub struct Extras {
     pub db: Option<DbAddress>,
 }
 
-/// [`master_user_data`] with optional steps.
+/// The master's boot script, with the optional steps `extras`.
 pub(crate) fn master_user_data_with(
     deployment: &str,
     image: &str,
@@ -477,6 +457,20 @@ fn check_known_parts(v: &str, allowed: fn(u8) -> bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a value with `check`, or, while it holds references, only its known text against
+/// the `allowed` characters.
+fn check_value(
+    v: &str,
+    allowed: fn(u8) -> bool,
+    check: fn(&str) -> Result<(), String>,
+) -> Result<(), String> {
+    if refs::has_refs(v) {
+        check_known_parts(v, allowed)
+    } else {
+        check(v)
+    }
+}
+
 fn image_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
 }
@@ -490,12 +484,7 @@ fn path_char(b: u8) -> bool {
 /// holding references (an unset parameter in a preview) is accepted as unknown when its
 /// known text could belong to one. The error names what was expected and what was got.
 pub fn check_image(v: &str) -> Result<(), String> {
-    let res = if refs::has_refs(v) {
-        check_known_parts(v, image_char)
-    } else {
-        image_reference(v)
-    };
-    res.map_err(|why| {
+    check_value(v, image_char, image_reference).map_err(|why| {
         format!(
             "expects a Docker image reference such as {IMAGE_EXAMPLE:?}, got {}: {why}",
             shown(v)
@@ -508,12 +497,7 @@ pub fn check_image(v: &str) -> Result<(), String> {
 /// leading `-`). Whether it is absolute is lint DS019's business. A value holding
 /// references is accepted as unknown when its known text could belong to one.
 pub fn check_config_path(v: &str) -> Result<(), String> {
-    let res = if refs::has_refs(v) {
-        check_known_parts(v, path_char)
-    } else {
-        file_path(v)
-    };
-    res.map_err(|why| {
+    check_value(v, path_char, file_path).map_err(|why| {
         format!(
             "expects a normalized file path such as {HOST_CONFIG_PATH:?}, got {}: {why}",
             shown(v)

@@ -356,6 +356,17 @@ thread_local! {
     static MARKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// `base`, with as many `X` appended as it takes for the JSON text of `v` not to contain it:
+/// a prefix for placeholders that cannot collide with the document's own text.
+pub(crate) fn absent_token(v: &serde_json::Value, base: &str) -> String {
+    let text = v.to_string();
+    let mut token = base.to_string();
+    while text.contains(&token) {
+        token.push('X');
+    }
+    token
+}
+
 /// Runs `f` with templates serializing to the engine's marked form instead of `${path}`.
 pub(crate) fn marked<T>(f: impl FnOnce() -> T) -> T {
     let before = MARKED.with(|m| m.replace(true));

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::rc::Rc;
 
-use detscript_engine::{CompileRequest, Mode, ParamInput, cfn, compile};
+use detscript_engine::{Mode, ParamInput, cfn, compile};
 
-use super::{DirLoader, example_params, script_paths, scripts_dir};
+use super::{example_params, request, script_paths, scripts_dir};
 
 /// The template of the script at `path` compiled as `detscript export` does, with those of
 /// `params` the script declares.
@@ -16,20 +15,7 @@ pub(crate) fn template_of(
     params: &BTreeMap<String, ParamInput>,
 ) -> serde_json::Value {
     let source = std::fs::read_to_string(path).expect("readable script");
-    let mut req = CompileRequest {
-        file,
-        source: &source,
-        params: BTreeMap::new(),
-        mode: Mode::Preview,
-        loader: Rc::new(DirLoader(scripts_dir())),
-    };
-    let declared = detscript_engine::declared_params(&req)
-        .unwrap_or_else(|f| panic!("{file}: {:#?}", f.diagnostics));
-    req.params = params
-        .iter()
-        .filter(|(k, _)| declared.iter().any(|p| &p.name == *k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let req = request(file, &source, Mode::Preview, params);
     let compiled =
         compile(&req).unwrap_or_else(|f| panic!("{file} does not compile: {:#?}", f.diagnostics));
     cfn::export(&compiled.plan, &compiled.params)

@@ -245,6 +245,21 @@ def script_copy(tmp_path):
     return dst / "deploy.rhai"
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler of the test stubs: answers JSON, logs nothing."""
+
+    def reply_json(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 class InfoStub:
     """A stand-in for the master's /info on 127.0.0.1: answers `status` (503 while
     `down_for` requests remain) with {"version": version}; counts the requests."""
@@ -254,20 +269,12 @@ class InfoStub:
         self.requests = 0
         stub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 stub.requests += 1
                 up = stub.requests > stub.down_for and self.path == "/info"
                 code = stub.status if up else 503
-                body = json.dumps({"version": stub.version, "cluster_id": "stub"}).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
+                self.reply_json(code, {"version": stub.version, "cluster_id": "stub"})
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/info"

@@ -6,11 +6,11 @@ the heartbeat of `run` without a terminal."""
 import json
 import subprocess
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 
 import pytest
 
-from conftest import BIN, PASSWORD, Result, aws_env, det, role_name
+from conftest import BIN, PASSWORD, QuietHandler, Result, aws_env, det, role_name
 
 CLUSTER = "det-flow"
 
@@ -29,21 +29,13 @@ def det_raw(*args, env_extra=None):
 @pytest.fixture
 def info_stub():
     """An HTTP server on 127.0.0.1 answering GET /info as a Determined master does."""
-    class Info(BaseHTTPRequestHandler):
+    class Info(QuietHandler):
         def do_GET(self):
             if self.path != "/info":
                 self.send_response(404)
                 self.end_headers()
                 return
-            body = json.dumps({"version": "0.38.0", "cluster_name": "stub"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
+            self.reply_json(200, {"version": "0.38.0", "cluster_name": "stub"})
 
     srv = HTTPServer(("127.0.0.1", 0), Info)
     t = threading.Thread(target=srv.serve_forever, daemon=True)

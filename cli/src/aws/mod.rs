@@ -450,40 +450,45 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    #[tokio::test]
-    async fn retry_while_retries_only_matching_errors_within_the_limit() {
+    /// `retry_from` on an operation whose n-th call answers `answer(n)`, retrying the errors
+    /// that contain `retryable`: the result and the number of calls.
+    async fn count_calls(
+        limit: Duration,
+        retryable: &str,
+        answer: impl Fn(u32) -> Result<u32, &'static str>,
+    ) -> (Result<u32, &'static str>, u32) {
         let mut calls = 0;
-        let r: Result<u32, &str> = retry_from(
+        let r = retry_from(
             MS,
-            Duration::from_secs(120),
+            limit,
             || {
                 calls += 1;
-                let c = calls;
-                async move {
-                    if c < 4 {
-                        Err("Invalid IAM Instance Profile name")
-                    } else {
-                        Ok(c)
-                    }
-                }
+                let a = answer(calls);
+                async move { a }
             },
-            |e| e.contains("IAM Instance Profile"),
+            |e| e.contains(retryable),
             |_, _| {},
         )
         .await;
+        (r, calls)
+    }
+
+    #[tokio::test]
+    async fn retry_while_retries_only_matching_errors_within_the_limit() {
+        let limit = Duration::from_secs(120);
+        let (r, _) = count_calls(limit, "IAM Instance Profile", |c| {
+            if c < 4 {
+                Err("Invalid IAM Instance Profile name")
+            } else {
+                Ok(c)
+            }
+        })
+        .await;
         assert_eq!(r, Ok(4));
 
-        let mut calls = 0;
-        let r: Result<u32, &str> = retry_from(
-            MS,
-            Duration::from_secs(120),
-            || {
-                calls += 1;
-                async { Err("InvalidAMIID.Malformed") }
-            },
-            |e| e.contains("IAM Instance Profile"),
-            |_, _| {},
-        )
+        let (r, calls) = count_calls(limit, "IAM Instance Profile", |_| {
+            Err("InvalidAMIID.Malformed")
+        })
         .await;
         assert_eq!(r, Err("InvalidAMIID.Malformed"));
         assert_eq!(calls, 1);
@@ -507,18 +512,10 @@ mod tests {
 
     #[tokio::test]
     async fn retry_while_gives_up_after_the_limit() {
-        let mut calls = 0u32;
         // Delays 1, 2, 4, 8, 16 ms (jittered): the 40 ms limit allows 4 or 5 retries.
-        let r: Result<(), &str> = retry_from(
-            MS,
-            Duration::from_millis(40),
-            || {
-                calls += 1;
-                async { Err("DependencyViolation") }
-            },
-            |_| true,
-            |_, _| {},
-        )
+        let (r, calls) = count_calls(Duration::from_millis(40), "DependencyViolation", |_| {
+            Err("DependencyViolation")
+        })
         .await;
         assert!(r.is_err());
         assert!((3..=7).contains(&calls), "{calls}");

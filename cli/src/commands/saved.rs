@@ -95,7 +95,7 @@ pub fn apply(saved: Value, file: &Path, args: RunArgs) -> Result<(), Exit> {
             saved[MARK]
         )));
     }
-    if args.script.params.is_some() {
+    if args.live.script.params.is_some() {
         return Err(usage_error(
             "a saved plan carries its parameters: --params is not accepted with it (secret parameters: --param or DETSCRIPT_PARAM_NAME)",
         ));
@@ -108,8 +108,8 @@ pub fn apply(saved: Value, file: &Path, args: RunArgs) -> Result<(), Exit> {
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
     let script_path = PathBuf::from(text("script"));
-    let mut script = read_script(&script_path, &args.script.param, None)?;
-    script.quiet = args.script.quiet;
+    let mut script = read_script(&script_path, &args.live.script.param, None)?;
+    script.quiet = args.live.script.quiet;
     if let Some(name) = script.from_flags.iter().find(|n| !secret.contains(n)) {
         return Err(usage_error(format!(
             "--param {}: a saved plan carries its parameters; only secret ones ({}) may be given",
@@ -165,5 +165,5 @@ pub fn apply(saved: Value, file: &Path, args: RunArgs) -> Result<(), Exit> {
         expect_changes: Some(text("changes_sha256")),
         upgrade: args.upgrade.clone(),
     };
-    crate::aws::command::run(compiled.plan, &args.aws, &opts)
+    crate::aws::command::run(compiled.plan, &args.live.aws, &opts)
 }

@@ -51,7 +51,8 @@ pub(super) fn user_data(m: &MasterFiles) -> Result<(Tmpl, BTreeSet<String>), Str
 /// literal block scalar, and the names of those parameters.
 fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
     let mut quoted: Vec<Tmpl> = Vec::new();
-    let token = token_for(&v);
+    // A prefix for placeholder scalars that the config's text does not contain.
+    let token = crate::value::absent_token(&v, "DetscriptCfnParameterScalar");
     replace_param_scalars(&mut v, &token, &mut quoted);
     // Back through the typed model so that keys keep Determined's order, as `run` writes it.
     let typed = MasterConfig::from_json(v).map_err(|e| e.to_string())?;
@@ -82,16 +83,6 @@ fn master_yaml(mut v: Value) -> Result<(String, BTreeSet<String>), String> {
         }
     }
     Ok((out, params))
-}
-
-/// A prefix for placeholder scalars that the config's text does not contain.
-fn token_for(v: &Value) -> String {
-    let text = v.to_string();
-    let mut token = String::from("DetscriptCfnParameterScalar");
-    while text.contains(&token) {
-        token.push('X');
-    }
-    token
 }
 
 /// Replaces every string holding a parameter by `{token}{index}Z` and keeps its template.

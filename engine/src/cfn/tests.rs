@@ -208,6 +208,11 @@ fn references_become_intrinsics_and_order_the_stack() {
     );
 }
 
+/// Property `name` of the template's resource `logical`.
+fn prop(t: &Value, logical: &str, name: &str) -> Value {
+    t["Resources"][logical]["Properties"][name].clone()
+}
+
 #[test]
 fn a_secret_is_a_noecho_parameter_and_its_value_never_appears() {
     let t = template(
@@ -219,13 +224,12 @@ fn a_secret_is_a_noecho_parameter_and_its_value_never_appears() {
     }
     // The given password is the secret's value; the database reads it by a dynamic reference.
     assert_eq!(t["Parameters"]["DbPassword"]["NoEcho"], true);
-    let r = &t["Resources"];
     assert_eq!(
-        r["SecretsmanagerSecretDbPassword"]["Properties"]["SecretString"],
+        prop(&t, "SecretsmanagerSecretDbPassword", "SecretString"),
         json!({ "Ref": "DbPassword" })
     );
     assert_eq!(
-        r["RdsClusterDb"]["Properties"]["MasterUserPassword"],
+        prop(&t, "RdsClusterDb", "MasterUserPassword"),
         json!({ "Fn::Sub": "{{resolve:secretsmanager:${SecretsmanagerSecretDbPassword}:SecretString}}" })
     );
     for o in t["Outputs"].as_object().unwrap().values() {
@@ -239,7 +243,7 @@ fn a_secret_is_a_noecho_parameter_and_its_value_never_appears() {
         "AWS::EC2::KeyPair::KeyName"
     );
     assert_eq!(
-        unset["Resources"]["Ec2InstanceMaster"]["Properties"]["KeyName"],
+        prop(&unset, "Ec2InstanceMaster", "KeyName"),
         json!({ "Ref": "Keypair" })
     );
 }
@@ -253,14 +257,13 @@ fn literal_dollar_brace_is_escaped_inside_sub() {
         security_group("c", "plain ${HOME}");
     "#;
     let t = template(src, &[]);
-    let r = &t["Resources"];
     assert_eq!(
-        r["SecurityGroupB"]["Properties"]["GroupDescription"],
+        prop(&t, "SecurityGroupB", "GroupDescription"),
         json!({ "Fn::Sub": "not ${!HOME}, but ${SecurityGroupA.GroupId}" })
     );
     // Outside Fn::Sub a literal stays as written.
     assert_eq!(
-        r["SecurityGroupC"]["Properties"]["GroupDescription"],
+        prop(&t, "SecurityGroupC", "GroupDescription"),
         "plain ${HOME}"
     );
 }

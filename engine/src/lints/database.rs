@@ -27,6 +27,22 @@ impl Database<'_> {
         pos_of(self.r, field)
     }
 
+    /// A finding about this database: `what` follows its name, `field` is where it was set.
+    fn finding(
+        &self,
+        id: &str,
+        what: std::fmt::Arguments,
+        fix: impl Into<String>,
+        field: &str,
+    ) -> Diagnostic {
+        finding(
+            id,
+            format!("database '{}'{what}", self.name),
+            fix,
+            &self.pos(field),
+        )
+    }
+
     fn setting(&self, key: &str) -> Option<&str> {
         self.r.origin.settings.get(key).map(String::as_str)
     }
@@ -91,11 +107,12 @@ pub fn check(plan: &Plan) -> Vec<Diagnostic> {
 /// DS009: storage not encrypted.
 fn unencrypted(d: &Database) -> Option<Diagnostic> {
     (!d.db.storage_encrypted).then(|| {
-        finding(
+        let fix = "remove .encrypted(false) (encrypted is the default)";
+        d.finding(
             "DS009",
-            format!("database '{}' stores data unencrypted", d.name),
-            "remove .encrypted(false) (encrypted is the default)",
-            &d.pos("encrypted"),
+            format_args!(" stores data unencrypted"),
+            fix,
+            "encrypted",
         )
     })
 }
@@ -103,11 +120,12 @@ fn unencrypted(d: &Database) -> Option<Diagnostic> {
 /// DS010: publicly accessible.
 fn public(d: &Database) -> Option<Diagnostic> {
     d.public.then(|| {
-        finding(
+        let fix = "remove .publicly_accessible(true); only the master needs it";
+        d.finding(
             "DS010",
-            format!("database '{}' is publicly accessible", d.name),
-            "remove .publicly_accessible(true); only the master needs it",
-            &d.pos("publicly_accessible"),
+            format_args!(" is publicly accessible"),
+            fix,
+            "publicly_accessible",
         )
     })
 }
@@ -115,14 +133,13 @@ fn public(d: &Database) -> Option<Diagnostic> {
 /// DS011: PostgreSQL older than 13.
 fn old_postgres(d: &Database) -> Option<Diagnostic> {
     let major = d.major.filter(|m| *m < 13)?;
-    Some(finding(
+    Some(d.finding(
         "DS011",
-        format!(
-            "database '{}' runs PostgreSQL {major}: Determined needs 13 or newer (RDS no longer creates 11 or 12)",
-            d.name
+        format_args!(
+            " runs PostgreSQL {major}: Determined needs 13 or newer (RDS no longer creates 11 or 12)"
         ),
         "use .engine(\"postgres\", \"16.4\") or a current aurora-postgresql version",
-        &d.pos("engine"),
+        "engine",
     ))
 }
 
@@ -134,14 +151,13 @@ fn ssl_refused(d: &Database) -> Option<Diagnostic> {
     if !(forces_ssl && matches!(mode, "disable" | "allow")) {
         return None;
     }
-    Some(finding(
+    Some(d.finding(
         "DS012",
-        format!(
-            "database '{}': RDS for PostgreSQL 15 and newer sets rds.force_ssl=1, so db.ssl_mode {mode:?} is refused (\"no pg_hba.conf entry ... no encryption\")",
-            d.name,
+        format_args!(
+            ": RDS for PostgreSQL 15 and newer sets rds.force_ssl=1, so db.ssl_mode {mode:?} is refused (\"no pg_hba.conf entry ... no encryption\")"
         ),
         "add .ssl_mode(\"require\") to the database",
-        &d.pos("ssl_mode"),
+        "ssl_mode",
     ))
 }
 
@@ -153,17 +169,14 @@ fn ssl_without_root_cert(d: &Database) -> Option<Diagnostic> {
     if d.setting("ssl_root_cert").is_some() {
         return None;
     }
-    Some(finding(
+    Some(d.finding(
         "DS012",
-        format!(
-            "database '{}': ssl_mode {mode:?} needs the RDS CA bundle as ssl_root_cert",
-            d.name
-        ),
+        format_args!(": ssl_mode {mode:?} needs the RDS CA bundle as ssl_root_cert"),
         format!(
             "add .ssl_root_cert({:?}): detscript's user-data downloads Amazon's CA bundle there",
             crate::config::RDS_CA_BUNDLE
         ),
-        &d.pos("ssl_mode"),
+        "ssl_mode",
     ))
 }
 
@@ -179,15 +192,14 @@ fn password_characters(d: &Database) -> Option<Diagnostic> {
     if bad.is_empty() {
         return None;
     }
-    Some(finding(
+    Some(d.finding(
         "DS013",
-        format!(
-            "database '{}': the password contains {}, which Determined puts unescaped into its connection URL, so the master cannot connect",
-            d.name,
+        format_args!(
+            ": the password contains {}, which Determined puts unescaped into its connection URL, so the master cannot connect",
             bad.join(", ")
         ),
         "choose a password without @ : / ? # %",
-        &d.pos("master_user"),
+        "master_user",
     ))
 }
 

@@ -3,7 +3,7 @@
 use rhai::{Engine, NativeCallContext};
 
 use super::handles::Bucket;
-use super::{RhaiResult, Shared, fail};
+use super::{RhaiResult, Shared, constructor, fail};
 use crate::kinds::S3BucketSpec;
 use crate::kinds::s3_bucket::check_bucket_name;
 use crate::plan::Kind;
@@ -14,26 +14,15 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_type_with_name::<Bucket>("S3Bucket");
     engine.register_fn("to_string", |b: &mut Bucket| b.id.clone());
 
-    let s = state.clone();
-    engine.register_fn(
-        "s3_bucket",
-        move |ctx: NativeCallContext, name: &str| -> RhaiResult<Bucket> {
-            // The name is set when resources are named, unless `.bucket_name(...)` sets it.
-            let spec = S3BucketSpec {
-                bucket: Tmpl::default(),
-                block_public_access: true,
-                encryption: "AES256".into(),
-                versioning: false,
-            };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::S3Bucket, name, spec)?;
-            Ok(Bucket {
-                id,
-                name: name.to_string(),
-            })
-        },
-    );
+    constructor::<Bucket, _>(engine, state, "s3_bucket", Kind::S3Bucket, || {
+        // The name is set when resources are named, unless `.bucket_name(...)` sets it.
+        S3BucketSpec {
+            bucket: Tmpl::default(),
+            block_public_access: true,
+            encryption: "AES256".into(),
+            versioning: false,
+        }
+    });
 
     let s = state.clone();
     engine.register_fn(

@@ -83,16 +83,9 @@ fn set_db(
 }
 
 fn check_identifier(what: &str, s: &str) -> Result<(), String> {
-    let ok = (1..=63).contains(&s.len())
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} {s:?} must be 1-63 letters, digits or '_', starting with a letter"
-        ))
-    }
+    super::ok_or(super::is_name(s, 63, &['_']), || {
+        format!("{what} {s:?} must be 1-63 letters, digits or '_', starting with a letter")
+    })
 }
 
 /// RDS master password rules. The message never contains the password.

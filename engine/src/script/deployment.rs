@@ -35,17 +35,14 @@ pub(crate) fn check_deployment_name(name: &str) -> Result<(), String> {
             "deployment name must be known when planning; give its parameter a value".into(),
         );
     }
-    let ok = (1..=32).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "deployment name {name:?} is invalid: use 1-32 letters, digits and '-', starting with a letter (it prefixes every AWS name)"
-        ))
-    }
+    super::ok_or(
+        super::is_name(name, 32, &['-']) && !name.ends_with('-'),
+        || {
+            format!(
+                "deployment name {name:?} is invalid: use 1-32 letters, digits and '-', starting with a letter (it prefixes every AWS name)"
+            )
+        },
+    )
 }
 
 pub(crate) fn check_region(r: &str) -> Result<(), String> {

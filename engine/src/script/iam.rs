@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::handles::{IamRole, InstanceProfile};
-use super::{RhaiResult, Shared, fail, pos_of, values};
+use super::{RhaiResult, Shared, constructor, fail, pos_of, values};
 use crate::kinds::{IamRoleSpec, InstanceProfileSpec};
 use crate::plan::Kind;
 use crate::refs;
@@ -81,22 +81,30 @@ fn check_service(s: &str) -> Result<(), String> {
     }
 }
 
-/// Changes the role's inline policies and records where `policy` was first set; `f` returns
-/// whether it could make the change.
-fn edit_policies(
+/// Sets the role's inline policy `policy` to what `f` makes of its current document (None
+/// when there is none yet), and records where `policy` was first set. When `f` refuses, the
+/// error names `who` and says why.
+fn set_policy(
     state: &Shared,
     ctx: &NativeCallContext,
     role: &IamRole,
-    policy: &str,
-    f: impl FnOnce(&mut BTreeMap<String, Doc>) -> bool,
-) -> bool {
+    (policy, who): (&str, &str),
+    f: impl FnOnce(Option<Value>) -> Result<Value, &'static str>,
+) -> RhaiResult<IamRole> {
     let mut st = state.borrow_mut();
     let pos = pos_of(ctx, &st);
     let d = st.decl(&role.id);
     d.field_pos.entry(format!("policy:{policy}")).or_insert(pos);
-    let mut done = false;
-    d.edit(|r: &mut IamRoleSpec| done = f(&mut r.inline_policies));
-    done
+    let mut res = Ok(());
+    d.edit(|r: &mut IamRoleSpec| {
+        let policies = &mut r.inline_policies;
+        res = f(policies.get(policy).map(Doc::to_marked_json)).map(|doc| {
+            policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
+        });
+    });
+    drop(st);
+    res.or_else(|why| fail(ctx, format!("{who}: {why}")))?;
+    Ok(role.clone())
 }
 
 pub(crate) fn register(engine: &mut Engine, state: &Shared) {
@@ -105,24 +113,11 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
     engine.register_fn("to_string", |r: &mut IamRole| r.id.clone());
     engine.register_fn("to_string", |p: &mut InstanceProfile| p.id.clone());
 
-    let s = state.clone();
-    engine.register_fn(
-        "iam_role",
-        move |ctx: NativeCallContext, name: &str| -> RhaiResult<IamRole> {
-            let spec = IamRoleSpec {
-                assume_role_policy: None,
-                inline_policies: BTreeMap::new(),
-                managed_policies: None,
-            };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::IamRole, name, spec)?;
-            Ok(IamRole {
-                id,
-                name: name.to_string(),
-            })
-        },
-    );
+    constructor::<IamRole, _>(engine, state, "iam_role", Kind::IamRole, || IamRoleSpec {
+        assume_role_policy: None,
+        inline_policies: BTreeMap::new(),
+        managed_policies: None,
+    });
 
     let s = state.clone();
     engine.register_fn(
@@ -174,20 +169,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         }
         let resource = if resources.len() == 1 { json!(resources[0]) } else { json!(resources) };
         let statement = json!({ "Effect": "Allow", "Action": actions, "Resource": resource });
-        let added = edit_policies(&s, &ctx, role, policy, |policies| {
-            let mut doc = policies.get(policy).map(Doc::to_marked_json)
-                .unwrap_or_else(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
-            let Some(list) = doc.get_mut("Statement").and_then(Value::as_array_mut) else {
-                return false;
-            };
+        set_policy(&s, &ctx, role, (policy, &who), |old| {
+            let mut doc = old.unwrap_or_else(|| json!({ "Version": POLICY_VERSION, "Statement": [] }));
+            let list = doc.get_mut("Statement").and_then(Value::as_array_mut)
+                .ok_or("this policy was given as a raw document with .policy(); add statements there")?;
             list.push(statement);
-            policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
-            true
-        });
-        if !added {
-            return fail(&ctx, format!("{who}: this policy was given as a raw document with .policy(); add statements there"));
-        }
-        Ok(role.clone())
+            Ok(doc)
+        })
     });
 
     let s = state.clone();
@@ -207,17 +195,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             }
         }
         obj.entry("Version").or_insert_with(|| json!(POLICY_VERSION));
-        let free = edit_policies(&s, &ctx, role, policy, |policies| {
-            if policies.contains_key(policy) {
-                return false;
-            }
-            policies.insert(policy.to_string(), Doc::from_marked_json(&doc));
-            true
-        });
-        if !free {
-            return fail(&ctx, format!("{who}: a policy with this name is already attached to the role"));
-        }
-        Ok(role.clone())
+        set_policy(&s, &ctx, role, (policy, &who), |old| match old {
+            Some(_) => Err("a policy with this name is already attached to the role"),
+            None => Ok(doc),
+        })
     });
 
     let s = state.clone();

@@ -626,11 +626,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("disk_gb", |m, v| {
-            let n = values::int_arg(v, "an integer number of GB")?;
-            if !(8..=16384).contains(&n) {
-                return Err(format!("the root volume must be 8-16384 GB, got {n}"));
-            }
-            m.disk_gb = n;
+            m.disk_gb = values::int_in(
+                v,
+                "an integer number of GB",
+                8..=16384,
+                "the root volume",
+                " GB",
+            )?;
             Ok(())
         }),
         ("key_name", |m, v| {
@@ -659,11 +661,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("metadata_hop_limit", |m, v| {
-            let n = values::int_arg(v, "an integer")?;
-            if !(1..=64).contains(&n) {
-                return Err(format!("the hop limit must be 1-64, got {n}"));
-            }
-            m.hop_limit = n;
+            m.hop_limit = values::int_in(v, "an integer", 1..=64, "the hop limit", "")?;
             Ok(())
         }),
         ("config_path", |m, v| {
@@ -673,12 +671,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("security_group", |m, v| {
-            let sg = v.read_lock::<SecurityGroup>().ok_or_else(|| {
-                format!(
-                    "expects a security_group(...) handle, got {}",
-                    values::describe(v)
-                )
-            })?;
+            let sg: SecurityGroup = values::handle_arg(v, "a security_group(...) handle")?;
             let r = refs::attr(&sg.id, "id");
             if !m.security_groups.contains(&r) {
                 m.security_groups.push(r);
@@ -703,12 +696,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     "needs an instance profile, not a role: pass instance_profile(role)".into(),
                 );
             }
-            let p = v.read_lock::<InstanceProfile>().ok_or_else(|| {
-                format!(
-                    "expects an instance_profile(...) handle, got {}",
-                    values::describe(v)
-                )
-            })?;
+            let p: InstanceProfile = values::handle_arg(v, "an instance_profile(...) handle")?;
             m.profile = Some(p.id.clone());
             Ok(())
         }),
@@ -730,15 +718,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         );
     }
     method(engine, state, "config", |ctx, st, m: &MasterInstance, c| {
-        let Some(c) = c.read_lock::<ConfigHandle>().map(|c| c.clone()) else {
-            return fail(
-                ctx,
-                format!(
-                    ".config() expects a master_config(...), got {}",
-                    values::describe(c)
-                ),
-            );
-        };
+        let c: ConfigHandle = values::handle_arg(c, "a master_config(...)")
+            .or_else(|e| fail(ctx, format!(".config() {e}")))?;
         let pos = pos_of(ctx, st);
         st.configs[c.idx].used = true;
         let decl = &mut st.masters[m.idx];

@@ -152,20 +152,20 @@ impl State {
         })
     }
 
-    /// Declares a resource at the native call `ctx` with its spec; returns its plan id. A
-    /// taken name or an invalid one is an error at the call.
-    pub fn declare_spec(
+    /// Declares a resource at the native call `ctx` with its spec; returns its handle (or,
+    /// as a `String`, its plan id). A taken name or an invalid one is an error at the call.
+    pub fn declare_spec<H: handles::Declared>(
         &mut self,
         ctx: &NativeCallContext,
         kind: Kind,
         name: &str,
         spec: impl Into<crate::kinds::Spec>,
-    ) -> RhaiResult<String> {
+    ) -> RhaiResult<H> {
         let pos = pos_of(ctx, self);
         let i = self.declare(kind, name, pos).or_else(|m| fail(ctx, m))?;
         let d = &mut self.decls[i];
         d.set_spec(spec);
-        Ok(d.id.clone())
+        Ok(H::declared(d.id.clone(), name))
     }
 
     /// Declares a security group rule; a duplicate returns the line of the first.
@@ -181,21 +181,47 @@ impl State {
     }
 }
 
-pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 48
+/// Whether `name` is 1 to `max` letters, digits and `also` characters, starting with a letter.
+pub(crate) fn is_name(name: &str, max: usize, also: &[char]) -> bool {
+    (1..=max).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+            .all(|c| c.is_ascii_alphanumeric() || also.contains(&c))
+}
+
+/// `Ok` when `ok`, else the error `why()`.
+pub(crate) fn ok_or(ok: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(why()) }
+}
+
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), String> {
+    ok_or(is_name(name, 48, &['-', '_']), || {
+        format!(
             "{} name {name:?} is invalid: use 1-48 letters, digits, '-' or '_', starting with a letter",
             kind.as_str()
-        ))
-    }
+        )
+    })
+}
+
+/// Registers the constructor `NAME(name)`: it declares a `kind` with the spec `spec()` and
+/// returns the resource's handle.
+pub(crate) fn constructor<H: handles::Declared + rhai::Variant + Clone, S>(
+    engine: &mut Engine,
+    state: &Shared,
+    fname: &str,
+    kind: Kind,
+    spec: fn() -> S,
+) where
+    S: Into<crate::kinds::Spec> + 'static,
+{
+    let s = state.clone();
+    engine.register_fn(
+        fname,
+        move |ctx: NativeCallContext, name: &str| -> RhaiResult<H> {
+            s.borrow_mut().declare_spec(&ctx, kind, name, spec())
+        },
+    );
 }
 
 /// The script position of a native call.

@@ -11,7 +11,7 @@
 use rhai::{Array, Dynamic, Engine, NativeCallContext};
 use serde_json::Value;
 
-use super::handles::{Database, MasterInstance, SecurityGroup};
+use super::handles::{Database, Declared, MasterInstance, SecurityGroup, declared};
 use super::master::Pool;
 use super::params::check_cidr;
 use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
@@ -57,6 +57,32 @@ pub(crate) struct RouteTable(pub Net);
 pub(crate) struct InternetGateway(pub Net);
 #[derive(Debug, Clone)]
 pub(crate) struct NatGateway(pub Net);
+declared!(Net);
+declared!(
+    Subnet(Net),
+    RouteTable(Net),
+    InternetGateway(Net),
+    NatGateway(Net)
+);
+
+/// Registers the constructor `KIND(name, vpc)` of a resource in a VPC; `spec` makes its spec
+/// from the VPC's id.
+fn in_vpc<H: Declared + rhai::Variant + Clone, S: Into<Spec> + 'static>(
+    engine: &mut Engine,
+    state: &Shared,
+    kind: Kind,
+    spec: fn(Tmpl) -> S,
+) {
+    let s = state.clone();
+    engine.register_fn(
+        kind.as_str(),
+        move |ctx: NativeCallContext, name: &str, v: Dynamic| -> RhaiResult<H> {
+            let vpc = vpc_arg(&ctx, &format!("{} '{name}'", kind.as_str()), &v)?;
+            let spec = spec(marked(&vpc.id_text()));
+            s.borrow_mut().declare_spec(&ctx, kind, name, spec)
+        },
+    );
+}
 
 fn marked(t: &str) -> Tmpl {
     Tmpl::from_marked(t)
@@ -176,42 +202,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         },
     );
 
-    let s = state.clone();
-    engine.register_fn(
-        "internet_gateway",
-        move |ctx: NativeCallContext, name: &str, v: Dynamic| -> RhaiResult<InternetGateway> {
-            let vpc = vpc_arg(&ctx, &format!("internet_gateway '{name}'"), &v)?;
-            let spec = InternetGatewaySpec {
-                vpc_id: marked(&vpc.id_text()),
-            };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::InternetGateway, name, spec)?;
-            Ok(InternetGateway(Net {
-                id,
-                name: name.into(),
-            }))
-        },
-    );
-
-    let s = state.clone();
-    engine.register_fn(
-        "route_table",
-        move |ctx: NativeCallContext, name: &str, v: Dynamic| -> RhaiResult<RouteTable> {
-            let vpc = vpc_arg(&ctx, &format!("route_table '{name}'"), &v)?;
-            let spec = RouteTableSpec {
-                vpc_id: marked(&vpc.id_text()),
-                routes: Vec::new(),
-            };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::RouteTable, name, spec)?;
-            Ok(RouteTable(Net {
-                id,
-                name: name.into(),
-            }))
-        },
-    );
+    in_vpc::<InternetGateway, _>(engine, state, Kind::InternetGateway, |vpc_id| {
+        InternetGatewaySpec { vpc_id }
+    });
+    in_vpc::<RouteTable, _>(engine, state, Kind::RouteTable, |vpc_id| RouteTableSpec {
+        vpc_id,
+        routes: Vec::new(),
+    });
     let s = state.clone();
     engine.register_fn("route", move |ctx: NativeCallContext, t: &mut RouteTable, cidr: &str, to: Dynamic| -> RhaiResult<RouteTable> {
         let who = format!("route_table '{}'", t.0.name);
@@ -255,13 +252,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 map_public_ip_on_launch: false,
                 route_table_id: None,
             };
-            let id = s
-                .borrow_mut()
-                .declare_spec(&ctx, Kind::Subnet, name, spec)?;
-            Ok(Subnet(Net {
-                id,
-                name: name.into(),
-            }))
+            s.borrow_mut().declare_spec(&ctx, Kind::Subnet, name, spec)
         },
     );
     method(engine, state, "zone", |ctx, st, sn: &Subnet, v| {
@@ -312,16 +303,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         Ok(())
     });
     method(engine, state, "route_table", |ctx, st, sn: &Subnet, v| {
-        let Some(t) = v.read_lock::<RouteTable>().map(|t| t.clone()) else {
-            return fail(
-                ctx,
-                format!(
-                    "subnet '{}': .route_table() expects a route_table(...), got {}",
-                    sn.0.name,
-                    values::describe(v)
-                ),
-            );
-        };
+        let t: RouteTable = values::handle_arg(v, "a route_table(...)")
+            .or_else(|e| fail(ctx, format!("subnet '{}': .route_table() {e}", sn.0.name)))?;
         st.decl(&sn.0.id)
             .edit(|s: &mut SubnetSpec| s.route_table_id = Some(id_of(&t.0.id)));
         Ok(())
@@ -334,7 +317,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             let who = format!("nat_gateway '{name}'");
             let sn = subnet_arg(&ctx, &who, &sn)?;
             let mut st = s.borrow_mut();
-            let eip = st.declare_spec(
+            let eip: String = st.declare_spec(
                 &ctx,
                 Kind::ElasticIp,
                 name,
@@ -344,11 +327,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 subnet_id: id_of(&sn.0.id),
                 allocation_id: Tmpl::reference(Ref::new(&eip, "allocation_id")),
             };
-            let id = st.declare_spec(&ctx, Kind::NatGateway, name, spec)?;
-            Ok(NatGateway(Net {
-                id,
-                name: name.into(),
-            }))
+            st.declare_spec(&ctx, Kind::NatGateway, name, spec)
         },
     );
 
@@ -389,7 +368,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 route_table_ids: ids,
             };
             s.borrow_mut()
-                .declare_spec(&ctx, Kind::VpcEndpoint, name, spec)?;
+                .declare_spec::<String>(&ctx, Kind::VpcEndpoint, name, spec)?;
             Ok(Dynamic::UNIT)
         },
     );

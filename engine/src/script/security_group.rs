@@ -125,16 +125,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     format!("security group {name:?}: the description must be 1-255 characters"),
                 );
             }
-            let id = s.borrow_mut().declare_spec(
-                ctx,
-                Kind::SecurityGroup,
-                name,
-                group_spec(description),
-            )?;
-            Ok(SecurityGroup {
-                id,
-                name: name.to_string(),
-            })
+            s.borrow_mut()
+                .declare_spec(ctx, Kind::SecurityGroup, name, group_spec(description))
         };
         if arity == 1 {
             engine.register_fn(

@@ -556,26 +556,33 @@ let prof = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
     #[test]
     fn config_level_rules() {
         let base = format!("{PRE}let a = aws_pool(\"default\").instance_type(\"t3.large\");");
-        let (m, _) = error(&format!("{base} master_config().resource_pool(a);"));
-        assert!(m.contains("ssh_key_name is required"), "{m}");
-        let (m, _) = error(&format!(
-            "{base} master_config().set(\"chekpoint_storage\", 1);"
-        ));
-        assert!(m.contains("did you mean \"checkpoint_storage\""), "{m}");
-        let (m, _) = error(&format!(
-            "{base} a.ssh_key_name(\"k\"); let b = aws_pool(\"default\").instance_type(\"t3.large\").ssh_key_name(\"k\"); master_config().resource_pool(a).resource_pool(b);"
-        ));
-        assert!(m.contains("declared twice"), "{m}");
-        let (m, _) = error(&format!(
-            "{base} a.ssh_key_name(\"k\"); master_config(#{{ resource_pools: [], scheduler: #{{ type: \"round_robin\" }} }}).resource_pool(a);"
-        ));
-        assert!(m.contains("round_robin"), "{m}");
+        let cases = [
+            (
+                "master_config().resource_pool(a);",
+                "ssh_key_name is required",
+            ),
+            (
+                "master_config().set(\"chekpoint_storage\", 1);",
+                "did you mean \"checkpoint_storage\"",
+            ),
+            (
+                "a.ssh_key_name(\"k\"); let b = aws_pool(\"default\").instance_type(\"t3.large\").ssh_key_name(\"k\"); master_config().resource_pool(a).resource_pool(b);",
+                "declared twice",
+            ),
+            (
+                "a.ssh_key_name(\"k\"); master_config(#{ resource_pools: [], scheduler: #{ type: \"round_robin\" } }).resource_pool(a);",
+                "round_robin",
+            ),
+            ("a.iam_instance_profile(iam_role(\"x\"));", "not a role"),
+        ];
+        for (extra, want) in cases {
+            let (m, _) = error(&format!("{base} {extra}"));
+            assert!(m.contains(want), "{extra}: {m}");
+        }
         let (m, _) = error(&format!(
             "{base} master_config(#{{ db: #{{ hots: \"h\" }} }});"
         ));
         assert_eq!(m, "unknown key \"hots\" in db (did you mean \"host\"?)");
-        let (m, _) = error(&format!("{base} a.iam_instance_profile(iam_role(\"x\"));"));
-        assert!(m.contains("not a role"), "{m}");
     }
 
     #[test]

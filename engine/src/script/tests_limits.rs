@@ -22,6 +22,13 @@ fn failure(req: &CompileRequest) -> Failure {
     }
 }
 
+/// The first error of a failing compile, asserting its message.
+fn first_error(req: &CompileRequest, message: &str) -> crate::Diagnostic {
+    let d = failure(req).diagnostics.swap_remove(0);
+    assert_eq!(d.message, message);
+    d
+}
+
 /// 600 policies of 10,000 operations each: 6M operations in all, over the one budget
 /// (each used to get 5M of its own).
 #[test]
@@ -93,13 +100,11 @@ fn imports_nest_at_most_16_deep() {
         loader: Rc::new(MapLoader(modules)),
         ..CompileRequest::new("scripts/t.rhai", "import \"lib/m0\" as m;\n", Mode::Preview)
     };
-    let f = failure(&req);
-    let d = &f.diagnostics[0];
-    assert_eq!(
-        d.message,
-        format!(
+    let d = first_error(
+        &req,
+        &format!(
             "cannot import \"m{MAX_IMPORT_DEPTH}\": imports nest more than {MAX_IMPORT_DEPTH} levels deep (the chain starts at scripts/lib/m0.rhai); import the modules side by side instead"
-        )
+        ),
     );
     assert_eq!(
         d.file,
@@ -310,13 +315,11 @@ fn too_many_let_statements_are_refused_with_the_reason() {
     );
     let mut req = CompileRequest::new("t.rhai", &src, Mode::Preview);
     req.loader = Rc::new(loader);
-    let f = failure(&req);
-    let d = &f.diagnostics[0];
-    assert_eq!(
-        d.message,
-        format!(
+    let d = first_error(
+        &req,
+        &format!(
             "the script has more than {MAX_LET_STATEMENTS} `let` statements (with its imports); parsing time grows with the square of their number: declare many similar resources in a loop or a function instead"
-        )
+        ),
     );
     assert_eq!((d.file.as_str(), d.line), ("lib.rhai", half as u32 + 1));
     // One fewer compiles.

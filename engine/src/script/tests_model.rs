@@ -204,15 +204,8 @@ fn did_you_mean_comes_from_the_registrations() {
     ] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
     }
-    let src = "deployment(\"d\");\nsecurity_grop(\"web\", \"w\");";
-    let f = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap_err();
-    assert!(
-        f.diagnostics[0]
-            .message
-            .contains("did you mean 'security_group'"),
-        "{}",
-        f.diagnostics[0].message
-    );
+    let (m, _) = super::tests::error("deployment(\"d\");\nsecurity_grop(\"web\", \"w\");");
+    assert!(m.contains("did you mean 'security_group'"), "{m}");
 }
 
 #[cfg(feature = "metadata")]

@@ -77,15 +77,8 @@ fn wrong_argument_types_list_the_accepted_signatures() {
         "unknown function or wrong argument types: security_group (string, int); security_group accepts: \
 security_group(string), security_group(string, string)"
     );
-    let src = "deployment(\"d\");\nmaster_config().port(\"8080\");";
-    let f = compile(&CompileRequest::new("t.rhai", src, Mode::Preview)).unwrap_err();
-    assert!(
-        f.diagnostics[0]
-            .message
-            .ends_with("; port accepts: MasterConfig.port(int)"),
-        "{}",
-        f.diagnostics[0].message
-    );
+    let (m, _) = super::tests::error("deployment(\"d\");\nmaster_config().port(\"8080\");");
+    assert!(m.ends_with("; port accepts: MasterConfig.port(int)"), "{m}");
 }
 
 #[test]

@@ -66,6 +66,13 @@ fn valid_values_give_the_usual_user_data() {
     );
 }
 
+/// Asserts that the parameter value is refused at `line` with a message containing `want`.
+fn refused_at(param: (&str, &str), line: u32, want: &str) {
+    let (msg, at) = error(&[param]);
+    assert_eq!(at, line, "{msg}");
+    assert!(msg.contains(want), "{msg}");
+}
+
 #[test]
 fn a_hostile_version_is_refused_at_the_master_image_line() {
     for version in [
@@ -77,14 +84,13 @@ fn a_hostile_version_is_refused_at_the_master_image_line() {
         "0.38.0\nid",
         "0.38.0'",
     ] {
-        let (msg, line) = error(&[("version", version)]);
-        assert_eq!(line, 12, "{msg}");
         let got = format!("{:?}", format!("determinedai/determined-master:{version}"));
-        assert!(
-            msg.contains(&format!(
+        refused_at(
+            ("version", version),
+            12,
+            &format!(
                 "master_instance 'm': .master_image() expects a Docker image reference such as \"determinedai/determined-master:0.38.0\", got {got}"
-            )),
-            "{msg}"
+            ),
         );
     }
     // A long value is cut in the message.
@@ -104,13 +110,12 @@ fn a_hostile_config_path_is_refused_at_the_config_path_line() {
         "/etc//master.yaml",
         "-rf",
     ] {
-        let (msg, line) = error(&[("config", path)]);
-        assert_eq!(line, 14, "{msg}");
-        assert!(
-            msg.contains(&format!(
+        refused_at(
+            ("config", path),
+            14,
+            &format!(
                 "master_instance 'm': .config_path() expects a normalized file path such as \"/usr/local/determined/etc/master.yaml\", got {path:?}"
-            )),
-            "{msg}"
+            ),
         );
     }
 }

@@ -66,6 +66,29 @@ pub(crate) fn int_arg(d: &Dynamic, expected: &str) -> Result<INT, String> {
     as_int(d).ok_or_else(|| format!("expects {expected}, got {}", describe(d)))
 }
 
+/// An integer argument in `range`, else "WHAT must be LO-HI UNIT, got N".
+pub(crate) fn int_in(
+    d: &Dynamic,
+    expected: &str,
+    range: std::ops::RangeInclusive<INT>,
+    what: &str,
+    unit: &str,
+) -> Result<INT, String> {
+    let n = int_arg(d, expected)?;
+    if !range.contains(&n) {
+        let (lo, hi) = range.into_inner();
+        return Err(format!("{what} must be {lo}-{hi}{unit}, got {n}"));
+    }
+    Ok(n)
+}
+
+/// The handle an argument holds, or "expects EXPECTED, got ...".
+pub(crate) fn handle_arg<H: Clone + 'static>(d: &Dynamic, expected: &str) -> Result<H, String> {
+    d.read_lock::<H>()
+        .map(|h| h.clone())
+        .ok_or_else(|| format!("expects {expected}, got {}", describe(d)))
+}
+
 /// A boolean argument, or "expects true or false, got ...".
 pub(crate) fn bool_arg(d: &Dynamic) -> Result<bool, String> {
     d.as_bool()

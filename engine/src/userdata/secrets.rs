@@ -113,7 +113,8 @@ fn walk(v: &Value, ptr: &mut String, f: &mut dyn FnMut(&str, &str)) {
 /// Replaces every secret value in master.yaml's JSON by its placeholder (or, for a TLS
 /// field, the file's path as the container sees it) and returns what the boot script reads.
 pub(crate) fn take_secrets(config: &mut Value) -> Vec<BootSecret> {
-    let base = placeholder_base(config);
+    // A placeholder prefix that master.yaml's text does not contain.
+    let base = crate::value::absent_token(config, "DetscriptSecret");
     let mut found: Vec<(String, String)> = Vec::new();
     walk(config, &mut String::new(), &mut |ptr, s| {
         if let Some(id) = secret_of(s) {
@@ -140,16 +141,6 @@ pub(crate) fn take_secrets(config: &mut Value) -> Vec<BootSecret> {
         });
     }
     out
-}
-
-/// A placeholder prefix that master.yaml's text does not contain.
-fn placeholder_base(config: &Value) -> String {
-    let text = config.to_string();
-    let mut base = String::from("DetscriptSecret");
-    while text.contains(&base) {
-        base.push('X');
-    }
-    base
 }
 
 /// The boot script's reader: `fetch_secret ARN FILE [VERSION]` writes the secret's `SecretString`

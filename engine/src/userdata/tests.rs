@@ -3,15 +3,26 @@
 
 use super::*;
 
+/// The boot script on port 8080, without secrets or optional steps.
+fn plain(deployment: &str, image: &str, master_yaml: &str, config_path: &str) -> String {
+    master_user_data_with(
+        deployment,
+        image,
+        8080,
+        master_yaml,
+        config_path,
+        &[],
+        &Extras::default(),
+    )
+}
+
 #[test]
 fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
-    let ud = master_user_data(
+    let ud = plain(
         "demo",
         "determinedai/determined-master:0.38.0",
-        8080,
         "port: 8080\n",
         HOST_CONFIG_PATH,
-        &[],
     );
     assert!(ud.starts_with("#!/bin/bash\n"));
     assert!(ud.contains("docker network create determined"));
@@ -20,14 +31,7 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
     assert!(ud.contains("--restart unless-stopped"));
     assert!(ud.contains("-v /usr/local/determined/etc:/etc/determined:ro"));
     assert!(!ud.contains("--config-file"));
-    let other = master_user_data(
-        "demo",
-        "img",
-        8080,
-        "port: 8080\n",
-        "/opt/det/cluster.yaml",
-        &[],
-    );
+    let other = plain("demo", "img", "port: 8080\n", "/opt/det/cluster.yaml");
     assert!(
         other.contains(
             "-v /opt/det:/etc/determined:ro \\\n  img \\\n  --config-file /etc/determined/cluster.yaml\n"
@@ -40,24 +44,11 @@ fn runs_the_master_with_the_guide_flags_and_an_absolute_mount() {
 
 #[test]
 fn heredoc_delimiter_never_collides() {
-    let ud = master_user_data(
-        "d",
-        "img",
-        8080,
-        "a: 1\nDETSCRIPT_MASTER_YAML_EOF\n",
-        HOST_CONFIG_PATH,
-        &[],
-    );
+    let heredoc = |yaml: &str| plain("d", "img", yaml, HOST_CONFIG_PATH);
+    let ud = heredoc("a: 1\nDETSCRIPT_MASTER_YAML_EOF\n");
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_2'"));
     // Both the usual delimiter and the first fallback in the body: the next one.
-    let ud = master_user_data(
-        "d",
-        "img",
-        8080,
-        "DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF",
-        HOST_CONFIG_PATH,
-        &[],
-    );
+    let ud = heredoc("DETSCRIPT_MASTER_YAML_EOF_2\r\nDETSCRIPT_MASTER_YAML_EOF");
     assert!(ud.contains("<<'DETSCRIPT_MASTER_YAML_EOF_3'\n"), "{ud}");
     assert!(ud.contains("\nDETSCRIPT_MASTER_YAML_EOF\nDETSCRIPT_MASTER_YAML_EOF_3\nmv "));
 }
@@ -94,13 +85,11 @@ fn values_are_quoted_unless_plainly_safe() {
 
 #[test]
 fn hostile_values_become_arguments() {
-    let ud = master_user_data(
+    let ud = plain(
         "demo\"\n; rm -rf / #",
         "determinedai/determined-master:0.38.0;touch${IFS}/tmp/x",
-        8080,
         "port: 8080\n",
         "/etc/$(id)/`id` && x > y/master.yaml",
-        &[],
     );
     assert!(
         ud.contains("\ndocker pull 'determinedai/determined-master:0.38.0;touch${IFS}/tmp/x'\n")
@@ -125,9 +114,19 @@ fn hostile_values_become_arguments() {
     );
 }
 
+/// Asserts that `check` accepts every value of `ok` and refuses every value of `bad`.
+fn assert_sorts(check: fn(&str) -> Result<(), String>, ok: &[&str], bad: &[&str]) {
+    for ok in ok {
+        assert_eq!(check(ok), Ok(()), "{ok}");
+    }
+    for bad in bad {
+        assert!(check(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
 #[test]
 fn image_references_follow_dockers_grammar() {
-    for ok in [
+    let ok = [
         "img",
         "img:1",
         "determinedai/determined-master:0.38.0",
@@ -138,10 +137,8 @@ fn image_references_follow_dockers_grammar() {
         "My-Registry.example.com:443/a.b/c__d/e---f:TAG_1",
         "a@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "a:t@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-    ] {
-        assert_eq!(check_image(ok), Ok(()), "{ok}");
-    }
-    for bad in [
+    ];
+    let bad = [
         "",
         "0.38.0;touch${IFS}/tmp/x",
         "img:1 --privileged",
@@ -163,9 +160,8 @@ fn image_references_follow_dockers_grammar() {
         "x.com:port/a",
         "ünï",
         "a\nb",
-    ] {
-        assert!(check_image(bad).is_err(), "{bad:?} accepted");
-    }
+    ];
+    assert_sorts(check_image, &ok, &bad);
     let long_tag = format!("a:{}", "t".repeat(129));
     assert!(check_image(&long_tag).is_err());
     assert_eq!(check_image(&format!("a:{}", "t".repeat(128))), Ok(()));
@@ -197,16 +193,14 @@ fn image_references_follow_dockers_grammar() {
 
 #[test]
 fn config_paths_are_normalized_file_paths() {
-    for ok in [
+    let ok = [
         HOST_CONFIG_PATH,
         "/opt/det/cluster.yaml",
         "/m",
         "etc/master.yaml",
         "/a-b/c_d/.hidden",
-    ] {
-        assert_eq!(check_config_path(ok), Ok(()), "{ok}");
-    }
-    for bad in [
+    ];
+    let bad = [
         "",
         "/",
         "/etc/",
@@ -220,9 +214,8 @@ fn config_paths_are_normalized_file_paths() {
         "/etc/m yaml",
         "/etc/m'.yaml",
         "/etc/\u{e9}.yaml",
-    ] {
-        assert!(check_config_path(bad).is_err(), "{bad:?} accepted");
-    }
+    ];
+    assert_sorts(check_config_path, &ok, &bad);
     let e = check_config_path("/x`id`").unwrap_err();
     assert!(
         e.starts_with(
@@ -464,7 +457,7 @@ cat() { local x; IFS= read -r -d '' x || true; printf '%s' "$x"; }
             let dir = TempDir::new();
             let d = dir.0.to_str().expect("utf-8 temp dir").to_string();
             let path = format!("{d}/{file}");
-            let script = master_user_data(&deployment, &image, port, &yaml, &path, &[]);
+            let script = master_user_data_with(&deployment, &image, port, &yaml, &path, &[], &Extras::default());
             // The deployment name stays inside its comment line.
             let lines: Vec<&str> = script.split('\n').collect();
             prop_assert!(lines[1].starts_with("# Determined master for deployment \""));

@@ -12,14 +12,14 @@ use detscript_engine::kinds::{Ec2InstanceSpec, TAG_DEPLOYMENT, TAG_ID};
 use detscript_engine::{Kind, Plan, Resource};
 use sha2::{Digest, Sha256};
 
+use super::network::wait_ec2;
 use super::sg::{filter, tag_spec};
 use super::{
-    AttrMap, Cmp, Detail, Have, Provider, Vals, Want, all_items, attr_map, diff_groups, found,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Vals, Want, all_items, attr_map, diff_groups, found,
     owned_by, planned, tag_map,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, say_waiting, wait_for};
 
 /// A live instance.
@@ -268,11 +268,7 @@ impl Provider for Ec2Instance {
         launch_master(ctx, r, spec, v, Some(&iid)).await
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, InstanceLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, InstanceLive>) -> Result<String> {
         terminate(ctx, &[live.physical()]).await?;
         Ok(String::new())
     }
@@ -602,31 +598,21 @@ pub async fn terminate(ctx: &Ctx, ids: &[String]) -> Result<()> {
         Err(e) if code_of(&e) == Some("InvalidInstanceID.NotFound") => return Ok(()),
         Err(e) => return Err(aws_err("TerminateInstances", &ids.join(","), e)),
     }
-    let ec2 = ctx.clients.ec2.clone();
-    wait_for(
-        &format!("EC2 instances {} to terminate", ids.join(", ")),
-        ctx.waits.ec2,
-        || {
-            let ec2 = ec2.clone();
-            let ids = ids.to_vec();
-            async move {
-                let out = ec2
-                    .describe_instances()
-                    .set_instance_ids(Some(ids.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("DescribeInstances", &ids.join(","), e))?;
-                let done = out
-                    .reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .all(|i| {
-                        i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("terminated")
-                    });
-                Ok(done.then_some(()))
-            }
-        },
-    )
+    let what = format!("EC2 instances {} to terminate", ids.join(", "));
+    wait_ec2(ctx, &what, |ec2| async move {
+        let out = ec2
+            .describe_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_err("DescribeInstances", &ids.join(","), e))?;
+        let done = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .all(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()) == Some("terminated"));
+        Ok(done.then_some(()))
+    })
     .await
 }
 

@@ -9,12 +9,11 @@ use detscript_engine::{Kind, Plan, Resource};
 use serde_json::Value;
 
 use super::{
-    AttrMap, Cmp, Detail, Have, Provider, Read, Vals, Want, all_items, attr_map, found,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Read, Vals, Want, all_items, attr_map, found,
     read_candidates, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of};
 
 /// A role's policies as read back (normalized for comparison).
@@ -325,11 +324,7 @@ impl Provider for IamRole {
     }
 
     /// Detaches it from any instance profile, drops inline and managed policies, then the role.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, RoleLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, RoleLive>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         let req = iam.list_instance_profiles_for_role().role_name(name);
         if let Ok(p) = req.send().await {
@@ -429,11 +424,7 @@ impl Provider for InstanceProfile {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, ProfileLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, ProfileLive>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         let res = iam
             .get_instance_profile()

@@ -13,12 +13,11 @@ use detscript_engine::kinds::LogGroupSpec;
 use detscript_engine::{Kind, Plan};
 
 use super::{
-    AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, planned, sdk_tags, tag_map,
-    update_or_noop,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, planned, sdk_tags,
+    tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err};
 
 pub struct CloudwatchLogGroup;
@@ -222,11 +221,7 @@ impl Provider for CloudwatchLogGroup {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, LogGroupLive>,
-        _opts: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, LogGroupLive>) -> Result<String> {
         let res = ctx
             .clients
             .logs

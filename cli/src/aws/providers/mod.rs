@@ -109,7 +109,7 @@ macro_rules! providers {
         /// Deletes an owned resource (or revokes a rule). Returns a note for the report.
         pub async fn delete(ctx: &Ctx, live: &Live, opts: DeleteOpts) -> Result<String> {
             match &live.detail {
-                $(Detail::$kind(d) => $kind::delete(ctx, Have { live, d }, opts).await,)*
+                $(Detail::$kind(d) => $kind::delete(ctx, Del { live, d, opts }).await,)*
             }
         }
 
@@ -159,6 +159,13 @@ pub struct Want<'a, S> {
 pub struct Have<'a, L> {
     pub live: &'a Live,
     pub d: &'a L,
+}
+
+/// A live resource to delete, and how (the flags of `destroy`).
+pub struct Del<'a, L> {
+    pub live: &'a Live,
+    pub d: &'a L,
+    pub opts: DeleteOpts,
 }
 
 impl<L> Clone for Have<'_, L> {
@@ -293,11 +300,7 @@ pub trait Provider {
     }
 
     /// Deletes it; returns a note for the report.
-    fn delete(
-        ctx: &Ctx,
-        have: Have<'_, Self::Live>,
-        opts: DeleteOpts,
-    ) -> impl Future<Output = Result<String>> + Send;
+    fn delete(ctx: &Ctx, del: Del<'_, Self::Live>) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Reads everything the deployment owns, plus same-named foreign resources (conflicts): every

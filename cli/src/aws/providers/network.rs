@@ -15,12 +15,11 @@ use detscript_engine::{Plan, Spec, Tmpl};
 
 use super::sg::{filter, is_dependency_violation, tag_spec};
 use super::{
-    AttrMap, Cmp, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of, tag_map,
-    update_or_noop,
+    AttrMap, Cmp, Del, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of,
+    tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of, retry_while, say_waiting};
 
 /// The filter on the deployment's ownership tag.
@@ -77,6 +76,17 @@ where
     Ok(())
 }
 
+/// Polls with EC2's client (`poll` answers `Some` when done) until done, or fails after the
+/// EC2 wait naming `what`.
+pub async fn wait_ec2<T, F, Fut>(ctx: &Ctx, what: &str, poll: F) -> Result<T>
+where
+    F: Fn(aws_sdk_ec2::Client) -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let ec2 = &ctx.clients.ec2;
+    crate::aws::wait_for(what, ctx.waits.ec2, || poll(ec2.clone())).await
+}
+
 /// The update that makes a live set of ids (`have`) the wanted one, if any.
 pub fn compare_ids(what: &str, want: &[Tmpl], have: &[String], cx: &Cmp) -> Action {
     let want: Option<Vec<String>> = want.iter().map(|t| known_now(cx, t)).collect();
@@ -106,6 +116,27 @@ where
         async move { self.await.map_err(|e| aws_err(&op, &target, e)) }
     }
 }
+
+/// Sends an EC2 create request (`req`, a builder) with the resource's tags, and reads the new
+/// resource's id from the answer: `out.$get().and_then(|x| x.$id())`.
+macro_rules! ec2_create {
+    ($req:expr, $type:ident, $op:literal, $r:expr, $get:ident . $id:ident) => {{
+        let r: &detscript_engine::Resource = $r;
+        let out = $req
+            .tag_specifications($crate::aws::providers::sg::tag_spec(
+                aws_sdk_ec2::types::ResourceType::$type,
+                r,
+            ))
+            .send()
+            .or_fail($op, &r.name)
+            .await?;
+        out.$get()
+            .and_then(|x| x.$id())
+            .unwrap_or_default()
+            .to_string()
+    }};
+}
+pub(crate) use ec2_create;
 
 /// The known text of an id, or None while it is known only after apply.
 pub fn known_now(cx: &Cmp, t: &Tmpl) -> Option<String> {
@@ -259,11 +290,7 @@ impl Provider for Vpc {
         ]))
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, VpcLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, VpcLive>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         let id = live.physical();
         delete_retrying(ctx, live, "DeleteVpc", &["InvalidVpcID.NotFound"], || {
@@ -330,18 +357,13 @@ impl Provider for InternetGateway {
         ctx: &Ctx,
         Want { r, spec, v }: Want<'_, InternetGatewaySpec>,
     ) -> Result<AttrMap> {
-        let ec2 = &ctx.clients.ec2;
-        let out = ec2
-            .create_internet_gateway()
-            .tag_specifications(tag_spec(ResourceType::InternetGateway, r))
-            .send()
-            .or_fail("CreateInternetGateway", &r.name)
-            .await?;
-        let id = out
-            .internet_gateway()
-            .and_then(|g| g.internet_gateway_id())
-            .unwrap_or_default()
-            .to_string();
+        let id = ec2_create!(
+            ctx.clients.ec2.create_internet_gateway(),
+            InternetGateway,
+            "CreateInternetGateway",
+            r,
+            internet_gateway.internet_gateway_id
+        );
         attach(ctx, &id, &v.text(&spec.vpc_id)?).await?;
         Ok(attr_map([("id", Some(id.as_str()))]))
     }
@@ -363,11 +385,7 @@ impl Provider for InternetGateway {
     }
 
     /// Detaches it (retrying while the VPC still maps public addresses), then deletes it.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, d }: Have<'_, GatewayLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, GatewayLive>) -> Result<String> {
         for vpc in &d.vpcs {
             detach(ctx, live, vpc).await?;
         }
@@ -588,11 +606,7 @@ impl Provider for Subnet {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, SubnetLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, SubnetLive>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         let id = live.physical();
         delete_retrying(

@@ -2,18 +2,18 @@
 //! agents reach checkpoints without NAT traffic.
 
 use anyhow::Result;
-use aws_sdk_ec2::types::{ResourceType, VpcEndpointType};
+use aws_sdk_ec2::types::VpcEndpointType;
 use detscript_engine::Plan;
 use detscript_engine::kinds::VpcEndpointSpec;
 use detscript_engine::kinds::vpc::service_name;
 
-use super::network::{OrFail, compare_ids, ec2_tags, known_now, owned_filter, record};
-use super::sg::tag_spec;
-use super::{AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, set_of};
+use super::network::{
+    OrFail, compare_ids, ec2_create, ec2_tags, known_now, owned_filter, record, wait_ec2,
+};
+use super::{AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, set_of};
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, wait_for};
+use crate::aws::{Clients, Ctx};
 
 // ---- vpc_endpoint ----
 
@@ -27,6 +27,7 @@ pub struct EndpointLive {
 pub struct VpcEndpoint;
 
 const ENDPOINT_GONE: &[&str] = &["deleted", "deleting", "failed", "rejected", "expired"];
+const NO_ENDPOINT: &[&str] = &["InvalidVpcEndpointId.NotFound"];
 
 impl Provider for VpcEndpoint {
     type Spec = VpcEndpointSpec;
@@ -76,22 +77,20 @@ impl Provider for VpcEndpoint {
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, VpcEndpointSpec>) -> Result<AttrMap> {
         let c = &ctx.clients;
-        let out = c
+        let req = c
             .ec2
             .create_vpc_endpoint()
             .vpc_id(v.text(&spec.vpc_id)?)
             .service_name(service_name(&c.region, &spec.service))
             .vpc_endpoint_type(VpcEndpointType::Gateway)
-            .set_route_table_ids(Some(v.list(&spec.route_table_ids)?))
-            .tag_specifications(tag_spec(ResourceType::VpcEndpoint, r))
-            .send()
-            .or_fail("CreateVpcEndpoint", &r.name)
-            .await?;
-        let id = out
-            .vpc_endpoint()
-            .and_then(|e| e.vpc_endpoint_id())
-            .unwrap_or_default()
-            .to_string();
+            .set_route_table_ids(Some(v.list(&spec.route_table_ids)?));
+        let id = ec2_create!(
+            req,
+            VpcEndpoint,
+            "CreateVpcEndpoint",
+            r,
+            vpc_endpoint.vpc_endpoint_id
+        );
         Ok(attr_map([("id", Some(id.as_str()))]))
     }
 
@@ -115,56 +114,29 @@ impl Provider for VpcEndpoint {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, EndpointLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, EndpointLive>) -> Result<String> {
         let id = live.physical();
-        let res = ctx
-            .clients
-            .ec2
-            .delete_vpc_endpoints()
-            .vpc_endpoint_ids(&id)
-            .send()
-            .await;
-        found(
-            res,
-            &["InvalidVpcEndpointId.NotFound"],
-            "DeleteVpcEndpoints",
-            &id,
-        )?;
+        let id = id.as_str();
+        let res = ctx.clients.ec2.delete_vpc_endpoints().vpc_endpoint_ids(id);
+        found(res.send().await, NO_ENDPOINT, "DeleteVpcEndpoints", id)?;
         // Wait until it is gone, so that its route tables can go.
-        let ec2 = ctx.clients.ec2.clone();
-        wait_for(
-            &format!("VPC endpoint {id} to be deleted"),
-            ctx.waits.ec2,
-            || {
-                let ec2 = ec2.clone();
-                let id = id.clone();
-                async move {
-                    let res = ec2
-                        .describe_vpc_endpoints()
-                        .vpc_endpoint_ids(&id)
-                        .send()
-                        .await;
-                    let out = found(
-                        res,
-                        &["InvalidVpcEndpointId.NotFound"],
-                        "DescribeVpcEndpoints",
-                        &id,
-                    )?;
-                    let gone = out.is_none_or(|o| {
-                        o.vpc_endpoints().iter().all(|e| {
-                            e.state().is_some_and(|s| {
-                                ENDPOINT_GONE.contains(&s.as_str().to_ascii_lowercase().as_str())
-                            })
-                        })
-                    });
-                    Ok(gone.then_some(()))
-                }
-            },
-        )
+        let what = format!("VPC endpoint {id} to be deleted");
+        wait_ec2(ctx, &what, |ec2| async move {
+            let res = ec2
+                .describe_vpc_endpoints()
+                .vpc_endpoint_ids(id)
+                .send()
+                .await;
+            let out = found(res, NO_ENDPOINT, "DescribeVpcEndpoints", id)?;
+            let gone = out.is_none_or(|o| {
+                o.vpc_endpoints().iter().all(|e| {
+                    e.state().is_some_and(|s| {
+                        ENDPOINT_GONE.contains(&s.as_str().to_ascii_lowercase().as_str())
+                    })
+                })
+            });
+            Ok(gone.then_some(()))
+        })
         .await?;
         Ok(String::new())
     }

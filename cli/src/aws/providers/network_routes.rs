@@ -8,17 +8,17 @@ use detscript_engine::kinds::{DbSubnetGroupSpec, ElasticIpSpec, NatGatewaySpec, 
 use detscript_engine::{Kind, Plan};
 
 use super::network::{
-    OrFail, compare_ids, delete_retrying, ec2_tags, known_now, owned_filter, record,
+    OrFail, compare_ids, delete_retrying, ec2_create, ec2_tags, known_now, owned_filter, record,
+    wait_ec2,
 };
 use super::sg::tag_spec;
 use super::{
-    AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, found, owned_by, planned, sdk_tags,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, owned_by, planned,
+    sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
-use crate::aws::{Clients, Ctx, wait_for};
+use crate::aws::{Clients, Ctx};
 
 // ---- route_table ----
 
@@ -119,20 +119,14 @@ impl Provider for RouteTable {
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RouteTableSpec>) -> Result<AttrMap> {
-        let out = ctx
-            .clients
-            .ec2
-            .create_route_table()
-            .vpc_id(v.text(&spec.vpc_id)?)
-            .tag_specifications(tag_spec(ResourceType::RouteTable, r))
-            .send()
-            .or_fail("CreateRouteTable", &r.name)
-            .await?;
-        let id = out
-            .route_table()
-            .and_then(|t| t.route_table_id())
-            .unwrap_or_default()
-            .to_string();
+        let req = ctx.clients.ec2.create_route_table();
+        let id = ec2_create!(
+            req.vpc_id(v.text(&spec.vpc_id)?),
+            RouteTable,
+            "CreateRouteTable",
+            r,
+            route_table.route_table_id
+        );
         for route in &spec.routes {
             put_route(
                 ctx,
@@ -179,11 +173,7 @@ impl Provider for RouteTable {
 
     /// Removes what is still associated with it (a subnet's association may outlive the
     /// subnet in emulators), then deletes it.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, RouteTableLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, RouteTableLive>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         let id = live.physical();
         let res = ec2
@@ -239,28 +229,22 @@ async fn put_route(
 ) -> Result<()> {
     let ec2 = &ctx.clients.ec2;
     let nat = matches!(kind, RouteTarget::NatGateway(_));
+    // CreateRoute and ReplaceRoute take the same fields (their builders are different types).
+    macro_rules! send {
+        ($req:expr, $op:literal) => {{
+            let req = $req.route_table_id(table).destination_cidr_block(dest);
+            let req = if nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
+            req.send().or_fail($op, table).await?;
+        }};
+    }
     if replace {
-        let req = ec2
-            .replace_route()
-            .route_table_id(table)
-            .destination_cidr_block(dest);
-        let req = if nat {
-            req.nat_gateway_id(target)
-        } else {
-            req.gateway_id(target)
-        };
-        req.send().or_fail("ReplaceRoute", table).await?;
+        send!(ec2.replace_route(), "ReplaceRoute");
     } else {
-        let req = ec2
-            .create_route()
-            .route_table_id(table)
-            .destination_cidr_block(dest);
-        let req = if nat {
-            req.nat_gateway_id(target)
-        } else {
-            req.gateway_id(target)
-        };
-        req.send().or_fail("CreateRoute", table).await?;
+        send!(ec2.create_route(), "CreateRoute");
     }
     Ok(())
 }
@@ -276,6 +260,7 @@ pub struct NatLive {
 pub struct NatGateway;
 
 const NAT_GONE: &[&str] = &["deleted", "deleting", "failed"];
+const NO_NAT: &[&str] = &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"];
 
 fn nat_state(n: &aws_sdk_ec2::types::NatGateway) -> String {
     n.state()
@@ -332,21 +317,19 @@ impl Provider for NatGateway {
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, NatGatewaySpec>) -> Result<AttrMap> {
-        let out = ctx
+        let req = ctx
             .clients
             .ec2
             .create_nat_gateway()
             .subnet_id(v.text(&spec.subnet_id)?)
-            .allocation_id(v.text(&spec.allocation_id)?)
-            .tag_specifications(tag_spec(ResourceType::Natgateway, r))
-            .send()
-            .or_fail("CreateNatGateway", &r.name)
-            .await?;
-        let id = out
-            .nat_gateway()
-            .and_then(|n| n.nat_gateway_id())
-            .unwrap_or_default()
-            .to_string();
+            .allocation_id(v.text(&spec.allocation_id)?);
+        let id = ec2_create!(
+            req,
+            Natgateway,
+            "CreateNatGateway",
+            r,
+            nat_gateway.nat_gateway_id
+        );
         ctx.ui
             .resource(&r.id, "waiting", None, &format!("{id} to be available"));
         wait_nat(ctx, &id, "available").await?;
@@ -354,25 +337,10 @@ impl Provider for NatGateway {
     }
 
     /// Deletes it and waits until it is gone (its subnet and Elastic IP are free only then).
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, NatLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, NatLive>) -> Result<String> {
         let id = live.physical();
-        let res = ctx
-            .clients
-            .ec2
-            .delete_nat_gateway()
-            .nat_gateway_id(&id)
-            .send()
-            .await;
-        found(
-            res,
-            &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
-            "DeleteNatGateway",
-            &id,
-        )?;
+        let res = ctx.clients.ec2.delete_nat_gateway().nat_gateway_id(&id);
+        found(res.send().await, NO_NAT, "DeleteNatGateway", &id)?;
         wait_nat(ctx, &id, "deleted").await?;
         Ok(String::new())
     }
@@ -380,30 +348,18 @@ impl Provider for NatGateway {
 
 /// Waits until the NAT gateway is in `state` (a gone gateway counts as deleted).
 async fn wait_nat(ctx: &Ctx, id: &str, state: &str) -> Result<()> {
-    let ec2 = ctx.clients.ec2.clone();
-    wait_for(
-        &format!("NAT gateway {id} to be {state}"),
-        ctx.waits.ec2,
-        || {
-            let ec2 = ec2.clone();
-            async move {
-                let res = ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
-                let out = found(
-                    res,
-                    &["NatGatewayNotFound", "InvalidNatGatewayID.NotFound"],
-                    "DescribeNatGateways",
-                    id,
-                )?;
-                let now = out.and_then(|o| o.nat_gateways().first().map(nat_state));
-                match now.as_deref() {
-                    None if state == "deleted" => Ok(Some(())),
-                    Some(s) if s == state => Ok(Some(())),
-                    Some("failed") => bail!("NAT gateway {id} failed"),
-                    _ => Ok(None),
-                }
-            }
-        },
-    )
+    let what = format!("NAT gateway {id} to be {state}");
+    wait_ec2(ctx, &what, |ec2| async move {
+        let res = ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
+        let out = found(res, NO_NAT, "DescribeNatGateways", id)?;
+        let now = out.and_then(|o| o.nat_gateways().first().map(nat_state));
+        match now.as_deref() {
+            None if state == "deleted" => Ok(Some(())),
+            Some(s) if s == state => Ok(Some(())),
+            Some("failed") => bail!("NAT gateway {id} failed"),
+            _ => Ok(None),
+        }
+    })
     .await
 }
 
@@ -504,11 +460,7 @@ impl Provider for ElasticIp {
     }
 
     /// Disassociates and releases it.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, d }: Have<'_, EipLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, EipLive>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         if let Some(a) = &d.association_id {
             let res = ec2.disassociate_address().association_id(a).send().await;
@@ -662,11 +614,7 @@ impl Provider for DbSubnetGroup {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, DbSubnetGroupLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, DbSubnetGroupLive>) -> Result<String> {
         let res = ctx
             .clients
             .rds

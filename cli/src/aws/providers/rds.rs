@@ -8,12 +8,11 @@ use detscript_engine::{Kind, Plan, Resource, Tmpl};
 
 use super::secret;
 use super::{
-    AttrMap, Cmp, Have, Provider, Want, all_items, attr_map, diff_groups, found, owned_by, planned,
-    sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, diff_groups, found, owned_by,
+    planned, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, wait_for};
 
 /// A live Aurora cluster.
@@ -505,11 +504,7 @@ impl Provider for RdsCluster {
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, ClusterLive>,
-        opts: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, ClusterLive>) -> Result<String> {
         let id = live.name.as_str();
         let snap = final_snapshot(id, opts.skip_final_snapshot);
         let res = ctx
@@ -676,11 +671,7 @@ impl Provider for RdsInstance {
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, d }: Have<'_, DbInstanceLive>,
-        opts: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, DbInstanceLive>) -> Result<String> {
         let id = live.name.as_str();
         // An Aurora writer has no snapshot of its own (the cluster's is taken).
         let snap = final_snapshot(id, d.cluster.is_some() || opts.skip_final_snapshot);

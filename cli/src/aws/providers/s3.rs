@@ -13,11 +13,11 @@ use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Detail, Have, Provider, Want, found, planned, sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Want, found, planned, sdk_tags, tag_map,
+    update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, Owner, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of};
 
 /// A bucket's settings as read back.
@@ -248,11 +248,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         Ok(attrs(&ctx.clients.region, &name))
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, BucketLive>,
-        opts: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, BucketLive>) -> Result<String> {
         delete_bucket(ctx, &live.name, opts.delete_data).await
     }
 }

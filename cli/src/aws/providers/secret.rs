@@ -16,12 +16,11 @@ use detscript_engine::kinds::secret;
 use detscript_engine::{Kind, Plan, Secret, Tmpl};
 
 use super::{
-    AttrMap, Cmp, Have, Provider, Vals, Want, attr_map, found, planned, sdk_tags, tag_map,
+    AttrMap, Cmp, Del, Have, Provider, Vals, Want, attr_map, found, planned, sdk_tags, tag_map,
     update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err};
 
 pub struct SecretsmanagerSecret;
@@ -300,11 +299,7 @@ impl Provider for SecretsmanagerSecret {
         Ok(attrs)
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, d: l }: Have<'_, SecretLive>,
-        opts: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d: l, opts }: Del<'_, SecretLive>) -> Result<String> {
         if l.deleted && !opts.delete_secrets_now {
             return Ok("already scheduled for deletion".into());
         }

@@ -12,12 +12,11 @@ use detscript_engine::kinds::{SecurityGroupRuleSpec, SecurityGroupSpec, TAG_DEPL
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Detail, Have, LiveDetail, Provider, Vals, Want, all_items, attr_map, found,
+    AttrMap, Cmp, Del, Detail, Have, LiveDetail, Provider, Vals, Want, all_items, attr_map, found,
     owned_by, planned, sdk_tags, tag_map,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::exec::DeleteOpts;
 use crate::aws::{Clients, Ctx, aws_err, code_of, retry_while, say_waiting};
 
 /// The other side of a security group rule.
@@ -358,11 +357,7 @@ impl Provider for SecurityGroup {
     }
 
     /// Deletes the group, retrying `DependencyViolation` (ENIs draining) for a while.
-    async fn delete(
-        ctx: &Ctx,
-        Have { live, .. }: Have<'_, GroupLive>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, GroupLive>) -> Result<String> {
         let gid = live.physical();
         let ec2 = ctx.clients.ec2.clone();
         let res = retry_while(
@@ -436,20 +431,24 @@ impl Provider for SecurityGroupRule {
         let ec2 = &ctx.clients.ec2;
         const DUP: &[&str] = &["InvalidPermission.Duplicate"];
         // Already there (e.g. a retried call): converged.
+        // The egress and ingress calls take the same fields (their builders are different types).
+        macro_rules! authorize {
+            ($req:expr, $op:literal) => {{
+                let req = $req.tag_specifications(tags);
+                let res = req.group_id(&w.group_id).ip_permissions(perm).send().await;
+                found(res, DUP, $op, &r.id)?.map(|o| o.security_group_rules().to_vec())
+            }};
+        }
         let rules = if w.egress {
-            let req = ec2
-                .authorize_security_group_egress()
-                .tag_specifications(tags);
-            let res = req.group_id(&w.group_id).ip_permissions(perm).send().await;
-            found(res, DUP, "AuthorizeSecurityGroupEgress", &r.id)?
-                .map(|o| o.security_group_rules().to_vec())
+            authorize!(
+                ec2.authorize_security_group_egress(),
+                "AuthorizeSecurityGroupEgress"
+            )
         } else {
-            let req = ec2
-                .authorize_security_group_ingress()
-                .tag_specifications(tags);
-            let res = req.group_id(&w.group_id).ip_permissions(perm).send().await;
-            found(res, DUP, "AuthorizeSecurityGroupIngress", &r.id)?
-                .map(|o| o.security_group_rules().to_vec())
+            authorize!(
+                ec2.authorize_security_group_ingress(),
+                "AuthorizeSecurityGroupIngress"
+            )
         };
         let id = rules
             .unwrap_or_default()
@@ -458,11 +457,7 @@ impl Provider for SecurityGroupRule {
         Ok(attr_map([("id", id.as_deref())]))
     }
 
-    async fn delete(
-        ctx: &Ctx,
-        Have { d: rule, .. }: Have<'_, LiveRule>,
-        _: DeleteOpts,
-    ) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { d: rule, .. }: Del<'_, LiveRule>) -> Result<String> {
         let op = if rule.egress {
             "RevokeSecurityGroupEgress"
         } else {
