@@ -7,7 +7,7 @@ import base64
 
 import boto3
 
-from conftest import ENDPOINT, REGION, det, mutating
+from conftest import ENDPOINT, REGION, det, mutating, role_name
 
 CL = "det-e2e"
 GROUP = f"{CL}-logs"
@@ -67,7 +67,7 @@ def test_the_log_group_is_created_kept_updated_in_place_and_destroyed(aws, proxy
     assert f"    log_group: {GROUP}\n    log_stream: determined-agent-default\n" in ud
 
     # Both roles may write to this group only, and put metrics in one namespace only.
-    for role in (f"{CL}-master", f"{CL}-agent"):
+    for role in (role_name(CL, "master"), role_name(CL, "agent")):
         doc = aws.iam.get_role_policy(RoleName=role, PolicyName="detscript-logs")["PolicyDocument"]
         stmts = {s["Sid"]: s for s in doc["Statement"]}
         assert stmts["WriteLogs"]["Resource"] == [g["arn"]], role
