@@ -82,3 +82,14 @@ def test_requests_stay_within_the_measured_bounds(aws, proxy):
 
 def delta(before, after):
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def test_a_caller_without_describe_tags_reads_every_kind(aws, proxy):
+    # No ec2:DescribeTags: no census, so discovery reads every kind, as it did without one.
+    p = proxy("--fault", "DescribeTags:403:UnauthorizedOperation:100")
+    r = det("run", endpoint=p.url)
+    assert r.code == 0, r
+    stats = p.stats()
+    assert stats.get("DescribeTags") == 1, stats
+    assert all(stats.get(k) for k in ("DescribeNatGateways", "DescribeVpcEndpoints",
+                                      "DescribeDBSubnetGroups", "DescribeSubnets")), stats

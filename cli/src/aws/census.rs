@@ -16,9 +16,8 @@ use anyhow::Result;
 use detscript_engine::kinds::TAG_DEPLOYMENT;
 use detscript_engine::{Kind, Plan};
 
-use super::Clients;
-use super::providers::all_items;
 use super::providers::sg::filter;
+use super::{Clients, aws_err, code_of};
 
 /// The EC2 resource id prefixes (`vpc` of `vpc-0abc..`) whose presence in the census makes a
 /// kind the plan does not use worth reading; `None`: no census covers the kind, it is read
@@ -57,23 +56,38 @@ pub fn always_read(k: Kind, plan: &Plan) -> bool {
     census_prefixes(k).is_none() || plan.resources.iter().any(|r| r.kind == k)
 }
 
-/// Whether the census says the deployment may own something of kind `k`.
-pub fn owns(k: Kind, prefixes: &BTreeSet<String>) -> bool {
+/// Whether the census says the deployment may own something of kind `k` (always, without a
+/// census).
+pub fn owns(k: Kind, census: Option<&BTreeSet<String>>) -> bool {
+    let Some(prefixes) = census else {
+        return true;
+    };
     census_prefixes(k).is_some_and(|ps| ps.iter().any(|p| prefixes.contains(*p)))
 }
 
-/// The id prefixes of every EC2 resource tagged `detscript:deployment=<name>` in the region.
-pub async fn ec2(c: &Clients, plan: &Plan) -> Result<BTreeSet<String>> {
-    let req = c
-        .ec2
-        .describe_tags()
-        .filters(filter("key", vec![TAG_DEPLOYMENT.into()]));
-    let req = req.filters(filter("value", vec![plan.deployment.name.clone()]));
-    let tags = all_items!(req, "DescribeTags", "")?;
-    Ok(tags
-        .iter()
-        .filter_map(|t| t.resource_id()?.split_once('-').map(|(p, _)| p.to_string()))
-        .collect())
+/// The id prefixes of every EC2 resource tagged `detscript:deployment=<name>` in the region;
+/// `None` when the caller may not call `DescribeTags` (every kind is then read, as without a
+/// census).
+pub async fn ec2(c: &Clients, plan: &Plan) -> Result<Option<BTreeSet<String>>> {
+    let key = filter("key", vec![TAG_DEPLOYMENT.into()]);
+    let value = filter("value", vec![plan.deployment.name.clone()]);
+    let pages = c.ec2.describe_tags().filters(key).filters(value);
+    let tags = match pages
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+    {
+        Ok(tags) => tags,
+        Err(e) if code_of(&e) == Some("UnauthorizedOperation") => return Ok(None),
+        Err(e) => return Err(aws_err("DescribeTags", "", e)),
+    };
+    Ok(Some(
+        tags.iter()
+            .filter_map(|t| t.resource_id()?.split_once('-').map(|(p, _)| p.to_string()))
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -83,14 +97,17 @@ mod tests {
     #[test]
     fn a_kind_is_read_when_the_census_holds_its_ids() {
         let found: BTreeSet<String> = ["subnet", "i"].iter().map(|s| s.to_string()).collect();
-        assert!(owns(Kind::Subnet, &found));
-        assert!(owns(Kind::Ec2Instance, &found));
-        assert!(owns(Kind::DbSubnetGroup, &found));
-        assert!(!owns(Kind::Vpc, &found));
-        assert!(!owns(Kind::VpcEndpoint, &found), "vpce- is not vpc-");
-        assert!(!owns(Kind::NatGateway, &found));
+        let found = Some(&found);
+        assert!(owns(Kind::Subnet, found));
+        assert!(owns(Kind::Ec2Instance, found));
+        assert!(owns(Kind::DbSubnetGroup, found));
+        assert!(!owns(Kind::Vpc, found));
+        assert!(!owns(Kind::VpcEndpoint, found), "vpce- is not vpc-");
+        assert!(!owns(Kind::NatGateway, found));
         // Kinds without a census are never "owned" by it: they are always read instead.
-        assert!(!owns(Kind::IamRole, &found));
+        assert!(!owns(Kind::IamRole, found));
         assert!(census_prefixes(Kind::IamRole).is_none());
+        // Without a census (DescribeTags denied), every kind is read.
+        assert!(owns(Kind::NatGateway, None));
     }
 }

@@ -317,7 +317,9 @@ pub async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
             return Ok(Vec::new());
         }
         let owned = census::ec2(c, plan).await?;
-        let kinds = later.into_iter().filter(|&k| census::owns(k, &owned));
+        let kinds = later
+            .into_iter()
+            .filter(|&k| census::owns(k, owned.as_ref()));
         Ok::<_, anyhow::Error>(read(kinds.collect()).await)
     };
     let (parts, more) = tokio::join!(read(now), censused);
