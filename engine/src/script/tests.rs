@@ -30,6 +30,14 @@ fn fails_with(src: &str, needle: &str) {
     assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
 }
 
+/// Asserts that `src` fails with a first error containing `needle`, at line `line`.
+#[track_caller]
+pub(super) fn fails_at(src: &str, needle: &str, line: u32) {
+    let (msg, at) = error(src);
+    assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
+    assert_eq!(at, line, "{msg}");
+}
+
 /// A property as the plan JSON shows it (references as `${path}`).
 fn prop(p: &Plan, id: &str, key: &str) -> Value {
     p.get(id)
@@ -226,19 +234,16 @@ mod security_group {
     fn bad_ports_peers_and_duplicates_are_errors() {
         fails_with("tcp(70000);", "out of range");
         fails_with("tcp_range(10, 1);", "reversed");
-        let (m, line) = error(
+        fails_at(
             "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), 22);",
+            "must be a security group or a CIDR",
+            3,
         );
-        assert!(m.contains("must be a security group or a CIDR"), "{m}");
-        assert_eq!(line, 3);
-        let (m, line) = error(
+        fails_at(
             "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), \"1.2.3.4/32\");\na.ingress(tcp(22), \"1.2.3.4/32\");",
+            "already has the rule ingress tcp 22 from 1.2.3.4/32 (line 3)",
+            4,
         );
-        assert!(
-            m.contains("already has the rule ingress tcp 22 from 1.2.3.4/32 (line 3)"),
-            "{m}"
-        );
-        assert_eq!(line, 4);
         fails_with(
             "deployment(\"t\"); security_group(\"a\", \"A\"); security_group(\"a\", \"B\");",
             "already declared",
@@ -745,8 +750,10 @@ mod lints {
             .is_ok()
         );
         // A broken policy is an error at its declaration.
-        let (m, line) = error(&format!("{CLEAN}policy(\"bad\", |plan| plan.nope());"));
-        assert!(m.contains("policy 'bad' failed"), "{m}");
-        assert_eq!(line, 18);
+        fails_at(
+            &format!("{CLEAN}policy(\"bad\", |plan| plan.nope());"),
+            "policy 'bad' failed",
+            18,
+        );
     }
 }

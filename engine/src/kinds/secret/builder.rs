@@ -11,7 +11,7 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use super::{DEFAULT_RECOVERY_DAYS, Generate, SecretSpec};
-use crate::kinds::secret;
+use crate::kinds::{read_options, secret};
 use crate::plan::Kind;
 use crate::refs;
 use crate::script::{RhaiResult, Shared, fail, pos_of, values};
@@ -35,52 +35,46 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
         recovery_window_days: DEFAULT_RECOVERY_DAYS,
         description: None,
     };
-    if opts.is_unit() {
-        return Ok(o);
-    }
     if values::as_string(opts).is_some() {
         o.value = Some(values::string_arg(opts, "")?);
         return Ok(o);
     }
-    let Some(map) = opts.read_lock::<rhai::Map>() else {
-        return Err(format!(
-            "{who}: expects a secret parameter (p.NAME) or a map of options, got {}",
-            values::describe(opts)
-        ));
-    };
-    for (k, v) in map.iter() {
-        let field = |what: &str| format!("{who}: {k} {what}");
-        match k.as_str() {
-            "value" => {
-                o.value = Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
-            }
-            "length" => {
-                let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
-                if !(20..=4096).contains(&n) {
-                    return Err(field(&format!("must be 20-4096 characters, got {n}")));
+    let expects = "a secret parameter (p.NAME) or a map of options";
+    read_options(
+        &who,
+        opts,
+        expects,
+        &OPTION_KEYS.join(", "),
+        |k, v, field| {
+            match k {
+                "value" => {
+                    o.value =
+                        Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
                 }
-                o.length = n;
-            }
-            "recovery_window_days" => {
-                let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
-                if !(7..=30).contains(&n) {
-                    return Err(field(&format!(
-                        "must be 7-30 days (what Secrets Manager allows), got {n}"
-                    )));
+                "length" => {
+                    let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
+                    if !(20..=4096).contains(&n) {
+                        return Err(field(&format!("must be 20-4096 characters, got {n}")));
+                    }
+                    o.length = n;
                 }
-                o.recovery_window_days = n;
+                "recovery_window_days" => {
+                    let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
+                    if !(7..=30).contains(&n) {
+                        return Err(field(&format!(
+                            "must be 7-30 days (what Secrets Manager allows), got {n}"
+                        )));
+                    }
+                    o.recovery_window_days = n;
+                }
+                "description" => {
+                    o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
+                }
+                _ => return Ok(false),
             }
-            "description" => {
-                o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
-            }
-            other => {
-                return Err(format!(
-                    "{who}: unknown option {other:?}; expected one of {}",
-                    OPTION_KEYS.join(", ")
-                ));
-            }
-        }
-    }
+            Ok(true)
+        },
+    )?;
     Ok(o)
 }
 
@@ -176,6 +170,13 @@ mod tests {
             "{HEAD}secret(\"s\", #{{ recovery_window_days: 3 }});"
         ));
         assert!(e.contains("7-30"), "{e}");
+        let e = errors(&format!("{HEAD}secret(\"s\", 5);"));
+        let want = "secret 's': expects a secret parameter (p.NAME) or a map of options, got";
+        assert!(e.contains(want), "{e}");
+        let e = errors(&format!("{HEAD}secret(\"s\", #{{ lenght: 30 }});"));
+        assert!(e.contains("secret 's': unknown option"), "{e}");
+        let want = "expected one of value, length, recovery_window_days, description";
+        assert!(e.contains(want), "{e}");
         assert_eq!(errors(&format!("{HEAD}secret(\"s\", p.pw);")), "");
     }
 }
