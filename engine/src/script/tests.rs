@@ -450,11 +450,14 @@ mod database {
 
     const PRE: &str = "let p = params(#{ pw: #{ secret: true, default: \"Str0ng-password\" } }); deployment(\"t\"); let m = security_group(\"m\", \"M\");";
 
+    /// A script declaring the database `db` with the given calls.
+    fn db(calls: &str) -> String {
+        format!("{PRE} database(\"db\"){calls};")
+    }
+
     #[test]
     fn aurora_is_a_cluster_with_a_writer_and_its_own_security_group() {
-        let p = plan(&format!(
-            "{PRE} database(\"db\").master_user(\"postgres\", p.pw).allow_from(m);"
-        ));
+        let p = plan(&db(".master_user(\"postgres\", p.pw).allow_from(m)"));
         assert_eq!(
             prop(&p, "rds_cluster.db", "engine"),
             json!("aurora-postgresql")
@@ -476,8 +479,8 @@ mod database {
 
     #[test]
     fn postgres_is_one_instance() {
-        let p = plan(&format!(
-            "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw);"
+        let p = plan(&db(
+            ".engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw)",
         ));
         assert_eq!(prop(&p, "rds_instance.db", "engine_version"), json!("16.4"));
         assert_eq!(
@@ -489,18 +492,12 @@ mod database {
 
     #[test]
     fn invalid_settings_are_errors_without_the_password() {
-        fails_with(
-            &format!("{PRE} database(\"db\").engine(\"mysql\");"),
-            "PostgreSQL",
-        );
-        fails_with(&format!("{PRE} database(\"db\");"), "no master user");
+        fails_with(&db(".engine(\"mysql\")"), "PostgreSQL");
+        fails_with(&db(""), "no master user");
         let src = "let p = params(#{ pw: #{ secret: true, default: \"sh@rt\" } }); deployment(\"t\"); database(\"db\").master_user(\"u\", p.pw);";
         let (m, _) = error(src);
         assert!(m.contains("8-128") && !m.contains("sh@rt"), "{m}");
-        let c = run(&format!(
-            "{PRE} database(\"db\").master_user(\"u\", \"Literal-password-1\");"
-        ))
-        .unwrap();
+        let c = run(&db(".master_user(\"u\", \"Literal-password-1\")")).unwrap();
         assert!(c.diagnostics[0].message.contains("written in the script"));
     }
 }
