@@ -40,41 +40,35 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
         return Ok(o);
     }
     let expects = "a secret parameter (p.NAME) or a map of options";
-    read_options(
-        &who,
-        opts,
-        expects,
-        &OPTION_KEYS.join(", "),
-        |k, v, field| {
-            match k {
-                "value" => {
-                    o.value =
-                        Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
-                }
-                "length" => {
-                    let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
-                    if !(20..=4096).contains(&n) {
-                        return Err(field(&format!("must be 20-4096 characters, got {n}")));
-                    }
-                    o.length = n;
-                }
-                "recovery_window_days" => {
-                    let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
-                    if !(7..=30).contains(&n) {
-                        return Err(field(&format!(
-                            "must be 7-30 days (what Secrets Manager allows), got {n}"
-                        )));
-                    }
-                    o.recovery_window_days = n;
-                }
-                "description" => {
-                    o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
-                }
-                _ => return Ok(false),
+    let known = OPTION_KEYS.join(", ");
+    read_options(&who, opts, expects, &known, |k, v, field| {
+        match k {
+            "value" => {
+                o.value = Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
             }
-            Ok(true)
-        },
-    )?;
+            "length" => {
+                let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
+                if !(20..=4096).contains(&n) {
+                    return Err(field(&format!("must be 20-4096 characters, got {n}")));
+                }
+                o.length = n;
+            }
+            "recovery_window_days" => {
+                let n = values::int_arg(v, "an integer").map_err(|m| field(&m))?;
+                if !(7..=30).contains(&n) {
+                    return Err(field(&format!(
+                        "must be 7-30 days (what Secrets Manager allows), got {n}"
+                    )));
+                }
+                o.recovery_window_days = n;
+            }
+            "description" => {
+                o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
     Ok(o)
 }
 
