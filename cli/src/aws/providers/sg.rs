@@ -213,9 +213,10 @@ impl Provider for SecurityGroup {
             .iter()
             .any(|g| !owned(g) && names.contains_key(named(g)));
         let mut st = State {
-            vpc_id: match to_create || foreign {
-                true => default_vpc(c).await?,
-                false => None,
+            vpc_id: if to_create || foreign {
+                default_vpc(c).await?
+            } else {
+                None
             },
             ..State::default()
         };
