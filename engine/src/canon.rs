@@ -5,6 +5,8 @@
 //! takes the compact document in pieces, hashes them (SHA-256) and, if asked, writes the same
 //! document pretty-printed as `serde_json::to_string_pretty` would.
 
+use std::borrow::Cow;
+
 use serde::ser::{self, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -200,7 +202,7 @@ pub(crate) struct Obj<'a> {
     /// Where the first entry starts (after `{`).
     start: usize,
     /// Key, and the range of `"key":value` in `out`.
-    entries: Vec<(String, usize, usize)>,
+    entries: Vec<(Cow<'static, str>, usize, usize)>,
     pending_key: Option<String>,
     close_variant: bool,
 }
@@ -218,12 +220,16 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn entry<T: Serialize + ?Sized>(&mut self, key: String, v: &T) -> Result<(), Error> {
+    fn entry<T: Serialize + ?Sized>(
+        &mut self,
+        key: Cow<'static, str>,
+        v: &T,
+    ) -> Result<(), Error> {
         if !self.entries.is_empty() {
             self.out.push(b',');
         }
         let from = self.out.len();
-        scalar(&mut *self.out, key.as_str())?;
+        scalar(&mut *self.out, &*key)?;
         self.out.push(b':');
         v.serialize(Compact {
             out: &mut *self.out,
@@ -237,22 +243,19 @@ impl<'a> Obj<'a> {
         if !sorted {
             // Stable sort, then keep the last of equal keys (as a map insert would).
             self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut kept: Vec<&(String, usize, usize)> = Vec::with_capacity(self.entries.len());
-            for e in &self.entries {
-                match kept.last_mut() {
-                    Some(last) if last.0 == e.0 => *last = e,
-                    _ => kept.push(e),
-                }
-            }
-            let mut body = Vec::with_capacity(self.out.len() - self.start);
-            for (i, (_, from, to)) in kept.iter().enumerate() {
+            self.entries.reverse();
+            self.entries.dedup_by(|later, earlier| later.0 == earlier.0);
+            self.entries.reverse();
+            // The sorted body is written after the unsorted one, then moved in its place.
+            let end = self.out.len();
+            for (i, (_, from, to)) in self.entries.iter().enumerate() {
                 if i > 0 {
-                    body.push(b',');
+                    self.out.push(b',');
                 }
-                body.extend_from_slice(&self.out[*from..*to]);
+                self.out.extend_from_within(*from..*to);
             }
-            self.out.truncate(self.start);
-            self.out.extend_from_slice(&body);
+            self.out.copy_within(end.., self.start);
+            self.out.truncate(self.start + self.out.len() - end);
         }
         self.out.push(b'}');
         if self.close_variant {
@@ -389,6 +392,12 @@ impl<'a> ser::Serializer for Compact<'a> {
         serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
         serialize_f64: f64, serialize_char: char, serialize_str: &str, serialize_bytes: &[u8]);
 
+    /// Text made by `Display` (references, templates) is escaped as it is formatted, with no
+    /// string in between.
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, v: &T) -> Result<(), Error> {
+        ser::Serializer::collect_str(&mut serde_json::Serializer::new(&mut *self.out), v)
+            .map_err(|e| Error(e.to_string()))
+    }
     fn serialize_none(self) -> Result<(), Error> {
         self.out.extend_from_slice(b"null");
         Ok(())
@@ -420,7 +429,7 @@ impl<'a> ser::Serializer for Compact<'a> {
         v: &T,
     ) -> Result<(), Error> {
         let mut obj = Obj::open(self.out, false);
-        obj.entry(variant.to_string(), v)?;
+        obj.entry(Cow::Borrowed(variant), v)?;
         obj.close()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -493,7 +502,7 @@ macro_rules! struct_like {
                 k: &'static str,
                 v: &T,
             ) -> Result<(), Error> {
-                self.entry(k.to_string(), v)
+                self.entry(Cow::Borrowed(k), v)
             }
             fn end(self) -> Result<(), Error> {
                 self.close()
@@ -516,7 +525,7 @@ impl ser::SerializeMap for Obj<'_> {
             .pending_key
             .take()
             .ok_or_else(|| Error("a map value without its key".into()))?;
-        self.entry(key, v)
+        self.entry(Cow::Owned(key), v)
     }
     fn end(self) -> Result<(), Error> {
         self.close()

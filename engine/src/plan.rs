@@ -86,7 +86,9 @@ pub struct Plan {
     pub files: BTreeMap<String, Tmpl>,
     pub(crate) secrets: Secrets,
     pub(crate) master: Option<MasterFiles>,
-    index: HashMap<String, usize>,
+    /// Indices of `resources` in the order of their ids, for [`Plan::get`] (no copy of the
+    /// ids: a plan of 100,000 resources is built and dropped at a cost linear in them).
+    by_id: Vec<usize>,
 }
 
 /// What the master's files are generated from, so that they can be rendered again with
@@ -250,6 +252,8 @@ pub struct AgentPool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cycle {
     pub ids: Vec<String>,
+    /// Where each of `ids` was declared.
+    pub(crate) sources: Vec<SourcePos>,
 }
 
 impl Plan {
@@ -291,8 +295,10 @@ impl Plan {
             }
         }
         if order.len() < n {
+            let cycle = find_cycle(&resources, &pos, &indegree);
             return Err(Cycle {
-                ids: find_cycle(&resources, &pos, &indegree),
+                ids: cycle.iter().map(|&i| resources[i].id.clone()).collect(),
+                sources: cycle.iter().map(|&i| resources[i].source.clone()).collect(),
             });
         }
         let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
@@ -300,11 +306,8 @@ impl Plan {
             .iter()
             .map(|&i| slots[i].take().expect("each index once"))
             .collect();
-        let index = resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.clone(), i))
-            .collect();
+        let mut by_id: Vec<usize> = (0..n).collect();
+        by_id.sort_by(|&a, &b| resources[a].id.cmp(&resources[b].id));
         Ok(Plan {
             deployment,
             resources,
@@ -312,7 +315,7 @@ impl Plan {
             files,
             secrets,
             master: None,
-            index,
+            by_id,
         })
     }
 
@@ -325,7 +328,13 @@ impl Plan {
     }
 
     pub fn get(&self, id: &str) -> Option<&Resource> {
-        self.index.get(id).map(|&i| &self.resources[i])
+        // The last of equal ids, as a map from id to resource would keep.
+        let after = self
+            .by_id
+            .partition_point(|&i| self.resources[i].id.as_str() <= id);
+        let &i = self.by_id[..after].last()?;
+        let r = &self.resources[i];
+        (r.id == id).then_some(r)
     }
 
     /// Names of the secret parameters this plan uses.
@@ -488,11 +497,8 @@ impl Serialize for ResourceDoc<'_> {
     }
 }
 
-fn find_cycle(
-    resources: &[Resource],
-    pos: &HashMap<&str, usize>,
-    indegree: &[usize],
-) -> Vec<String> {
+/// The resources (indices) on a cycle, the first repeated at the end.
+fn find_cycle(resources: &[Resource], pos: &HashMap<&str, usize>, indegree: &[usize]) -> Vec<usize> {
     // Every node left with indegree > 0 lies on or behind a cycle: walk dependencies that are
     // still unresolved until a node repeats.
     let start = indegree.iter().position(|&d| d > 0).unwrap_or(0);
@@ -501,11 +507,8 @@ fn find_cycle(
     let mut cur = start;
     loop {
         if let Some(&at) = seen.get(&cur) {
-            let mut ids: Vec<String> = path[at..]
-                .iter()
-                .map(|&i: &usize| resources[i].id.clone())
-                .collect();
-            ids.push(resources[cur].id.clone());
+            let mut ids = path.split_off(at);
+            ids.push(cur);
             return ids;
         }
         seen.insert(cur, path.len());
@@ -517,7 +520,7 @@ fn find_cycle(
             .find(|&j| indegree[j] > 0);
         match next {
             Some(j) => cur = j,
-            None => return path.iter().map(|&i| resources[i].id.clone()).collect(),
+            None => return path,
         }
     }
 }

@@ -76,11 +76,16 @@ pub fn parts(s: &str) -> Vec<Part<'_>> {
     out
 }
 
-/// Every reference path in `s`.
+/// Every reference path in `s` (the [`Part::Ref`]s of [`parts`], found without a list).
 pub fn paths(s: &str) -> impl Iterator<Item = &str> {
-    parts(s).into_iter().filter_map(|p| match p {
-        Part::Ref(r) => Some(r),
-        Part::Text(_) => None,
+    let mut rest = s;
+    std::iter::from_fn(move || {
+        let start = rest.find(OPEN)?;
+        let after = &rest[start + OPEN.len_utf8()..];
+        // No end marker: the rest is text (a truncated marker), with no reference after it.
+        let end = after.find(CLOSE)?;
+        rest = &after[end + CLOSE.len_utf8()..];
+        Some(&after[..end])
     })
 }
 

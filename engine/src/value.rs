@@ -146,18 +146,23 @@ impl Tmpl {
 
     /// The engine-internal marked form (for the script layer and master.yaml rendering).
     pub(crate) fn to_marked(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = String::new();
         for p in &self.0 {
-            match p {
-                Part::Text(t) => out.push_str(t),
-                Part::Ref(r) => out.push_str(&refs::reference(&r.path())),
-                Part::Unset(n) => out.push_str(&refs::reference(&format!("param.{n}"))),
-                Part::Secret(n) => out.push_str(&refs::reference(&format!("{}{n}", refs::SECRET))),
-                Part::UnsetSecret(n) => {
-                    out.push_str(&refs::reference(&format!("{}{n}", refs::UNSET_SECRET)))
-                }
-                Part::Ssm(n) => out.push_str(&refs::reference(&Ref::ssm(n).path())),
+            if let Part::Text(t) = p {
+                out.push_str(t);
+                continue;
             }
+            out.push(refs::OPEN);
+            let _ = match p {
+                Part::Ref(r) => write!(out, "{r}"),
+                Part::Unset(n) => write!(out, "param.{n}"),
+                Part::Secret(n) => write!(out, "{}{n}", refs::SECRET),
+                Part::UnsetSecret(n) => write!(out, "{}{n}", refs::UNSET_SECRET),
+                Part::Ssm(n) => write!(out, "{}", Ref::ssm(n)),
+                Part::Text(_) => Ok(()),
+            };
+            out.push(refs::CLOSE);
         }
         out
     }
@@ -307,29 +312,40 @@ impl Tmpl {
             }
         }
         let mut out = String::new();
+        let _ = self.write_parts(style, &mut out);
+        out
+    }
+
+    /// The parts as [`Tmpl::display`] shows them, without its words for a whole reference.
+    fn write_parts(&self, style: Style, out: &mut dyn fmt::Write) -> fmt::Result {
         for p in &self.0 {
             match p {
-                Part::Text(t) if style == Style::Json => out.push_str(&t.replace("${", "$${")),
-                Part::Text(t) => out.push_str(t),
-                Part::Ref(r) => {
-                    out.push_str("${");
-                    out.push_str(&r.path());
-                    out.push('}');
+                Part::Text(t) if style == Style::Json => {
+                    // A literal `${` reads `$${`.
+                    for (i, piece) in t.split("${").enumerate() {
+                        if i > 0 {
+                            out.write_str("$${")?;
+                        }
+                        out.write_str(piece)?;
+                    }
                 }
-                Part::Unset(n) | Part::UnsetSecret(n) => {
-                    out.push_str("${param.");
-                    out.push_str(n);
-                    out.push('}');
-                }
-                Part::Secret(_) => out.push_str("(sensitive)"),
-                Part::Ssm(n) => {
-                    out.push_str("${");
-                    out.push_str(&Ref::ssm(n).path());
-                    out.push('}');
-                }
+                Part::Text(t) => out.write_str(t)?,
+                Part::Ref(r) => write!(out, "${{{r}}}")?,
+                Part::Unset(n) | Part::UnsetSecret(n) => write!(out, "${{param.{n}}}")?,
+                Part::Secret(_) => out.write_str("(sensitive)")?,
+                Part::Ssm(n) => write!(out, "${{{}}}", Ref::ssm(n))?,
             }
         }
-        out
+        Ok(())
+    }
+}
+
+/// A template in the canonical JSON form, formatted without an intermediate string.
+struct JsonForm<'a>(&'a Tmpl);
+
+impl fmt::Display for JsonForm<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write_parts(Style::Json, f)
     }
 }
 
@@ -382,10 +398,11 @@ fn marked_mode() -> bool {
 impl Serialize for Tmpl {
     /// The canonical plan JSON form: `${path}` for references, `$${` for a literal `${`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if marked_mode() {
-            s.serialize_str(&self.to_marked())
-        } else {
-            s.serialize_str(&self.display(Style::Json))
+        // Plain text is written as it is (the common case, no copy).
+        match self.as_text() {
+            Some(t) if marked_mode() || !t.contains("${") => s.serialize_str(t),
+            _ if marked_mode() => s.serialize_str(&self.to_marked()),
+            _ => s.collect_str(&JsonForm(self)),
         }
     }
 }
@@ -403,7 +420,7 @@ impl Serialize for Ref {
         if marked_mode() {
             s.serialize_str(&refs::reference(&self.path()))
         } else {
-            s.serialize_str(&format!("${{{}}}", self.path()))
+            s.collect_str(&format_args!("${{{}.{}}}", self.resource, self.attr))
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod s3_bucket;
 pub mod secret;
 pub mod security_group;
 pub mod security_group_rule;
+mod strings;
 pub mod subnet;
 pub mod vpc;
 
@@ -180,6 +181,19 @@ impl Spec {
     /// The properties with references kept as engine markers (text rendering, script policies).
     pub(crate) fn to_marked_json(&self) -> Map<String, Value> {
         value::marked(|| self.to_json())
+    }
+
+    /// Calls `f` with every string value of the spec in the marked form: the strings of
+    /// [`Spec::to_marked_json`], in the fields' order, without building that value.
+    pub(crate) fn each_marked(&self, f: &mut dyn FnMut(&str)) {
+        value::marked(|| self.serialize(strings::Visit(f))).expect("specs serialize");
+    }
+
+    /// True when `f` holds for one of the spec's strings in the marked form.
+    pub(crate) fn any_marked(&self, mut f: impl FnMut(&str) -> bool) -> bool {
+        let mut any = false;
+        self.each_marked(&mut |s| any = any || f(s));
+        any
     }
 
     /// Visits every template the spec holds.

@@ -193,6 +193,11 @@ impl<'a> Lookups<'a> {
         }
     }
 
+    /// True when `s` holds a reference that [`Lookups::alias`] or [`Lookups::known`] rewrites.
+    fn rewrites(&self, s: &str) -> bool {
+        refs::paths(s).any(|p| self.alias(p).is_some() || self.known(p).is_some())
+    }
+
     fn fix(&self, s: &str) -> String {
         refs::substitute(&refs::substitute(s, &|p| self.alias(p)), &|p| self.known(p))
     }
@@ -240,27 +245,27 @@ fn build_resources(
             tags: extra_tags,
             ..
         } = d;
-        // References are rewritten on the marked form, within this function only.
-        let mut props = Value::Object(spec.map(|s| s.to_marked_json()).unwrap_or_default());
-        if !aliases.is_empty() {
-            refs::map_strings(&mut props, &mut |s| {
-                if refs::has_refs(s) {
-                    *s = refs::substitute(s, &|p| look.alias(p));
+        // A spec with no reference to rewrite and only references into the plan stays as it
+        // is; the others are rewritten through their JSON.
+        let plain = spec
+            .as_ref()
+            .filter(|s| !s.any_marked(|m| look.rewrites(m)))
+            .map(|s| dependencies(&id, &|f| s.each_marked(f), &ids, &writers))
+            .filter(|(_, unknown)| unknown.is_empty());
+        let (spec, deps) = match (spec, plain) {
+            (Some(spec), Some((deps, _))) => (spec, deps),
+            (spec, _) => {
+                let rewritten = Rewrite {
+                    look: &look,
+                    ids: &ids,
+                    writers: &writers,
+                };
+                match rewritten.spec(kind, spec, &id, &pos, errors) {
+                    Some(done) => done,
+                    None => continue,
                 }
-            });
-        }
-        let (deps, unknown) = dependencies(&id, &props, &ids, &writers);
-        for path in unknown {
-            errors.push(Diagnostic::error(
-                format!("{id} refers to {path}, which is not in this plan"),
-                &pos,
-            ));
-        }
-        refs::map_strings(&mut props, &mut |s| {
-            if refs::has_refs(s) {
-                *s = refs::substitute(s, &|p| look.known(p));
             }
-        });
+        };
         let name = physical.get(&id).cloned().unwrap_or_default();
         let mut tags = typed_tags(&dep.tags);
         tags.extend(typed_tags(&extra_tags));
@@ -277,19 +282,6 @@ fn build_resources(
         }
         // The plan shows a name known only after apply as `${aws.account_id}`.
         let name = refs::display(&name, refs::Style::Template);
-        let Value::Object(properties) = props else {
-            unreachable!("props stay an object")
-        };
-        let spec = match Spec::from_marked(kind, &properties) {
-            Ok(spec) => spec,
-            Err(e) => {
-                errors.push(Diagnostic::error(
-                    format!("internal error: {id} does not fit its kind's model: {e}"),
-                    &pos,
-                ));
-                continue;
-            }
-        };
         if let Some(name) = misplaced_ssm(&spec, &tags) {
             errors.push(Diagnostic::error(
                 format!(
@@ -313,17 +305,77 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
     resources
 }
 
+/// The slow way of [`build_resources`]: a spec whose references are rewritten (a database
+/// alias, a name known before apply) or point outside the plan, through its marked JSON.
+struct Rewrite<'a> {
+    look: &'a Lookups<'a>,
+    ids: &'a BTreeSet<String>,
+    writers: &'a HashMap<String, String>,
+}
+
+impl Rewrite<'_> {
+    /// The rewritten spec and its dependencies; `None` after an error about the spec.
+    fn spec(
+        &self,
+        kind: Kind,
+        spec: Option<Spec>,
+        id: &str,
+        pos: &SourcePos,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Option<(Spec, BTreeSet<String>)> {
+        // References are rewritten on the marked form, within this function only.
+        let mut props = Value::Object(spec.map(|s| s.to_marked_json()).unwrap_or_default());
+        if !self.look.aliases.is_empty() {
+            refs::map_strings(&mut props, &mut |s| {
+                if refs::has_refs(s) {
+                    *s = refs::substitute(s, &|p| self.look.alias(p));
+                }
+            });
+        }
+        let visit = |f: &mut dyn FnMut(&str)| refs::visit_strings(&props, f);
+        let (deps, unknown) = dependencies(id, &visit, self.ids, self.writers);
+        for path in unknown {
+            errors.push(Diagnostic::error(
+                format!("{id} refers to {path}, which is not in this plan"),
+                pos,
+            ));
+        }
+        refs::map_strings(&mut props, &mut |s| {
+            if refs::has_refs(s) {
+                *s = refs::substitute(s, &|p| self.look.known(p));
+            }
+        });
+        let Value::Object(properties) = props else {
+            unreachable!("props stay an object")
+        };
+        match Spec::from_marked(kind, &properties) {
+            Ok(spec) => Some((spec, deps)),
+            Err(e) => {
+                errors.push(Diagnostic::error(
+                    format!("internal error: {id} does not fit its kind's model: {e}"),
+                    pos,
+                ));
+                None
+            }
+        }
+    }
+}
+
 /// An SSM parameter the resource reads anywhere but as the whole image_id of an EC2
 /// instance: its value is text from outside the script, never quoted for a shell or checked
 /// like script text, so it may only be an AMI id.
 fn misplaced_ssm(spec: &Spec, tags: &BTreeMap<String, Tmpl>) -> Option<String> {
+    let in_tags = tags.values().flat_map(|t| t.ssm_parameters());
+    let reads_ssm = |s: &str| refs::paths(s).any(|p| p.starts_with(refs::SSM));
+    if !spec.any_marked(reads_ssm) {
+        return in_tags.map(str::to_string).next();
+    }
     let mut rest = spec.clone();
     if let Spec::Ec2Instance(i) = &mut rest {
         if i.image_id.as_ssm().is_some() {
             i.image_id = Tmpl::default();
         }
     }
-    let in_tags = tags.values().flat_map(|t| t.ssm_parameters());
     rest.ssm_parameters()
         .into_iter()
         .chain(in_tags.map(str::to_string))
@@ -349,16 +401,17 @@ fn writers(decls: &[Decl]) -> HashMap<String, String> {
         .collect()
 }
 
-/// The resources `props` refers to, and the references to nothing in the plan.
+/// The resources the strings `strings` visits refer to, and the references to nothing in the
+/// plan.
 fn dependencies(
     id: &str,
-    props: &Value,
+    strings: &dyn Fn(&mut dyn FnMut(&str)),
     ids: &BTreeSet<String>,
     writers: &HashMap<String, String>,
 ) -> (BTreeSet<String>, Vec<String>) {
     let mut deps = BTreeSet::new();
     let mut unknown = Vec::new();
-    refs::visit_strings(props, &mut |s| {
+    strings(&mut |s| {
         for path in refs::paths(s) {
             if refs::is_external(path) || refs::resource_of(path) == kinds::names::PSEUDO {
                 continue;
@@ -391,18 +444,12 @@ fn assemble(
     files: BTreeMap<String, crate::value::Tmpl>,
     st: &State,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let positions: HashMap<String, SourcePos> = resources
-        .iter()
-        .map(|r| (r.id.clone(), r.source.clone()))
-        .collect();
     Plan::new(deployment, resources, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
-        let first = cycle.ids.first().cloned().unwrap_or_default();
-        let pos = positions.get(&first).cloned().unwrap_or_default();
+        let pos = cycle.sources.first().cloned().unwrap_or_default();
         let mut d = Diagnostic::error(format!("dependency cycle: {}", cycle.ids.join(" -> ")), &pos);
-        for id in cycle.ids.iter().skip(1).take(cycle.ids.len().saturating_sub(2)) {
-            if let Some(p) = positions.get(id) {
-                d = d.with_note(format!("{id} is declared at {}:{}", p.file, p.line));
-            }
+        let between = cycle.ids.len().saturating_sub(2);
+        for (id, p) in cycle.ids.iter().zip(&cycle.sources).skip(1).take(between) {
+            d = d.with_note(format!("{id} is declared at {}:{}", p.file, p.line));
         }
         vec![d.with_note("each resource refers to the next one (through .arn, .id, ...); remove one of these references")]
     })

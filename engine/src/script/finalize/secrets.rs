@@ -51,11 +51,13 @@ pub(super) fn check_uses(st: &State, master: Option<&MasterFiles>, errors: &mut 
         } else {
             None
         };
-        let props = d
-            .spec
-            .as_ref()
-            .map(|s| s.to_marked_json())
-            .unwrap_or_default();
+        let Some(spec) = d.spec.as_ref() else {
+            continue;
+        };
+        if !spec.any_marked(userdata::mentions_secret_value) {
+            continue;
+        }
+        let props = spec.to_marked_json();
         for (key, v) in &props {
             let mut bad = false;
             refs::visit_strings(v, &mut |s| {
