@@ -5,8 +5,6 @@
 //! takes the compact document in pieces, hashes them (SHA-256) and, if asked, writes the same
 //! document pretty-printed as `serde_json::to_string_pretty` would.
 
-use std::borrow::Cow;
-
 use serde::ser::{self, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -202,9 +200,30 @@ pub(crate) struct Obj<'a> {
     /// Where the first entry starts (after `{`).
     start: usize,
     /// Key, and the range of `"key":value` in `out`.
-    entries: Vec<(Cow<'static, str>, usize, usize)>,
-    pending_key: Option<String>,
+    entries: Vec<(KeyText, usize, usize)>,
+    /// A map's key written before its value: the key, and where its entry starts.
+    pending: Option<(KeyText, usize)>,
     close_variant: bool,
+}
+
+/// The text of an object key, to sort by.
+enum KeyText {
+    /// A struct's field.
+    Static(&'static str),
+    /// The bytes `out[from..to]`: the key as written, with nothing escaped in it.
+    Written(usize, usize),
+    /// A key written with escapes, unescaped.
+    Owned(String),
+}
+
+impl KeyText {
+    fn bytes<'k>(&'k self, out: &'k [u8]) -> &'k [u8] {
+        match self {
+            KeyText::Static(k) => k.as_bytes(),
+            KeyText::Written(from, to) => &out[*from..*to],
+            KeyText::Owned(k) => k.as_bytes(),
+        }
+    }
 }
 
 impl<'a> Obj<'a> {
@@ -215,21 +234,39 @@ impl<'a> Obj<'a> {
             out,
             start,
             entries: Vec::new(),
-            pending_key: None,
+            pending: None,
             close_variant,
         }
     }
 
-    fn entry<T: Serialize + ?Sized>(
-        &mut self,
-        key: Cow<'static, str>,
-        v: &T,
-    ) -> Result<(), Error> {
+    /// Writes the separator before an entry; returns where the entry starts.
+    fn begin(&mut self) -> usize {
         if !self.entries.is_empty() {
             self.out.push(b',');
         }
-        let from = self.out.len();
-        scalar(&mut *self.out, &*key)?;
+        self.out.len()
+    }
+
+    /// Writes a map's key (any key type [`Key`] takes) and keeps it for its value.
+    fn key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
+        let from = self.begin();
+        k.serialize(Key(&mut *self.out))?;
+        let inner = (from + 1, self.out.len() - 1);
+        let key = if self.out[inner.0..inner.1].contains(&b'\\') {
+            KeyText::Owned(serde_json::from_slice(&self.out[from..]).map_err(ser::Error::custom)?)
+        } else {
+            KeyText::Written(inner.0, inner.1)
+        };
+        self.pending = Some((key, from));
+        Ok(())
+    }
+
+    /// Writes the value of the key written last.
+    fn value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        let (key, from) = self
+            .pending
+            .take()
+            .ok_or_else(|| Error("a map value without its key".into()))?;
         self.out.push(b':');
         v.serialize(Compact {
             out: &mut *self.out,
@@ -238,24 +275,39 @@ impl<'a> Obj<'a> {
         Ok(())
     }
 
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, v: &T) -> Result<(), Error> {
+        let from = self.begin();
+        scalar(&mut *self.out, key)?;
+        self.pending = Some((KeyText::Static(key), from));
+        self.value(v)
+    }
+
     fn close(mut self) -> Result<(), Error> {
-        let sorted = self.entries.windows(2).all(|w| w[0].0 < w[1].0);
+        let Obj {
+            out,
+            entries,
+            start,
+            ..
+        } = &mut self;
+        let sorted = entries
+            .windows(2)
+            .all(|w| w[0].0.bytes(out) < w[1].0.bytes(out));
         if !sorted {
             // Stable sort, then keep the last of equal keys (as a map insert would).
-            self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-            self.entries.reverse();
-            self.entries.dedup_by(|later, earlier| later.0 == earlier.0);
-            self.entries.reverse();
+            entries.sort_by(|a, b| a.0.bytes(out).cmp(b.0.bytes(out)));
+            entries.reverse();
+            entries.dedup_by(|later, earlier| later.0.bytes(out) == earlier.0.bytes(out));
+            entries.reverse();
             // The sorted body is written after the unsorted one, then moved in its place.
-            let end = self.out.len();
-            for (i, (_, from, to)) in self.entries.iter().enumerate() {
+            let end = out.len();
+            for (i, (_, from, to)) in entries.iter().enumerate() {
                 if i > 0 {
-                    self.out.push(b',');
+                    out.push(b',');
                 }
-                self.out.extend_from_within(*from..*to);
+                out.extend_from_within(*from..*to);
             }
-            self.out.copy_within(end.., self.start);
-            self.out.truncate(self.start + self.out.len() - end);
+            out.copy_within(end.., *start);
+            out.truncate(*start + out.len() - end);
         }
         self.out.push(b'}');
         if self.close_variant {
@@ -265,8 +317,9 @@ impl<'a> Obj<'a> {
     }
 }
 
-/// Object keys: strings, and numbers and chars as text (as `serde_json::to_value` does).
-struct Key;
+/// Object keys: strings, and numbers and chars as text (as `serde_json::to_value` does),
+/// written as JSON strings.
+struct Key<'a>(&'a mut Vec<u8>);
 
 fn not_a_key<T>() -> Result<T, Error> {
     Err(Error("object keys must be strings".into()))
@@ -274,52 +327,51 @@ fn not_a_key<T>() -> Result<T, Error> {
 
 macro_rules! key_as_text {
     ($($f:ident: $t:ty),*) => {
-        $(fn $f(self, v: $t) -> Result<String, Error> { Ok(v.to_string()) })*
+        $(fn $f(self, v: $t) -> Result<(), Error> { scalar(self.0, &v.to_string()) })*
     };
 }
 
 macro_rules! key_refused {
     ($($f:ident$(: $t:ty)?),*) => {
-        $(fn $f(self $(, _: $t)?) -> Result<String, Error> { not_a_key() })*
+        $(fn $f(self $(, _: $t)?) -> Result<(), Error> { not_a_key() })*
     };
 }
 
-impl ser::Serializer for Key {
-    type Ok = String;
+impl ser::Serializer for Key<'_> {
+    type Ok = ();
     type Error = Error;
-    type SerializeSeq = ser::Impossible<String, Error>;
-    type SerializeTuple = ser::Impossible<String, Error>;
-    type SerializeTupleStruct = ser::Impossible<String, Error>;
-    type SerializeTupleVariant = ser::Impossible<String, Error>;
-    type SerializeMap = ser::Impossible<String, Error>;
-    type SerializeStruct = ser::Impossible<String, Error>;
-    type SerializeStructVariant = ser::Impossible<String, Error>;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
 
     key_as_text!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
-        serialize_u64: u64, serialize_char: char, serialize_str: &str);
+        serialize_u64: u64, serialize_char: char);
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        scalar(self.0, v)
+    }
     key_refused!(serialize_f32: f32, serialize_f64: f64, serialize_bytes: &[u8], serialize_none,
         serialize_unit);
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Error> {
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Error> {
         not_a_key()
     }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Error> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
         not_a_key()
     }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        v: &'static str,
-    ) -> Result<String, Error> {
-        Ok(v.to_string())
+    fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
+        scalar(self.0, v)
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _: &'static str,
         v: &T,
-    ) -> Result<String, Error> {
+    ) -> Result<(), Error> {
         v.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -328,7 +380,7 @@ impl ser::Serializer for Key {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<String, Error> {
+    ) -> Result<(), Error> {
         not_a_key()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
@@ -429,7 +481,7 @@ impl<'a> ser::Serializer for Compact<'a> {
         v: &T,
     ) -> Result<(), Error> {
         let mut obj = Obj::open(self.out, false);
-        obj.entry(Cow::Borrowed(variant), v)?;
+        obj.field(variant, v)?;
         obj.close()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -502,7 +554,7 @@ macro_rules! struct_like {
                 k: &'static str,
                 v: &T,
             ) -> Result<(), Error> {
-                self.entry(Cow::Borrowed(k), v)
+                self.field(k, v)
             }
             fn end(self) -> Result<(), Error> {
                 self.close()
@@ -517,15 +569,10 @@ impl ser::SerializeMap for Obj<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
-        self.pending_key = Some(k.serialize(Key)?);
-        Ok(())
+        self.key(k)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        let key = self
-            .pending_key
-            .take()
-            .ok_or_else(|| Error("a map value without its key".into()))?;
-        self.entry(Cow::Owned(key), v)
+        self.value(v)
     }
     fn end(self) -> Result<(), Error> {
         self.close()

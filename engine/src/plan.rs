@@ -267,27 +267,52 @@ impl Plan {
         secrets: Secrets,
     ) -> Result<Plan, Cycle> {
         let n = resources.len();
-        let pos: HashMap<&str, usize> = resources
+        // (id, declaration index) in order: finds a dependency by id (the last declared of
+        // equal ids) and becomes the plan's index, without hashing or copying an id.
+        let mut sorted: Vec<(&str, usize)> = resources
             .iter()
             .enumerate()
             .map(|(i, r)| (r.id.as_str(), i))
             .collect();
+        sorted.sort_unstable();
+        let pos = |id: &str| -> Option<usize> {
+            let after = sorted.partition_point(|&(k, _)| k <= id);
+            sorted[..after]
+                .last()
+                .filter(|(k, _)| *k == id)
+                .map(|&(_, i)| i)
+        };
         let mut indegree = vec![0usize; n];
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        // Dependency edges (j, i): i depends on j.
+        let mut edges: Vec<(usize, usize)> = Vec::with_capacity(n);
         for (i, r) in resources.iter().enumerate() {
             for d in &r.depends_on {
-                if let Some(&j) = pos.get(d.as_str()) {
+                if let Some(j) = pos(d) {
                     indegree[i] += 1;
-                    dependents[j].push(i);
+                    edges.push((j, i));
                 }
             }
+        }
+        // The dependents of j are dependents[first[j]..first[j + 1]], in one allocation.
+        let mut first = vec![0usize; n + 1];
+        for &(j, _) in &edges {
+            first[j + 1] += 1;
+        }
+        for j in 0..n {
+            first[j + 1] += first[j];
+        }
+        let mut dependents = vec![0usize; edges.len()];
+        let mut next = first.clone();
+        for &(j, i) in &edges {
+            dependents[next[j]] = i;
+            next[j] += 1;
         }
         let mut ready: BinaryHeap<Reverse<usize>> =
             (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
         let mut order = Vec::with_capacity(n);
         while let Some(Reverse(i)) = ready.pop() {
             order.push(i);
-            for &k in &dependents[i] {
+            for &k in &dependents[first[i]..first[i + 1]] {
                 indegree[k] -= 1;
                 if indegree[k] == 0 {
                     ready.push(Reverse(k));
@@ -301,13 +326,19 @@ impl Plan {
                 sources: cycle.iter().map(|&i| resources[i].source.clone()).collect(),
             });
         }
+        let mut by_id: Vec<usize> = sorted.into_iter().map(|(_, i)| i).collect();
+        let mut rank = vec![0usize; n];
+        for (k, &i) in order.iter().enumerate() {
+            rank[i] = k;
+        }
+        for i in &mut by_id {
+            *i = rank[*i];
+        }
         let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
         let resources: Vec<Resource> = order
             .iter()
             .map(|&i| slots[i].take().expect("each index once"))
             .collect();
-        let mut by_id: Vec<usize> = (0..n).collect();
-        by_id.sort_by(|&a, &b| resources[a].id.cmp(&resources[b].id));
         Ok(Plan {
             deployment,
             resources,
@@ -498,7 +529,11 @@ impl Serialize for ResourceDoc<'_> {
 }
 
 /// The resources (indices) on a cycle, the first repeated at the end.
-fn find_cycle(resources: &[Resource], pos: &HashMap<&str, usize>, indegree: &[usize]) -> Vec<usize> {
+fn find_cycle(
+    resources: &[Resource],
+    pos: &dyn Fn(&str) -> Option<usize>,
+    indegree: &[usize],
+) -> Vec<usize> {
     // Every node left with indegree > 0 lies on or behind a cycle: walk dependencies that are
     // still unresolved until a node repeats.
     let start = indegree.iter().position(|&d| d > 0).unwrap_or(0);
@@ -516,7 +551,7 @@ fn find_cycle(resources: &[Resource], pos: &HashMap<&str, usize>, indegree: &[us
         let next = resources[cur]
             .depends_on
             .iter()
-            .filter_map(|d| pos.get(d.as_str()).copied())
+            .filter_map(|d| pos(d))
             .find(|&j| indegree[j] > 0);
         match next {
             Some(j) => cur = j,

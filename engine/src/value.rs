@@ -146,25 +146,7 @@ impl Tmpl {
 
     /// The engine-internal marked form (for the script layer and master.yaml rendering).
     pub(crate) fn to_marked(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        for p in &self.0 {
-            if let Part::Text(t) = p {
-                out.push_str(t);
-                continue;
-            }
-            out.push(refs::OPEN);
-            let _ = match p {
-                Part::Ref(r) => write!(out, "{r}"),
-                Part::Unset(n) => write!(out, "param.{n}"),
-                Part::Secret(n) => write!(out, "{}{n}", refs::SECRET),
-                Part::UnsetSecret(n) => write!(out, "{}{n}", refs::UNSET_SECRET),
-                Part::Ssm(n) => write!(out, "{}", Ref::ssm(n)),
-                Part::Text(_) => Ok(()),
-            };
-            out.push(refs::CLOSE);
-        }
-        out
+        MarkedForm(self).to_string()
     }
 
     fn push(&mut self, p: Part) {
@@ -349,6 +331,30 @@ impl fmt::Display for JsonForm<'_> {
     }
 }
 
+/// A template in the engine's marked form ([`Tmpl::to_marked`]).
+struct MarkedForm<'a>(&'a Tmpl);
+
+impl fmt::Display for MarkedForm<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.0.0 {
+            if let Part::Text(t) = p {
+                f.write_str(t)?;
+                continue;
+            }
+            let (open, close) = (refs::OPEN, refs::CLOSE);
+            match p {
+                Part::Ref(r) => write!(f, "{open}{r}{close}"),
+                Part::Unset(n) => write!(f, "{open}param.{n}{close}"),
+                Part::Secret(n) => write!(f, "{open}{}{n}{close}", refs::SECRET),
+                Part::UnsetSecret(n) => write!(f, "{open}{}{n}{close}", refs::UNSET_SECRET),
+                Part::Ssm(n) => write!(f, "{open}{}{close}", Ref::ssm(n)),
+                Part::Text(_) => Ok(()),
+            }?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Tmpl {
     /// The text style: references in words, secrets `(sensitive)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -401,7 +407,7 @@ impl Serialize for Tmpl {
         // Plain text is written as it is (the common case, no copy).
         match self.as_text() {
             Some(t) if marked_mode() || !t.contains("${") => s.serialize_str(t),
-            _ if marked_mode() => s.serialize_str(&self.to_marked()),
+            _ if marked_mode() => s.collect_str(&MarkedForm(self)),
             _ => s.collect_str(&JsonForm(self)),
         }
     }
@@ -418,7 +424,11 @@ impl<'de> Deserialize<'de> for Tmpl {
 impl Serialize for Ref {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if marked_mode() {
-            s.serialize_str(&refs::reference(&self.path()))
+            let (open, close) = (refs::OPEN, refs::CLOSE);
+            s.collect_str(&format_args!(
+                "{open}{}.{}{close}",
+                self.resource, self.attr
+            ))
         } else {
             s.collect_str(&format_args!("${{{}.{}}}", self.resource, self.attr))
         }

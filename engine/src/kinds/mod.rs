@@ -186,7 +186,8 @@ impl Spec {
     /// Calls `f` with every string value of the spec in the marked form: the strings of
     /// [`Spec::to_marked_json`], in the fields' order, without building that value.
     pub(crate) fn each_marked(&self, f: &mut dyn FnMut(&str)) {
-        value::marked(|| self.serialize(strings::Visit(f))).expect("specs serialize");
+        let buf = &mut String::new();
+        value::marked(|| self.serialize(strings::Visit { f, buf })).expect("specs serialize");
     }
 
     /// True when `f` holds for one of the spec's strings in the marked form.

@@ -7,12 +7,19 @@ use serde::ser::{self, Serialize};
 
 use crate::canon::Error;
 
-/// A serializer passing each string to `f`.
-pub(super) struct Visit<'a, F: FnMut(&str) + ?Sized>(pub &'a mut F);
+/// A serializer passing each string to `f`; text made by `Display` (references, templates)
+/// is formatted into `buf`.
+pub(super) struct Visit<'a, F: FnMut(&str) + ?Sized> {
+    pub f: &'a mut F,
+    pub buf: &'a mut String,
+}
 
 impl<F: FnMut(&str) + ?Sized> Visit<'_, F> {
     fn inner<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(Visit(&mut *self.0))
+        v.serialize(Visit {
+            f: &mut *self.f,
+            buf: &mut *self.buf,
+        })
     }
 }
 
@@ -43,7 +50,14 @@ impl<F: FnMut(&str) + ?Sized> ser::Serializer for Visit<'_, F> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        (self.0)(v);
+        (self.f)(v);
+        Ok(())
+    }
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, v: &T) -> Result<(), Error> {
+        use std::fmt::Write as _;
+        self.buf.clear();
+        write!(self.buf, "{v}").map_err(ser::Error::custom)?;
+        (self.f)(self.buf);
         Ok(())
     }
     fn serialize_none(self) -> Result<(), Error> {

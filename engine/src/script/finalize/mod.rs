@@ -5,7 +5,7 @@ mod config;
 mod master;
 mod secrets;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -117,7 +117,7 @@ fn physical_names(
     dep: &DeploymentDecl,
     errors: &mut Vec<Diagnostic>,
 ) -> HashMap<String, String> {
-    let mut physical: HashMap<String, String> = HashMap::new();
+    let mut physical: HashMap<String, String> = HashMap::with_capacity(st.decls.len());
     let scope = dep.scope();
     for d in &mut st.decls {
         if d.pending {
@@ -232,7 +232,7 @@ fn build_resources(
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
     let look = Lookups::new(dep, aliases, physical);
-    let ids: BTreeSet<String> = st.decls.iter().map(|d| d.id.clone()).collect();
+    let ids: HashSet<String> = st.decls.iter().map(|d| d.id.clone()).collect();
     let writers = writers(&st.decls);
     let mut origins = origins(st);
     let mut resources = Vec::with_capacity(st.decls.len());
@@ -247,11 +247,19 @@ fn build_resources(
         } = d;
         // A spec with no reference to rewrite and only references into the plan stays as it
         // is; the others are rewritten through their JSON.
+        let rewrites = std::cell::Cell::new(false);
         let plain = spec
             .as_ref()
-            .filter(|s| !s.any_marked(|m| look.rewrites(m)))
-            .map(|s| dependencies(&id, &|f| s.each_marked(f), &ids, &writers))
-            .filter(|(_, unknown)| unknown.is_empty());
+            .map(|s| {
+                let strings = |f: &mut dyn FnMut(&str)| {
+                    s.each_marked(&mut |m| {
+                        rewrites.set(rewrites.get() || look.rewrites(m));
+                        f(m)
+                    })
+                };
+                dependencies(&id, &strings, &ids, &writers)
+            })
+            .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get());
         let (spec, deps) = match (spec, plain) {
             (Some(spec), Some((deps, _))) => (spec, deps),
             (spec, _) => {
@@ -309,7 +317,7 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
 /// alias, a name known before apply) or point outside the plan, through its marked JSON.
 struct Rewrite<'a> {
     look: &'a Lookups<'a>,
-    ids: &'a BTreeSet<String>,
+    ids: &'a HashSet<String>,
     writers: &'a HashMap<String, String>,
 }
 
@@ -406,7 +414,7 @@ fn writers(decls: &[Decl]) -> HashMap<String, String> {
 fn dependencies(
     id: &str,
     strings: &dyn Fn(&mut dyn FnMut(&str)),
-    ids: &BTreeSet<String>,
+    ids: &HashSet<String>,
     writers: &HashMap<String, String>,
 ) -> (BTreeSet<String>, Vec<String>) {
     let mut deps = BTreeSet::new();
