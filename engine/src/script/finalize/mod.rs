@@ -5,6 +5,7 @@ mod config;
 mod master;
 mod secrets;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
@@ -247,19 +248,21 @@ fn build_resources(
         } = d;
         // A spec with no reference to rewrite and only references into the plan stays as it
         // is; the others are rewritten through their JSON.
-        let rewrites = std::cell::Cell::new(false);
+        let (rewrites, ssm) = (Cell::new(false), Cell::new(false));
         let plain = spec
             .as_ref()
             .map(|s| {
                 let strings = |f: &mut dyn FnMut(&str)| {
                     s.each_marked(&mut |m| {
                         rewrites.set(rewrites.get() || look.rewrites(m));
+                        ssm.set(ssm.get() || reads_ssm(m));
                         f(m)
                     })
                 };
                 dependencies(&id, &strings, &ids, &writers)
             })
             .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get());
+        // A spec taken the slow way is looked at again for SSM parameters.
         let (spec, deps) = match (spec, plain) {
             (Some(spec), Some((deps, _))) => (spec, deps),
             (spec, _) => {
@@ -268,6 +271,7 @@ fn build_resources(
                     ids: &ids,
                     writers: &writers,
                 };
+                ssm.set(true);
                 match rewritten.spec(kind, spec, &id, &pos, errors) {
                     Some(done) => done,
                     None => continue,
@@ -290,7 +294,7 @@ fn build_resources(
         }
         // The plan shows a name known only after apply as `${aws.account_id}`.
         let name = refs::display(&name, refs::Style::Template);
-        if let Some(name) = misplaced_ssm(&spec, &tags) {
+        if let Some(name) = misplaced_ssm(&spec, ssm.get(), &tags) {
             errors.push(Diagnostic::error(
                 format!(
                     "{id} reads the SSM parameter {name} outside the master's image_id: \
@@ -372,10 +376,14 @@ impl Rewrite<'_> {
 /// An SSM parameter the resource reads anywhere but as the whole image_id of an EC2
 /// instance: its value is text from outside the script, never quoted for a shell or checked
 /// like script text, so it may only be an AMI id.
-fn misplaced_ssm(spec: &Spec, tags: &BTreeMap<String, Tmpl>) -> Option<String> {
+/// `spec_reads_ssm` false: the spec is known to read none.
+fn misplaced_ssm(
+    spec: &Spec,
+    spec_reads_ssm: bool,
+    tags: &BTreeMap<String, Tmpl>,
+) -> Option<String> {
     let in_tags = tags.values().flat_map(|t| t.ssm_parameters());
-    let reads_ssm = |s: &str| refs::paths(s).any(|p| p.starts_with(refs::SSM));
-    if !spec.any_marked(reads_ssm) {
+    if !spec_reads_ssm {
         return in_tags.map(str::to_string).next();
     }
     let mut rest = spec.clone();
@@ -388,6 +396,11 @@ fn misplaced_ssm(spec: &Spec, tags: &BTreeMap<String, Tmpl>) -> Option<String> {
         .into_iter()
         .chain(in_tags.map(str::to_string))
         .next()
+}
+
+/// True when the marked string `s` reads an SSM parameter.
+fn reads_ssm(s: &str) -> bool {
+    refs::paths(s).any(|p| p.starts_with(refs::SSM))
 }
 
 /// Tags as templates (a deployment tag may hold an unset parameter in a preview).
