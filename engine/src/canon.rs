@@ -61,23 +61,36 @@ pub(crate) struct Pretty {
 impl Pretty {
     pub fn write(&mut self, compact: &[u8]) {
         let mut start = 0;
-        for (i, &b) in compact.iter().enumerate() {
+        let mut i = 0;
+        while i < compact.len() {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if b == b'\\' {
+                    i += 1;
+                    continue;
+                }
+                // Strings are most of the text: skip to the next quote or backslash.
+                let Some(k) = compact[i..].iter().position(|&b| b == b'"' || b == b'\\') else {
+                    break;
+                };
+                i += k;
+                if compact[i] == b'\\' {
                     self.escaped = true;
-                } else if b == b'"' {
+                } else {
                     self.in_string = false;
                 }
+                i += 1;
                 continue;
             }
-            // Copy the plain run before this byte, then handle the structural byte.
+            let b = compact[i];
+            i += 1;
+            // Copy the plain run before this byte (`compact[start..i - 1]`), then handle the
+            // structural byte.
             if self.opened {
                 self.opened = false;
                 if b == b'}' || b == b']' {
                     self.out.push(b);
-                    start = i + 1;
+                    start = i;
                     continue;
                 }
                 self.depth += 1;
@@ -86,8 +99,8 @@ impl Pretty {
             match b {
                 b'"' => self.in_string = true,
                 b'{' | b'[' | b',' | b':' | b'}' | b']' => {
-                    self.out.extend_from_slice(&compact[start..i]);
-                    start = i + 1;
+                    self.out.extend_from_slice(&compact[start..i - 1]);
+                    start = i;
                     match b {
                         b'{' | b'[' => {
                             self.out.push(b);
