@@ -336,11 +336,16 @@ impl Plan {
         for i in &mut by_id {
             *i = rank[*i];
         }
-        let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
-        let resources: Vec<Resource> = order
-            .iter()
-            .map(|&i| slots[i].take().expect("each index once"))
-            .collect();
+        // Declared in dependency order (the common case): the resources stay where they are.
+        let resources = if order.iter().enumerate().all(|(k, &i)| k == i) {
+            resources
+        } else {
+            let mut slots: Vec<Option<Resource>> = resources.into_iter().map(Some).collect();
+            order
+                .iter()
+                .map(|&i| slots[i].take().expect("each index once"))
+                .collect()
+        };
         Ok(Plan {
             by_id,
             deployment,

@@ -124,11 +124,10 @@ fn physical_names(
         if d.pending {
             continue;
         }
-        let default = kinds::physical_name(d.kind, &scope, &d.name);
         let Some(spec) = d.spec.as_mut() else {
             continue;
         };
-        let name = match spec.assign_name(default.clone()) {
+        let name = match spec.assign_name(kinds::physical_name(d.kind, &scope, &d.name)) {
             Ok(name) => name,
             Err(e) => {
                 let mut diag = Diagnostic::error(
@@ -142,7 +141,7 @@ fn physical_names(
                     diag = diag.with_note(note);
                 }
                 errors.push(diag);
-                default
+                kinds::physical_name(d.kind, &scope, &d.name)
             }
         };
         physical.insert(d.id.clone(), name);
