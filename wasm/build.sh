@@ -69,15 +69,10 @@ wasm_in="${CARGO_TARGET_DIR:-$here/target}/$target/release/detscript_wasm.wasm"
 # less gzipped: with nothing calling it, LTO drops the exporter and every kind's mapping),
 # and pkg/cfn/, built with the `cfn` feature, which the page loads when that tab opens.
 # cargo keeps both builds, so a rebuild relinks only what changed.
-for features in cfn ""; do
-    if [ -n "$features" ]; then
-        "${cargo_wasm[@]}" --features "$features"
-        mkdir -p "$here/target/cfn-module"
-        cp "$wasm_in" "$here/target/cfn-module/detscript_wasm.wasm"
-    else
-        "${cargo_wasm[@]}"
-    fi
-done
+"${cargo_wasm[@]}" --features cfn
+mkdir -p "$here/target/cfn-module"
+cp "$wasm_in" "$here/target/cfn-module/detscript_wasm.wasm"
+"${cargo_wasm[@]}"
 
 # 2. wasm-bindgen-cli at exactly the crate's version.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
@@ -113,14 +108,14 @@ fi
 # merge code: 7 KB less gzipped (563 -> 557 KB gzip -9).
 wasm_out="$pkg/detscript_wasm_bg.wasm"
 for module in "$wasm_out" "$pkg/cfn/detscript_wasm_bg.wasm"; do
-node_modules/.bin/wasm-opt "$module" -o "$module" \
-    --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \
-    --enable-nontrapping-float-to-int --enable-mutable-globals \
-    --optimize-level=2 --shrink-level=2 \
-    --duplicate-function-elimination --code-folding --remove-unused-brs --dae-optimizing \
-    --optimize-instructions --vacuum --merge-blocks --rse --precompute-propagate \
-    --simplify-globals-optimizing --duplicate-function-elimination \
-    --remove-unused-module-elements --reorder-locals
+    node_modules/.bin/wasm-opt "$module" -o "$module" \
+        --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \
+        --enable-nontrapping-float-to-int --enable-mutable-globals \
+        --optimize-level=2 --shrink-level=2 \
+        --duplicate-function-elimination --code-folding --remove-unused-brs --dae-optimizing \
+        --optimize-instructions --vacuum --merge-blocks --rse --precompute-propagate \
+        --simplify-globals-optimizing --duplicate-function-elimination \
+        --remove-unused-module-elements --reorder-locals
 done
 # Which route built it: the browser test's size budget depends on it (build-std leaves
 # out the panic machinery, rustup's prebuilt std cannot).
