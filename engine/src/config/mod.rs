@@ -295,13 +295,21 @@ pub const AGENT_CONFIG_KEYS: &[&str] = &[
 ];
 
 mod agent_policy;
-mod path;
+
+impl MasterConfig {
+    /// The typed model from JSON, with the path of the field that does not fit. Every
+    /// caller goes through here: each deserializer the model is read with is a copy of
+    /// its (large) generated code in the browser's wasm.
+    #[inline(never)]
+    pub fn from_json(v: Value) -> Result<Self, serde_path_to_error::Error<serde_json::Error>> {
+        serde_path_to_error::deserialize(v)
+    }
+}
 
 mod rules;
 mod slots;
 
 pub use agent_policy::*;
-pub use path::ConfigError;
 
 pub use rules::*;
 pub use slots::*;
