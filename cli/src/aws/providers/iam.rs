@@ -9,8 +9,8 @@ use detscript_engine::{Kind, Plan, Resource};
 use serde_json::Value;
 
 use super::{
-    AttrMap, Cmp, Del, Detail, Have, Provider, Read, Vals, Want, all_items, attr_map, found,
-    read_candidates, sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, OrFail, Provider, Read, Vals, Want, all_items, attr_map,
+    found, read_candidates, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -92,6 +92,13 @@ fn policies(spec: &IamRoleSpec, v: &Vals) -> Result<BTreeMap<String, Value>> {
         .collect()
 }
 
+/// The assume-role policy of a spec, resolved (null when it sets none).
+fn assume_policy(spec: &IamRoleSpec, v: &Vals) -> Result<Value> {
+    spec.assume_role_policy
+        .as_ref()
+        .map_or(Ok(Value::Null), |d| v.doc_json(d))
+}
+
 fn managed(spec: &IamRoleSpec, v: &Vals) -> Result<BTreeSet<String>> {
     v.list(spec.managed_policies.as_deref().unwrap_or_default())
         .map(|l| l.into_iter().collect())
@@ -108,8 +115,8 @@ async fn put_policies(ctx: &Ctx, role: &str, docs: BTreeMap<String, Value>) -> R
                 .policy_name(&name)
                 .policy_document(doc.to_string())
                 .send()
+                .or_fail("PutRolePolicy", &format!("{role}/{name}"))
                 .await
-                .map_err(|e| aws_err("PutRolePolicy", &format!("{role}/{name}"), e))
         });
     }
     while let Some(r) = set.join_next().await {
@@ -124,14 +131,10 @@ async fn attach(ctx: &Ctx, role: &str, arns: &BTreeSet<String>, attach: bool) ->
     for m in arns {
         if attach {
             let req = iam.attach_role_policy().role_name(role).policy_arn(m);
-            req.send()
-                .await
-                .map_err(|e| aws_err("AttachRolePolicy", role, e))?;
+            req.send().or_fail("AttachRolePolicy", role).await?;
         } else {
             let req = iam.detach_role_policy().role_name(role).policy_arn(m);
-            req.send()
-                .await
-                .map_err(|e| aws_err("DetachRolePolicy", role, e))?;
+            req.send().or_fail("DetachRolePolicy", role).await?;
         }
     }
     Ok(())
@@ -263,10 +266,7 @@ impl Provider for IamRole {
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, IamRoleSpec>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
-        let assume = match &spec.assume_role_policy {
-            Some(d) => v.doc_json(d)?,
-            None => Value::Null,
-        };
+        let assume = assume_policy(spec, &v)?;
         let (inline, managed) = (policies(spec, &v)?, managed(spec, &v)?);
         let out = iam
             .create_role()
@@ -275,8 +275,8 @@ impl Provider for IamRole {
             .description(format!("detscript {}", r.id))
             .set_tags(Some(iam_tags(r)))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateRole", &name, e))?;
+            .or_fail("CreateRole", &name)
+            .await?;
         let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
         put_policies(ctx, &name, inline).await?;
         attach(ctx, &name, &managed, true).await?;
@@ -290,18 +290,15 @@ impl Provider for IamRole {
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = live.name.clone();
-        let want_assume = match &spec.assume_role_policy {
-            Some(d) => v.doc_json(d)?,
-            None => Value::Null,
-        };
+        let want_assume = assume_policy(spec, &v)?;
         let (want, want_m) = (policies(spec, &v)?, managed(spec, &v)?);
         if normalize_policy(&want_assume) != l.assume {
             iam.update_assume_role_policy()
                 .role_name(&name)
                 .policy_document(want_assume.to_string())
                 .send()
-                .await
-                .map_err(|e| aws_err("UpdateAssumeRolePolicy", &name, e))?;
+                .or_fail("UpdateAssumeRolePolicy", &name)
+                .await?;
         }
         let changed: BTreeMap<String, Value> = want
             .iter()
@@ -314,8 +311,8 @@ impl Provider for IamRole {
                 .role_name(&name)
                 .policy_name(old)
                 .send()
-                .await
-                .map_err(|e| aws_err("DeleteRolePolicy", &name, e))?;
+                .or_fail("DeleteRolePolicy", &name)
+                .await?;
         }
         let have_m: BTreeSet<String> = l.managed.iter().cloned().collect();
         attach(ctx, &name, &(&want_m - &have_m), true).await?;
@@ -346,8 +343,8 @@ impl Provider for IamRole {
                 .role_name(name)
                 .policy_name(p)
                 .send()
-                .await
-                .map_err(|e| aws_err("DeleteRolePolicy", name, e))?;
+                .or_fail("DeleteRolePolicy", name)
+                .await?;
         }
         let req = iam.list_attached_role_policies().role_name(name);
         if let Ok(out) = req.send().await {
@@ -405,8 +402,8 @@ impl Provider for InstanceProfile {
             .instance_profile_name(&name)
             .set_tags(Some(iam_tags(r)))
             .send()
-            .await
-            .map_err(|e| aws_err("CreateInstanceProfile", &name, e))?;
+            .or_fail("CreateInstanceProfile", &name)
+            .await?;
         let arn = out
             .instance_profile()
             .map(|p| p.arn().to_string())
@@ -462,8 +459,8 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
             .instance_profile_name(profile)
             .role_name(old)
             .send()
-            .await
-            .map_err(|e| aws_err("RemoveRoleFromInstanceProfile", profile, e))?;
+            .or_fail("RemoveRoleFromInstanceProfile", profile)
+            .await?;
     }
     if !want.is_empty() && !have.iter().any(|r| r == want) {
         let res = iam
@@ -481,8 +478,8 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
                     .get_instance_profile()
                     .instance_profile_name(profile)
                     .send()
-                    .await
-                    .map_err(|e| aws_err("GetInstanceProfile", profile, e))?;
+                    .or_fail("GetInstanceProfile", profile)
+                    .await?;
                 let roles: Vec<&str> = now
                     .instance_profile()
                     .map(|p| p.roles().iter().map(|r| r.role_name()).collect())

@@ -1,7 +1,7 @@
 //! The database: an Aurora cluster with its writer instance, or a single RDS instance.
 
 use anyhow::Result;
-use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership};
 use detscript_engine::kinds::rds::DbSettings;
 use detscript_engine::kinds::{RdsClusterSpec, RdsInstanceSpec};
 use detscript_engine::{Kind, Plan, Resource, Tmpl};
@@ -15,29 +15,30 @@ use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::{Clients, Ctx, aws_err, wait_for};
 
-/// A live Aurora cluster.
+/// What a live cluster and a live DB instance both have.
 #[derive(Debug, Clone)]
-pub struct ClusterLive {
+pub struct DbLive {
     pub engine: String,
-    pub engine_version: Option<String>,
-    pub database_name: Option<String>,
     pub sgs: Vec<String>,
-    pub status: String,
     pub subnet_group: Option<String>,
     /// The version of the password secret it was last given (see `secret::PASSWORD_VERSION_TAG`).
     pub password_version: Option<String>,
 }
 
+/// A live Aurora cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterLive {
+    pub db: DbLive,
+    pub engine_version: Option<String>,
+    pub database_name: Option<String>,
+}
+
 /// A live DB instance (standalone, or a cluster's writer).
 #[derive(Debug, Clone)]
 pub struct DbInstanceLive {
-    pub engine: String,
+    pub db: DbLive,
     pub class: String,
     pub cluster: Option<String>,
-    pub sgs: Vec<String>,
-    pub status: String,
-    pub subnet_group: Option<String>,
-    pub password_version: Option<String>,
 }
 
 pub struct RdsCluster;
@@ -108,10 +109,6 @@ fn instance_attrs(i: &DbInstance) -> AttrMap {
     ])
 }
 
-fn group_ids<'a>(ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    ids.flatten().map(str::to_string).collect()
-}
-
 /// Records discovered database resources (live, tags, status) as owned or as conflicts,
 /// leaving out ours that are already being deleted.
 fn discovered<'a>(
@@ -133,45 +130,55 @@ fn discovered<'a>(
     st
 }
 
+impl DbLive {
+    /// The fields a cluster's and an instance's descriptions share (under other names).
+    fn read(
+        engine: Option<&str>,
+        groups: &[VpcSecurityGroupMembership],
+        subnet_group: Option<&str>,
+        tags: &[Tag],
+    ) -> DbLive {
+        DbLive {
+            engine: engine.unwrap_or_default().to_string(),
+            sgs: groups
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+                .collect(),
+            subnet_group: subnet_group.map(str::to_string),
+            password_version: secret::live_password_version(
+                tags.iter().map(|t| (t.key(), t.value())),
+            ),
+        }
+    }
+}
+
 impl ClusterLive {
     fn read(cl: &DbCluster) -> ClusterLive {
         ClusterLive {
-            engine: cl.engine().unwrap_or_default().to_string(),
+            db: DbLive::read(
+                cl.engine(),
+                cl.vpc_security_groups(),
+                cl.db_subnet_group(),
+                cl.tag_list(),
+            ),
             engine_version: cl.engine_version().map(str::to_string),
             database_name: cl.database_name().map(str::to_string),
-            sgs: group_ids(
-                cl.vpc_security_groups()
-                    .iter()
-                    .map(|g| g.vpc_security_group_id()),
-            ),
-            status: cl.status().unwrap_or_default().to_string(),
-            subnet_group: cl.db_subnet_group().map(str::to_string),
-            password_version: secret::live_password_version(
-                cl.tag_list().iter().map(|t| (t.key(), t.value())),
-            ),
         }
     }
 }
 
 impl DbInstanceLive {
     fn read(i: &DbInstance) -> DbInstanceLive {
+        let subnet_group = i.db_subnet_group().and_then(|g| g.db_subnet_group_name());
         DbInstanceLive {
-            engine: i.engine().unwrap_or_default().to_string(),
+            db: DbLive::read(
+                i.engine(),
+                i.vpc_security_groups(),
+                subnet_group,
+                i.tag_list(),
+            ),
             class: i.db_instance_class().unwrap_or_default().to_string(),
             cluster: i.db_cluster_identifier().map(str::to_string),
-            sgs: group_ids(
-                i.vpc_security_groups()
-                    .iter()
-                    .map(|g| g.vpc_security_group_id()),
-            ),
-            status: i.db_instance_status().unwrap_or_default().to_string(),
-            subnet_group: i
-                .db_subnet_group()
-                .and_then(|g| g.db_subnet_group_name())
-                .map(str::to_string),
-            password_version: secret::live_password_version(
-                i.tag_list().iter().map(|t| (t.key(), t.value())),
-            ),
         }
     }
 }
@@ -391,7 +398,7 @@ impl Provider for RdsCluster {
         Have { d: l, .. }: Have<'_, ClusterLive>,
         cx: &Cmp,
     ) -> Action {
-        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+        if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
         let db = cx.vals.shown(&spec.db.database_name);
@@ -413,30 +420,30 @@ impl Provider for RdsCluster {
                 ));
             }
         }
-        diff_groups(vpc_groups(&spec.db), &l.sgs, cx, &mut upd);
+        diff_groups(vpc_groups(&spec.db), &l.db.sgs, cx, &mut upd);
         if let Some(g) = spec
             .db
             .db_subnet_group_name
             .as_ref()
             .map(|g| cx.vals.shown(g))
         {
-            if l.subnet_group.as_deref() != Some(g.as_str()) {
+            if l.db.subnet_group.as_deref() != Some(g.as_str()) {
                 return Action::Replace(format!(
                     "DB subnet group {} -> {g} (the database moves to another network)",
-                    l.subnet_group.as_deref().unwrap_or("default")
+                    l.db.subnet_group.as_deref().unwrap_or("default")
                 ));
             }
         }
         upd.extend(secret::password_change(
             &spec.db.master_password,
-            l.password_version.as_deref(),
+            l.db.password_version.as_deref(),
             cx,
         ));
         update_or_noop(upd)
     }
 
     fn uses(d: &ClusterLive) -> Vec<String> {
-        d.sgs.iter().chain(&d.subnet_group).cloned().collect()
+        [&d.db.sgs[..], d.db.subnet_group.as_slice()].concat()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
@@ -485,7 +492,7 @@ impl Provider for RdsCluster {
         Have { live, d: l }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
-        let rotated = rotated_password(ctx, &v, &spec.db, l.password_version.as_deref()).await?;
+        let rotated = rotated_password(ctx, &v, &spec.db, l.db.password_version.as_deref()).await?;
         ctx.clients
             .rds
             .modify_db_cluster()
@@ -553,7 +560,7 @@ impl Provider for RdsInstance {
         Have { d: l, .. }: Have<'_, DbInstanceLive>,
         cx: &Cmp,
     ) -> Action {
-        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+        if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
         let mut upd = Vec::new();
@@ -569,10 +576,10 @@ impl Provider for RdsInstance {
                 }
             }
             (None, Some(db)) => {
-                diff_groups(vpc_groups(db), &l.sgs, cx, &mut upd);
+                diff_groups(vpc_groups(db), &l.db.sgs, cx, &mut upd);
                 upd.extend(secret::password_change(
                     &db.master_password,
-                    l.password_version.as_deref(),
+                    l.db.password_version.as_deref(),
                     cx,
                 ));
             }
@@ -586,12 +593,12 @@ impl Provider for RdsInstance {
     }
 
     fn uses(d: &DbInstanceLive) -> Vec<String> {
-        d.sgs
-            .iter()
-            .chain(&d.cluster)
-            .chain(&d.subnet_group)
-            .cloned()
-            .collect()
+        [
+            &d.db.sgs[..],
+            d.cluster.as_slice(),
+            d.db.subnet_group.as_slice(),
+        ]
+        .concat()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
@@ -648,7 +655,7 @@ impl Provider for RdsInstance {
         let id = live.name.clone();
         let mut rotated = None;
         if let (None, Some(db)) = (&spec.cluster, &spec.db) {
-            rotated = rotated_password(ctx, &v, db, l.password_version.as_deref()).await?;
+            rotated = rotated_password(ctx, &v, db, l.db.password_version.as_deref()).await?;
         }
         let mut req = ctx
             .clients
