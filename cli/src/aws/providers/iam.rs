@@ -9,8 +9,8 @@ use detscript_engine::{Kind, Plan, Resource};
 use serde_json::Value;
 
 use super::{
-    AttrMap, Cmp, Del, Detail, Have, OrFail, Provider, Read, Vals, Want, all_items, attr_map,
-    found, read_candidates, sdk_tags, tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Read, Vals, Want, all_items, attr_map, found,
+    read_candidates, sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -115,12 +115,28 @@ async fn put_policies(ctx: &Ctx, role: &str, docs: BTreeMap<String, Value>) -> R
                 .policy_name(&name)
                 .policy_document(doc.to_string())
                 .send()
-                .or_fail("PutRolePolicy", &format!("{role}/{name}"))
                 .await
+                .map_err(|e| aws_err("PutRolePolicy", &format!("{role}/{name}"), e))
         });
     }
     while let Some(r) = set.join_next().await {
         r??;
+    }
+    Ok(())
+}
+
+/// Deletes inline policies of the role, by name.
+async fn delete_policies<'a>(
+    ctx: &Ctx,
+    role: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<()> {
+    let iam = &ctx.clients.iam;
+    for name in names {
+        let req = iam.delete_role_policy().role_name(role).policy_name(name);
+        req.send()
+            .await
+            .map_err(|e| aws_err("DeleteRolePolicy", role, e))?;
     }
     Ok(())
 }
@@ -131,10 +147,14 @@ async fn attach(ctx: &Ctx, role: &str, arns: &BTreeSet<String>, attach: bool) ->
     for m in arns {
         if attach {
             let req = iam.attach_role_policy().role_name(role).policy_arn(m);
-            req.send().or_fail("AttachRolePolicy", role).await?;
+            req.send()
+                .await
+                .map_err(|e| aws_err("AttachRolePolicy", role, e))?;
         } else {
             let req = iam.detach_role_policy().role_name(role).policy_arn(m);
-            req.send().or_fail("DetachRolePolicy", role).await?;
+            req.send()
+                .await
+                .map_err(|e| aws_err("DetachRolePolicy", role, e))?;
         }
     }
     Ok(())
@@ -275,8 +295,8 @@ impl Provider for IamRole {
             .description(format!("detscript {}", r.id))
             .set_tags(Some(iam_tags(r)))
             .send()
-            .or_fail("CreateRole", &name)
-            .await?;
+            .await
+            .map_err(|e| aws_err("CreateRole", &name, e))?;
         let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
         put_policies(ctx, &name, inline).await?;
         attach(ctx, &name, &managed, true).await?;
@@ -297,8 +317,8 @@ impl Provider for IamRole {
                 .role_name(&name)
                 .policy_document(want_assume.to_string())
                 .send()
-                .or_fail("UpdateAssumeRolePolicy", &name)
-                .await?;
+                .await
+                .map_err(|e| aws_err("UpdateAssumeRolePolicy", &name, e))?;
         }
         let changed: BTreeMap<String, Value> = want
             .iter()
@@ -306,14 +326,8 @@ impl Provider for IamRole {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         put_policies(ctx, &name, changed).await?;
-        for old in l.inline.keys().filter(|k| !want.contains_key(*k)) {
-            iam.delete_role_policy()
-                .role_name(&name)
-                .policy_name(old)
-                .send()
-                .or_fail("DeleteRolePolicy", &name)
-                .await?;
-        }
+        let dropped: Vec<&String> = l.inline.keys().filter(|k| !want.contains_key(*k)).collect();
+        delete_policies(ctx, &name, dropped).await?;
         let have_m: BTreeSet<String> = l.managed.iter().cloned().collect();
         attach(ctx, &name, &(&want_m - &have_m), true).await?;
         attach(ctx, &name, &(&have_m - &want_m), false).await?;
@@ -338,14 +352,7 @@ impl Provider for IamRole {
         let Some(out) = found(res, NO_ENTITY, "ListRolePolicies", name)? else {
             return Ok(String::new());
         };
-        for p in out.policy_names() {
-            iam.delete_role_policy()
-                .role_name(name)
-                .policy_name(p)
-                .send()
-                .or_fail("DeleteRolePolicy", name)
-                .await?;
-        }
+        delete_policies(ctx, name, out.policy_names()).await?;
         let req = iam.list_attached_role_policies().role_name(name);
         if let Ok(out) = req.send().await {
             let arns = out
@@ -402,8 +409,8 @@ impl Provider for InstanceProfile {
             .instance_profile_name(&name)
             .set_tags(Some(iam_tags(r)))
             .send()
-            .or_fail("CreateInstanceProfile", &name)
-            .await?;
+            .await
+            .map_err(|e| aws_err("CreateInstanceProfile", &name, e))?;
         let arn = out
             .instance_profile()
             .map(|p| p.arn().to_string())
@@ -459,8 +466,8 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
             .instance_profile_name(profile)
             .role_name(old)
             .send()
-            .or_fail("RemoveRoleFromInstanceProfile", profile)
-            .await?;
+            .await
+            .map_err(|e| aws_err("RemoveRoleFromInstanceProfile", profile, e))?;
     }
     if !want.is_empty() && !have.iter().any(|r| r == want) {
         let res = iam
@@ -478,8 +485,8 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
                     .get_instance_profile()
                     .instance_profile_name(profile)
                     .send()
-                    .or_fail("GetInstanceProfile", profile)
-                    .await?;
+                    .await
+                    .map_err(|e| aws_err("GetInstanceProfile", profile, e))?;
                 let roles: Vec<&str> = now
                     .instance_profile()
                     .map(|p| p.roles().iter().map(|r| r.role_name()).collect())

@@ -13,12 +13,12 @@ use detscript_engine::kinds::LogGroupSpec;
 use detscript_engine::{Kind, Plan};
 
 use super::{
-    AttrMap, Cmp, Del, Have, OrFail, Provider, Want, all_items, attr_map, changed, found, planned,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, changed, found, planned,
     sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::{Clients, Ctx};
+use crate::aws::{Clients, Ctx, aws_err};
 
 pub struct CloudwatchLogGroup;
 
@@ -73,8 +73,8 @@ async fn put_retention(c: &Clients, name: &str, spec: &LogGroupSpec) -> Result<(
         .log_group_name(name)
         .retention_in_days(days)
         .send()
-        .or_fail("PutRetentionPolicy", name)
-        .await?;
+        .await
+        .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
     Ok(())
 }
 
@@ -87,11 +87,15 @@ async fn set_kms_key(c: &Clients, name: &str, key: Option<String>) -> Result<()>
                 .associate_kms_key()
                 .log_group_name(name)
                 .kms_key_id(key);
-            req.send().or_fail("AssociateKmsKey", name).await?;
+            req.send()
+                .await
+                .map_err(|e| aws_err("AssociateKmsKey", name, e))?;
         }
         None => {
             let req = c.logs.disassociate_kms_key().log_group_name(name);
-            req.send().or_fail("DisassociateKmsKey", name).await?;
+            req.send()
+                .await
+                .map_err(|e| aws_err("DisassociateKmsKey", name, e))?;
         }
     }
     Ok(())
@@ -197,8 +201,8 @@ impl Provider for CloudwatchLogGroup {
             .set_kms_key_id(v.opt(spec.kms_key_id.as_ref())?)
             .set_tags(Some(tags))
             .send()
-            .or_fail("CreateLogGroup", name)
-            .await?;
+            .await
+            .map_err(|e| aws_err("CreateLogGroup", name, e))?;
         put_retention(&ctx.clients, name, spec).await?;
         read(&ctx.clients, name)
             .await?

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
 use anyhow::{Result, anyhow};
-use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID};
 use detscript_engine::value::Style;
@@ -547,21 +546,5 @@ pub fn update_or_noop(upd: Vec<String>) -> Action {
         Action::NoOp
     } else {
         Action::Update(upd)
-    }
-}
-
-/// A sent request's result, or its error as one line naming the operation and target.
-pub trait OrFail<T> {
-    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send;
-}
-
-impl<T, E, F> OrFail<T> for F
-where
-    F: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>> + Send,
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send {
-        let (op, target) = (op.to_string(), target.to_string());
-        async move { self.await.map_err(|e| aws_err(&op, &target, e)) }
     }
 }

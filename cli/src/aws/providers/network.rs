@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use anyhow::{Result, anyhow, bail};
+use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType};
 use detscript_engine::kinds::{InternetGatewaySpec, SubnetSpec, TAG_DEPLOYMENT, VpcSpec};
@@ -14,12 +15,12 @@ use detscript_engine::{Plan, Spec, Tmpl};
 
 use super::sg::{filter, is_dependency_violation, tag_spec};
 use super::{
-    AttrMap, Cmp, Del, Have, LiveDetail, OrFail, Provider, Want, all_items, attr_map, found,
-    set_of, tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of,
+    tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
-use crate::aws::{Clients, Ctx, code_of, retry_while, say_waiting};
+use crate::aws::{Clients, Ctx, aws_err, code_of, retry_while, say_waiting};
 
 /// The filter on the deployment's ownership tag.
 pub fn owned_filter(plan: &Plan) -> Filter {
@@ -97,6 +98,22 @@ pub fn compare_ids(what: &str, want: &[Tmpl], have: &[String], cx: &Cmp) -> Acti
             w.join(", ")
         )]),
         None => Action::Update(vec![format!("~ {what} (known after apply)")]),
+    }
+}
+
+/// A sent request's result, or its error as one line naming the operation and target.
+pub trait OrFail<T> {
+    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send;
+}
+
+impl<T, E, F> OrFail<T> for F
+where
+    F: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>> + Send,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn or_fail(self, op: &str, target: &str) -> impl Future<Output = Result<T>> + Send {
+        let (op, target) = (op.to_string(), target.to_string());
+        async move { self.await.map_err(|e| aws_err(&op, &target, e)) }
     }
 }
 

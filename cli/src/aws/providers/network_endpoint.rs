@@ -8,9 +8,9 @@ use detscript_engine::kinds::VpcEndpointSpec;
 use detscript_engine::kinds::vpc::service_name;
 
 use super::network::{
-    compare_ids, ec2_create, ec2_tags, known_now, owned_filter, record, wait_ec2,
+    OrFail, compare_ids, ec2_create, ec2_tags, known_now, owned_filter, record, wait_ec2,
 };
-use super::{AttrMap, Cmp, Del, Have, OrFail, Provider, Want, all_items, attr_map, found, set_of};
+use super::{AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, set_of};
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::{Clients, Ctx};

@@ -8,11 +8,12 @@ use detscript_engine::kinds::{DbSubnetGroupSpec, ElasticIpSpec, NatGatewaySpec, 
 use detscript_engine::{Kind, Plan};
 
 use super::network::{
-    compare_ids, delete_retrying, ec2_create, ec2_tags, known_now, owned_filter, record, wait_ec2,
+    OrFail, compare_ids, delete_retrying, ec2_create, ec2_tags, known_now, owned_filter, record,
+    wait_ec2,
 };
 use super::sg::tag_spec;
 use super::{
-    AttrMap, Cmp, Del, Have, OrFail, Provider, Want, all_items, attr_map, found, owned_by, planned,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, owned_by, planned,
     sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;

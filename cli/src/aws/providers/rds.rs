@@ -1,5 +1,7 @@
 //! The database: an Aurora cluster with its writer instance, or a single RDS instance.
 
+use std::future::Future;
+
 use anyhow::Result;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership};
 use detscript_engine::kinds::rds::DbSettings;
@@ -183,55 +185,102 @@ impl DbInstanceLive {
     }
 }
 
-async fn describe_cluster(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
-    let res = c
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await;
-    Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
-        .and_then(|o| o.db_clusters().first().cloned()))
+/// A database as RDS describes it: a cluster or a DB instance. Waiting for one to be
+/// available, or to be gone, is the same for both.
+trait Described: Sized + Send {
+    /// How waits name it.
+    const WORDS: &'static str;
+    /// Its description, or None when RDS has none with that id.
+    fn describe(c: &Clients, id: &str) -> impl Future<Output = Result<Option<Self>>> + Send;
+    fn attrs(&self) -> AttrMap;
+    fn status(&self) -> Option<&str>;
 }
 
-async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
-    let res = c
-        .rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await;
-    Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
-        .and_then(|o| o.db_instances().first().cloned()))
+impl Described for DbCluster {
+    const WORDS: &'static str = "RDS cluster";
+
+    async fn describe(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
+        let res = c
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await;
+        Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
+            .and_then(|o| o.db_clusters().first().cloned()))
+    }
+
+    fn attrs(&self) -> AttrMap {
+        cluster_attrs(self)
+    }
+
+    fn status(&self) -> Option<&str> {
+        DbCluster::status(self)
+    }
 }
 
-/// Waits for the cluster to be available. Its endpoint is published to the executor as soon
+impl Described for DbInstance {
+    const WORDS: &'static str = "RDS instance";
+
+    async fn describe(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
+        let res = c
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await;
+        Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
+            .and_then(|o| o.db_instances().first().cloned()))
+    }
+
+    fn attrs(&self) -> AttrMap {
+        instance_attrs(self)
+    }
+
+    fn status(&self) -> Option<&str> {
+        self.db_instance_status()
+    }
+}
+
+/// Waits for the database to be available. Its endpoint is published to the executor as soon
 /// as it is known ([`Ctx::publish`]), so that the master is launched while RDS still works.
-async fn wait_cluster(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
-    let what = format!("RDS cluster {id} to become available");
+async fn wait_available<D: Described>(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
+    let what = format!("{} {id} to become available", D::WORDS);
     let published = std::sync::atomic::AtomicBool::new(false);
     wait_for(&what, ctx.waits.rds, || async {
-        let Some(cl) = describe_cluster(&ctx.clients, id).await? else {
+        let Some(db) = D::describe(&ctx.clients, id).await? else {
             return Ok(None);
         };
-        let attrs = cluster_attrs(&cl);
+        let attrs = db.attrs();
         publish_endpoint(ctx, rid, &attrs, &published);
-        Ok((cl.status() == Some("available")).then_some(attrs))
+        Ok((db.status() == Some("available")).then_some(attrs))
     })
     .await
 }
 
-/// [`wait_cluster`] for a DB instance.
-async fn wait_instance(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
-    let what = format!("RDS instance {id} to become available");
-    let published = std::sync::atomic::AtomicBool::new(false);
+/// After a create request: publishes what its answer (`created`) already tells, then waits
+/// for the database to be available. The executor holds back what references an attribute
+/// still unknown (such as the endpoint); a cluster's answer has the endpoint already.
+async fn settle<D: Described>(
+    ctx: &Ctx,
+    rid: &str,
+    id: &str,
+    created: Option<&D>,
+) -> Result<AttrMap> {
+    if let Some(db) = created {
+        ctx.publish(rid, db.attrs());
+    }
+    ctx.ui
+        .resource(rid, "waiting", None, "for status available");
+    wait_available::<D>(ctx, rid, id).await
+}
+
+/// Waits until RDS no longer describes the database.
+async fn wait_deleted<D: Described>(ctx: &Ctx, id: &str) -> Result<()> {
+    let what = format!("{} {id} to be deleted", D::WORDS);
     wait_for(&what, ctx.waits.rds, || async {
-        let Some(i) = describe_instance(&ctx.clients, id).await? else {
-            return Ok(None);
-        };
-        let attrs = instance_attrs(&i);
-        publish_endpoint(ctx, rid, &attrs, &published);
-        Ok((i.db_instance_status() == Some("available")).then_some(attrs))
+        let gone = D::describe(&ctx.clients, id).await?.is_none();
+        Ok(gone.then_some(()))
     })
     .await
 }
@@ -477,13 +526,8 @@ impl Provider for RdsCluster {
             "CreateDBCluster",
             &id,
         )?;
-        // CreateDBCluster answers with the endpoint: what depends on it may start now.
-        if let Some(cl) = created.as_ref().and_then(|o| o.db_cluster()) {
-            ctx.publish(&r.id, cluster_attrs(cl));
-        }
-        ctx.ui
-            .resource(&r.id, "waiting", None, "for status available");
-        wait_cluster(ctx, &r.id, &id).await
+        let answer = created.as_ref().and_then(|o| o.db_cluster());
+        settle(ctx, &r.id, &id, answer).await
     }
 
     async fn update(
@@ -507,7 +551,7 @@ impl Provider for RdsCluster {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_cluster(ctx, &r.id, &id).await
+        wait_available::<DbCluster>(ctx, &r.id, &id).await
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
@@ -526,14 +570,7 @@ impl Provider for RdsCluster {
         if found(res, CLUSTER_GONE, "DeleteDBCluster", id)?.is_none() {
             return Ok("already gone".into());
         }
-        let what = format!("RDS cluster {id} to be deleted");
-        wait_for(&what, ctx.waits.rds, || async {
-            Ok(describe_cluster(&ctx.clients, id)
-                .await?
-                .is_none()
-                .then_some(()))
-        })
-        .await?;
+        wait_deleted::<DbCluster>(ctx, id).await?;
         Ok(match snap {
             Some(s) => format!("final snapshot {s}"),
             None => "no final snapshot (--skip-final-snapshot)".to_string(),
@@ -637,14 +674,9 @@ impl Provider for RdsInstance {
             "CreateDBInstance",
             &id,
         )?;
-        // What is known now (a writer's dependents need no more; the executor holds back
-        // those that reference an attribute still unknown, such as the endpoint).
-        if let Some(i) = created.as_ref().and_then(|o| o.db_instance()) {
-            ctx.publish(&r.id, instance_attrs(i));
-        }
-        ctx.ui
-            .resource(&r.id, "waiting", None, "for status available");
-        wait_instance(ctx, &r.id, &id).await
+        // A writer's dependents need no more than what the answer tells.
+        let answer = created.as_ref().and_then(|o| o.db_instance());
+        settle(ctx, &r.id, &id, answer).await
     }
 
     async fn update(
@@ -674,7 +706,7 @@ impl Provider for RdsInstance {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_instance(ctx, &r.id, &id).await
+        wait_available::<DbInstance>(ctx, &r.id, &id).await
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
@@ -694,14 +726,7 @@ impl Provider for RdsInstance {
         if found(res, INSTANCE_GONE, "DeleteDBInstance", id)?.is_none() {
             return Ok("already gone".into());
         }
-        let what = format!("RDS instance {id} to be deleted");
-        wait_for(&what, ctx.waits.rds, || async {
-            Ok(describe_instance(&ctx.clients, id)
-                .await?
-                .is_none()
-                .then_some(()))
-        })
-        .await?;
+        wait_deleted::<DbInstance>(ctx, id).await?;
         Ok(snap
             .map(|s| format!("final snapshot {s}"))
             .unwrap_or_default())

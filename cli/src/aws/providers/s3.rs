@@ -14,8 +14,8 @@ use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Del, Detail, Have, OrFail, Provider, Want, changed, found, planned, sdk_tags,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Want, changed, found, planned, sdk_tags, tag_map,
+    update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, Owner, State};
@@ -360,8 +360,8 @@ async fn configure(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, which: Settings
             .bucket(name)
             .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
             .send()
-            .or_fail("PutBucketTagging", name)
             .await
+            .map_err(|e| aws_err("PutBucketTagging", name, e))
             .map(drop)
     });
     let block = when(which.block && spec.block_public_access, async {
@@ -376,8 +376,8 @@ async fn configure(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, which: Settings
                     .build(),
             )
             .send()
-            .or_fail("PutPublicAccessBlock", name)
             .await
+            .map_err(|e| aws_err("PutPublicAccessBlock", name, e))
             .map(drop)
     });
     let encryption = when(which.encryption, async {
@@ -396,8 +396,8 @@ async fn configure(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, which: Settings
                     .build()?,
             )
             .send()
-            .or_fail("PutBucketEncryption", name)
             .await
+            .map_err(|e| aws_err("PutBucketEncryption", name, e))
             .map(drop)
     });
     let versioning = when(which.versioning, async {
@@ -410,8 +410,8 @@ async fn configure(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, which: Settings
             .bucket(name)
             .versioning_configuration(VersioningConfiguration::builder().status(status).build())
             .send()
-            .or_fail("PutBucketVersioning", name)
             .await
+            .map_err(|e| aws_err("PutBucketVersioning", name, e))
             .map(drop)
     });
     let (a, b, c, d) = tokio::join!(tagging, block, encryption, versioning);
@@ -486,8 +486,8 @@ async fn delete_bucket(ctx: &Ctx, name: &str, delete_data: bool) -> Result<Strin
                     .build()?,
             )
             .send()
-            .or_fail("DeleteObjects", name)
-            .await?;
+            .await
+            .map_err(|e| aws_err("DeleteObjects", name, e))?;
     }
     match s3.delete_bucket().bucket(name).send().await {
         Ok(_) => {}
