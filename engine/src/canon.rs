@@ -130,6 +130,15 @@ fn scalar<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), Error> 
     serde_json::to_writer(out, v).map_err(|e| Error(e.to_string()))
 }
 
+/// `{"Variant":`, before the array or object of a tuple or struct variant (which closes the
+/// outer object too).
+fn variant_key(out: &mut Vec<u8>, variant: &str) -> Result<(), Error> {
+    out.push(b'{');
+    scalar(out, variant)?;
+    out.push(b':');
+    Ok(())
+}
+
 #[derive(Debug)]
 pub(crate) struct Error(String);
 
@@ -151,11 +160,20 @@ impl ser::Error for Error {
 pub(crate) struct Seq<'a> {
     out: &'a mut Vec<u8>,
     first: bool,
-    /// For a newtype variant (`{"Variant":[...]}`): close the object too.
+    /// For a tuple variant (`{"Variant":[...]}`): close the object too.
     close_variant: bool,
 }
 
-impl Seq<'_> {
+impl<'a> Seq<'a> {
+    fn open(out: &'a mut Vec<u8>, close_variant: bool) -> Seq<'a> {
+        out.push(b'[');
+        Seq {
+            out,
+            first: true,
+            close_variant,
+        }
+    }
+
     fn item<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
         if !self.first {
             self.out.push(b',');
@@ -406,12 +424,7 @@ impl<'a> ser::Serializer for Compact<'a> {
         obj.close()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Seq<'a>, Error> {
-        self.out.push(b'[');
-        Ok(Seq {
-            out: self.out,
-            first: true,
-            close_variant: false,
-        })
+        Ok(Seq::open(self.out, false))
     }
     fn serialize_tuple(self, len: usize) -> Result<Seq<'a>, Error> {
         self.serialize_seq(Some(len))
@@ -426,14 +439,8 @@ impl<'a> ser::Serializer for Compact<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Seq<'a>, Error> {
-        self.out.push(b'{');
-        scalar(self.out, variant)?;
-        self.out.extend_from_slice(b":[");
-        Ok(Seq {
-            out: self.out,
-            first: true,
-            close_variant: true,
-        })
+        variant_key(self.out, variant)?;
+        Ok(Seq::open(self.out, true))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Obj<'a>, Error> {
         Ok(Obj::open(self.out, false))
@@ -448,9 +455,7 @@ impl<'a> ser::Serializer for Compact<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Obj<'a>, Error> {
-        self.out.push(b'{');
-        scalar(self.out, variant)?;
-        self.out.push(b':');
+        variant_key(self.out, variant)?;
         Ok(Obj::open(self.out, true))
     }
 }

@@ -8,6 +8,19 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Declares a section of the config with a fixed set of keys: `None` fields are left out
+/// when it is written, and a key it does not know is refused when it is read. The struct
+/// (with its doc comment and field attributes) is written as usual inside the braces.
+macro_rules! closed_section {
+    ($(#[$attr:meta])* pub struct $name:ident $fields:tt) => {
+        $(#[$attr])*
+        #[serde_with::skip_serializing_none]
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name $fields
+    };
+}
+
 /// Top-level keys of Determined's master config that detscript passes through untyped.
 pub const PASS_THROUGH_KEYS: &[&str] = &[
     "additional_resource_managers",
@@ -85,17 +98,16 @@ pub struct MasterConfig {
     pub other: BTreeMap<String, Value>,
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DbConfig {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<i64>,
-    pub name: Option<String>,
-    pub ssl_mode: Option<String>,
-    pub ssl_root_cert: Option<String>,
+closed_section! {
+    pub struct DbConfig {
+        pub user: Option<String>,
+        pub password: Option<String>,
+        pub host: Option<String>,
+        pub port: Option<i64>,
+        pub name: Option<String>,
+        pub ssl_mode: Option<String>,
+        pub ssl_root_cert: Option<String>,
+    }
 }
 
 #[serde_with::skip_serializing_none]
@@ -109,94 +121,89 @@ pub enum CheckpointStorage {
     Directory(BTreeMap<String, Value>),
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3Storage {
-    pub bucket: Option<String>,
-    pub prefix: Option<String>,
-    pub access_key: Option<String>,
-    pub secret_key: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub save_experiment_best: Option<i64>,
-    pub save_trial_best: Option<i64>,
-    pub save_trial_latest: Option<i64>,
+closed_section! {
+    pub struct S3Storage {
+        pub bucket: Option<String>,
+        pub prefix: Option<String>,
+        pub access_key: Option<String>,
+        pub secret_key: Option<String>,
+        pub endpoint_url: Option<String>,
+        pub save_experiment_best: Option<i64>,
+        pub save_trial_best: Option<i64>,
+        pub save_trial_latest: Option<i64>,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourcePool {
-    pub pool_name: String,
-    pub description: Option<String>,
-    pub max_aux_containers_per_agent: Option<i64>,
-    pub agent_reattach_enabled: Option<bool>,
-    pub agent_reconnect_wait: Option<String>,
-    pub scheduler: Option<Value>,
-    pub task_container_defaults: Option<Value>,
-    pub provider: Option<AwsProvider>,
+closed_section! {
+    pub struct ResourcePool {
+        pub pool_name: String,
+        pub description: Option<String>,
+        pub max_aux_containers_per_agent: Option<i64>,
+        pub agent_reattach_enabled: Option<bool>,
+        pub agent_reconnect_wait: Option<String>,
+        pub scheduler: Option<Value>,
+        pub task_container_defaults: Option<Value>,
+        pub provider: Option<AwsProvider>,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkInterface {
-    pub public_ip: Option<bool>,
-    pub security_group_id: Option<String>,
-    pub subnet_id: Option<String>,
+closed_section! {
+    pub struct NetworkInterface {
+        pub public_ip: Option<bool>,
+        pub security_group_id: Option<String>,
+        pub subnet_id: Option<String>,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
+closed_section! {
+    pub struct Tag {
+        pub key: String,
+        pub value: String,
+    }
 }
 
-/// `resource_pools[].provider` with `type: aws`: the common provider fields and the AWS ones.
-/// Field order follows the guide's snippet.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsProvider {
-    pub iam_instance_profile_arn: Option<String>,
-    pub image_id: Option<String>,
-    pub agent_docker_image: Option<String>,
-    pub agent_docker_network: Option<String>,
-    pub agent_docker_runtime: Option<String>,
-    pub agent_reconnect_attempts: Option<i64>,
-    pub agent_reconnect_backoff: Option<i64>,
-    pub instance_name: Option<String>,
-    pub instance_type: Option<String>,
-    pub instance_slots: Option<i64>,
-    pub cpu_slots_allowed: Option<bool>,
-    pub master_url: Option<String>,
-    pub master_cert_name: Option<String>,
-    pub max_idle_agent_period: Option<String>,
-    pub max_agent_starting_period: Option<String>,
-    pub min_instances: Option<i64>,
-    pub max_instances: Option<i64>,
-    pub launch_error_timeout: Option<String>,
-    pub launch_error_retries: Option<i64>,
-    pub network_interface: Option<NetworkInterface>,
-    #[serde(rename = "type", default = "aws")]
-    pub kind: String,
-    pub region: Option<String>,
-    pub root_volume_size: Option<i64>,
-    pub spot: Option<bool>,
-    pub spot_max_price: Option<String>,
-    pub ssh_key_name: Option<String>,
-    pub startup_script: Option<String>,
-    pub container_startup_script: Option<String>,
-    pub tag_key: Option<String>,
-    pub tag_value: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub custom_tags: Vec<Tag>,
-    pub log_group: Option<String>,
-    pub log_stream: Option<String>,
-    /// The agent's own config file (agent.yaml), which Determined writes on each agent.
-    pub agent_config_file_contents: Option<AgentConfig>,
+closed_section! {
+    /// `resource_pools[].provider` with `type: aws`: the common provider fields and the AWS ones.
+    /// Field order follows the guide's snippet.
+    pub struct AwsProvider {
+        pub iam_instance_profile_arn: Option<String>,
+        pub image_id: Option<String>,
+        pub agent_docker_image: Option<String>,
+        pub agent_docker_network: Option<String>,
+        pub agent_docker_runtime: Option<String>,
+        pub agent_reconnect_attempts: Option<i64>,
+        pub agent_reconnect_backoff: Option<i64>,
+        pub instance_name: Option<String>,
+        pub instance_type: Option<String>,
+        pub instance_slots: Option<i64>,
+        pub cpu_slots_allowed: Option<bool>,
+        pub master_url: Option<String>,
+        pub master_cert_name: Option<String>,
+        pub max_idle_agent_period: Option<String>,
+        pub max_agent_starting_period: Option<String>,
+        pub min_instances: Option<i64>,
+        pub max_instances: Option<i64>,
+        pub launch_error_timeout: Option<String>,
+        pub launch_error_retries: Option<i64>,
+        pub network_interface: Option<NetworkInterface>,
+        #[serde(rename = "type", default = "aws")]
+        pub kind: String,
+        pub region: Option<String>,
+        pub root_volume_size: Option<i64>,
+        pub spot: Option<bool>,
+        pub spot_max_price: Option<String>,
+        pub ssh_key_name: Option<String>,
+        pub startup_script: Option<String>,
+        pub container_startup_script: Option<String>,
+        pub tag_key: Option<String>,
+        pub tag_value: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub custom_tags: Vec<Tag>,
+        pub log_group: Option<String>,
+        pub log_stream: Option<String>,
+        /// The agent's own config file (agent.yaml), which Determined writes on each agent.
+        pub agent_config_file_contents: Option<AgentConfig>,
+    }
 }
 
 fn aws() -> String {
@@ -212,20 +219,18 @@ pub struct SecurityConfig {
     pub other: BTreeMap<String, Value>,
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub cert: Option<String>,
-    pub key: Option<String>,
+closed_section! {
+    pub struct TlsConfig {
+        pub cert: Option<String>,
+        pub key: Option<String>,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub level: Option<String>,
-    pub color: Option<bool>,
+closed_section! {
+    pub struct LogConfig {
+        pub level: Option<String>,
+        pub color: Option<bool>,
+    }
 }
 
 /// The agent's configuration (`agent.yaml`) as a pool's `agent_config_file_contents`: the
@@ -238,13 +243,12 @@ pub struct AgentConfig {
     pub other: BTreeMap<String, Value>,
 }
 
-/// `hooks` of the agent config.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AgentHooks {
-    /// The command (program and arguments) the agent runs when it loses its master for good.
-    pub on_connection_lost: Option<Vec<String>>,
+closed_section! {
+    /// `hooks` of the agent config.
+    pub struct AgentHooks {
+        /// The command (program and arguments) the agent runs when it loses its master for good.
+        pub on_connection_lost: Option<Vec<String>>,
+    }
 }
 
 impl AgentConfig {
@@ -314,64 +318,75 @@ pub use slots::*;
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations_follow_go() {
-        for ok in ["10m", "90s", "1h30m", "1.5h", "500ms", "20m0s"] {
-            assert!(check_duration(ok).is_ok(), "{ok}");
+    /// Asserts that `check` takes every value of `ok` and refuses every value of `bad`.
+    fn sorts(check: fn(&str) -> Result<(), String>, ok: &[&str], bad: &[&str]) {
+        for s in ok {
+            assert!(check(s).is_ok(), "{s}");
         }
-        for bad in ["10", "1d", "", "m", "0s", "10 m", "1..5h", "-5m"] {
-            assert!(check_duration(bad).is_err(), "{bad}");
+        for s in bad {
+            assert!(check(s).is_err(), "{s}");
         }
-        assert!(check_duration("1d").unwrap_err().contains("24h"));
     }
 
-    #[test]
-    fn master_url_form() {
-        assert!(check_master_url("http://local-ipv4:8080").is_ok());
-        assert!(check_master_url("https://public-hostname:8443").is_ok());
-        assert!(check_master_url("http://local-ipv4").is_err());
-        assert!(check_master_url("ftp://x:1").is_err());
-        assert!(check_master_url("http://x:8080/api").is_err());
-        assert!(check_master_url("local-ipv4:8080").is_err());
-    }
-
-    #[test]
-    fn spot_price_is_digits_and_one_dot() {
-        assert!(check_spot_price("0.90").is_ok());
-        assert!(check_spot_price("3").is_ok());
-        assert!(check_spot_price("$1").is_err());
-        assert!(check_spot_price("1.2.3").is_err());
-    }
-
-    #[test]
-    fn unknown_provider_type_needs_slots() {
-        let mut p = AwsProvider {
+    /// An AWS provider with the fields every pool needs, of the given instance type.
+    fn provider(instance_type: &str) -> AwsProvider {
+        AwsProvider {
             kind: "aws".into(),
             ssh_key_name: Some("k".into()),
+            instance_type: Some(instance_type.into()),
             ..Default::default()
-        };
-        p.instance_type = Some("g6.xlarge".into());
-        let cfg = MasterConfig {
-            resource_pools: vec![ResourcePool {
-                pool_name: "default".into(),
-                provider: Some(p.clone()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let v = cfg.validate();
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].field, "instance_type");
-        p.instance_slots = Some(1);
-        let cfg = MasterConfig {
+        }
+    }
+
+    /// A config with one pool, `default`, on the given provider.
+    fn one_pool(p: AwsProvider) -> MasterConfig {
+        MasterConfig {
             resource_pools: vec![ResourcePool {
                 pool_name: "default".into(),
                 provider: Some(p),
                 ..Default::default()
             }],
             ..Default::default()
-        };
-        assert!(cfg.validate().is_empty());
+        }
+    }
+
+    #[test]
+    fn durations_follow_go() {
+        sorts(
+            check_duration,
+            &["10m", "90s", "1h30m", "1.5h", "500ms", "20m0s"],
+            &["10", "1d", "", "m", "0s", "10 m", "1..5h", "-5m"],
+        );
+        assert!(check_duration("1d").unwrap_err().contains("24h"));
+    }
+
+    #[test]
+    fn master_url_form() {
+        sorts(
+            check_master_url,
+            &["http://local-ipv4:8080", "https://public-hostname:8443"],
+            &[
+                "http://local-ipv4",
+                "ftp://x:1",
+                "http://x:8080/api",
+                "local-ipv4:8080",
+            ],
+        );
+    }
+
+    #[test]
+    fn spot_price_is_digits_and_one_dot() {
+        sorts(check_spot_price, &["0.90", "3"], &["$1", "1.2.3"]);
+    }
+
+    #[test]
+    fn unknown_provider_type_needs_slots() {
+        let mut p = provider("g6.xlarge");
+        let v = one_pool(p.clone()).validate();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].field, "instance_type");
+        p.instance_slots = Some(1);
+        assert!(one_pool(p).validate().is_empty());
     }
 
     #[test]
@@ -389,21 +404,10 @@ mod tests {
     #[test]
     fn min_max_instances() {
         let p = AwsProvider {
-            kind: "aws".into(),
-            ssh_key_name: Some("k".into()),
-            instance_type: Some("t3.large".into()),
             min_instances: Some(3),
             max_instances: Some(2),
-            ..Default::default()
+            ..provider("t3.large")
         };
-        let cfg = MasterConfig {
-            resource_pools: vec![ResourcePool {
-                pool_name: "default".into(),
-                provider: Some(p),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(cfg.validate()[0].field, "max_instances");
+        assert_eq!(one_pool(p).validate()[0].field, "max_instances");
     }
 }

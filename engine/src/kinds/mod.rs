@@ -10,6 +10,7 @@ pub mod iam_role;
 pub mod instance_profile;
 pub mod log_group;
 pub mod names;
+mod options;
 pub mod rds;
 pub mod route_table;
 pub mod s3_bucket;
@@ -43,6 +44,7 @@ use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{self, Ref, Tmpl};
 pub use names::Scope;
+pub(crate) use options::read_options;
 
 /// Outputs of a plan, by name.
 pub type Outputs = BTreeMap<String, Tmpl>;

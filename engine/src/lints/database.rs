@@ -240,11 +240,3 @@ pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
         trigger("\"Clean-password-1\"", "\"Clean:password#1\"", "DS013", 12),
     ]
 };
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn each_rule_triggers_at_its_line() {
-        super::super::testing::assert_triggers(super::check, super::TRIGGERS);
-    }
-}

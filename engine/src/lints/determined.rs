@@ -194,11 +194,3 @@ pub(crate) const TRIGGERS: &[super::testing::Trigger] = {
         ),
     ]
 };
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn each_rule_triggers_at_its_line() {
-        super::super::testing::assert_triggers(super::check, super::TRIGGERS);
-    }
-}

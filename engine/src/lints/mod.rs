@@ -211,7 +211,20 @@ master_instance("master").instance_type("m6i.xlarge").image_id("ami-0123456789ab
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{CLEAN, Trigger, assert_reported, change, findings, trigger};
+    use super::testing::{
+        CLEAN, Trigger, assert_reported, assert_triggers, change, findings, trigger,
+    };
+    use super::{CHECKS, Check, database, determined, iam, instance, network, vpc};
+
+    /// Each area's check and the triggers of its rules, in [`CHECKS`] order.
+    const AREAS: &[(Check, &[Trigger])] = &[
+        (network::check, network::TRIGGERS),
+        (vpc::check, vpc::TRIGGERS),
+        (iam::check, iam::TRIGGERS),
+        (instance::check, instance::TRIGGERS),
+        (database::check, database::TRIGGERS),
+        (determined::check, determined::TRIGGERS),
+    ];
 
     /// Rules reported where the script layer builds the plan: bucket names, master.yaml.
     const BUILD_TRIGGERS: &[Trigger] = &[
@@ -229,19 +242,21 @@ mod tests {
         assert_eq!(findings(CLEAN), vec![]);
     }
 
+    /// Each area's own check reports each of its triggers at its line, and nothing on the
+    /// clean cluster.
+    #[test]
+    fn each_area_reports_its_triggers() {
+        assert_eq!(AREAS.len(), CHECKS.len(), "an area without its triggers");
+        for (check, triggers) in AREAS {
+            assert_triggers(*check, triggers);
+        }
+    }
+
     /// Every trigger, through the whole compile (the rules, allow, and the report).
     #[test]
     fn each_rule_triggers_at_its_line() {
-        let all = [
-            super::network::TRIGGERS,
-            super::vpc::TRIGGERS,
-            super::iam::TRIGGERS,
-            super::instance::TRIGGERS,
-            super::database::TRIGGERS,
-            super::determined::TRIGGERS,
-            BUILD_TRIGGERS,
-        ];
-        for t in all.iter().flat_map(|ts| ts.iter()) {
+        let areas = AREAS.iter().flat_map(|(_, ts)| ts.iter());
+        for t in areas.chain(BUILD_TRIGGERS) {
             assert_reported(t, &findings(&change(t.from, t.to)));
         }
     }

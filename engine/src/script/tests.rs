@@ -30,6 +30,14 @@ fn fails_with(src: &str, needle: &str) {
     assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
 }
 
+/// Asserts that `src` fails with a first error containing `needle`, at line `line`.
+#[track_caller]
+pub(super) fn fails_at(src: &str, needle: &str, line: u32) {
+    let (msg, at) = error(src);
+    assert!(msg.contains(needle), "{msg:?} does not contain {needle:?}");
+    assert_eq!(at, line, "{msg}");
+}
+
 /// A property as the plan JSON shows it (references as `${path}`).
 fn prop(p: &Plan, id: &str, key: &str) -> Value {
     p.get(id)
@@ -226,19 +234,16 @@ mod security_group {
     fn bad_ports_peers_and_duplicates_are_errors() {
         fails_with("tcp(70000);", "out of range");
         fails_with("tcp_range(10, 1);", "reversed");
-        let (m, line) = error(
+        fails_at(
             "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), 22);",
+            "must be a security group or a CIDR",
+            3,
         );
-        assert!(m.contains("must be a security group or a CIDR"), "{m}");
-        assert_eq!(line, 3);
-        let (m, line) = error(
+        fails_at(
             "deployment(\"t\");\nlet a = security_group(\"a\", \"A\");\na.ingress(tcp(22), \"1.2.3.4/32\");\na.ingress(tcp(22), \"1.2.3.4/32\");",
+            "already has the rule ingress tcp 22 from 1.2.3.4/32 (line 3)",
+            4,
         );
-        assert!(
-            m.contains("already has the rule ingress tcp 22 from 1.2.3.4/32 (line 3)"),
-            "{m}"
-        );
-        assert_eq!(line, 4);
         fails_with(
             "deployment(\"t\"); security_group(\"a\", \"A\"); security_group(\"a\", \"B\");",
             "already declared",
@@ -445,11 +450,14 @@ mod database {
 
     const PRE: &str = "let p = params(#{ pw: #{ secret: true, default: \"Str0ng-password\" } }); deployment(\"t\"); let m = security_group(\"m\", \"M\");";
 
+    /// A script declaring the database `db` with the given calls.
+    fn db(calls: &str) -> String {
+        format!("{PRE} database(\"db\"){calls};")
+    }
+
     #[test]
     fn aurora_is_a_cluster_with_a_writer_and_its_own_security_group() {
-        let p = plan(&format!(
-            "{PRE} database(\"db\").master_user(\"postgres\", p.pw).allow_from(m);"
-        ));
+        let p = plan(&db(".master_user(\"postgres\", p.pw).allow_from(m)"));
         assert_eq!(
             prop(&p, "rds_cluster.db", "engine"),
             json!("aurora-postgresql")
@@ -471,8 +479,8 @@ mod database {
 
     #[test]
     fn postgres_is_one_instance() {
-        let p = plan(&format!(
-            "{PRE} database(\"db\").engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw);"
+        let p = plan(&db(
+            ".engine(\"postgres\", \"16.4\").storage_gb(50).ssl_mode(\"require\").master_user(\"det\", p.pw)",
         ));
         assert_eq!(prop(&p, "rds_instance.db", "engine_version"), json!("16.4"));
         assert_eq!(
@@ -484,18 +492,12 @@ mod database {
 
     #[test]
     fn invalid_settings_are_errors_without_the_password() {
-        fails_with(
-            &format!("{PRE} database(\"db\").engine(\"mysql\");"),
-            "PostgreSQL",
-        );
-        fails_with(&format!("{PRE} database(\"db\");"), "no master user");
+        fails_with(&db(".engine(\"mysql\")"), "PostgreSQL");
+        fails_with(&db(""), "no master user");
         let src = "let p = params(#{ pw: #{ secret: true, default: \"sh@rt\" } }); deployment(\"t\"); database(\"db\").master_user(\"u\", p.pw);";
         let (m, _) = error(src);
         assert!(m.contains("8-128") && !m.contains("sh@rt"), "{m}");
-        let c = run(&format!(
-            "{PRE} database(\"db\").master_user(\"u\", \"Literal-password-1\");"
-        ))
-        .unwrap();
+        let c = run(&db(".master_user(\"u\", \"Literal-password-1\")")).unwrap();
         assert!(c.diagnostics[0].message.contains("written in the script"));
     }
 }
@@ -745,8 +747,10 @@ mod lints {
             .is_ok()
         );
         // A broken policy is an error at its declaration.
-        let (m, line) = error(&format!("{CLEAN}policy(\"bad\", |plan| plan.nope());"));
-        assert!(m.contains("policy 'bad' failed"), "{m}");
-        assert_eq!(line, 18);
+        fails_at(
+            &format!("{CLEAN}policy(\"bad\", |plan| plan.nope());"),
+            "policy 'bad' failed",
+            18,
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Tests of what a cluster needs to behave like `det deploy aws`'s: the agents' config,
 //! AMIs per region, database SSL and the master's scoped EC2 permissions.
 
-use super::tests::{error, plan, run};
+use super::tests::{error, fails_at, plan, run};
 use crate::{Compiled, Failure, Plan, Reveal};
 
 mod agent_config {
@@ -69,9 +69,11 @@ mod agent_config {
 
     #[test]
     fn determined_rules_apply_to_the_agent_config() {
-        let (m, line) = error(&pool(".agent_config_file_contents(#{ hoks: #{} })"));
-        assert!(m.contains("did you mean \"hooks\""), "{m}");
-        assert_eq!(line, 4);
+        fails_at(
+            &pool(".agent_config_file_contents(#{ hoks: #{} })"),
+            "did you mean \"hooks\"",
+            4,
+        );
         let (m, _) = error(&pool(
             ".agent_config_file_contents(#{ hooks: #{ on_connection_lost: [] } })",
         ));
@@ -261,9 +263,11 @@ mod ssm_ami {
 
     #[test]
     fn bad_names_and_other_uses_are_errors_at_the_line() {
-        let (m, line) = error("deployment(\"t\");\nssm_parameter(\"aws/no slash\");");
-        assert!(m.contains("' ' is not allowed"), "{m}");
-        assert_eq!(line, 2);
+        fails_at(
+            "deployment(\"t\");\nssm_parameter(\"aws/no slash\");",
+            "' ' is not allowed",
+            2,
+        );
         let (m, _) = error("deployment(\"t\"); ssm_parameter(\"team//x\");");
         assert!(m.contains("starts with /"), "{m}");
         let (m, _) = error("let p = params(#{ n: #{} }); deployment(\"t\"); ssm_parameter(p.n);");
@@ -278,13 +282,11 @@ mod ssm_ami {
             m.contains("reads the SSM parameter") && m.contains("image_id(..) only"),
             "{m}"
         );
-        let (m, line) =
-            error("deployment(\"t\").tags(#{ ami: ubuntu_ami() });\nsecurity_group(\"x\", \"X\");");
-        assert!(
-            m.contains("security_group.x reads the SSM parameter"),
-            "{m}"
+        fails_at(
+            "deployment(\"t\").tags(#{ ami: ubuntu_ami() });\nsecurity_group(\"x\", \"X\");",
+            "security_group.x reads the SSM parameter",
+            2,
         );
-        assert_eq!(line, 2);
     }
 
     #[test]
@@ -340,11 +342,11 @@ mod master_role {
 
     #[test]
     fn pools_must_be_tagged_known_and_policies_unique() {
-        let (m, line) = error(&format!(
-            "{PRE}let c = aws_pool(\"c\");\niam_role(\"m\").allow_agents(\"x\", c);"
-        ));
-        assert!(m.contains("aws_pool 'c' has no .tag(key, value)"), "{m}");
-        assert_eq!(line, 5);
+        fails_at(
+            &format!("{PRE}let c = aws_pool(\"c\");\niam_role(\"m\").allow_agents(\"x\", c);"),
+            "aws_pool 'c' has no .tag(key, value)",
+            5,
+        );
         let (m, _) = error(&format!(
             "{PRE}iam_role(\"m\").allow_agents(\"x\", [a, 1]);"
         ));

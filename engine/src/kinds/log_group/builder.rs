@@ -8,7 +8,7 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use super::{DEFAULT_RETENTION_DAYS, LogGroupSpec};
-use crate::kinds::log_group;
+use crate::kinds::{log_group, read_options};
 use crate::plan::Kind;
 use crate::refs;
 use crate::script::{RhaiResult, Shared, fail, values};
@@ -22,54 +22,38 @@ pub(crate) struct LogGroup {
 
 const OPTIONS: &str = "retention_days, kms_key";
 
-/// What a `log_group(...)` call asks for.
-struct Options {
-    retention_days: i64,
-    kms_key: Option<String>,
-}
-
-fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
+/// The spec a `log_group(...)` call asks for.
+fn spec(name: &str, opts: &Dynamic) -> Result<LogGroupSpec, String> {
     let who = format!("log_group '{name}'");
-    let mut o = Options {
+    let mut spec = LogGroupSpec {
+        // Named when every resource is named.
+        log_group_name: String::new(),
         retention_days: DEFAULT_RETENTION_DAYS,
-        kms_key: None,
+        kms_key_id: None,
     };
-    if opts.is_unit() {
-        return Ok(o);
-    }
-    let Some(map) = opts.read_lock::<rhai::Map>() else {
-        return Err(format!(
-            "{who}: expects a map of options ({OPTIONS}), got {}",
-            values::describe(opts)
-        ));
-    };
-    for (k, v) in map.iter() {
-        let field = |what: &str| format!("{who}: {k} {what}");
-        match k.as_str() {
+    let expects = format!("a map of options ({OPTIONS})");
+    read_options(&who, opts, &expects, OPTIONS, |k, v, field| {
+        match k {
             "retention_days" => {
                 let n = values::int_arg(v, "an integer number of days").map_err(|m| field(&m))?;
                 log_group::check_retention(n).map_err(|m| format!("{who}: {m}"))?;
-                o.retention_days = n;
+                spec.retention_days = n;
             }
             "kms_key" => {
                 let arn = values::string_arg(v, "a KMS key ARN").map_err(|m| field(&m))?;
                 // Empty (a parameter's default): CloudWatch's own encryption.
-                if arn.is_empty() {
-                    continue;
+                if !arn.is_empty() {
+                    if !refs::has_refs(&arn) {
+                        log_group::check_kms_key(&arn).map_err(|m| field(&m))?;
+                    }
+                    spec.kms_key_id = Some(Tmpl::from_marked(&arn));
                 }
-                if !refs::has_refs(&arn) {
-                    log_group::check_kms_key(&arn).map_err(|m| format!("{who}: kms_key {m}"))?;
-                }
-                o.kms_key = Some(arn);
             }
-            other => {
-                return Err(format!(
-                    "{who}: unknown option {other:?}; expected one of {OPTIONS}"
-                ));
-            }
+            _ => return Ok(false),
         }
-    }
-    Ok(o)
+        Ok(true)
+    })?;
+    Ok(spec)
 }
 
 fn declare(
@@ -78,13 +62,7 @@ fn declare(
     name: &str,
     opts: &Dynamic,
 ) -> RhaiResult<LogGroup> {
-    let o = options(name, opts).or_else(|m| fail(ctx, m))?;
-    let spec = LogGroupSpec {
-        // Named when every resource is named.
-        log_group_name: String::new(),
-        retention_days: o.retention_days,
-        kms_key_id: o.kms_key.as_deref().map(Tmpl::from_marked),
-    };
+    let spec = spec(name, opts).or_else(|m| fail(ctx, m))?;
     let mut st = s.borrow_mut();
     let id = st.declare_spec(ctx, Kind::CloudwatchLogGroup, name, spec)?;
     Ok(LogGroup { id })

@@ -11,7 +11,7 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 
 use super::{DEFAULT_RECOVERY_DAYS, Generate, SecretSpec};
-use crate::kinds::secret;
+use crate::kinds::{read_options, secret};
 use crate::plan::Kind;
 use crate::refs;
 use crate::script::{RhaiResult, Shared, fail, pos_of, values};
@@ -35,22 +35,14 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
         recovery_window_days: DEFAULT_RECOVERY_DAYS,
         description: None,
     };
-    if opts.is_unit() {
-        return Ok(o);
-    }
     if values::as_string(opts).is_some() {
         o.value = Some(values::string_arg(opts, "")?);
         return Ok(o);
     }
-    let Some(map) = opts.read_lock::<rhai::Map>() else {
-        return Err(format!(
-            "{who}: expects a secret parameter (p.NAME) or a map of options, got {}",
-            values::describe(opts)
-        ));
-    };
-    for (k, v) in map.iter() {
-        let field = |what: &str| format!("{who}: {k} {what}");
-        match k.as_str() {
+    let expects = "a secret parameter (p.NAME) or a map of options";
+    let known = OPTION_KEYS.join(", ");
+    read_options(&who, opts, expects, &known, |k, v, field| {
+        match k {
             "value" => {
                 o.value = Some(values::string_arg(v, "a secret parameter").map_err(|m| field(&m))?)
             }
@@ -73,14 +65,10 @@ fn options(name: &str, opts: &Dynamic) -> Result<Options, String> {
             "description" => {
                 o.description = Some(values::string_arg(v, "a string").map_err(|m| field(&m))?)
             }
-            other => {
-                return Err(format!(
-                    "{who}: unknown option {other:?}; expected one of {}",
-                    OPTION_KEYS.join(", ")
-                ));
-            }
+            _ => return Ok(false),
         }
-    }
+        Ok(true)
+    })?;
     Ok(o)
 }
 
@@ -176,6 +164,13 @@ mod tests {
             "{HEAD}secret(\"s\", #{{ recovery_window_days: 3 }});"
         ));
         assert!(e.contains("7-30"), "{e}");
+        let e = errors(&format!("{HEAD}secret(\"s\", 5);"));
+        let want = "secret 's': expects a secret parameter (p.NAME) or a map of options, got";
+        assert!(e.contains(want), "{e}");
+        let e = errors(&format!("{HEAD}secret(\"s\", #{{ lenght: 30 }});"));
+        assert!(e.contains("secret 's': unknown option"), "{e}");
+        let want = "expected one of value, length, recovery_window_days, description";
+        assert!(e.contains(want), "{e}");
         assert_eq!(errors(&format!("{HEAD}secret(\"s\", p.pw);")), "");
     }
 }
