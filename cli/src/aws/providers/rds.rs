@@ -1,7 +1,5 @@
 //! The database: an Aurora cluster with its writer instance, or a single RDS instance.
 
-use std::future::Future;
-
 use anyhow::Result;
 use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership};
 use detscript_engine::kinds::rds::DbSettings;
@@ -185,75 +183,39 @@ impl DbInstanceLive {
     }
 }
 
-/// A database as RDS describes it: a cluster or a DB instance. Waiting for one to be
-/// available, or to be gone, is the same for both.
-trait Described: Sized + Send {
-    /// How waits name it.
-    const WORDS: &'static str;
-    /// Its description, or None when RDS has none with that id.
-    fn describe(c: &Clients, id: &str) -> impl Future<Output = Result<Option<Self>>> + Send;
-    fn attrs(&self) -> AttrMap;
-    fn status(&self) -> Option<&str>;
+async fn describe_cluster(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
+    let res = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await;
+    Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
+        .and_then(|o| o.db_clusters().first().cloned()))
 }
 
-impl Described for DbCluster {
-    const WORDS: &'static str = "RDS cluster";
-
-    async fn describe(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
-        let res = c
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(id)
-            .send()
-            .await;
-        Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
-            .and_then(|o| o.db_clusters().first().cloned()))
-    }
-
-    fn attrs(&self) -> AttrMap {
-        cluster_attrs(self)
-    }
-
-    fn status(&self) -> Option<&str> {
-        DbCluster::status(self)
-    }
-}
-
-impl Described for DbInstance {
-    const WORDS: &'static str = "RDS instance";
-
-    async fn describe(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
-        let res = c
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(id)
-            .send()
-            .await;
-        Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
-            .and_then(|o| o.db_instances().first().cloned()))
-    }
-
-    fn attrs(&self) -> AttrMap {
-        instance_attrs(self)
-    }
-
-    fn status(&self) -> Option<&str> {
-        self.db_instance_status()
-    }
+async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
+    let res = c
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await;
+    Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
+        .and_then(|o| o.db_instances().first().cloned()))
 }
 
 /// Waits for the database to be available. Its endpoint is published to the executor as soon
 /// as it is known ([`Ctx::publish`]), so that the master is launched while RDS still works.
-async fn wait_available<D: Described>(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
-    let what = format!("{} {id} to become available", D::WORDS);
+async fn wait_available(ctx: &Ctx, rid: &str, db: &DbTarget) -> Result<AttrMap> {
+    let what = format!("{} {} to become available", db.words(), db.name());
     let published = std::sync::atomic::AtomicBool::new(false);
     wait_for(&what, ctx.waits.rds, || async {
-        let Some(db) = D::describe(&ctx.clients, id).await? else {
+        let Some((attrs, status)) = db.describe(&ctx.clients).await? else {
             return Ok(None);
         };
-        let attrs = db.attrs();
         publish_endpoint(ctx, rid, &attrs, &published);
-        Ok((db.status() == Some("available")).then_some(attrs))
+        Ok((status.as_deref() == Some("available")).then_some(attrs))
     })
     .await
 }
@@ -261,25 +223,20 @@ async fn wait_available<D: Described>(ctx: &Ctx, rid: &str, id: &str) -> Result<
 /// After a create request: publishes what its answer (`created`) already tells, then waits
 /// for the database to be available. The executor holds back what references an attribute
 /// still unknown (such as the endpoint); a cluster's answer has the endpoint already.
-async fn settle<D: Described>(
-    ctx: &Ctx,
-    rid: &str,
-    id: &str,
-    created: Option<&D>,
-) -> Result<AttrMap> {
-    if let Some(db) = created {
-        ctx.publish(rid, db.attrs());
+async fn settle(ctx: &Ctx, rid: &str, db: &DbTarget, created: Option<AttrMap>) -> Result<AttrMap> {
+    if let Some(attrs) = created {
+        ctx.publish(rid, attrs);
     }
     ctx.ui
         .resource(rid, "waiting", None, "for status available");
-    wait_available::<D>(ctx, rid, id).await
+    wait_available(ctx, rid, db).await
 }
 
 /// Waits until RDS no longer describes the database.
-async fn wait_deleted<D: Described>(ctx: &Ctx, id: &str) -> Result<()> {
-    let what = format!("{} {id} to be deleted", D::WORDS);
+async fn wait_deleted(ctx: &Ctx, db: &DbTarget) -> Result<()> {
+    let what = format!("{} {} to be deleted", db.words(), db.name());
     wait_for(&what, ctx.waits.rds, || async {
-        let gone = D::describe(&ctx.clients, id).await?.is_none();
+        let gone = db.describe(&ctx.clients).await?.is_none();
         Ok(gone.then_some(()))
     })
     .await
@@ -310,7 +267,8 @@ fn final_snapshot(id: &str, skip: bool) -> Option<String> {
     (!skip).then(|| format!("{id}-final-{}", stamp()))
 }
 
-/// The database an upgrade snapshots: an Aurora cluster, or a standalone DB instance.
+/// A database by its identifier: an Aurora cluster, or a DB instance (the one an upgrade
+/// snapshots is a standalone instance).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DbTarget {
     Cluster(String),
@@ -347,6 +305,19 @@ impl DbTarget {
             DbTarget::Cluster(_) => "RDS cluster",
             DbTarget::Instance(_) => "RDS instance",
         }
+    }
+
+    /// Its attributes and status, or None when RDS does not describe it.
+    async fn describe(&self, c: &Clients) -> Result<Option<(AttrMap, Option<String>)>> {
+        let status = |s: Option<&str>| s.map(str::to_string);
+        Ok(match self {
+            DbTarget::Cluster(id) => describe_cluster(c, id)
+                .await?
+                .map(|cl| (cluster_attrs(&cl), status(cl.status()))),
+            DbTarget::Instance(id) => describe_instance(c, id)
+                .await?
+                .map(|i| (instance_attrs(&i), status(i.db_instance_status()))),
+        })
     }
 }
 
@@ -526,8 +497,8 @@ impl Provider for RdsCluster {
             "CreateDBCluster",
             &id,
         )?;
-        let answer = created.as_ref().and_then(|o| o.db_cluster());
-        settle(ctx, &r.id, &id, answer).await
+        let answer = created.and_then(|o| o.db_cluster().map(cluster_attrs));
+        settle(ctx, &r.id, &DbTarget::Cluster(id), answer).await
     }
 
     async fn update(
@@ -551,7 +522,7 @@ impl Provider for RdsCluster {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_available::<DbCluster>(ctx, &r.id, &id).await
+        wait_available(ctx, &r.id, &DbTarget::Cluster(id)).await
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
@@ -570,7 +541,7 @@ impl Provider for RdsCluster {
         if found(res, CLUSTER_GONE, "DeleteDBCluster", id)?.is_none() {
             return Ok("already gone".into());
         }
-        wait_deleted::<DbCluster>(ctx, id).await?;
+        wait_deleted(ctx, &DbTarget::Cluster(id.to_string())).await?;
         Ok(match snap {
             Some(s) => format!("final snapshot {s}"),
             None => "no final snapshot (--skip-final-snapshot)".to_string(),
@@ -675,8 +646,8 @@ impl Provider for RdsInstance {
             &id,
         )?;
         // A writer's dependents need no more than what the answer tells.
-        let answer = created.as_ref().and_then(|o| o.db_instance());
-        settle(ctx, &r.id, &id, answer).await
+        let answer = created.and_then(|o| o.db_instance().map(instance_attrs));
+        settle(ctx, &r.id, &DbTarget::Instance(id), answer).await
     }
 
     async fn update(
@@ -706,7 +677,7 @@ impl Provider for RdsInstance {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_available::<DbInstance>(ctx, &r.id, &id).await
+        wait_available(ctx, &r.id, &DbTarget::Instance(id)).await
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
@@ -726,7 +697,7 @@ impl Provider for RdsInstance {
         if found(res, INSTANCE_GONE, "DeleteDBInstance", id)?.is_none() {
             return Ok("already gone".into());
         }
-        wait_deleted::<DbInstance>(ctx, id).await?;
+        wait_deleted(ctx, &DbTarget::Instance(id.to_string())).await?;
         Ok(snap
             .map(|s| format!("final snapshot {s}"))
             .unwrap_or_default())
