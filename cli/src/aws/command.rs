@@ -241,8 +241,15 @@ pub async fn run_async(
     ));
     let (clients, plan) = connect_or_fail(args, &plan, &ui).await?;
     let plan = Arc::new(plan);
-    super::preflight::check(&clients, &plan, &ui).await?;
+    super::preflight::check_region(&clients, &plan, &ui)?;
     let (state, mut d) = refresh(&clients, &plan, &ui).await?;
+    // Key pairs and quotas matter to a launch only: an unchanged run does not read them.
+    let launches = |c: &super::diff::Change| {
+        c.kind == Kind::Ec2Instance && matches!(c.action, Action::Create | Action::Replace(_))
+    };
+    if d.changes.iter().any(launches) {
+        super::preflight::check_launch(&clients, &plan, &ui).await?;
+    }
     // Determined manages every instance carrying a pool's tag pair: before launching a new
     // master, refuse if instances we do not know already carry it.
     let new_master = d

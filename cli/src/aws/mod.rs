@@ -5,6 +5,7 @@
 //! SSO, instance role) with `BehaviorVersion::v2025_08_07()` pinned, standard retries
 //! (throttling, transient and 5xx errors) and explicit timeouts.
 
+pub mod census;
 pub mod command;
 pub mod destroy;
 pub mod diff;

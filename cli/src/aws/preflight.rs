@@ -1,6 +1,7 @@
 //! Checks `run` makes before it creates anything, as `det deploy aws` does: the region is
-//! the one the plan's AMIs belong to (and has Determined AMIs at all), every EC2 key pair the
-//! master and the pools name exists, and the vCPUs the pools may launch (max instances ×
+//! the one the plan's AMIs belong to (and has Determined AMIs at all), before discovery; and,
+//! when the run will launch an instance (the master, which launches the agents), every EC2
+//! key pair the master and the pools name exists, and the vCPUs the pools may launch (max instances ×
 //! vCPUs of the type, from DescribeInstanceTypes) are compared per EC2 quota family with the
 //! account's quota from Service Quotas (GetServiceQuota, else the AWS default). A missing
 //! region or key pair stops the run; a vCPU need above the quota is a warning with the
@@ -148,10 +149,28 @@ pub fn vcpu_needs(
     out
 }
 
-/// Runs the checks; stops the run on a region or key pair problem.
-pub async fn check(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> {
+/// The checks that need no request: stops the run on a region problem.
+pub fn check_region(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> {
+    stop_on(ui, region_problems(plan, &needs(plan), &clients.region))
+}
+
+/// Reports the problems as errors and stops, if there are any.
+fn stop_on(ui: &Ui, problems: Vec<String>) -> Result<(), Exit> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for p in &problems {
+        ui.say(&format!("error: preflight: {p}"));
+    }
+    Err(Exit(crate::exit::AWS))
+}
+
+/// The checks of what a launch needs (key pairs, the pools' vCPUs against the quotas), made
+/// only when `run` creates or replaces an instance (the master: it launches the agents):
+/// stops the run on a missing key pair.
+pub async fn check_launch(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> {
     let n = needs(plan);
-    let mut problems = region_problems(plan, &n, &clients.region);
+    let mut problems = Vec::new();
     for key in &n.key_pairs {
         let r = clients.ec2.describe_key_pairs().key_names(key).send().await;
         match r {
@@ -163,12 +182,7 @@ pub async fn check(clients: &Clients, plan: &Plan, ui: &Ui) -> Result<(), Exit> 
             Err(e) => return Err(ui.fail(&format!("{:#}", aws_err("DescribeKeyPairs", key, e)))),
         }
     }
-    if !problems.is_empty() {
-        for p in &problems {
-            ui.say(&format!("error: preflight: {p}"));
-        }
-        return Err(Exit(crate::exit::AWS));
-    }
+    stop_on(ui, problems)?;
     let mut vcpus = BTreeMap::new();
     for (_, itype, _, _) in &n.pools {
         if vcpus.contains_key(itype) {

@@ -303,12 +303,28 @@ pub trait Provider {
     fn delete(ctx: &Ctx, del: Del<'_, Self::Live>) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// Reads everything the deployment owns, plus same-named foreign resources (conflicts): every
-/// kind concurrently.
+/// Reads everything the deployment owns, plus same-named foreign resources (conflicts),
+/// concurrently: the kinds the plan uses and those no census covers at once; the others only
+/// when the census ([`crate::aws::census`]) says the deployment owns one of them.
 pub async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
-    let parts = join_all(KINDS.iter().map(|&k| Box::pin(discover_kind(k, c, plan)))).await;
+    use crate::aws::census;
+    let (now, later): (Vec<Kind>, Vec<Kind>) =
+        KINDS.iter().partition(|&&k| census::always_read(k, plan));
+    let read =
+        |ks: Vec<Kind>| join_all(ks.into_iter().map(|k| Box::pin(discover_kind(k, c, plan))));
+    let censused = async {
+        if later.is_empty() {
+            return Ok(Vec::new());
+        }
+        let owned = census::ec2(c, plan).await?;
+        let kinds = later
+            .into_iter()
+            .filter(|&k| census::owns(k, owned.as_ref()));
+        Ok::<_, anyhow::Error>(read(kinds.collect()).await)
+    };
+    let (parts, more) = tokio::join!(read(now), censused);
     let mut state = State::default();
-    for part in parts {
+    for part in parts.into_iter().chain(more?) {
         state.merge(part?);
     }
     state.settle(|id| plan.get(id).map(|r| r.name.clone()));

@@ -154,18 +154,23 @@ impl Provider for SecretsmanagerSecret {
             .values(&dep)
             .build();
         let mut entries = list(c, by_tag, "").await?;
-        // Same-named secrets without our tags are conflicts: look each planned name up.
+        // Same-named secrets without our tags are conflicts: look the planned names not found
+        // up, ten (a filter's most values, any of which may match) per request.
         let wanted = planned(plan, Kind::SecretsmanagerSecret);
-        for name in wanted.keys() {
-            if entries.iter().any(|e| e.name() == Some(name.as_str())) {
-                continue;
-            }
+        let missing: Vec<&String> = wanted
+            .keys()
+            .filter(|n| !entries.iter().any(|e| e.name() == Some(n.as_str())))
+            .collect();
+        for names in missing.chunks(10) {
             let by_name = Filter::builder()
                 .key(FilterNameStringType::Name)
-                .values(name)
+                .set_values(Some(names.iter().map(|n| n.to_string()).collect()))
                 .build();
-            let more = list(c, by_name, name).await?;
-            entries.extend(more.into_iter().filter(|e| e.name() == Some(name.as_str())));
+            let more = list(c, by_name, names[0]).await?;
+            entries.extend(
+                more.into_iter()
+                    .filter(|e| names.iter().any(|n| e.name() == Some(n.as_str()))),
+            );
         }
         let mut st = State::default();
         for e in entries {

@@ -188,32 +188,45 @@ impl Provider for SecurityGroup {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
         let names = planned(plan, Kind::SecurityGroup);
-        let candidates = async {
-            let mut patterns = vec![format!("{dep}-*")];
-            patterns.extend(names.keys().cloned());
-            let req = c
-                .ec2
-                .describe_security_groups()
-                .filters(filter("group-name", patterns));
-            all_items!(req, "DescribeSecurityGroups", "")
+        let mut patterns = vec![format!("{dep}-*")];
+        patterns.extend(names.keys().cloned());
+        let req = c
+            .ec2
+            .describe_security_groups()
+            .filters(filter("group-name", patterns));
+        let candidates = all_items!(req, "DescribeSecurityGroups", "")?;
+        let owned = |g: &aws_sdk_ec2::types::SecurityGroup| {
+            g.tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG_DEPLOYMENT) && t.value() == Some(dep))
         };
-        // Two independent reads, concurrently.
-        let (vpc, candidates) = tokio::join!(default_vpc(c), candidates);
+        // The default VPC, where groups without a VPC of their own are created: read when a
+        // planned group is not there yet, or a group not ours has a planned name (a conflict
+        // there). An unchanged deployment does not need it.
+        fn named(g: &aws_sdk_ec2::types::SecurityGroup) -> &str {
+            g.group_name().unwrap_or_default()
+        }
+        let to_create = names
+            .keys()
+            .any(|n| !candidates.iter().any(|g| owned(g) && named(g) == n));
+        let foreign = candidates
+            .iter()
+            .any(|g| !owned(g) && names.contains_key(named(g)));
         let mut st = State {
-            vpc_id: vpc?,
+            vpc_id: if to_create || foreign {
+                default_vpc(c).await?
+            } else {
+                None
+            },
             ..State::default()
         };
         // Owned ones by their tag; others only when they take a planned name in the default
         // VPC, where groups are created (names are unique per VPC).
-        let groups: Vec<_> = candidates?
+        let groups: Vec<_> = candidates
             .into_iter()
             .filter(|g| {
-                let owned = g
-                    .tags()
-                    .iter()
-                    .any(|t| t.key() == Some(TAG_DEPLOYMENT) && t.value() == Some(dep));
-                owned
-                    || (names.contains_key(g.group_name().unwrap_or_default())
+                owned(g)
+                    || (names.contains_key(named(g))
                         && (st.vpc_id.is_none() || g.vpc_id() == st.vpc_id.as_deref()))
             })
             .collect();
