@@ -3,6 +3,10 @@
 #
 #   wasm/build.sh            release build (what the browser test and README use)
 #
+# Output: www/pkg/detscript_wasm{.js,_bg.wasm} (the engine the page starts with),
+# www/pkg/cfn/ (the same with the CloudFormation export, loaded when its tab opens),
+# scripts.js, editor.js and build.json.
+#
 # Needs node >= 20 and npm (binaryen's wasm-opt, esbuild and CodeMirror come from
 # wasm/package-lock.json: installed by `npm ci`, no download at build time after that).
 #
@@ -38,7 +42,7 @@ cd "$here"
 # 1. Compile the cdylib.
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     log "using rustup's $target target"
-    cargo build --release --target "$target"
+    cargo_wasm=(cargo build --release --target "$target")
     host_cargo=(cargo)
     route="rustup"
 else
@@ -53,14 +57,22 @@ else
     # 40 KB smaller gzipped (see README "Measured"). std's optimize_for_size feature swaps
     # core's sort implementations (96 KB of code here) for small ones: same results for
     # the stable sorts, and the browser test compares every plan with the CLI's.
-    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19 \
-        RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none" \
-        /usr/bin/cargo build --release --target "$target" -Zbuild-std=std,panic_abort \
-        -Zbuild-std-features=optimize_for_size
+    cargo_wasm=(env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19
+        RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none"
+        /usr/bin/cargo build --release --target "$target" -Zbuild-std=std,panic_abort
+        -Zbuild-std-features=optimize_for_size)
     if command -v rustup >/dev/null; then host_cargo=(cargo); else host_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo); fi
     route="build-std"
 fi
 wasm_in="${CARGO_TARGET_DIR:-$here/target}/$target/release/detscript_wasm.wasm"
+# Two modules (README "Measured"): the page's, without the CloudFormation export (24 KB
+# less gzipped: with nothing calling it, LTO drops the exporter and every kind's mapping),
+# and pkg/cfn/, built with the `cfn` feature, which the page loads when that tab opens.
+# cargo keeps both builds, so a rebuild relinks only what changed.
+"${cargo_wasm[@]}" --features cfn
+mkdir -p "$here/target/cfn-module"
+cp "$wasm_in" "$here/target/cfn-module/detscript_wasm.wasm"
+"${cargo_wasm[@]}"
 
 # 2. wasm-bindgen-cli at exactly the crate's version.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
@@ -76,8 +88,10 @@ if [ "$have" != "$want" ]; then
 fi
 
 rm -rf "$pkg"
-mkdir -p "$pkg"
-wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-dir "$pkg" "$wasm_in"
+mkdir -p "$pkg/cfn"
+bindgen=(wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section)
+"${bindgen[@]}" --out-dir "$pkg" "$wasm_in"
+"${bindgen[@]}" --out-dir "$pkg/cfn" "$here/target/cfn-module/detscript_wasm.wasm"
 
 # npm packages: binaryen (wasm-opt, below), esbuild and CodeMirror (step 4); exact versions
 # from package-lock.json, nothing fetched after this.
@@ -93,14 +107,16 @@ fi
 # coalescing make the code less repetitive for gzip), while these passes only remove or
 # merge code: 7 KB less gzipped (563 -> 557 KB gzip -9).
 wasm_out="$pkg/detscript_wasm_bg.wasm"
-node_modules/.bin/wasm-opt "$wasm_out" -o "$wasm_out" \
-    --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \
-    --enable-nontrapping-float-to-int --enable-mutable-globals \
-    --optimize-level=2 --shrink-level=2 \
-    --duplicate-function-elimination --code-folding --remove-unused-brs --dae-optimizing \
-    --optimize-instructions --vacuum --merge-blocks --rse --precompute-propagate \
-    --simplify-globals-optimizing --duplicate-function-elimination \
-    --remove-unused-module-elements --reorder-locals
+for module in "$wasm_out" "$pkg/cfn/detscript_wasm_bg.wasm"; do
+    node_modules/.bin/wasm-opt "$module" -o "$module" \
+        --enable-bulk-memory --enable-reference-types --enable-multivalue --enable-sign-ext \
+        --enable-nontrapping-float-to-int --enable-mutable-globals \
+        --optimize-level=2 --shrink-level=2 \
+        --duplicate-function-elimination --code-folding --remove-unused-brs --dae-optimizing \
+        --optimize-instructions --vacuum --merge-blocks --rse --precompute-propagate \
+        --simplify-globals-optimizing --duplicate-function-elimination \
+        --remove-unused-module-elements --reorder-locals
+done
 # Which route built it: the browser test's size budget depends on it (build-std leaves
 # out the panic machinery, rustup's prebuilt std cannot).
 printf '{ "route": "%s" }\n' "$route" >"$pkg/build.json"
@@ -127,4 +143,5 @@ node_modules/.bin/esbuild editor/editor.js --bundle --format=esm --minify --targ
 
 raw=$(stat -c %s "$wasm_out")
 gz=$(gzip -9 -c "$wasm_out" | wc -c)
-log "built $here/www in $(( $(date +%s) - started ))s: $(basename "$wasm_out") ${raw} bytes raw, ${gz} bytes gzip -9"
+cfn_gz=$(gzip -9 -c "$pkg/cfn/detscript_wasm_bg.wasm" | wc -c)
+log "built $here/www in $(( $(date +%s) - started ))s: $(basename "$wasm_out") ${raw} bytes raw, ${gz} bytes gzip -9 (cfn/: ${cfn_gz})"

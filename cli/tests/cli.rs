@@ -42,12 +42,17 @@ fn code(args: &[&str]) -> i32 {
     run(args).status.code().unwrap_or(-1)
 }
 
-macro_rules! case {
-    ($name:ident, $($arg:expr),+) => {
-        #[test]
-        fn $name() {
-            insta::assert_snapshot!(transcript(&[$($arg),+]));
-        }
+/// One test a command line, each snapshotting its transcript under the test's name:
+/// `name: "plan fixtures/x.rhai -p k=v",` runs detscript with those words (split at spaces).
+macro_rules! cases {
+    ($($name:ident: $command:literal,)+) => {
+        $(
+            #[test]
+            fn $name() {
+                let args: Vec<&str> = $command.split(' ').collect();
+                insta::assert_snapshot!(transcript(&args));
+            }
+        )+
     };
 }
 
@@ -70,97 +75,40 @@ fn deploy_args<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 // Script errors: exit 1, file:line:col, the line, a caret, and what was expected.
-case!(syntax_error, "plan", "fixtures/syntax.rhai");
-case!(runtime_error_bad_cidr, "plan", "fixtures/bad_cidr.rhai");
-case!(
-    validation_errors_point_at_each_field,
-    "plan",
-    "fixtures/invalid_pool.rhai"
-);
-case!(
-    dependency_cycle_names_the_resources,
-    "plan",
-    "fixtures/cycle.rhai"
-);
-case!(
-    unknown_master_yaml_key_suggests,
-    "plan",
-    "fixtures/unknown_key.rhai"
-);
-case!(unknown_function_suggests, "plan", "fixtures/typo.rhai");
-case!(
-    error_inside_an_imported_module,
-    "plan",
-    "fixtures/module_error.rhai"
-);
+cases! {
+    syntax_error: "plan fixtures/syntax.rhai",
+    runtime_error_bad_cidr: "plan fixtures/bad_cidr.rhai",
+    validation_errors_point_at_each_field: "plan fixtures/invalid_pool.rhai",
+    dependency_cycle_names_the_resources: "plan fixtures/cycle.rhai",
+    unknown_master_yaml_key_suggests: "plan fixtures/unknown_key.rhai",
+    unknown_function_suggests: "plan fixtures/typo.rhai",
+    error_inside_an_imported_module: "plan fixtures/module_error.rhai",
 
-// Parameters.
-case!(
-    unknown_param_suggests,
-    "plan",
-    "fixtures/params.rhai",
-    "--param",
-    "replica=3"
-);
-case!(
-    ill_typed_param_names_it,
-    "plan",
-    "fixtures/params.rhai",
-    "--param",
-    "replicas=three"
-);
-case!(
-    bad_cidr_param,
-    "plan",
-    "fixtures/params.rhai",
-    "-p",
-    "cidr=10.0.0.0/99"
-);
-case!(
-    bad_duration_param,
-    "plan",
-    "fixtures/params.rhai",
-    "-p",
-    "period=1d"
-);
-case!(params_lists_declarations, "params", "fixtures/params.rhai");
+    // Parameters.
+    unknown_param_suggests: "plan fixtures/params.rhai --param replica=3",
+    ill_typed_param_names_it: "plan fixtures/params.rhai --param replicas=three",
+    bad_cidr_param: "plan fixtures/params.rhai -p cidr=10.0.0.0/99",
+    bad_duration_param: "plan fixtures/params.rhai -p period=1d",
+    params_lists_declarations: "params fixtures/params.rhai",
 
-// Sandbox.
-case!(endless_loop_is_stopped, "plan", "fixtures/runaway.rhai");
-case!(
-    endless_recursion_is_stopped,
-    "plan",
-    "fixtures/recursion.rhai"
-);
-case!(huge_string_is_refused, "plan", "fixtures/huge.rhai");
-case!(
-    import_outside_the_folder_is_refused,
-    "plan",
-    "fixtures/escape.rhai"
-);
-case!(absolute_import_is_refused, "plan", "fixtures/absolute.rhai");
-case!(no_file_access, "plan", "fixtures/no_io.rhai");
+    // Sandbox.
+    endless_loop_is_stopped: "plan fixtures/runaway.rhai",
+    endless_recursion_is_stopped: "plan fixtures/recursion.rhai",
+    huge_string_is_refused: "plan fixtures/huge.rhai",
+    import_outside_the_folder_is_refused: "plan fixtures/escape.rhai",
+    absolute_import_is_refused: "plan fixtures/absolute.rhai",
+    no_file_access: "plan fixtures/no_io.rhai",
 
-// Usage errors: exit 2.
-case!(missing_file, "plan", "fixtures/nope.rhai");
-case!(
-    malformed_param,
-    "plan",
-    "fixtures/small.rhai",
-    "--param",
-    "novalue"
-);
-case!(unknown_flag, "plan", "fixtures/small.rhai", "--frobnicate");
-case!(
-    unknown_render_target,
-    "render",
-    "fixtures/small.rhai",
-    "main.yaml"
-);
+    // Usage errors: exit 2.
+    missing_file: "plan fixtures/nope.rhai",
+    malformed_param: "plan fixtures/small.rhai --param novalue",
+    unknown_flag: "plan fixtures/small.rhai --frobnicate",
+    unknown_render_target: "render fixtures/small.rhai main.yaml",
 
-// Success.
-case!(plan_text, "plan", "fixtures/small.rhai");
-case!(graph_dot, "graph", "fixtures/small.rhai");
+    // Success.
+    plan_text: "plan fixtures/small.rhai",
+    graph_dot: "graph fixtures/small.rhai",
+}
 
 #[test]
 fn help_teaches_with_examples_and_exit_codes() {
@@ -389,7 +337,10 @@ fn lint_text_deploy() {
 fn lint_deny_warnings_fails() {
     insta::assert_snapshot!(transcript(&deploy_args("lint", &["--deny", "warnings"])));
 }
-case!(lint_error_finding, "lint", "fixtures/lint_errors.rhai");
+
+cases! {
+    lint_error_finding: "lint fixtures/lint_errors.rhai",
+}
 
 #[test]
 fn lint_json_and_sarif_carry_ids_lines_and_fixes() {
@@ -448,43 +399,15 @@ fn secure_example_passes_lint_with_deny_warnings() {
 }
 
 // Parameter files.
-case!(
-    params_file_yaml,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/params.yaml",
-    "-p",
-    "replicas=4"
-);
-case!(
-    params_file_ill_typed,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/bad_params.json"
-);
-case!(
-    params_file_missing,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/nope.yaml"
-);
-case!(
-    unknown_property_suggests,
-    "plan",
-    "fixtures/property_typo.rhai"
-);
+cases! {
+    params_file_yaml: "plan fixtures/params.rhai --params fixtures/params.yaml -p replicas=4",
+    params_file_ill_typed: "plan fixtures/params.rhai --params fixtures/bad_params.json",
+    params_file_missing: "plan fixtures/params.rhai --params fixtures/nope.yaml",
+    unknown_property_suggests: "plan fixtures/property_typo.rhai",
 
-// Export.
-case!(
-    export_small_json,
-    "export",
-    "fixtures/small.rhai",
-    "--format",
-    "json"
-);
+    // Export.
+    export_small_json: "export fixtures/small.rhai --format json",
+}
 
 #[test]
 fn export_keeps_secrets_out_of_the_template() {
@@ -653,39 +576,17 @@ fn errors_quote_at_most_100_characters_of_the_input() {
 }
 
 // A byte order mark (some Windows editors write one) is not part of the script.
-case!(byte_order_mark_is_ignored, "plan", "fixtures/bom.rhai");
-case!(
-    byte_order_mark_in_params_file_is_ignored,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/bom_params.yaml"
-);
+cases! {
+    byte_order_mark_is_ignored: "plan fixtures/bom.rhai",
+    byte_order_mark_in_params_file_is_ignored: "plan fixtures/params.rhai --params fixtures/bom_params.yaml",
 
-// A key given twice in a params file is an error, not "the last one wins".
-case!(
-    params_file_duplicate_key_yaml,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/dup_params.yaml"
-);
-case!(
-    params_file_duplicate_key_json,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/dup_params.json"
-);
+    // A key given twice in a params file is an error, not "the last one wins".
+    params_file_duplicate_key_yaml: "plan fixtures/params.rhai --params fixtures/dup_params.yaml",
+    params_file_duplicate_key_json: "plan fixtures/params.rhai --params fixtures/dup_params.json",
 
-// Deep nesting is refused before the YAML parser sees it.
-case!(
-    params_file_too_deep,
-    "plan",
-    "fixtures/params.rhai",
-    "--params",
-    "fixtures/deep_params.json"
-);
+    // Deep nesting is refused before the YAML parser sees it.
+    params_file_too_deep: "plan fixtures/params.rhai --params fixtures/deep_params.json",
+}
 
 #[test]
 fn deeply_nested_params_file_is_refused_fast() {
@@ -714,14 +615,17 @@ fn deeply_nested_params_file_is_refused_fast() {
 }
 
 // A malformed --endpoint-url is one line, before anything connects.
-case!(
-    invalid_endpoint_url,
-    "run",
-    "fixtures/small.rhai",
-    "--endpoint-url",
-    "not a url",
-    "--yes"
-);
+#[test]
+fn invalid_endpoint_url() {
+    let args = [
+        "run",
+        "fixtures/small.rhai",
+        "--endpoint-url",
+        "not a url",
+        "--yes",
+    ];
+    insta::assert_snapshot!(transcript(&args));
+}
 
 #[test]
 fn invalid_endpoint_url_is_refused_by_every_aws_command() {

@@ -29,7 +29,7 @@ fi
 
 wasm="$root/wasm/www/pkg/detscript_wasm_bg.wasm"
 pkg="$root/wasm/www/pkg"
-if [ ! -f "$wasm" ] || [ ! -f "$pkg/scripts.js" ] || [ ! -f "$pkg/editor.js" ] || [ ! -f "$pkg/build.json" ] || [ -n "$(find "$root/engine/src" "$root/engine/Cargo.toml" "$root/wasm/src" "$root/wasm/Cargo.toml" "$root/wasm/Cargo.lock" "$root/wasm/build.sh" "$root/scripts" "$root/wasm/editor" "$root/wasm/package-lock.json" -newer "$wasm" -print -quit 2>/dev/null)" ] || [ -n "$(find "$root/wasm/editor" "$root/wasm/package-lock.json" "$root/engine/src/script/api_names.txt" -newer "$pkg/editor.js" -print -quit 2>/dev/null)" ]; then
+if [ ! -f "$wasm" ] || [ ! -f "$pkg/cfn/detscript_wasm_bg.wasm" ] || [ ! -f "$pkg/scripts.js" ] || [ ! -f "$pkg/editor.js" ] || [ ! -f "$pkg/build.json" ] || [ -n "$(find "$root/engine/src" "$root/engine/Cargo.toml" "$root/wasm/src" "$root/wasm/Cargo.toml" "$root/wasm/Cargo.lock" "$root/wasm/build.sh" "$root/scripts" "$root/wasm/editor" "$root/wasm/package-lock.json" -newer "$wasm" -print -quit 2>/dev/null)" ] || [ -n "$(find "$root/wasm/editor" "$root/wasm/package-lock.json" "$root/engine/src/script/api_names.txt" -newer "$pkg/editor.js" -print -quit 2>/dev/null)" ]; then
     log "building the page (wasm/build.sh)"
     "$root/wasm/build.sh"
 fi

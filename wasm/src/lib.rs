@@ -11,7 +11,7 @@ use std::rc::Rc;
 use detscript_engine::budget::{self, MAX_MEMORY};
 use detscript_engine::{
     CompileRequest, Compiled, Diagnostic, Interrupt, MapLoader, Mode, ParamInput, ParamSpec,
-    Reveal, cfn, compile_with_interrupt, declared_params_with_interrupt,
+    Reveal, compile_with_interrupt, declared_params_with_interrupt,
 };
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
@@ -80,6 +80,9 @@ pub fn files() -> String {
 /// The last good plan as a CloudFormation template, as `detscript export` writes it:
 /// `{ "ok": true, "yaml": "...", "json": "..." }`, or `{ "ok": false, "diagnostics": [...] }`
 /// naming the resources the exporter cannot express (or saying there is no plan yet).
+/// Only in the module built with the `cfn` feature (`www/pkg/cfn/`, which the page loads
+/// when the tab opens): without a caller, LTO leaves the exporter out of the page's module.
+#[cfg(feature = "cfn")]
 #[wasm_bindgen]
 pub fn cloudformation() -> String {
     LAST_GOOD.with(|last| {
@@ -91,11 +94,11 @@ pub fn cloudformation() -> String {
             )
             .to_string();
         };
-        match cfn::export(&compiled.plan, &compiled.params) {
+        match detscript_engine::cfn::export(&compiled.plan, &compiled.params) {
             Ok(template) => json!({
                 "ok": true,
-                "yaml": cfn::to_yaml(&template),
-                "json": cfn::to_json(&template),
+                "yaml": detscript_engine::cfn::to_yaml(&template),
+                "json": detscript_engine::cfn::to_json(&template),
             }),
             Err(errors) => failed(errors, vec![]),
         }

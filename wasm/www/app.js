@@ -594,15 +594,48 @@ function renderGraph(plan, dot) {
 
 // ---------------------------------------------------------------- CloudFormation
 
+// The CloudFormation exporter is a module of its own (pkg/cfn/: the engine built with it),
+// loaded when the tab first opens, so the page's first engine is smaller (README
+// "Measured"). A fresh instance after a trap or when its memory grew, as for the engine.
+let cfnEngine = null;
+let cfnGen = 0;
+async function loadCfnEngine() {
+  if (!cfnEngine) {
+    cfnEngine = (async () => {
+      const mod = await import(`./pkg/cfn/detscript_wasm.js${cfnGen ? `?instance=${cfnGen}` : ''}`);
+      cfnGen += 1;
+      await mod.default();
+      return mod;
+    })();
+  }
+  return cfnEngine;
+}
+
 /** The last good plan exported as `detscript export` does (computed when the tab shows). */
-function renderCloudFormation() {
+async function renderCloudFormation() {
   if (!state.cfnStale || !engine || !state.lastGood || !lastGoodInput) return;
   state.cfnStale = false;
-  // The engine exports the last plan it computed itself. That may not be the page's last
-  // good plan (a failed plan since, or a fresh engine instance after a restart), so the
-  // good plan's inputs are planned again first: the tab always shows what the Plan tab does.
-  engine.plan(...lastGoodInput);
-  const out = JSON.parse(engine.cloudformation());
+  const input = lastGoodInput;
+  let out;
+  try {
+    const cfn = await loadCfnEngine();
+    // The exporter's engine plans the page's last good plan itself (the Plan tab's inputs),
+    // then exports it: the tab always shows what the Plan tab does.
+    const planned = JSON.parse(cfn.plan(...input));
+    out = JSON.parse(cfn.cloudformation());
+    if (planned.restart) cfnEngine = null;
+  } catch (err) {
+    cfnEngine = null;
+    state.cfnStale = true;
+    ui.views.cloudformation.replaceChildren(el('p', { class: 'empty' }, `The CloudFormation exporter stopped: ${err}`));
+    return;
+  }
+  // A newer good plan while the exporter loaded: export that one.
+  if (input !== lastGoodInput) {
+    state.cfnStale = true;
+    if (!ui.views.cloudformation.hidden) renderCloudFormation();
+    return;
+  }
   if (out.ok) {
     renderFile('cloudformation', 'template.yaml', out.yaml, 'text/yaml', '');
     return;

@@ -20,6 +20,10 @@ use crate::{Exit, exit};
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The SDK's request futures nest deeply, and unoptimized builds keep every layer on
+        // the stack: with tokio's 2 MiB a debug build overflowed as soon as one more wrapper
+        // future was added around a request. 8 MiB (the main thread's) leaves room.
+        .thread_stack_size(8 * 1024 * 1024)
         .enable_all()
         .build()
         .map_err(|e| {

@@ -43,13 +43,12 @@ pub struct Upgrade {
     /// The master's logical id and its live instance.
     pub master: String,
     pub instance_id: String,
-    pub from_image: String,
-    pub to_image: String,
-    pub from_agents: Vec<String>,
-    pub to_agents: Vec<String>,
+    /// The master's image, live and planned.
+    pub image: FromTo<String>,
+    /// The agents' images, live and planned.
+    pub agents: FromTo<Vec<String>>,
     /// The live and planned versions (image tags).
-    pub from: String,
-    pub to: String,
+    pub version: FromTo<String>,
     /// The planned version is lower than the live one (semver).
     pub downgrade: bool,
     pub db: Option<DbTarget>,
@@ -57,6 +56,13 @@ pub struct Upgrade {
     pub filters: Vec<AgentFilter>,
     /// What carries each pool's tag now (filled by [`inspect`]).
     pub found: Vec<Agents>,
+}
+
+/// What is live and what the plan has, of one thing an upgrade changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FromTo<T> {
+    pub from: T,
+    pub to: T,
 }
 
 /// The tag of an image reference (`repo/name:TAG[@digest]`), if it has one.
@@ -139,12 +145,15 @@ pub fn detect(plan: &Plan, state: &State, changes: &[Change]) -> Option<Upgrade>
         deployment: plan.deployment.name.clone(),
         master: id,
         instance_id: live.physical(),
-        from_image,
-        to_image: m.image.clone(),
-        from_agents,
-        to_agents,
-        from,
-        to,
+        image: FromTo {
+            from: from_image,
+            to: m.image.clone(),
+        },
+        agents: FromTo {
+            from: from_agents,
+            to: to_agents,
+        },
+        version: FromTo { from, to },
         downgrade,
         db: DbTarget::of(state),
         filters: agents::filters(plan, state),
@@ -205,7 +214,10 @@ impl Upgrade {
         } else {
             "Upgrade"
         };
-        format!("{what} of Determined {} -> {}", self.from, self.to)
+        format!(
+            "{what} of Determined {} -> {}",
+            self.version.from, self.version.to
+        )
     }
 
     fn agent_lines(&self) -> Vec<String> {
@@ -253,20 +265,20 @@ impl Upgrade {
         let mut t = format!("\n{}:\n", self.label());
         t.push_str(&format!(
             "  master image {} -> {}\n",
-            self.from_image, self.to_image
+            self.image.from, self.image.to
         ));
-        if self.from_agents != self.to_agents {
+        if self.agents.from != self.agents.to {
             t.push_str(&format!(
                 "  agent image {} -> {}\n",
-                self.from_agents.join(", "),
-                self.to_agents.join(", ")
+                self.agents.from.join(", "),
+                self.agents.to.join(", ")
             ));
         }
         if self.downgrade {
             t.push_str(&format!(
                 "  `run` refuses this unless --allow-downgrade: Determined's database migrations only go forward \
 (a database migrated by {} may not work with {}); to go back, restore the snapshot taken before the upgrade.\n",
-                self.from, self.to
+                self.version.from, self.version.to
             ));
         }
         t.push_str(&format!(
@@ -278,7 +290,7 @@ impl Upgrade {
                 "  2. snapshot the database ({} {}) as {} and wait for it (--skip-db-snapshot skips this)\n",
                 db.words(),
                 db.name(),
-                snapshot_name(&self.deployment, &self.from, &self.to, "<UTC time>")
+                snapshot_name(&self.deployment, &self.version.from, &self.version.to, "<UTC time>")
                     .replace("UTC-time", "<UTC time>")
             )),
             None => t.push_str("  2. no live database to snapshot\n"),
@@ -290,11 +302,11 @@ impl Upgrade {
         t.push_str(&format!(
             "  4. replace the master ({}): a new instance boots with {}; the database is kept and \
 the new master migrates its schema\n",
-            self.master, self.to_image
+            self.master, self.image.to
         ));
         t.push_str(&format!(
             "  5. wait for the master's /info to answer with version {} (--no-wait skips this)\n",
-            self.to
+            self.version.to
         ));
         t.push_str(
             "  Users will see: the web UI, API and CLI down from step 1 until the new master answers (often 5-15 \
@@ -306,13 +318,13 @@ launches agents again; queued work waits. Experiments are kept.\n",
 
     pub fn json(&self) -> serde_json::Value {
         json!({
-            "from": self.from,
-            "to": self.to,
+            "from": self.version.from,
+            "to": self.version.to,
             "downgrade": self.downgrade,
             "master": self.master,
             "instance_id": self.instance_id,
-            "master_image": [self.from_image, self.to_image],
-            "agent_images": [self.from_agents, self.to_agents],
+            "master_image": [self.image.from, self.image.to],
+            "agent_images": [self.agents.from, self.agents.to],
             "database": self.db.as_ref().map(|d| json!({"kind": d.words(), "name": d.name()})),
             "agents": self.filters.iter().enumerate().map(|(i, f)| json!({
                 "tag": f.tag(),
@@ -330,7 +342,7 @@ launches agents again; queued work waits. Experiments are kept.\n",
                 "{} -> {} is a downgrade of Determined; its database migrations only go forward, so the older \
 master may not start on the migrated database. Restore the snapshot taken before the upgrade instead, or pass \
 --allow-downgrade if you know this version pair is compatible",
-                self.from, self.to
+                self.version.from, self.version.to
             )
         })
     }
@@ -357,16 +369,21 @@ pub async fn prepare(ctx: &Ctx, u: &Upgrade, opts: &UpgradeOpts) -> Result<Prepa
     let mut out = Prepared::default();
     match (&u.db, opts.skip_db_snapshot) {
         (Some(db), false) => {
-            let snap = snapshot_name(&u.deployment, &u.from, &u.to, &utc_minute());
+            let snap = snapshot_name(&u.deployment, &u.version.from, &u.version.to, &utc_minute());
             ui.resource(
                 label,
                 "snapshotting",
                 None,
                 &format!("{} {} as {snap}", db.words(), db.name()),
             );
-            rds::snapshot(ctx, db, &snap, &format!("{}->{}", u.from, u.to))
-                .await
-                .with_context(|| format!("snapshot of {} before the upgrade", db.name()))?;
+            rds::snapshot(
+                ctx,
+                db,
+                &snap,
+                &format!("{}->{}", u.version.from, u.version.to),
+            )
+            .await
+            .with_context(|| format!("snapshot of {} before the upgrade", db.name()))?;
             out.snapshot = Some(snap);
         }
         (Some(db), true) => ui.resource(
@@ -407,8 +424,8 @@ async fn stop_instance(ctx: &Ctx, iid: &str) -> Result<()> {
 pub fn report(ui: &super::ui::Ui, u: &Upgrade, p: &Prepared, region: &str) {
     ui.event(json!({
         "event": "upgrade",
-        "from": u.from,
-        "to": u.to,
+        "from": u.version.from,
+        "to": u.version.to,
         "snapshot": p.snapshot,
         "agents_terminated": p.agents.instances,
         "spot_requests_cancelled": p.agents.spots,
@@ -483,12 +500,18 @@ mod tests {
             deployment: "d".into(),
             master: "ec2_instance.master".into(),
             instance_id: "i-1".into(),
-            from_image: "m:0.38.0".into(),
-            to_image: "m:0.37.0".into(),
-            from_agents: vec![],
-            to_agents: vec![],
-            from: "0.38.0".into(),
-            to: "0.37.0".into(),
+            image: FromTo {
+                from: "m:0.38.0".into(),
+                to: "m:0.37.0".into(),
+            },
+            agents: FromTo {
+                from: vec![],
+                to: vec![],
+            },
+            version: FromTo {
+                from: "0.38.0".into(),
+                to: "0.37.0".into(),
+            },
             downgrade: true,
             db: None,
             filters: vec![],

@@ -226,12 +226,7 @@ impl Provider for Ec2Instance {
     }
 
     fn uses(d: &InstanceLive) -> Vec<String> {
-        d.sgs
-            .iter()
-            .chain(&d.profile_arn)
-            .chain(&d.subnet_id)
-            .cloned()
-            .collect()
+        [&d.sgs[..], d.profile_arn.as_slice(), d.subnet_id.as_slice()].concat()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Ec2InstanceSpec>) -> Result<AttrMap> {

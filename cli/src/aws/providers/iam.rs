@@ -92,6 +92,13 @@ fn policies(spec: &IamRoleSpec, v: &Vals) -> Result<BTreeMap<String, Value>> {
         .collect()
 }
 
+/// The assume-role policy of a spec, resolved (null when it sets none).
+fn assume_policy(spec: &IamRoleSpec, v: &Vals) -> Result<Value> {
+    spec.assume_role_policy
+        .as_ref()
+        .map_or(Ok(Value::Null), |d| v.doc_json(d))
+}
+
 fn managed(spec: &IamRoleSpec, v: &Vals) -> Result<BTreeSet<String>> {
     v.list(spec.managed_policies.as_deref().unwrap_or_default())
         .map(|l| l.into_iter().collect())
@@ -114,6 +121,22 @@ async fn put_policies(ctx: &Ctx, role: &str, docs: BTreeMap<String, Value>) -> R
     }
     while let Some(r) = set.join_next().await {
         r??;
+    }
+    Ok(())
+}
+
+/// Deletes inline policies of the role, by name.
+async fn delete_policies<'a>(
+    ctx: &Ctx,
+    role: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<()> {
+    let iam = &ctx.clients.iam;
+    for name in names {
+        let req = iam.delete_role_policy().role_name(role).policy_name(name);
+        req.send()
+            .await
+            .map_err(|e| aws_err("DeleteRolePolicy", role, e))?;
     }
     Ok(())
 }
@@ -263,10 +286,7 @@ impl Provider for IamRole {
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, IamRoleSpec>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
-        let assume = match &spec.assume_role_policy {
-            Some(d) => v.doc_json(d)?,
-            None => Value::Null,
-        };
+        let assume = assume_policy(spec, &v)?;
         let (inline, managed) = (policies(spec, &v)?, managed(spec, &v)?);
         let out = iam
             .create_role()
@@ -290,10 +310,7 @@ impl Provider for IamRole {
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = live.name.clone();
-        let want_assume = match &spec.assume_role_policy {
-            Some(d) => v.doc_json(d)?,
-            None => Value::Null,
-        };
+        let want_assume = assume_policy(spec, &v)?;
         let (want, want_m) = (policies(spec, &v)?, managed(spec, &v)?);
         if normalize_policy(&want_assume) != l.assume {
             iam.update_assume_role_policy()
@@ -309,14 +326,8 @@ impl Provider for IamRole {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         put_policies(ctx, &name, changed).await?;
-        for old in l.inline.keys().filter(|k| !want.contains_key(*k)) {
-            iam.delete_role_policy()
-                .role_name(&name)
-                .policy_name(old)
-                .send()
-                .await
-                .map_err(|e| aws_err("DeleteRolePolicy", &name, e))?;
-        }
+        let dropped: Vec<&String> = l.inline.keys().filter(|k| !want.contains_key(*k)).collect();
+        delete_policies(ctx, &name, dropped).await?;
         let have_m: BTreeSet<String> = l.managed.iter().cloned().collect();
         attach(ctx, &name, &(&want_m - &have_m), true).await?;
         attach(ctx, &name, &(&have_m - &want_m), false).await?;
@@ -341,14 +352,7 @@ impl Provider for IamRole {
         let Some(out) = found(res, NO_ENTITY, "ListRolePolicies", name)? else {
             return Ok(String::new());
         };
-        for p in out.policy_names() {
-            iam.delete_role_policy()
-                .role_name(name)
-                .policy_name(p)
-                .send()
-                .await
-                .map_err(|e| aws_err("DeleteRolePolicy", name, e))?;
-        }
+        delete_policies(ctx, name, out.policy_names()).await?;
         let req = iam.list_attached_role_policies().role_name(name);
         if let Ok(out) = req.send().await {
             let arns = out

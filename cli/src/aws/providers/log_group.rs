@@ -13,8 +13,8 @@ use detscript_engine::kinds::LogGroupSpec;
 use detscript_engine::{Kind, Plan};
 
 use super::{
-    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, planned, sdk_tags,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, changed, found, planned,
+    sdk_tags, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -74,8 +74,31 @@ async fn put_retention(c: &Clients, name: &str, spec: &LogGroupSpec) -> Result<(
         .retention_in_days(days)
         .send()
         .await
-        .map(|_| ())
-        .map_err(|e| aws_err("PutRetentionPolicy", name, e))
+        .map_err(|e| aws_err("PutRetentionPolicy", name, e))?;
+    Ok(())
+}
+
+/// Associates the group with the KMS key, or disassociates it from its key (`None`).
+async fn set_kms_key(c: &Clients, name: &str, key: Option<String>) -> Result<()> {
+    match key {
+        Some(key) => {
+            let req = c
+                .logs
+                .associate_kms_key()
+                .log_group_name(name)
+                .kms_key_id(key);
+            req.send()
+                .await
+                .map_err(|e| aws_err("AssociateKmsKey", name, e))?;
+        }
+        None => {
+            let req = c.logs.disassociate_kms_key().log_group_name(name);
+            req.send()
+                .await
+                .map_err(|e| aws_err("DisassociateKmsKey", name, e))?;
+        }
+    }
+    Ok(())
 }
 
 impl Provider for CloudwatchLogGroup {
@@ -154,13 +177,11 @@ impl Provider for CloudwatchLogGroup {
             ));
         }
         let want_key = spec.kms_key_id.as_ref().map(|k| cx.vals.shown(k));
-        if want_key != l.kms_key_id {
-            upd.push(format!(
-                "~ KMS key {} -> {}",
-                l.kms_key_id.as_deref().unwrap_or("none"),
-                want_key.as_deref().unwrap_or("none")
-            ));
-        }
+        upd.extend(changed(
+            "KMS key",
+            l.kms_key_id.as_deref(),
+            want_key.as_deref(),
+        ));
         update_or_noop(upd)
     }
 
@@ -193,45 +214,24 @@ impl Provider for CloudwatchLogGroup {
         Want { spec, v, .. }: Want<'_, LogGroupSpec>,
         Have { live, d: l }: Have<'_, LogGroupLive>,
     ) -> Result<AttrMap> {
-        let logs = &ctx.clients.logs;
-        let name = &live.name;
         if l.retention_days.map(i64::from) != Some(spec.retention_days) {
-            put_retention(&ctx.clients, name, spec).await?;
+            put_retention(&ctx.clients, &live.name, spec).await?;
         }
         let want_key = v.opt(spec.kms_key_id.as_ref())?;
         if want_key != l.kms_key_id {
-            match want_key {
-                Some(key) => logs
-                    .associate_kms_key()
-                    .log_group_name(name)
-                    .kms_key_id(key)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_err("AssociateKmsKey", name, e))?,
-                None => logs
-                    .disassociate_kms_key()
-                    .log_group_name(name)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_err("DisassociateKmsKey", name, e))?,
-            }
+            set_kms_key(&ctx.clients, &live.name, want_key).await?;
         }
         Ok(live.attrs.clone())
     }
 
     async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, LogGroupLive>) -> Result<String> {
-        let res = ctx
-            .clients
-            .logs
-            .delete_log_group()
-            .log_group_name(&live.name)
-            .send()
-            .await;
-        Ok(match found(res, NOT_FOUND, "DeleteLogGroup", &live.name)? {
-            Some(_) => "deleted with its log events".into(),
-            None => "already gone".into(),
-        })
+        let name = live.name.as_str();
+        let req = ctx.clients.logs.delete_log_group().log_group_name(name);
+        Ok(
+            match found(req.send().await, NOT_FOUND, "DeleteLogGroup", name)? {
+                Some(_) => "deleted with its log events".into(),
+                None => "already gone".into(),
+            },
+        )
     }
 }

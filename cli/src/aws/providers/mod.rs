@@ -544,6 +544,18 @@ pub fn diff_groups(want: &[Tmpl], live: &[String], cx: &Cmp, upd: &mut Vec<Strin
     }
 }
 
+/// `~ {what} {have} -> {want}` when the live value differs from the wanted one (`none` for
+/// an absent value).
+pub fn changed(what: &str, have: Option<&str>, want: Option<&str>) -> Option<String> {
+    (have != want).then(|| {
+        format!(
+            "~ {what} {} -> {}",
+            have.unwrap_or("none"),
+            want.unwrap_or("none")
+        )
+    })
+}
+
 /// `Update` with the lines, or `NoOp` when there are none.
 pub fn update_or_noop(upd: Vec<String>) -> Action {
     if upd.is_empty() {

@@ -49,30 +49,32 @@ pub fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> std::collections::BTreeMap<
     tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-/// Runs a delete, retrying `DependencyViolation` (something still draining) for a while; a
-/// resource already gone (one of `gone`) is fine.
+/// Runs a request on the live resource (`f` gets EC2's client and the resource's id),
+/// retrying `DependencyViolation` (something still draining) for a while; a resource already
+/// gone (one of `gone`) is fine.
 pub async fn delete_retrying<T, E, F, Fut>(
     ctx: &Ctx,
     live: &Live,
     op: &str,
     gone: &[&str],
-    f: F,
+    mut f: F,
 ) -> Result<()>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(&aws_sdk_ec2::Client, &str) -> Fut,
     Fut: Future<
         Output = std::result::Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
     >,
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    let id = live.physical();
     let res = retry_while(
         ctx.waits.dependency_violation,
-        f,
+        || f(&ctx.clients.ec2, &id),
         |e| is_dependency_violation(code_of(e)) || code_of(e) == Some("InvalidIPAddress.InUse"),
         say_waiting(ctx, &live.id, "still in use", "DependencyViolation"),
     )
     .await;
-    found(res, gone, op, &live.physical())?;
+    found(res, gone, op, &id)?;
     Ok(())
 }
 
@@ -291,11 +293,13 @@ impl Provider for Vpc {
     }
 
     async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, VpcLive>) -> Result<String> {
-        let ec2 = &ctx.clients.ec2;
-        let id = live.physical();
-        delete_retrying(ctx, live, "DeleteVpc", &["InvalidVpcID.NotFound"], || {
-            ec2.delete_vpc().vpc_id(&id).send()
-        })
+        delete_retrying(
+            ctx,
+            live,
+            "DeleteVpc",
+            &["InvalidVpcID.NotFound"],
+            |ec2, id| ec2.delete_vpc().vpc_id(id).send(),
+        )
         .await?;
         Ok(String::new())
     }
@@ -389,18 +393,12 @@ impl Provider for InternetGateway {
         for vpc in &d.vpcs {
             detach(ctx, live, vpc).await?;
         }
-        let ec2 = &ctx.clients.ec2;
-        let id = live.physical();
         delete_retrying(
             ctx,
             live,
             "DeleteInternetGateway",
             &["InvalidInternetGatewayID.NotFound"],
-            || {
-                ec2.delete_internet_gateway()
-                    .internet_gateway_id(&id)
-                    .send()
-            },
+            |ec2, id| ec2.delete_internet_gateway().internet_gateway_id(id).send(),
         )
         .await?;
         Ok(String::new())
@@ -415,16 +413,14 @@ async fn attach(ctx: &Ctx, id: &str, vpc: &str) -> Result<()> {
 }
 
 async fn detach(ctx: &Ctx, live: &Live, vpc: &str) -> Result<()> {
-    let ec2 = &ctx.clients.ec2;
-    let id = live.physical();
     delete_retrying(
         ctx,
         live,
         "DetachInternetGateway",
         &["Gateway.NotAttached", "InvalidInternetGatewayID.NotFound"],
-        || {
+        |ec2, id| {
             ec2.detach_internet_gateway()
-                .internet_gateway_id(&id)
+                .internet_gateway_id(id)
                 .vpc_id(vpc)
                 .send()
         },
@@ -607,14 +603,12 @@ impl Provider for Subnet {
     }
 
     async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, SubnetLive>) -> Result<String> {
-        let ec2 = &ctx.clients.ec2;
-        let id = live.physical();
         delete_retrying(
             ctx,
             live,
             "DeleteSubnet",
             &["InvalidSubnetID.NotFound"],
-            || ec2.delete_subnet().subnet_id(&id).send(),
+            |ec2, id| ec2.delete_subnet().subnet_id(id).send(),
         )
         .await?;
         Ok(String::new())

@@ -211,7 +211,7 @@ impl Provider for RouteTable {
             live,
             "DeleteRouteTable",
             &["InvalidRouteTableID.NotFound"],
-            || ec2.delete_route_table().route_table_id(&id).send(),
+            |ec2, id| ec2.delete_route_table().route_table_id(id).send(),
         )
         .await?;
         Ok(String::new())
@@ -471,13 +471,12 @@ impl Provider for ElasticIp {
                 a,
             )?;
         }
-        let alloc = live.physical();
         delete_retrying(
             ctx,
             live,
             "ReleaseAddress",
             &["InvalidAllocationID.NotFound"],
-            || ec2.release_address().allocation_id(&alloc).send(),
+            |ec2, alloc| ec2.release_address().allocation_id(alloc).send(),
         )
         .await?;
         Ok(live

@@ -1,7 +1,7 @@
 //! The database: an Aurora cluster with its writer instance, or a single RDS instance.
 
 use anyhow::Result;
-use aws_sdk_rds::types::{DbCluster, DbInstance, Tag};
+use aws_sdk_rds::types::{DbCluster, DbInstance, Tag, VpcSecurityGroupMembership};
 use detscript_engine::kinds::rds::DbSettings;
 use detscript_engine::kinds::{RdsClusterSpec, RdsInstanceSpec};
 use detscript_engine::{Kind, Plan, Resource, Tmpl};
@@ -15,29 +15,30 @@ use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::{Clients, Ctx, aws_err, wait_for};
 
-/// A live Aurora cluster.
+/// What a live cluster and a live DB instance both have.
 #[derive(Debug, Clone)]
-pub struct ClusterLive {
+pub struct DbLive {
     pub engine: String,
-    pub engine_version: Option<String>,
-    pub database_name: Option<String>,
     pub sgs: Vec<String>,
-    pub status: String,
     pub subnet_group: Option<String>,
     /// The version of the password secret it was last given (see `secret::PASSWORD_VERSION_TAG`).
     pub password_version: Option<String>,
 }
 
+/// A live Aurora cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterLive {
+    pub db: DbLive,
+    pub engine_version: Option<String>,
+    pub database_name: Option<String>,
+}
+
 /// A live DB instance (standalone, or a cluster's writer).
 #[derive(Debug, Clone)]
 pub struct DbInstanceLive {
-    pub engine: String,
+    pub db: DbLive,
     pub class: String,
     pub cluster: Option<String>,
-    pub sgs: Vec<String>,
-    pub status: String,
-    pub subnet_group: Option<String>,
-    pub password_version: Option<String>,
 }
 
 pub struct RdsCluster;
@@ -108,10 +109,6 @@ fn instance_attrs(i: &DbInstance) -> AttrMap {
     ])
 }
 
-fn group_ids<'a>(ids: impl Iterator<Item = Option<&'a str>>) -> Vec<String> {
-    ids.flatten().map(str::to_string).collect()
-}
-
 /// Records discovered database resources (live, tags, status) as owned or as conflicts,
 /// leaving out ours that are already being deleted.
 fn discovered<'a>(
@@ -133,45 +130,55 @@ fn discovered<'a>(
     st
 }
 
+impl DbLive {
+    /// The fields a cluster's and an instance's descriptions share (under other names).
+    fn read(
+        engine: Option<&str>,
+        groups: &[VpcSecurityGroupMembership],
+        subnet_group: Option<&str>,
+        tags: &[Tag],
+    ) -> DbLive {
+        DbLive {
+            engine: engine.unwrap_or_default().to_string(),
+            sgs: groups
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
+                .collect(),
+            subnet_group: subnet_group.map(str::to_string),
+            password_version: secret::live_password_version(
+                tags.iter().map(|t| (t.key(), t.value())),
+            ),
+        }
+    }
+}
+
 impl ClusterLive {
     fn read(cl: &DbCluster) -> ClusterLive {
         ClusterLive {
-            engine: cl.engine().unwrap_or_default().to_string(),
+            db: DbLive::read(
+                cl.engine(),
+                cl.vpc_security_groups(),
+                cl.db_subnet_group(),
+                cl.tag_list(),
+            ),
             engine_version: cl.engine_version().map(str::to_string),
             database_name: cl.database_name().map(str::to_string),
-            sgs: group_ids(
-                cl.vpc_security_groups()
-                    .iter()
-                    .map(|g| g.vpc_security_group_id()),
-            ),
-            status: cl.status().unwrap_or_default().to_string(),
-            subnet_group: cl.db_subnet_group().map(str::to_string),
-            password_version: secret::live_password_version(
-                cl.tag_list().iter().map(|t| (t.key(), t.value())),
-            ),
         }
     }
 }
 
 impl DbInstanceLive {
     fn read(i: &DbInstance) -> DbInstanceLive {
+        let subnet_group = i.db_subnet_group().and_then(|g| g.db_subnet_group_name());
         DbInstanceLive {
-            engine: i.engine().unwrap_or_default().to_string(),
+            db: DbLive::read(
+                i.engine(),
+                i.vpc_security_groups(),
+                subnet_group,
+                i.tag_list(),
+            ),
             class: i.db_instance_class().unwrap_or_default().to_string(),
             cluster: i.db_cluster_identifier().map(str::to_string),
-            sgs: group_ids(
-                i.vpc_security_groups()
-                    .iter()
-                    .map(|g| g.vpc_security_group_id()),
-            ),
-            status: i.db_instance_status().unwrap_or_default().to_string(),
-            subnet_group: i
-                .db_subnet_group()
-                .and_then(|g| g.db_subnet_group_name())
-                .map(str::to_string),
-            password_version: secret::live_password_version(
-                i.tag_list().iter().map(|t| (t.key(), t.value())),
-            ),
         }
     }
 }
@@ -198,33 +205,39 @@ async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> 
         .and_then(|o| o.db_instances().first().cloned()))
 }
 
-/// Waits for the cluster to be available. Its endpoint is published to the executor as soon
+/// Waits for the database to be available. Its endpoint is published to the executor as soon
 /// as it is known ([`Ctx::publish`]), so that the master is launched while RDS still works.
-async fn wait_cluster(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
-    let what = format!("RDS cluster {id} to become available");
+async fn wait_available(ctx: &Ctx, rid: &str, db: &DbTarget) -> Result<AttrMap> {
+    let what = format!("{} {} to become available", db.words(), db.name());
     let published = std::sync::atomic::AtomicBool::new(false);
     wait_for(&what, ctx.waits.rds, || async {
-        let Some(cl) = describe_cluster(&ctx.clients, id).await? else {
+        let Some((attrs, status)) = db.describe(&ctx.clients).await? else {
             return Ok(None);
         };
-        let attrs = cluster_attrs(&cl);
         publish_endpoint(ctx, rid, &attrs, &published);
-        Ok((cl.status() == Some("available")).then_some(attrs))
+        Ok((status.as_deref() == Some("available")).then_some(attrs))
     })
     .await
 }
 
-/// [`wait_cluster`] for a DB instance.
-async fn wait_instance(ctx: &Ctx, rid: &str, id: &str) -> Result<AttrMap> {
-    let what = format!("RDS instance {id} to become available");
-    let published = std::sync::atomic::AtomicBool::new(false);
+/// After a create request: publishes what its answer (`created`) already tells, then waits
+/// for the database to be available. The executor holds back what references an attribute
+/// still unknown (such as the endpoint); a cluster's answer has the endpoint already.
+async fn settle(ctx: &Ctx, rid: &str, db: &DbTarget, created: Option<AttrMap>) -> Result<AttrMap> {
+    if let Some(attrs) = created {
+        ctx.publish(rid, attrs);
+    }
+    ctx.ui
+        .resource(rid, "waiting", None, "for status available");
+    wait_available(ctx, rid, db).await
+}
+
+/// Waits until RDS no longer describes the database.
+async fn wait_deleted(ctx: &Ctx, db: &DbTarget) -> Result<()> {
+    let what = format!("{} {} to be deleted", db.words(), db.name());
     wait_for(&what, ctx.waits.rds, || async {
-        let Some(i) = describe_instance(&ctx.clients, id).await? else {
-            return Ok(None);
-        };
-        let attrs = instance_attrs(&i);
-        publish_endpoint(ctx, rid, &attrs, &published);
-        Ok((i.db_instance_status() == Some("available")).then_some(attrs))
+        let gone = db.describe(&ctx.clients).await?.is_none();
+        Ok(gone.then_some(()))
     })
     .await
 }
@@ -254,7 +267,8 @@ fn final_snapshot(id: &str, skip: bool) -> Option<String> {
     (!skip).then(|| format!("{id}-final-{}", stamp()))
 }
 
-/// The database an upgrade snapshots: an Aurora cluster, or a standalone DB instance.
+/// A database by its identifier: an Aurora cluster, or a DB instance (the one an upgrade
+/// snapshots is a standalone instance).
 #[derive(Debug, Clone, PartialEq)]
 pub enum DbTarget {
     Cluster(String),
@@ -291,6 +305,19 @@ impl DbTarget {
             DbTarget::Cluster(_) => "RDS cluster",
             DbTarget::Instance(_) => "RDS instance",
         }
+    }
+
+    /// Its attributes and status, or None when RDS does not describe it.
+    async fn describe(&self, c: &Clients) -> Result<Option<(AttrMap, Option<String>)>> {
+        let status = |s: Option<&str>| s.map(str::to_string);
+        Ok(match self {
+            DbTarget::Cluster(id) => describe_cluster(c, id)
+                .await?
+                .map(|cl| (cluster_attrs(&cl), status(cl.status()))),
+            DbTarget::Instance(id) => describe_instance(c, id)
+                .await?
+                .map(|i| (instance_attrs(&i), status(i.db_instance_status()))),
+        })
     }
 }
 
@@ -391,7 +418,7 @@ impl Provider for RdsCluster {
         Have { d: l, .. }: Have<'_, ClusterLive>,
         cx: &Cmp,
     ) -> Action {
-        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+        if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
         let db = cx.vals.shown(&spec.db.database_name);
@@ -413,30 +440,30 @@ impl Provider for RdsCluster {
                 ));
             }
         }
-        diff_groups(vpc_groups(&spec.db), &l.sgs, cx, &mut upd);
+        diff_groups(vpc_groups(&spec.db), &l.db.sgs, cx, &mut upd);
         if let Some(g) = spec
             .db
             .db_subnet_group_name
             .as_ref()
             .map(|g| cx.vals.shown(g))
         {
-            if l.subnet_group.as_deref() != Some(g.as_str()) {
+            if l.db.subnet_group.as_deref() != Some(g.as_str()) {
                 return Action::Replace(format!(
                     "DB subnet group {} -> {g} (the database moves to another network)",
-                    l.subnet_group.as_deref().unwrap_or("default")
+                    l.db.subnet_group.as_deref().unwrap_or("default")
                 ));
             }
         }
         upd.extend(secret::password_change(
             &spec.db.master_password,
-            l.password_version.as_deref(),
+            l.db.password_version.as_deref(),
             cx,
         ));
         update_or_noop(upd)
     }
 
     fn uses(d: &ClusterLive) -> Vec<String> {
-        d.sgs.iter().chain(&d.subnet_group).cloned().collect()
+        [&d.db.sgs[..], d.db.subnet_group.as_slice()].concat()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
@@ -470,13 +497,8 @@ impl Provider for RdsCluster {
             "CreateDBCluster",
             &id,
         )?;
-        // CreateDBCluster answers with the endpoint: what depends on it may start now.
-        if let Some(cl) = created.as_ref().and_then(|o| o.db_cluster()) {
-            ctx.publish(&r.id, cluster_attrs(cl));
-        }
-        ctx.ui
-            .resource(&r.id, "waiting", None, "for status available");
-        wait_cluster(ctx, &r.id, &id).await
+        let answer = created.and_then(|o| o.db_cluster().map(cluster_attrs));
+        settle(ctx, &r.id, &DbTarget::Cluster(id), answer).await
     }
 
     async fn update(
@@ -485,7 +507,7 @@ impl Provider for RdsCluster {
         Have { live, d: l }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
-        let rotated = rotated_password(ctx, &v, &spec.db, l.password_version.as_deref()).await?;
+        let rotated = rotated_password(ctx, &v, &spec.db, l.db.password_version.as_deref()).await?;
         ctx.clients
             .rds
             .modify_db_cluster()
@@ -500,7 +522,7 @@ impl Provider for RdsCluster {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_cluster(ctx, &r.id, &id).await
+        wait_available(ctx, &r.id, &DbTarget::Cluster(id)).await
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
@@ -519,14 +541,7 @@ impl Provider for RdsCluster {
         if found(res, CLUSTER_GONE, "DeleteDBCluster", id)?.is_none() {
             return Ok("already gone".into());
         }
-        let what = format!("RDS cluster {id} to be deleted");
-        wait_for(&what, ctx.waits.rds, || async {
-            Ok(describe_cluster(&ctx.clients, id)
-                .await?
-                .is_none()
-                .then_some(()))
-        })
-        .await?;
+        wait_deleted(ctx, &DbTarget::Cluster(id.to_string())).await?;
         Ok(match snap {
             Some(s) => format!("final snapshot {s}"),
             None => "no final snapshot (--skip-final-snapshot)".to_string(),
@@ -553,7 +568,7 @@ impl Provider for RdsInstance {
         Have { d: l, .. }: Have<'_, DbInstanceLive>,
         cx: &Cmp,
     ) -> Action {
-        if let Some(a) = engine_changed(&spec.engine, &l.engine) {
+        if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
         let mut upd = Vec::new();
@@ -569,10 +584,10 @@ impl Provider for RdsInstance {
                 }
             }
             (None, Some(db)) => {
-                diff_groups(vpc_groups(db), &l.sgs, cx, &mut upd);
+                diff_groups(vpc_groups(db), &l.db.sgs, cx, &mut upd);
                 upd.extend(secret::password_change(
                     &db.master_password,
-                    l.password_version.as_deref(),
+                    l.db.password_version.as_deref(),
                     cx,
                 ));
             }
@@ -586,12 +601,12 @@ impl Provider for RdsInstance {
     }
 
     fn uses(d: &DbInstanceLive) -> Vec<String> {
-        d.sgs
-            .iter()
-            .chain(&d.cluster)
-            .chain(&d.subnet_group)
-            .cloned()
-            .collect()
+        [
+            &d.db.sgs[..],
+            d.cluster.as_slice(),
+            d.db.subnet_group.as_slice(),
+        ]
+        .concat()
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
@@ -630,14 +645,9 @@ impl Provider for RdsInstance {
             "CreateDBInstance",
             &id,
         )?;
-        // What is known now (a writer's dependents need no more; the executor holds back
-        // those that reference an attribute still unknown, such as the endpoint).
-        if let Some(i) = created.as_ref().and_then(|o| o.db_instance()) {
-            ctx.publish(&r.id, instance_attrs(i));
-        }
-        ctx.ui
-            .resource(&r.id, "waiting", None, "for status available");
-        wait_instance(ctx, &r.id, &id).await
+        // A writer's dependents need no more than what the answer tells.
+        let answer = created.and_then(|o| o.db_instance().map(instance_attrs));
+        settle(ctx, &r.id, &DbTarget::Instance(id), answer).await
     }
 
     async fn update(
@@ -648,7 +658,7 @@ impl Provider for RdsInstance {
         let id = live.name.clone();
         let mut rotated = None;
         if let (None, Some(db)) = (&spec.cluster, &spec.db) {
-            rotated = rotated_password(ctx, &v, db, l.password_version.as_deref()).await?;
+            rotated = rotated_password(ctx, &v, db, l.db.password_version.as_deref()).await?;
         }
         let mut req = ctx
             .clients
@@ -667,7 +677,7 @@ impl Provider for RdsInstance {
         if let Some((_, tags)) = rotated {
             tag_database(ctx, live.attrs.get("arn"), tags).await?;
         }
-        wait_instance(ctx, &r.id, &id).await
+        wait_available(ctx, &r.id, &DbTarget::Instance(id)).await
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
@@ -687,14 +697,7 @@ impl Provider for RdsInstance {
         if found(res, INSTANCE_GONE, "DeleteDBInstance", id)?.is_none() {
             return Ok("already gone".into());
         }
-        let what = format!("RDS instance {id} to be deleted");
-        wait_for(&what, ctx.waits.rds, || async {
-            Ok(describe_instance(&ctx.clients, id)
-                .await?
-                .is_none()
-                .then_some(()))
-        })
-        .await?;
+        wait_deleted(ctx, &DbTarget::Instance(id.to_string())).await?;
         Ok(snap
             .map(|s| format!("final snapshot {s}"))
             .unwrap_or_default())

@@ -1,6 +1,7 @@
 //! The checkpoint bucket: tags, public access block, default encryption, versioning.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 
 use anyhow::{Result, bail};
 use aws_sdk_s3::types::{
@@ -13,7 +14,7 @@ use detscript_engine::kinds::{self, S3BucketSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
 
 use super::{
-    AttrMap, Cmp, Del, Detail, Have, Provider, Want, found, planned, sdk_tags, tag_map,
+    AttrMap, Cmp, Del, Detail, Have, Provider, Want, changed, found, planned, sdk_tags, tag_map,
     update_or_noop,
 };
 use crate::aws::diff::Action;
@@ -39,6 +40,7 @@ struct Settings {
     tags: bool,
     block: bool,
     encryption: bool,
+    /// Put the spec's versioning status: enabled, or suspended when it asks for none.
     versioning: bool,
 }
 
@@ -146,13 +148,11 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         if spec.block_public_access && !l.block_public_access {
             upd.push("~ block all public access".into());
         }
-        if l.encryption.as_deref() != Some(spec.encryption.as_str()) {
-            upd.push(format!(
-                "~ default encryption {} -> {}",
-                l.encryption.as_deref().unwrap_or("none"),
-                spec.encryption
-            ));
-        }
+        upd.extend(changed(
+            "default encryption",
+            l.encryption.as_deref(),
+            Some(&spec.encryption),
+        ));
         if spec.versioning != l.versioning {
             upd.push(format!(
                 "~ versioning {}",
@@ -201,9 +201,9 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
             tags: true,
             block: true,
             encryption: true,
-            versioning: true,
+            versioning: spec.versioning,
         };
-        if let Err(e) = configure(ctx, r, &name, spec, all).await {
+        if let Err(e) = configure(ctx, r, spec, all).await {
             let cleanup = ctx.clients.s3.delete_bucket().bucket(&name).send().await;
             return Err(match cleanup {
                 Ok(_) => e.context(format!("bucket {name} was created and deleted again")),
@@ -232,7 +232,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
                 encryption: false,
                 versioning: false,
             };
-            configure(ctx, r, &name, spec, tags_only).await?;
+            configure(ctx, r, spec, tags_only).await?;
             say_claimed(ctx, r, &name);
         }
         let which = Settings {
@@ -241,10 +241,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
             encryption: l.encryption.as_deref() != Some(spec.encryption.as_str()),
             versioning: spec.versioning != l.versioning,
         };
-        configure(ctx, r, &name, spec, which).await?;
-        if !spec.versioning && l.versioning {
-            put_versioning(ctx, &name, BucketVersioningStatus::Suspended).await?;
-        }
+        configure(ctx, r, spec, which).await?;
         Ok(attrs(&ctx.clients.region, &name))
     }
 
@@ -349,31 +346,15 @@ async fn read_settings(c: &Clients, bucket: &str) -> Result<BucketLive> {
     })
 }
 
-async fn put_versioning(ctx: &Ctx, name: &str, status: BucketVersioningStatus) -> Result<()> {
-    ctx.clients
-        .s3
-        .put_bucket_versioning()
-        .bucket(name)
-        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
-        .send()
-        .await
-        .map_err(|e| aws_err("PutBucketVersioning", name, e))
-        .map(drop)
+/// Runs `step` when `on`, else does nothing.
+async fn when(on: bool, step: impl Future<Output = Result<()>>) -> Result<()> {
+    if on { step.await } else { Ok(()) }
 }
 
 /// Applies the chosen settings concurrently.
-async fn configure(
-    ctx: &Ctx,
-    r: &Resource,
-    name: &str,
-    spec: &S3BucketSpec,
-    which: Settings,
-) -> Result<()> {
-    let s3 = &ctx.clients.s3;
-    let tagging = async {
-        if !which.tags {
-            return Ok(());
-        }
+async fn configure(ctx: &Ctx, r: &Resource, spec: &S3BucketSpec, which: Settings) -> Result<()> {
+    let (s3, name) = (&ctx.clients.s3, r.name.as_str());
+    let tagging = when(which.tags, async {
         let tags = sdk_tags(r, |k, v| Tag::builder().key(k).value(v).build().ok());
         s3.put_bucket_tagging()
             .bucket(name)
@@ -382,11 +363,8 @@ async fn configure(
             .await
             .map_err(|e| aws_err("PutBucketTagging", name, e))
             .map(drop)
-    };
-    let block = async {
-        if !(which.block && spec.block_public_access) {
-            return Ok(());
-        }
+    });
+    let block = when(which.block && spec.block_public_access, async {
         s3.put_public_access_block()
             .bucket(name)
             .public_access_block_configuration(
@@ -401,11 +379,8 @@ async fn configure(
             .await
             .map_err(|e| aws_err("PutPublicAccessBlock", name, e))
             .map(drop)
-    };
-    let encryption = async {
-        if !which.encryption {
-            return Ok(());
-        }
+    });
+    let encryption = when(which.encryption, async {
         let by_default = ServerSideEncryptionByDefault::builder()
             .sse_algorithm(ServerSideEncryption::from(spec.encryption.as_str()))
             .build()?;
@@ -424,15 +399,22 @@ async fn configure(
             .await
             .map_err(|e| aws_err("PutBucketEncryption", name, e))
             .map(drop)
-    };
-    let versioning = async {
-        if !(which.versioning && spec.versioning) {
-            return Ok(());
-        }
-        put_versioning(ctx, name, BucketVersioningStatus::Enabled).await
-    };
-    let (a, b, c, d): (Result<()>, Result<()>, Result<()>, Result<()>) =
-        tokio::join!(tagging, block, encryption, versioning);
+    });
+    let versioning = when(which.versioning, async {
+        let status = if spec.versioning {
+            BucketVersioningStatus::Enabled
+        } else {
+            BucketVersioningStatus::Suspended
+        };
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+            .await
+            .map_err(|e| aws_err("PutBucketVersioning", name, e))
+            .map(drop)
+    });
+    let (a, b, c, d) = tokio::join!(tagging, block, encryption, versioning);
     a?;
     b?;
     c?;
@@ -473,27 +455,19 @@ async fn delete_bucket(ctx: &Ctx, name: &str, delete_data: bool) -> Result<Strin
             Err(e) if code_of(&e) == Some("NoSuchBucket") => return Ok("already gone".into()),
             Err(e) => return Err(aws_err("ListObjectVersions", name, e)),
         };
-        let mut ids: Vec<ObjectIdentifier> = Vec::new();
-        for v in page.versions() {
-            if let Some(k) = v.key() {
-                ids.push(
-                    ObjectIdentifier::builder()
-                        .key(k)
-                        .set_version_id(v.version_id().map(str::to_string))
-                        .build()?,
-                );
-            }
-        }
-        for m in page.delete_markers() {
-            if let Some(k) = m.key() {
-                ids.push(
-                    ObjectIdentifier::builder()
-                        .key(k)
-                        .set_version_id(m.version_id().map(str::to_string))
-                        .build()?,
-                );
-            }
-        }
+        // Every version and every delete marker, by key and version id.
+        let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+        let markers = page
+            .delete_markers()
+            .iter()
+            .map(|m| (m.key(), m.version_id()));
+        let ids = versions
+            .chain(markers)
+            .filter_map(|(key, version)| {
+                let id = ObjectIdentifier::builder().key(key?);
+                Some(id.set_version_id(version.map(str::to_string)).build())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if ids.is_empty() {
             break;
         }
