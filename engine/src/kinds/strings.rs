@@ -30,6 +30,22 @@ macro_rules! skip {
     };
 }
 
+/// Options and newtypes: their content.
+macro_rules! through {
+    ($($f:ident($($arg:ty),*)),*) => {
+        $(fn $f<T: Serialize + ?Sized>(self, $(_: $arg,)* v: &T) -> Result<(), Error> {
+            v.serialize(self)
+        })*
+    };
+}
+
+/// Arrays, objects and structs: the serializer itself visits their items.
+macro_rules! open {
+    ($($f:ident($($arg:ty),*)),*) => {
+        $(fn $f(self, $(_: $arg),*) -> Result<Self, Error> { Ok(self) })*
+    };
+}
+
 impl<F: FnMut(&str) + ?Sized> ser::Serializer for Visit<'_, F> {
     type Ok = ();
     type Error = Error;
@@ -66,61 +82,24 @@ impl<F: FnMut(&str) + ?Sized> ser::Serializer for Visit<'_, F> {
     fn serialize_unit(self) -> Result<(), Error> {
         Ok(())
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
     fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
         self.serialize_str(v)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        v.serialize(self)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
-        Ok(self)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self, Error> {
-        Ok(self)
-    }
+
+    through!(
+        serialize_some(),
+        serialize_newtype_struct(&'static str),
+        serialize_newtype_variant(&'static str, u32, &'static str)
+    );
+    open!(
+        serialize_seq(Option<usize>),
+        serialize_tuple(usize),
+        serialize_tuple_struct(&'static str, usize),
+        serialize_tuple_variant(&'static str, u32, &'static str, usize),
+        serialize_map(Option<usize>),
+        serialize_struct(&'static str, usize),
+        serialize_struct_variant(&'static str, u32, &'static str, usize)
+    );
 }
 
 /// Arrays and the values of objects and structs: each one visited.

@@ -421,11 +421,14 @@ fn writers(decls: &[Decl]) -> HashMap<String, String> {
         .collect()
 }
 
+/// Visits strings: calls its argument with each one.
+type Strings<'a> = dyn Fn(&mut dyn FnMut(&str)) + 'a;
+
 /// The resources the strings `strings` visits refer to, and the references to nothing in the
 /// plan.
 fn dependencies(
     id: &str,
-    strings: &dyn Fn(&mut dyn FnMut(&str)),
+    strings: &Strings,
     ids: &HashSet<String>,
     writers: &HashMap<String, String>,
 ) -> (BTreeSet<String>, Vec<String>) {
