@@ -122,6 +122,9 @@ impl Tmpl {
     /// Converts an engine-internal marked string (see [`crate::refs`]). Only the engine makes
     /// such strings; every string from outside is checked for marker characters on entry.
     pub(crate) fn from_marked(s: &str) -> Tmpl {
+        if !refs::has_refs(s) {
+            return Tmpl::text(s);
+        }
         let mut t = Tmpl(Vec::new());
         for part in refs::parts(s) {
             t.push(match part {

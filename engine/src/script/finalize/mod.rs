@@ -292,7 +292,11 @@ fn build_resources(
             );
         }
         // The plan shows a name known only after apply as `${aws.account_id}`.
-        let name = refs::display(&name, refs::Style::Template);
+        let name = if refs::has_refs(&name) {
+            refs::display(&name, refs::Style::Template)
+        } else {
+            name
+        };
         if let Some(name) = misplaced_ssm(&spec, ssm.get(), &tags) {
             errors.push(Diagnostic::error(
                 format!(
