@@ -223,9 +223,6 @@ async fn read_profile(c: Clients, name: String) -> Result<Read> {
 }
 
 impl Provider for IamRole {
-    type Spec = IamRoleSpec;
-    type Live = RoleLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let roles = all_items!(c.iam.list_roles(), "ListRoles", "")?;
         let names = roles.iter().map(|r| r.role_name().to_string()).collect();
@@ -369,9 +366,6 @@ impl Provider for IamRole {
 }
 
 impl Provider for InstanceProfile {
-    type Spec = InstanceProfileSpec;
-    type Live = ProfileLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.iam.list_instance_profiles(), "ListInstanceProfiles", "")?;
         let names = all
