@@ -1,7 +1,6 @@
 //! IAM roles (assume-role policy, inline and managed policies) and instance profiles.
 
 use std::collections::{BTreeMap, BTreeSet};
-
 use std::future::Future;
 
 use anyhow::Result;

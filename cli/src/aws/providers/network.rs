@@ -15,8 +15,8 @@ use detscript_engine::{Plan, Spec, Tmpl};
 
 use super::sg::{filter, is_dependency_violation};
 use super::{
-    AttrMap, Cmp, Del, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, LiveDetail, Provider, Want, all_items, attr_map, found,
+    set_of, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -161,7 +161,7 @@ pub fn id_attrs(id: &str) -> AttrMap {
 }
 
 /// A live resource known by its id alone, with its kind's detail.
-pub fn by_id(id: &str, detail: impl Into<crate::aws::providers::Detail>) -> Live {
+pub fn by_id(id: &str, detail: impl Into<Detail>) -> Live {
     Live::new(id, id_attrs(id), detail)
 }
 
