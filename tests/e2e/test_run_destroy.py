@@ -349,6 +349,22 @@ def test_dependency_violation_on_group_delete_is_retried(aws, proxy):
     assert aws.owned(CL) == {}
 
 
+def test_iam_deleted_from_what_discovery_read_and_read_again_on_a_conflict(aws, proxy):
+    # destroy deletes a role's policies and a profile's roles as discovery read them; when
+    # IAM answers DeleteConflict (something attached since), it lists them again and retries.
+    run_ok()
+    p = proxy("--fault", "DeleteRole:409:DeleteConflict:1:Cannot delete entity, must detach all policies first.",
+              "--fault", "DeleteInstanceProfile:409:DeleteConflict:1:Cannot delete entity, must remove roles from instance profile first.")
+    r = det("destroy", "--skip-final-snapshot", endpoint=p.url)
+    assert r.code == 0, r
+    stats = p.stats()
+    # Discovery reads each of the 2 roles and 2 profiles once; the conflicts add one read each.
+    assert stats["ListRolePolicies"] == 3 and stats["ListAttachedRolePolicies"] == 3, stats
+    assert stats["GetInstanceProfile"] == 3, stats
+    assert stats["DeleteRole"] == 3 and stats["DeleteInstanceProfile"] == 3, stats
+    assert aws.owned(CL) == {}
+
+
 def test_repeated_run_never_makes_a_second_master(aws):
     run_ok()
     run_ok()

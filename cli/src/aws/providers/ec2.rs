@@ -107,8 +107,6 @@ fn user_data(ctx: &Ctx, r: &Resource, spec: &Ec2InstanceSpec, v: &Vals) -> Resul
 }
 
 impl Provider for Ec2Instance {
-    type Spec = Ec2InstanceSpec;
-    type Live = InstanceLive;
     const REPLACEABLE: bool = true;
 
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {

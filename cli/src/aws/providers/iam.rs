@@ -1,8 +1,11 @@
 //! IAM roles (assume-role policy, inline and managed policies) and instance profiles.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
 use anyhow::Result;
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::Tag;
 use detscript_engine::kinds::{IamRoleSpec, InstanceProfileSpec, TAG_DEPLOYMENT};
 use detscript_engine::{Kind, Plan, Resource};
@@ -125,7 +128,7 @@ async fn put_policies(ctx: &Ctx, role: &str, docs: BTreeMap<String, Value>) -> R
     Ok(())
 }
 
-/// Deletes inline policies of the role, by name.
+/// Deletes inline policies of the role, by name (one already gone is fine).
 async fn delete_policies<'a>(
     ctx: &Ctx,
     role: &str,
@@ -134,14 +137,12 @@ async fn delete_policies<'a>(
     let iam = &ctx.clients.iam;
     for name in names {
         let req = iam.delete_role_policy().role_name(role).policy_name(name);
-        req.send()
-            .await
-            .map_err(|e| aws_err("DeleteRolePolicy", role, e))?;
+        found(req.send().await, NO_ENTITY, "DeleteRolePolicy", role)?;
     }
     Ok(())
 }
 
-/// Attaches (`attach`) or detaches managed policies.
+/// Attaches (`attach`) or detaches managed policies (one detached already is fine).
 async fn attach(ctx: &Ctx, role: &str, arns: &BTreeSet<String>, attach: bool) -> Result<()> {
     let iam = &ctx.clients.iam;
     for m in arns {
@@ -152,10 +153,53 @@ async fn attach(ctx: &Ctx, role: &str, arns: &BTreeSet<String>, attach: bool) ->
                 .map_err(|e| aws_err("AttachRolePolicy", role, e))?;
         } else {
             let req = iam.detach_role_policy().role_name(role).policy_arn(m);
-            req.send()
-                .await
-                .map_err(|e| aws_err("DetachRolePolicy", role, e))?;
+            found(req.send().await, NO_ENTITY, "DetachRolePolicy", role)?;
         }
+    }
+    Ok(())
+}
+
+/// Sends a delete (`send`); when IAM answers DeleteConflict (something was attached after
+/// discovery read the entity), runs `clear` (which reads and removes what is attached now)
+/// and sends it again. An entity already gone is fine.
+async fn delete_clearing<T, E, F, Fut>(
+    op: &str,
+    name: &str,
+    send: F,
+    clear: impl Future<Output = Result<()>>,
+) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let res = match send().await {
+        Err(e) if code_of(&e) == Some("DeleteConflict") => {
+            clear.await?;
+            send().await
+        }
+        res => res,
+    };
+    found(res, NO_ENTITY, op, name)?;
+    Ok(())
+}
+
+/// Lists the role's inline and managed policies now and removes them.
+async fn clear_policies(ctx: &Ctx, name: &str) -> Result<()> {
+    let iam = &ctx.clients.iam;
+    let res = iam.list_role_policies().role_name(name).send().await;
+    let Some(out) = found(res, NO_ENTITY, "ListRolePolicies", name)? else {
+        return Ok(());
+    };
+    delete_policies(ctx, name, out.policy_names()).await?;
+    let req = iam.list_attached_role_policies().role_name(name);
+    if let Ok(out) = req.send().await {
+        let arns = out
+            .attached_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        attach(ctx, name, &arns, false).await?;
     }
     Ok(())
 }
@@ -223,9 +267,6 @@ async fn read_profile(c: Clients, name: String) -> Result<Read> {
 }
 
 impl Provider for IamRole {
-    type Spec = IamRoleSpec;
-    type Live = RoleLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let roles = all_items!(c.iam.list_roles(), "ListRoles", "")?;
         let names = roles.iter().map(|r| r.role_name().to_string()).collect();
@@ -334,8 +375,9 @@ impl Provider for IamRole {
         Ok(live.attrs.clone())
     }
 
-    /// Detaches it from any instance profile, drops inline and managed policies, then the role.
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, RoleLive>) -> Result<String> {
+    /// Detaches it from any instance profile, drops the inline and managed policies discovery
+    /// read (listed again only when DeleteRole finds more), then deletes the role.
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, RoleLive>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         let req = iam.list_instance_profiles_for_role().role_name(name);
         if let Ok(p) = req.send().await {
@@ -348,30 +390,15 @@ impl Provider for IamRole {
                     .await;
             }
         }
-        let res = iam.list_role_policies().role_name(name).send().await;
-        let Some(out) = found(res, NO_ENTITY, "ListRolePolicies", name)? else {
-            return Ok(String::new());
-        };
-        delete_policies(ctx, name, out.policy_names()).await?;
-        let req = iam.list_attached_role_policies().role_name(name);
-        if let Ok(out) = req.send().await {
-            let arns = out
-                .attached_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string))
-                .collect();
-            attach(ctx, name, &arns, false).await?;
-        }
-        let res = iam.delete_role().role_name(name).send().await;
-        found(res, NO_ENTITY, "DeleteRole", name)?;
+        delete_policies(ctx, name, d.inline.keys()).await?;
+        attach(ctx, name, &d.managed.iter().cloned().collect(), false).await?;
+        let send = || iam.delete_role().role_name(name).send();
+        delete_clearing("DeleteRole", name, send, clear_policies(ctx, name)).await?;
         Ok(String::new())
     }
 }
 
 impl Provider for InstanceProfile {
-    type Spec = InstanceProfileSpec;
-    type Live = ProfileLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.iam.list_instance_profiles(), "ListInstanceProfiles", "")?;
         let names = all
@@ -428,46 +455,50 @@ impl Provider for InstanceProfile {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, ProfileLive>) -> Result<String> {
+    /// Removes the roles discovery read (read again only when DeleteInstanceProfile finds
+    /// more), then deletes the profile.
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, ProfileLive>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
-        let res = iam
-            .get_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await;
-        let Some(out) = found(res, NO_ENTITY, "GetInstanceProfile", name)? else {
-            return Ok(String::new());
+        set_roles(ctx, name, &d.roles, "").await?;
+        let send = || {
+            iam.delete_instance_profile()
+                .instance_profile_name(name)
+                .send()
         };
-        let roles: Vec<String> = out
-            .instance_profile()
-            .map(|p| {
-                p.roles()
-                    .iter()
-                    .map(|r| r.role_name().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        set_roles(ctx, name, &roles, "").await?;
-        let res = iam
-            .delete_instance_profile()
-            .instance_profile_name(name)
-            .send()
-            .await;
-        found(res, NO_ENTITY, "DeleteInstanceProfile", name)?;
+        let clear = async { set_roles(ctx, name, &profile_roles(ctx, name).await?, "").await };
+        delete_clearing("DeleteInstanceProfile", name, send, clear).await?;
         Ok(String::new())
     }
 }
 
-/// Makes `want` the profile's only role (none when empty), given the roles it has.
+/// The profile's roles now (none when it is gone).
+async fn profile_roles(ctx: &Ctx, profile: &str) -> Result<Vec<String>> {
+    let req = ctx.clients.iam.get_instance_profile();
+    let res = req.instance_profile_name(profile).send().await;
+    let out = found(res, NO_ENTITY, "GetInstanceProfile", profile)?;
+    Ok(out
+        .and_then(|o| o.instance_profile)
+        .map(|p| {
+            p.roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Makes `want` the profile's only role (none when empty), given the roles it has (one
+/// removed already is fine).
 async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Result<()> {
     let iam = &ctx.clients.iam;
     for old in have.iter().filter(|r| r.as_str() != want) {
-        iam.remove_role_from_instance_profile()
+        let req = iam.remove_role_from_instance_profile();
+        let res = req
             .instance_profile_name(profile)
             .role_name(old)
             .send()
-            .await
-            .map_err(|e| aws_err("RemoveRoleFromInstanceProfile", profile, e))?;
+            .await;
+        found(res, NO_ENTITY, "RemoveRoleFromInstanceProfile", profile)?;
     }
     if !want.is_empty() && !have.iter().any(|r| r == want) {
         let res = iam
@@ -481,17 +512,7 @@ async fn set_roles(ctx: &Ctx, profile: &str, have: &[String], want: &str) -> Res
             // A retried call whose first response was lost: the profile holds its one role
             // already. Converged if that role is the one wanted.
             Err(e) if code_of(&e) == Some("LimitExceeded") => {
-                let now = iam
-                    .get_instance_profile()
-                    .instance_profile_name(profile)
-                    .send()
-                    .await
-                    .map_err(|e| aws_err("GetInstanceProfile", profile, e))?;
-                let roles: Vec<&str> = now
-                    .instance_profile()
-                    .map(|p| p.roles().iter().map(|r| r.role_name()).collect())
-                    .unwrap_or_default();
-                if roles != [want] {
+                if profile_roles(ctx, profile).await? != [want] {
                     return Err(aws_err("AddRoleToInstanceProfile", profile, e));
                 }
             }

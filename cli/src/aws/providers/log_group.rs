@@ -102,9 +102,6 @@ async fn set_kms_key(c: &Clients, name: &str, key: Option<String>) -> Result<()>
 }
 
 impl Provider for CloudwatchLogGroup {
-    type Spec = LogGroupSpec;
-    type Live = LogGroupLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
         let wanted = planned(plan, Kind::CloudwatchLogGroup);

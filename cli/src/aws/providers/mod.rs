@@ -20,7 +20,7 @@ use std::future::Future;
 
 use anyhow::{Result, anyhow};
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use detscript_engine::kinds::{TAG_DEPLOYMENT, TAG_ID};
+use detscript_engine::kinds::{self, TAG_DEPLOYMENT, TAG_ID};
 use detscript_engine::value::Style;
 use detscript_engine::{Doc, Kind, Plan, Resource, Spec, Tmpl};
 
@@ -44,11 +44,11 @@ pub use sg::{SecurityGroup, SecurityGroupRule};
 pub type AttrMap = BTreeMap<String, String>;
 
 /// The one list of kinds the executor knows: each kind's provider (a type named as the
-/// [`Kind`] variant) and its live detail. It makes [`Detail`] and every dispatch from a plan
-/// resource or a live one to its provider; a kind missing here does not compile (the matches
-/// on [`Spec`] are exhaustive).
+/// [`Kind`] variant), the engine's spec of it and its live detail. It makes [`Detail`], each
+/// provider's [`KindTypes`] and every dispatch from a plan resource or a live one to its
+/// provider; a kind missing here does not compile (the matches on [`Spec`] are exhaustive).
 macro_rules! providers {
-    ($($kind:ident($ty:ty)),* $(,)?) => {
+    ($($kind:ident($spec:ty, $ty:ty)),* $(,)?) => {
         /// The live state of an owned resource, by kind.
         #[derive(Debug, Clone)]
         pub enum Detail {
@@ -67,6 +67,11 @@ macro_rules! providers {
         }
 
         $(
+            impl KindTypes for $kind {
+                type Spec = $spec;
+                type Live = $ty;
+            }
+
             impl LiveDetail for $ty {
                 fn of(d: &Detail) -> Option<&Self> {
                     if let Detail::$kind(x) = d { Some(x) } else { None }
@@ -123,24 +128,24 @@ macro_rules! providers {
 }
 
 providers! {
-    Vpc(network::VpcLive),
-    InternetGateway(network::GatewayLive),
-    Subnet(network::SubnetLive),
-    RouteTable(network_routes::RouteTableLive),
-    NatGateway(network_routes::NatLive),
-    ElasticIp(network_routes::EipLive),
-    VpcEndpoint(network_endpoint::EndpointLive),
-    DbSubnetGroup(network_routes::DbSubnetGroupLive),
-    S3Bucket(s3::BucketLive),
-    SecurityGroup(sg::GroupLive),
-    SecurityGroupRule(sg::LiveRule),
-    IamRole(iam::RoleLive),
-    InstanceProfile(iam::ProfileLive),
-    RdsCluster(rds::ClusterLive),
-    RdsInstance(rds::DbInstanceLive),
-    Ec2Instance(ec2::InstanceLive),
-    SecretsmanagerSecret(secret::SecretLive),
-    CloudwatchLogGroup(log_group::LogGroupLive),
+    Vpc(kinds::VpcSpec, network::VpcLive),
+    InternetGateway(kinds::InternetGatewaySpec, network::GatewayLive),
+    Subnet(kinds::SubnetSpec, network::SubnetLive),
+    RouteTable(kinds::RouteTableSpec, network_routes::RouteTableLive),
+    NatGateway(kinds::NatGatewaySpec, network_routes::NatLive),
+    ElasticIp(kinds::ElasticIpSpec, network_routes::EipLive),
+    VpcEndpoint(kinds::VpcEndpointSpec, network_endpoint::EndpointLive),
+    DbSubnetGroup(kinds::DbSubnetGroupSpec, network_routes::DbSubnetGroupLive),
+    S3Bucket(kinds::S3BucketSpec, s3::BucketLive),
+    SecurityGroup(kinds::SecurityGroupSpec, sg::GroupLive),
+    SecurityGroupRule(kinds::SecurityGroupRuleSpec, sg::LiveRule),
+    IamRole(kinds::IamRoleSpec, iam::RoleLive),
+    InstanceProfile(kinds::InstanceProfileSpec, iam::ProfileLive),
+    RdsCluster(kinds::RdsClusterSpec, rds::ClusterLive),
+    RdsInstance(kinds::RdsInstanceSpec, rds::DbInstanceLive),
+    Ec2Instance(kinds::Ec2InstanceSpec, ec2::InstanceLive),
+    SecretsmanagerSecret(kinds::SecretSpec, secret::SecretLive),
+    CloudwatchLogGroup(kinds::LogGroupSpec, log_group::LogGroupLive),
 }
 
 /// A kind's live detail, taken out of a [`Detail`] when it is of that kind.
@@ -234,11 +239,16 @@ pub struct Cmp<'a> {
     pub used_rules: BTreeSet<String>,
 }
 
-/// One provider per kind.
-pub trait Provider {
+/// A kind's types, from the [`providers!`] list.
+pub trait KindTypes {
+    /// The engine's typed spec of the kind.
     type Spec: Sync;
     /// What discovery reads back about one live resource of this kind.
     type Live: LiveDetail + Clone + std::fmt::Debug + Send + Sync + 'static;
+}
+
+/// One provider per kind.
+pub trait Provider: KindTypes {
     /// Whether `run` may delete and create it again by itself (else the change is blocked).
     const REPLACEABLE: bool = false;
 

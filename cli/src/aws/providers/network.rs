@@ -9,14 +9,14 @@ use std::future::Future;
 use anyhow::{Result, anyhow, bail};
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter};
 use detscript_engine::kinds::{InternetGatewaySpec, SubnetSpec, TAG_DEPLOYMENT, VpcSpec};
 use detscript_engine::{Plan, Spec, Tmpl};
 
-use super::sg::{filter, is_dependency_violation, tag_spec};
+use super::sg::{filter, is_dependency_violation};
 use super::{
-    AttrMap, Cmp, Del, Have, LiveDetail, Provider, Want, all_items, attr_map, found, set_of,
-    tag_map, update_or_noop,
+    AttrMap, Cmp, Del, Detail, Have, LiveDetail, Provider, Want, all_items, attr_map, found,
+    set_of, tag_map, update_or_noop,
 };
 use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
@@ -30,16 +30,17 @@ pub fn owned_filter(plan: &Plan) -> Filter {
     )
 }
 
-/// Records discovered resources of one kind: `(tags, live)`; names are not unique in a VPC,
-/// so nothing counts as a conflict.
-pub fn record(
+/// Records the discovered EC2 resources of one kind: `read` gives one's tags and live state.
+/// Names are not unique in a VPC, so nothing counts as a conflict.
+pub fn record<'a, T: 'a>(
     plan: &Plan,
-    found: impl Iterator<Item = (std::collections::BTreeMap<String, String>, Live)>,
+    found: impl IntoIterator<Item = &'a T>,
+    read: impl Fn(&'a T) -> (&'a [aws_sdk_ec2::types::Tag], Live),
 ) -> State {
     let dep = plan.deployment.name.as_str();
     let mut st = State::default();
-    for (tags, live) in found {
-        st.add(dep, &tags, live, None);
+    for (tags, live) in found.into_iter().map(read) {
+        st.add(dep, &ec2_tags(tags), live, None);
     }
     st
 }
@@ -119,19 +120,21 @@ where
     }
 }
 
-/// Sends an EC2 create request (`req`, a builder) with the resource's tags, and reads the new
-/// resource's id from the answer: `out.$get().and_then(|x| x.$id())`.
+/// Sends an EC2 create request (`req`, a builder) with the resource's tags; gives the answer,
+/// or with `$get.$id` the new resource's id read from it: `out.$get().and_then(|x| x.$id())`.
 macro_rules! ec2_create {
-    ($req:expr, $type:ident, $op:literal, $r:expr, $get:ident . $id:ident) => {{
+    ($req:expr, $type:ident, $op:literal, $r:expr) => {{
         let r: &detscript_engine::Resource = $r;
-        let out = $req
-            .tag_specifications($crate::aws::providers::sg::tag_spec(
-                aws_sdk_ec2::types::ResourceType::$type,
-                r,
-            ))
-            .send()
-            .or_fail($op, &r.name)
-            .await?;
+        $req.tag_specifications($crate::aws::providers::sg::tag_spec(
+            aws_sdk_ec2::types::ResourceType::$type,
+            r,
+        ))
+        .send()
+        .or_fail($op, &r.name)
+        .await?
+    }};
+    ($req:expr, $type:ident, $op:literal, $r:expr, $get:ident . $id:ident) => {{
+        let out = $crate::aws::providers::network::ec2_create!($req, $type, $op, $r);
         out.$get()
             .and_then(|x| x.$id())
             .unwrap_or_default()
@@ -139,6 +142,28 @@ macro_rules! ec2_create {
     }};
 }
 pub(crate) use ec2_create;
+
+/// Deletes the live EC2 resource with `ec2.$call().$id(id)` (say `delete_vpc.vpc_id`),
+/// retrying while it is still in use; a resource already gone (one of `$gone`) is fine (see
+/// [`delete_retrying`]).
+macro_rules! ec2_delete {
+    ($ctx:expr, $live:expr, $op:literal, $gone:expr, $call:ident . $id:ident) => {
+        $crate::aws::providers::network::delete_retrying($ctx, $live, $op, $gone, |ec2, id| {
+            ec2.$call().$id(id).send()
+        })
+    };
+}
+pub(crate) use ec2_delete;
+
+/// The attributes of a resource known by its id alone.
+pub fn id_attrs(id: &str) -> AttrMap {
+    attr_map([("id", Some(id))])
+}
+
+/// A live resource known by its id alone, with its kind's detail.
+pub fn by_id(id: &str, detail: impl Into<Detail>) -> Live {
+    Live::new(id, id_attrs(id), detail)
+}
 
 /// The known text of an id, or None while it is known only after apply.
 pub fn known_now(cx: &Cmp, t: &Tmpl) -> Option<String> {
@@ -157,6 +182,8 @@ pub struct VpcLive {
 
 pub struct Vpc;
 
+const NO_VPC: &[&str] = &["InvalidVpcID.NotFound"];
+
 fn vpc_live(v: &aws_sdk_ec2::types::Vpc) -> Live {
     let id = v.vpc_id().unwrap_or_default();
     Live::new(
@@ -171,19 +198,15 @@ fn vpc_live(v: &aws_sdk_ec2::types::Vpc) -> Live {
 /// An existing VPC by id, or None when the region has none with that id.
 async fn describe_vpc(c: &Clients, id: &str) -> Result<Option<aws_sdk_ec2::types::Vpc>> {
     let res = c.ec2.describe_vpcs().vpc_ids(id).send().await;
-    Ok(found(res, &["InvalidVpcID.NotFound"], "DescribeVpcs", id)?
-        .and_then(|o| o.vpcs().first().cloned()))
+    Ok(found(res, NO_VPC, "DescribeVpcs", id)?.and_then(|o| o.vpcs().first().cloned()))
 }
 
 impl Provider for Vpc {
-    type Spec = VpcSpec;
-    type Live = VpcLive;
-
     /// The owned VPCs by tag, and the existing VPCs the plan names (looked up, never owned).
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c.ec2.describe_vpcs().filters(owned_filter(plan));
         let vpcs = all_items!(req, "DescribeVpcs", "")?;
-        let mut st = record(plan, vpcs.iter().map(|v| (ec2_tags(v.tags()), vpc_live(v))));
+        let mut st = record(plan, &vpcs, |v| (v.tags(), vpc_live(v)));
         for r in &plan.resources {
             if let Spec::Vpc(VpcSpec {
                 existing_id: Some(id),
@@ -261,14 +284,7 @@ impl Provider for Vpc {
             return Ok(vpc_live(&found).attrs);
         }
         let cidr = v.opt(spec.cidr_block.as_ref())?.unwrap_or_default();
-        let out = c
-            .ec2
-            .create_vpc()
-            .cidr_block(&cidr)
-            .tag_specifications(tag_spec(ResourceType::Vpc, r))
-            .send()
-            .or_fail("CreateVpc", &r.name)
-            .await?;
+        let out = ec2_create!(c.ec2.create_vpc().cidr_block(&cidr), Vpc, "CreateVpc", r);
         let vpc = out
             .vpc()
             .ok_or_else(|| anyhow!("CreateVpc: no VPC in the response"))?;
@@ -293,14 +309,7 @@ impl Provider for Vpc {
     }
 
     async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, VpcLive>) -> Result<String> {
-        delete_retrying(
-            ctx,
-            live,
-            "DeleteVpc",
-            &["InvalidVpcID.NotFound"],
-            |ec2, id| ec2.delete_vpc().vpc_id(id).send(),
-        )
-        .await?;
+        ec2_delete!(ctx, live, "DeleteVpc", NO_VPC, delete_vpc.vpc_id).await?;
         Ok(String::new())
     }
 }
@@ -315,29 +324,24 @@ pub struct GatewayLive {
 
 pub struct InternetGateway;
 
-impl Provider for InternetGateway {
-    type Spec = InternetGatewaySpec;
-    type Live = GatewayLive;
+const NO_GATEWAY: &[&str] = &["InvalidInternetGatewayID.NotFound"];
 
+impl Provider for InternetGateway {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c
             .ec2
             .describe_internet_gateways()
             .filters(owned_filter(plan));
         let gws = all_items!(req, "DescribeInternetGateways", "")?;
-        Ok(record(
-            plan,
-            gws.iter().map(|g| {
-                let id = g.internet_gateway_id().unwrap_or_default();
-                let vpcs = g
-                    .attachments()
-                    .iter()
-                    .filter_map(|a| a.vpc_id().map(str::to_string))
-                    .collect();
-                let live = Live::new(id, attr_map([("id", Some(id))]), GatewayLive { vpcs });
-                (ec2_tags(g.tags()), live)
-            }),
-        ))
+        Ok(record(plan, &gws, |g| {
+            let vpcs = g
+                .attachments()
+                .iter()
+                .filter_map(|a| a.vpc_id().map(str::to_string))
+                .collect();
+            let id = g.internet_gateway_id().unwrap_or_default();
+            (g.tags(), by_id(id, GatewayLive { vpcs }))
+        }))
     }
 
     fn compare(
@@ -369,7 +373,7 @@ impl Provider for InternetGateway {
             internet_gateway.internet_gateway_id
         );
         attach(ctx, &id, &v.text(&spec.vpc_id)?).await?;
-        Ok(attr_map([("id", Some(id.as_str()))]))
+        Ok(id_attrs(&id))
     }
 
     async fn update(
@@ -393,12 +397,12 @@ impl Provider for InternetGateway {
         for vpc in &d.vpcs {
             detach(ctx, live, vpc).await?;
         }
-        delete_retrying(
+        ec2_delete!(
             ctx,
             live,
             "DeleteInternetGateway",
-            &["InvalidInternetGatewayID.NotFound"],
-            |ec2, id| ec2.delete_internet_gateway().internet_gateway_id(id).send(),
+            NO_GATEWAY,
+            delete_internet_gateway.internet_gateway_id
         )
         .await?;
         Ok(String::new())
@@ -444,10 +448,9 @@ pub struct SubnetLive {
 
 pub struct Subnet;
 
-impl Provider for Subnet {
-    type Spec = SubnetSpec;
-    type Live = SubnetLive;
+const NO_SUBNET: &[&str] = &["InvalidSubnetID.NotFound"];
 
+impl Provider for Subnet {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c.ec2.describe_subnets().filters(owned_filter(plan));
         let subnets = all_items!(req, "DescribeSubnets", "")?;
@@ -478,26 +481,23 @@ impl Provider for Subnet {
                 }
             }
         }
-        Ok(record(
-            plan,
-            subnets.iter().map(|s| {
-                let id = s.subnet_id().unwrap_or_default();
-                let zone = s.availability_zone().unwrap_or_default();
-                let live = Live::new(
-                    id,
-                    attr_map([("id", Some(id)), ("availability_zone", Some(zone))]),
-                    SubnetLive {
-                        vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-                        cidr: s.cidr_block().unwrap_or_default().to_string(),
-                        zone: zone.to_string(),
-                        zone_index: zones.iter().position(|z| z == zone).map(|i| i as i64),
-                        map_public_ip: s.map_public_ip_on_launch().unwrap_or(false),
-                        association: assoc.get(id).cloned(),
-                    },
-                );
-                (ec2_tags(s.tags()), live)
-            }),
-        ))
+        Ok(record(plan, &subnets, |s| {
+            let id = s.subnet_id().unwrap_or_default();
+            let zone = s.availability_zone().unwrap_or_default();
+            let live = Live::new(
+                id,
+                attr_map([("id", Some(id)), ("availability_zone", Some(zone))]),
+                SubnetLive {
+                    vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+                    cidr: s.cidr_block().unwrap_or_default().to_string(),
+                    zone: zone.to_string(),
+                    zone_index: zones.iter().position(|z| z == zone).map(|i| i as i64),
+                    map_public_ip: s.map_public_ip_on_launch().unwrap_or(false),
+                    association: assoc.get(id).cloned(),
+                },
+            );
+            (s.tags(), live)
+        }))
     }
 
     fn compare(spec: &SubnetSpec, Have { d, .. }: Have<'_, SubnetLive>, cx: &Cmp) -> Action {
@@ -552,15 +552,12 @@ impl Provider for Subnet {
             (None, Some(i)) => Some(nth_zone(&ctx.clients, i).await?),
             (None, None) => None,
         };
-        let out = ec2
+        let req = ec2
             .create_subnet()
             .vpc_id(v.text(&spec.vpc_id)?)
             .cidr_block(v.text(&spec.cidr_block)?)
-            .set_availability_zone(zone)
-            .tag_specifications(tag_spec(ResourceType::Subnet, r))
-            .send()
-            .or_fail("CreateSubnet", &r.name)
-            .await?;
+            .set_availability_zone(zone);
+        let out = ec2_create!(req, Subnet, "CreateSubnet", r);
         let s = out
             .subnet()
             .ok_or_else(|| anyhow!("CreateSubnet: no subnet in the response"))?;
@@ -603,12 +600,12 @@ impl Provider for Subnet {
     }
 
     async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, SubnetLive>) -> Result<String> {
-        delete_retrying(
+        ec2_delete!(
             ctx,
             live,
             "DeleteSubnet",
-            &["InvalidSubnetID.NotFound"],
-            |ec2, id| ec2.delete_subnet().subnet_id(id).send(),
+            NO_SUBNET,
+            delete_subnet.subnet_id
         )
         .await?;
         Ok(String::new())

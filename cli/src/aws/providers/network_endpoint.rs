@@ -8,11 +8,11 @@ use detscript_engine::kinds::VpcEndpointSpec;
 use detscript_engine::kinds::vpc::service_name;
 
 use super::network::{
-    OrFail, compare_ids, ec2_create, ec2_tags, known_now, owned_filter, record, wait_ec2,
+    OrFail, by_id, compare_ids, ec2_create, id_attrs, known_now, owned_filter, record, wait_ec2,
 };
-use super::{AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, set_of};
+use super::{AttrMap, Cmp, Del, Have, Provider, Want, all_items, found, set_of};
 use crate::aws::diff::Action;
-use crate::aws::discover::{Live, State};
+use crate::aws::discover::State;
 use crate::aws::{Clients, Ctx};
 
 // ---- vpc_endpoint ----
@@ -30,9 +30,6 @@ const ENDPOINT_GONE: &[&str] = &["deleted", "deleting", "failed", "rejected", "e
 const NO_ENDPOINT: &[&str] = &["InvalidVpcEndpointId.NotFound"];
 
 impl Provider for VpcEndpoint {
-    type Spec = VpcEndpointSpec;
-    type Live = EndpointLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c.ec2.describe_vpc_endpoints().filters(owned_filter(plan));
         let eps = all_items!(req, "DescribeVpcEndpoints", "")?;
@@ -40,22 +37,15 @@ impl Provider for VpcEndpoint {
             let state = e.state().map(|s| s.as_str().to_ascii_lowercase());
             !state.is_some_and(|s| ENDPOINT_GONE.contains(&s.as_str()))
         });
-        Ok(record(
-            plan,
-            live_ones.map(|e| {
-                let id = e.vpc_endpoint_id().unwrap_or_default();
-                let live = Live::new(
-                    id,
-                    attr_map([("id", Some(id))]),
-                    EndpointLive {
-                        vpc_id: e.vpc_id().unwrap_or_default().to_string(),
-                        service: e.service_name().unwrap_or_default().to_string(),
-                        route_tables: e.route_table_ids().to_vec(),
-                    },
-                );
-                (ec2_tags(e.tags()), live)
-            }),
-        ))
+        Ok(record(plan, live_ones, |e| {
+            let live = EndpointLive {
+                vpc_id: e.vpc_id().unwrap_or_default().to_string(),
+                service: e.service_name().unwrap_or_default().to_string(),
+                route_tables: e.route_table_ids().to_vec(),
+            };
+            let id = e.vpc_endpoint_id().unwrap_or_default();
+            (e.tags(), by_id(id, live))
+        }))
     }
 
     fn compare(spec: &VpcEndpointSpec, Have { d, .. }: Have<'_, EndpointLive>, cx: &Cmp) -> Action {
@@ -91,7 +81,7 @@ impl Provider for VpcEndpoint {
             r,
             vpc_endpoint.vpc_endpoint_id
         );
-        Ok(attr_map([("id", Some(id.as_str()))]))
+        Ok(id_attrs(&id))
     }
 
     async fn update(

@@ -2,16 +2,15 @@
 //! the master) and DB subnet groups.
 
 use anyhow::{Result, anyhow, bail};
-use aws_sdk_ec2::types::{DomainType, ResourceType};
+use aws_sdk_ec2::types::DomainType;
 use detscript_engine::kinds::route_table::RouteTarget;
 use detscript_engine::kinds::{DbSubnetGroupSpec, ElasticIpSpec, NatGatewaySpec, RouteTableSpec};
 use detscript_engine::{Kind, Plan};
 
 use super::network::{
-    OrFail, compare_ids, delete_retrying, ec2_create, ec2_tags, known_now, owned_filter, record,
-    wait_ec2,
+    OrFail, by_id, compare_ids, ec2_create, ec2_delete, ec2_tags, id_attrs, known_now,
+    owned_filter, record, wait_ec2,
 };
-use super::sg::tag_spec;
 use super::{
     AttrMap, Cmp, Del, Have, Provider, Want, all_items, attr_map, found, owned_by, planned,
     sdk_tags, tag_map, update_or_noop,
@@ -39,6 +38,8 @@ pub struct RouteTableLive {
 
 pub struct RouteTable;
 
+const NO_TABLE: &[&str] = &["InvalidRouteTableID.NotFound"];
+
 /// The routes a spec asks for with the values known now (None while a target is unknown).
 fn wanted_routes(spec: &RouteTableSpec, cx: &Cmp) -> Option<Vec<LiveRoute>> {
     spec.routes
@@ -53,39 +54,29 @@ fn wanted_routes(spec: &RouteTableSpec, cx: &Cmp) -> Option<Vec<LiveRoute>> {
 }
 
 impl Provider for RouteTable {
-    type Spec = RouteTableSpec;
-    type Live = RouteTableLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let req = c.ec2.describe_route_tables().filters(owned_filter(plan));
         let tables = all_items!(req, "DescribeRouteTables", "")?;
-        Ok(record(
-            plan,
-            tables.iter().map(|t| {
-                let id = t.route_table_id().unwrap_or_default();
-                let routes = t
-                    .routes()
-                    .iter()
-                    .filter_map(|r| {
-                        let target = r.nat_gateway_id().or(r.gateway_id())?;
-                        let destination = r.destination_cidr_block()?.to_string();
-                        (target != "local" && !target.starts_with("vpce-")).then(|| LiveRoute {
-                            destination,
-                            target: target.to_string(),
-                        })
+        Ok(record(plan, &tables, |t| {
+            let routes = t
+                .routes()
+                .iter()
+                .filter_map(|r| {
+                    let target = r.nat_gateway_id().or(r.gateway_id())?;
+                    let destination = r.destination_cidr_block()?.to_string();
+                    (target != "local" && !target.starts_with("vpce-")).then(|| LiveRoute {
+                        destination,
+                        target: target.to_string(),
                     })
-                    .collect();
-                let live = Live::new(
-                    id,
-                    attr_map([("id", Some(id))]),
-                    RouteTableLive {
-                        vpc_id: t.vpc_id().unwrap_or_default().to_string(),
-                        routes,
-                    },
-                );
-                (ec2_tags(t.tags()), live)
-            }),
-        ))
+                })
+                .collect();
+            let live = RouteTableLive {
+                vpc_id: t.vpc_id().unwrap_or_default().to_string(),
+                routes,
+            };
+            let id = t.route_table_id().unwrap_or_default();
+            (t.tags(), by_id(id, live))
+        }))
     }
 
     fn compare(
@@ -138,7 +129,7 @@ impl Provider for RouteTable {
             )
             .await?;
         }
-        Ok(attr_map([("id", Some(id.as_str()))]))
+        Ok(id_attrs(&id))
     }
 
     async fn update(
@@ -181,12 +172,7 @@ impl Provider for RouteTable {
             .route_table_ids(&id)
             .send()
             .await;
-        let tables = found(
-            res,
-            &["InvalidRouteTableID.NotFound"],
-            "DescribeRouteTables",
-            &id,
-        )?;
+        let tables = found(res, NO_TABLE, "DescribeRouteTables", &id)?;
         let assocs = tables
             .iter()
             .flat_map(|o| o.route_tables())
@@ -206,12 +192,12 @@ impl Provider for RouteTable {
                 )?;
             }
         }
-        delete_retrying(
+        ec2_delete!(
             ctx,
             live,
             "DeleteRouteTable",
-            &["InvalidRouteTableID.NotFound"],
-            |ec2, id| ec2.delete_route_table().route_table_id(id).send(),
+            NO_TABLE,
+            delete_route_table.route_table_id
         )
         .await?;
         Ok(String::new())
@@ -269,9 +255,6 @@ fn nat_state(n: &aws_sdk_ec2::types::NatGateway) -> String {
 }
 
 impl Provider for NatGateway {
-    type Spec = NatGatewaySpec;
-    type Live = NatLive;
-
     /// Every NAT gateway, kept when its tags say it is ours (not all emulators filter NAT
     /// gateways by tag).
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
@@ -280,26 +263,19 @@ impl Provider for NatGateway {
         let ours = nats.iter().filter(|n| {
             !NAT_GONE.contains(&nat_state(n).as_str()) && owned_by(&ec2_tags(n.tags()), dep)
         });
-        Ok(record(
-            plan,
-            ours.map(|n| {
-                let id = n.nat_gateway_id().unwrap_or_default();
-                let allocation = n
-                    .nat_gateway_addresses()
-                    .first()
-                    .and_then(|a| a.allocation_id())
-                    .unwrap_or_default();
-                let live = Live::new(
-                    id,
-                    attr_map([("id", Some(id))]),
-                    NatLive {
-                        subnet_id: n.subnet_id().unwrap_or_default().to_string(),
-                        allocation_id: allocation.to_string(),
-                    },
-                );
-                (ec2_tags(n.tags()), live)
-            }),
-        ))
+        Ok(record(plan, ours, |n| {
+            let allocation = n
+                .nat_gateway_addresses()
+                .first()
+                .and_then(|a| a.allocation_id())
+                .unwrap_or_default();
+            let live = NatLive {
+                subnet_id: n.subnet_id().unwrap_or_default().to_string(),
+                allocation_id: allocation.to_string(),
+            };
+            let id = n.nat_gateway_id().unwrap_or_default();
+            (n.tags(), by_id(id, live))
+        }))
     }
 
     fn compare(spec: &NatGatewaySpec, Have { d, .. }: Have<'_, NatLive>, cx: &Cmp) -> Action {
@@ -333,7 +309,7 @@ impl Provider for NatGateway {
         ctx.ui
             .resource(&r.id, "waiting", None, &format!("{id} to be available"));
         wait_nat(ctx, &id, "available").await?;
-        Ok(attr_map([("id", Some(id.as_str()))]))
+        Ok(id_attrs(&id))
     }
 
     /// Deletes it and waits until it is gone (its subnet and Elastic IP are free only then).
@@ -373,6 +349,8 @@ pub struct EipLive {
 
 pub struct ElasticIp;
 
+const NO_ADDRESS: &[&str] = &["InvalidAllocationID.NotFound"];
+
 fn eip_attrs(allocation: &str, ip: Option<&str>) -> AttrMap {
     attr_map([
         ("id", Some(allocation)),
@@ -382,9 +360,6 @@ fn eip_attrs(allocation: &str, ip: Option<&str>) -> AttrMap {
 }
 
 impl Provider for ElasticIp {
-    type Spec = ElasticIpSpec;
-    type Live = EipLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let out = c
             .ec2
@@ -393,21 +368,18 @@ impl Provider for ElasticIp {
             .send()
             .or_fail("DescribeAddresses", "")
             .await?;
-        Ok(record(
-            plan,
-            out.addresses().iter().map(|a| {
-                let alloc = a.allocation_id().unwrap_or_default();
-                let live = Live::new(
-                    alloc,
-                    eip_attrs(alloc, a.public_ip()),
-                    EipLive {
-                        instance_id: a.instance_id().map(str::to_string),
-                        association_id: a.association_id().map(str::to_string),
-                    },
-                );
-                (ec2_tags(a.tags()), live)
-            }),
-        ))
+        Ok(record(plan, out.addresses(), |a| {
+            let alloc = a.allocation_id().unwrap_or_default();
+            let live = Live::new(
+                alloc,
+                eip_attrs(alloc, a.public_ip()),
+                EipLive {
+                    instance_id: a.instance_id().map(str::to_string),
+                    association_id: a.association_id().map(str::to_string),
+                },
+            );
+            (a.tags(), live)
+        }))
     }
 
     fn compare(spec: &ElasticIpSpec, Have { d, .. }: Have<'_, EipLive>, cx: &Cmp) -> Action {
@@ -430,15 +402,8 @@ impl Provider for ElasticIp {
     }
 
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, ElasticIpSpec>) -> Result<AttrMap> {
-        let out = ctx
-            .clients
-            .ec2
-            .allocate_address()
-            .domain(DomainType::Vpc)
-            .tag_specifications(tag_spec(ResourceType::ElasticIp, r))
-            .send()
-            .or_fail("AllocateAddress", &r.name)
-            .await?;
+        let req = ctx.clients.ec2.allocate_address().domain(DomainType::Vpc);
+        let out = ec2_create!(req, ElasticIp, "AllocateAddress", r);
         let alloc = out
             .allocation_id()
             .ok_or_else(|| anyhow!("AllocateAddress: no allocation id in the response"))?;
@@ -471,12 +436,12 @@ impl Provider for ElasticIp {
                 a,
             )?;
         }
-        delete_retrying(
+        ec2_delete!(
             ctx,
             live,
             "ReleaseAddress",
-            &["InvalidAllocationID.NotFound"],
-            |ec2, alloc| ec2.release_address().allocation_id(alloc).send(),
+            NO_ADDRESS,
+            release_address.allocation_id
         )
         .await?;
         Ok(live
@@ -518,9 +483,6 @@ fn rds_tags(r: &detscript_engine::Resource) -> Vec<aws_sdk_rds::types::Tag> {
 }
 
 impl Provider for DbSubnetGroup {
-    type Spec = DbSubnetGroupSpec;
-    type Live = DbSubnetGroupLive;
-
     /// The groups named as planned or with the deployment's prefix, with their tags.
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let groups = all_items!(

@@ -56,13 +56,15 @@ fn rds_tags(r: &Resource) -> Vec<Tag> {
 }
 
 /// The new password and its version tag, when the password's secret has a version the
-/// database was not given (rotated): ModifyDB* sets it, AddTagsToResource records it.
+/// database was not given (rotated): ModifyDB* sets it, AddTagsToResource records it. None
+/// for a database without settings of its own (a cluster's writer).
 async fn rotated_password(
     ctx: &Ctx,
     v: &super::Vals<'_>,
-    db: &DbSettings,
+    db: Option<&DbSettings>,
     live_version: Option<&str>,
 ) -> Result<Option<(String, Vec<Tag>)>> {
+    let Some(db) = db else { return Ok(None) };
     let tags = secret::with_password_version(Vec::new(), v, &db.master_password, rds_tag);
     let changed = tags.first().and_then(|t| t.value()) != live_version && !tags.is_empty();
     if !changed {
@@ -74,8 +76,22 @@ async fn rotated_password(
     )))
 }
 
-async fn tag_database(ctx: &Ctx, arn: Option<&String>, tags: Vec<Tag>) -> Result<()> {
-    let Some(arn) = arn else { return Ok(()) };
+/// After a ModifyDB* request: records the version of the password it set (`tags`, when
+/// rotated) on the database, then waits until it is available.
+async fn modified(
+    ctx: &Ctx,
+    rid: &str,
+    live: &Live,
+    tags: Option<Vec<Tag>>,
+    db: DbTarget,
+) -> Result<AttrMap> {
+    if let (Some(arn), Some(tags)) = (live.attrs.get("arn"), tags) {
+        tag_database(ctx, arn, tags).await?;
+    }
+    wait_available(ctx, rid, &db).await
+}
+
+async fn tag_database(ctx: &Ctx, arn: &str, tags: Vec<Tag>) -> Result<()> {
     ctx.clients
         .rds
         .add_tags_to_resource()
@@ -181,28 +197,6 @@ impl DbInstanceLive {
             cluster: i.db_cluster_identifier().map(str::to_string),
         }
     }
-}
-
-async fn describe_cluster(c: &Clients, id: &str) -> Result<Option<DbCluster>> {
-    let res = c
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(id)
-        .send()
-        .await;
-    Ok(found(res, CLUSTER_GONE, "DescribeDBClusters", id)?
-        .and_then(|o| o.db_clusters().first().cloned()))
-}
-
-async fn describe_instance(c: &Clients, id: &str) -> Result<Option<DbInstance>> {
-    let res = c
-        .rds
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await;
-    Ok(found(res, INSTANCE_GONE, "DescribeDBInstances", id)?
-        .and_then(|o| o.db_instances().first().cloned()))
 }
 
 /// Waits for the database to be available. Its endpoint is published to the executor as soon
@@ -311,12 +305,51 @@ impl DbTarget {
     async fn describe(&self, c: &Clients) -> Result<Option<(AttrMap, Option<String>)>> {
         let status = |s: Option<&str>| s.map(str::to_string);
         Ok(match self {
-            DbTarget::Cluster(id) => describe_cluster(c, id)
-                .await?
-                .map(|cl| (cluster_attrs(&cl), status(cl.status()))),
-            DbTarget::Instance(id) => describe_instance(c, id)
-                .await?
-                .map(|i| (instance_attrs(&i), status(i.db_instance_status()))),
+            DbTarget::Cluster(id) => {
+                let res = c.rds.describe_db_clusters().db_cluster_identifier(id);
+                found(res.send().await, CLUSTER_GONE, "DescribeDBClusters", id)?
+                    .and_then(|o| o.db_clusters().first().cloned())
+                    .map(|cl| (cluster_attrs(&cl), status(cl.status())))
+            }
+            DbTarget::Instance(id) => {
+                let res = c.rds.describe_db_instances().db_instance_identifier(id);
+                found(res.send().await, INSTANCE_GONE, "DescribeDBInstances", id)?
+                    .and_then(|o| o.db_instances().first().cloned())
+                    .map(|i| (instance_attrs(&i), status(i.db_instance_status())))
+            }
+        })
+    }
+
+    /// Deletes it, with the final snapshot `snap` (none when None), and waits until it is
+    /// gone. Returns the note for the report: the snapshot's name, else `no_snapshot`.
+    async fn delete(&self, ctx: &Ctx, snap: Option<String>, no_snapshot: &str) -> Result<String> {
+        let rds = &ctx.clients.rds;
+        // DeleteDBCluster and DeleteDBInstance take the same snapshot fields (their builders
+        // are different types); true when the request found the database.
+        macro_rules! send {
+            ($req:expr, $gone:expr, $op:literal, $id:expr) => {{
+                let req = $req.skip_final_snapshot(snap.is_none());
+                let res = req.set_final_db_snapshot_identifier(snap.clone()).send();
+                found(res.await, $gone, $op, $id)?.is_some()
+            }};
+        }
+        let existed = match self {
+            DbTarget::Cluster(id) => {
+                let req = rds.delete_db_cluster().db_cluster_identifier(id);
+                send!(req, CLUSTER_GONE, "DeleteDBCluster", id)
+            }
+            DbTarget::Instance(id) => {
+                let req = rds.delete_db_instance().db_instance_identifier(id);
+                send!(req, INSTANCE_GONE, "DeleteDBInstance", id)
+            }
+        };
+        if !existed {
+            return Ok("already gone".into());
+        }
+        wait_deleted(ctx, self).await?;
+        Ok(match snap {
+            Some(s) => format!("final snapshot {s}"),
+            None => no_snapshot.to_string(),
         })
     }
 }
@@ -391,6 +424,23 @@ pub async fn snapshot(ctx: &Ctx, db: &DbTarget, snap: &str, note: &str) -> Resul
     .await
 }
 
+/// Sets what [`DbSettings`] hold on a CreateDBCluster or CreateDBInstance request (`$req`):
+/// their builders are different types with the same fields, but for the database name's
+/// (`$database_name`).
+macro_rules! with_settings {
+    ($req:expr, $ctx:expr, $v:expr, $db:expr, $database_name:ident) => {{
+        let (v, db): (&super::Vals, &DbSettings) = ($v, $db);
+        $req.set_engine_version(v.opt(db.engine_version.as_ref())?)
+            .master_username(v.text(&db.master_username)?)
+            .master_user_password(secret::password($ctx, v, &db.master_password).await?)
+            .$database_name(v.text(&db.database_name)?)
+            .port(db.port as i32)
+            .storage_encrypted(db.storage_encrypted)
+            .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
+            .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?)
+    }};
+}
+
 fn vpc_groups(db: &DbSettings) -> &[Tmpl] {
     db.vpc_security_group_ids.as_deref().unwrap_or_default()
 }
@@ -400,9 +450,6 @@ fn engine_changed(want: &str, have: &str) -> Option<Action> {
 }
 
 impl Provider for RdsCluster {
-    type Spec = RdsClusterSpec;
-    type Live = ClusterLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
         let found = all.iter().map(|cl| {
@@ -469,28 +516,19 @@ impl Provider for RdsCluster {
     async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let db = &spec.db;
-        let res = ctx
+        let req = ctx
             .clients
             .rds
             .create_db_cluster()
             .db_cluster_identifier(&id)
             .engine(&spec.engine)
-            .set_engine_version(v.opt(db.engine_version.as_ref())?)
-            .master_username(v.text(&db.master_username)?)
-            .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
-            .database_name(v.text(&db.database_name)?)
-            .port(db.port as i32)
-            .storage_encrypted(db.storage_encrypted)
-            .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
-            .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?)
             .set_tags(Some(secret::with_password_version(
                 rds_tags(r),
                 &v,
                 &db.master_password,
                 rds_tag,
-            )))
-            .send()
-            .await;
+            )));
+        let res = with_settings!(req, ctx, &v, db, database_name).send().await;
         let created = found(
             res,
             &["DBClusterAlreadyExistsFault"],
@@ -507,52 +545,34 @@ impl Provider for RdsCluster {
         Have { live, d: l }: Have<'_, ClusterLive>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
-        let rotated = rotated_password(ctx, &v, &spec.db, l.db.password_version.as_deref()).await?;
+        let version = l.db.password_version.as_deref();
+        let (password, tags) = rotated_password(ctx, &v, Some(&spec.db), version)
+            .await?
+            .unzip();
         ctx.clients
             .rds
             .modify_db_cluster()
             .db_cluster_identifier(&id)
             .set_vpc_security_group_ids(Some(v.list(vpc_groups(&spec.db))?))
             .set_engine_version(v.opt(spec.db.engine_version.as_ref())?)
-            .set_master_user_password(rotated.as_ref().map(|(pw, _)| pw.clone()))
+            .set_master_user_password(password)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| aws_err("ModifyDBCluster", &id, e))?;
-        if let Some((_, tags)) = rotated {
-            tag_database(ctx, live.attrs.get("arn"), tags).await?;
-        }
-        wait_available(ctx, &r.id, &DbTarget::Cluster(id)).await
+        modified(ctx, &r.id, live, tags, DbTarget::Cluster(id)).await
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
     async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, ClusterLive>) -> Result<String> {
-        let id = live.name.as_str();
-        let snap = final_snapshot(id, opts.skip_final_snapshot);
-        let res = ctx
-            .clients
-            .rds
-            .delete_db_cluster()
-            .db_cluster_identifier(id)
-            .skip_final_snapshot(snap.is_none())
-            .set_final_db_snapshot_identifier(snap.clone())
-            .send()
-            .await;
-        if found(res, CLUSTER_GONE, "DeleteDBCluster", id)?.is_none() {
-            return Ok("already gone".into());
-        }
-        wait_deleted(ctx, &DbTarget::Cluster(id.to_string())).await?;
-        Ok(match snap {
-            Some(s) => format!("final snapshot {s}"),
-            None => "no final snapshot (--skip-final-snapshot)".to_string(),
-        })
+        let snap = final_snapshot(&live.name, opts.skip_final_snapshot);
+        let db = DbTarget::Cluster(live.name.clone());
+        db.delete(ctx, snap, "no final snapshot (--skip-final-snapshot)")
+            .await
     }
 }
 
 impl Provider for RdsInstance {
-    type Spec = RdsInstanceSpec;
-    type Live = DbInstanceLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
         let found = all.iter().map(|i| {
@@ -628,16 +648,8 @@ impl Provider for RdsInstance {
         if let Some(cluster) = &spec.cluster {
             req = req.db_cluster_identifier(v.text(&Tmpl::reference(cluster.clone()))?);
         } else if let Some(db) = &spec.db {
-            req = req
-                .set_engine_version(v.opt(db.engine_version.as_ref())?)
-                .master_username(v.text(&db.master_username)?)
-                .master_user_password(super::secret::password(ctx, &v, &db.master_password).await?)
-                .db_name(v.text(&db.database_name)?)
-                .port(db.port as i32)
-                .storage_encrypted(db.storage_encrypted)
-                .set_allocated_storage(spec.allocated_storage_gb.map(|p| p as i32))
-                .set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?))
-                .set_db_subnet_group_name(v.opt(db.db_subnet_group_name.as_ref())?);
+            let storage = spec.allocated_storage_gb.map(|p| p as i32);
+            req = with_settings!(req, ctx, &v, db, db_name).set_allocated_storage(storage);
         }
         let created = found(
             req.send().await,
@@ -655,51 +667,33 @@ impl Provider for RdsInstance {
         Want { r, spec, v }: Want<'_, RdsInstanceSpec>,
         Have { live, d: l }: Have<'_, DbInstanceLive>,
     ) -> Result<AttrMap> {
-        let id = live.name.clone();
-        let mut rotated = None;
-        if let (None, Some(db)) = (&spec.cluster, &spec.db) {
-            rotated = rotated_password(ctx, &v, db, l.db.password_version.as_deref()).await?;
-        }
+        // A standalone instance's settings (a cluster's writer has the cluster's).
+        let own = spec.db.as_ref().filter(|_| spec.cluster.is_none());
+        let version = l.db.password_version.as_deref();
+        let (password, tags) = rotated_password(ctx, &v, own, version).await?.unzip();
         let mut req = ctx
             .clients
             .rds
             .modify_db_instance()
-            .db_instance_identifier(&id)
+            .db_instance_identifier(&live.name)
             .db_instance_class(v.text(&spec.instance_class)?)
             .apply_immediately(true);
-        if let (None, Some(db)) = (&spec.cluster, &spec.db) {
+        if let Some(db) = own {
             req = req.set_vpc_security_group_ids(Some(v.list(vpc_groups(db))?));
         }
-        req.set_master_user_password(rotated.as_ref().map(|(pw, _)| pw.clone()))
+        req.set_master_user_password(password)
             .send()
             .await
-            .map_err(|e| aws_err("ModifyDBInstance", &id, e))?;
-        if let Some((_, tags)) = rotated {
-            tag_database(ctx, live.attrs.get("arn"), tags).await?;
-        }
-        wait_available(ctx, &r.id, &DbTarget::Instance(id)).await
+            .map_err(|e| aws_err("ModifyDBInstance", &live.name, e))?;
+        let db = DbTarget::Instance(live.name.clone());
+        modified(ctx, &r.id, live, tags, db).await
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
     async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, DbInstanceLive>) -> Result<String> {
-        let id = live.name.as_str();
         // An Aurora writer has no snapshot of its own (the cluster's is taken).
-        let snap = final_snapshot(id, d.cluster.is_some() || opts.skip_final_snapshot);
-        let res = ctx
-            .clients
-            .rds
-            .delete_db_instance()
-            .db_instance_identifier(id)
-            .skip_final_snapshot(snap.is_none())
-            .set_final_db_snapshot_identifier(snap.clone())
-            .send()
-            .await;
-        if found(res, INSTANCE_GONE, "DeleteDBInstance", id)?.is_none() {
-            return Ok("already gone".into());
-        }
-        wait_deleted(ctx, &DbTarget::Instance(id.to_string())).await?;
-        Ok(snap
-            .map(|s| format!("final snapshot {s}"))
-            .unwrap_or_default())
+        let snap = final_snapshot(&live.name, d.cluster.is_some() || opts.skip_final_snapshot);
+        let db = DbTarget::Instance(live.name.clone());
+        db.delete(ctx, snap, "").await
     }
 }

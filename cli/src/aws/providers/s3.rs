@@ -54,9 +54,6 @@ fn attrs(region: &str, name: &str) -> AttrMap {
 }
 
 impl Provider for S3Bucket {
-    type Spec = S3BucketSpec;
-    type Live = BucketLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.as_str();
         let mut st = State::default();

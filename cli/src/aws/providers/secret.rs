@@ -144,9 +144,6 @@ pub async fn password(ctx: &Ctx, v: &Vals<'_>, t: &Tmpl) -> Result<String> {
 }
 
 impl Provider for SecretsmanagerSecret {
-    type Spec = SecretSpec;
-    type Live = SecretLive;
-
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let dep = plan.deployment.name.clone();
         let by_tag = Filter::builder()

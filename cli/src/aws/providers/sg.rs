@@ -179,9 +179,6 @@ pub async fn default_vpc(c: &Clients) -> Result<Option<String>> {
 }
 
 impl Provider for SecurityGroup {
-    type Spec = SecurityGroupSpec;
-    type Live = GroupLive;
-
     /// Groups by tag and by planned name, and every rule of the owned groups. One
     /// DescribeSecurityGroups: every group this deployment makes is named `<deployment>-...`,
     /// so the name pattern finds the owned groups and the same-named ones together.
@@ -395,9 +392,6 @@ pub fn is_dependency_violation(code: Option<&str>) -> bool {
 }
 
 impl Provider for SecurityGroupRule {
-    type Spec = SecurityGroupRuleSpec;
-    type Live = LiveRule;
-
     /// Rules are read with their groups ([`SecurityGroup::discover`]).
     async fn discover(_: &Clients, _: &Plan) -> Result<State> {
         Ok(State::default())
