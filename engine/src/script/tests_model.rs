@@ -242,3 +242,60 @@ fn tags_are_templates_and_never_leak_markers() {
             .contains("team=(unset parameter: team)")
     );
 }
+
+/// finalize keeps a spec's typed form when it has no reference to rewrite, and takes the
+/// others through their JSON: both ways give the same plan, JSON and text, for every example
+/// script (with its parameters unset and set).
+#[test]
+fn specs_plan_the_same_kept_or_rewritten() {
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+
+    use super::finalize::ALWAYS_REWRITE;
+    use crate::MapLoader;
+
+    let lib = BTreeMap::from([(
+        "lib/pools.rhai".to_string(),
+        include_str!("../../../scripts/lib/pools.rhai").to_string(),
+    )]);
+    let scripts = [
+        ("deploy", include_str!("../../../scripts/deploy.rhai")),
+        (
+            "production",
+            include_str!("../../../scripts/production.rhai"),
+        ),
+        ("secure", include_str!("../../../scripts/secure.rhai")),
+        ("two-pools", include_str!("../../../scripts/two-pools.rhai")),
+        (
+            "aux-compute",
+            include_str!("../../../scripts/aux-compute.rhai"),
+        ),
+        ("model", SRC),
+    ];
+    for (name, src) in scripts {
+        for with_params in [false, true] {
+            let file = format!("scripts/{name}.rhai");
+            let plans = [false, true].map(|slow| {
+                ALWAYS_REWRITE.with(|c| c.set(slow));
+                let mut req = CompileRequest {
+                    loader: Rc::new(MapLoader(lib.clone())),
+                    ..CompileRequest::new(&file, src, Mode::Preview)
+                };
+                if with_params {
+                    req = req.param("keypair", ParamInput::Text("k".into()));
+                    let secret = if name == "model" { "pw" } else { "db_password" };
+                    req = req.param(secret, ParamInput::Text("pw-1".into()));
+                }
+                let compiled = compile(&req);
+                ALWAYS_REWRITE.with(|c| c.set(false));
+                let plan = match compiled {
+                    Ok(c) => c.plan,
+                    Err(f) => panic!("{name}: {:#?}", f.diagnostics),
+                };
+                (plan.to_json(), plan.render_text())
+            });
+            assert!(plans[0].0.contains("\"resources\""), "{name}");
+            assert_eq!(plans[0], plans[1], "{name}, parameters set: {with_params}");
+        }
+    }
+}

@@ -260,7 +260,7 @@ fn build_resources(
                 };
                 dependencies(&id, &strings, &ids, &writers)
             })
-            .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get());
+            .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get() && !always_rewrite());
         // A spec taken the slow way is looked at again for SSM parameters.
         let (spec, deps) = match (spec, plain) {
             (Some(spec), Some((deps, _))) => (spec, deps),
@@ -318,6 +318,22 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
         });
     }
     resources
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Set by a test to take every spec the slow way, and compare the plans of both ways.
+    pub(crate) static ALWAYS_REWRITE: Cell<bool> = const { Cell::new(false) };
+}
+
+#[cfg(test)]
+fn always_rewrite() -> bool {
+    ALWAYS_REWRITE.with(Cell::get)
+}
+
+#[cfg(not(test))]
+fn always_rewrite() -> bool {
+    false
 }
 
 /// The slow way of [`build_resources`]: a spec whose references are rewritten (a database
