@@ -34,7 +34,7 @@ const LOAD_RUNS = 5;
 // pkg/cfn/ has), or rustup's
 // prebuilt std (not measured on the development machine, which has no rustup wasm32
 // target: a looser budget).
-const WASM_GZIP_BUDGET = { 'build-std': 536 * 1024, rustup: 740 * 1024 };
+const WASM_GZIP_BUDGET = { 'build-std': 540 * 1024, rustup: 740 * 1024 };
 
 let server; // { url, close? }
 let browser;
