@@ -8,6 +8,17 @@
 use serde::ser::{self, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Serializer methods that serialize their content as it is (options, newtypes): one
+/// definition for the serializers of this module and [`crate::kinds`]'s string visitor.
+macro_rules! through {
+    ($($f:ident($($arg:ty),*)),*) => {
+        $(fn $f<T: Serialize + ?Sized>(self, $(_: $arg,)* v: &T) -> Result<(), Error> {
+            v.serialize(self)
+        })*
+    };
+}
+pub(crate) use through;
+
 /// Where the compact document goes: the hash, and the pretty text if wanted.
 pub(crate) struct Sink {
     hash: Sha256,
@@ -380,13 +391,7 @@ impl ser::Serializer for Key<'_> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
         scalar(self.0, v)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        v.serialize(self)
-    }
+    through!(serialize_newtype_struct(&'static str));
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -470,22 +475,13 @@ impl<'a> ser::Serializer for Compact<'a> {
     fn serialize_unit(self) -> Result<(), Error> {
         self.serialize_none()
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
-        v.serialize(self)
-    }
     fn serialize_unit_struct(self, _: &'static str) -> Result<(), Error> {
         self.serialize_none()
     }
     fn serialize_unit_variant(self, _: &'static str, _: u32, v: &'static str) -> Result<(), Error> {
         scalar(self.out, v)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        v.serialize(self)
-    }
+    through!(serialize_some(), serialize_newtype_struct(&'static str));
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,

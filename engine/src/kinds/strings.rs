@@ -5,7 +5,7 @@
 
 use serde::ser::{self, Serialize};
 
-use crate::canon::Error;
+use crate::canon::{Error, through};
 
 /// A serializer passing each string to `f`; text made by `Display` (references, templates)
 /// is formatted into `buf`.
@@ -27,15 +27,6 @@ impl<F: FnMut(&str) + ?Sized> Visit<'_, F> {
 macro_rules! skip {
     ($($f:ident: $t:ty),*) => {
         $(fn $f(self, _: $t) -> Result<(), Error> { Ok(()) })*
-    };
-}
-
-/// Options and newtypes: their content.
-macro_rules! through {
-    ($($f:ident($($arg:ty),*)),*) => {
-        $(fn $f<T: Serialize + ?Sized>(self, $(_: $arg,)* v: &T) -> Result<(), Error> {
-            v.serialize(self)
-        })*
     };
 }
 
