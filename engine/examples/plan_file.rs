@@ -32,4 +32,6 @@ fn main() {
         .lock()
         .write_all(text.as_bytes())
         .expect("stdout");
+    // As `detscript plan` does: the plan is not freed block by block before exit.
+    std::mem::forget(compiled);
 }
