@@ -267,7 +267,7 @@ macro_rules! kinds {
 
             fn spec_from(self, v: Value) -> Result<Spec, serde_json::Error> {
                 Ok(match self {
-                    $(Kind::$variant => Spec::$variant(serde_json::from_value(v)?),)*
+                    $(Kind::$variant => Spec::$variant(Box::new(serde_json::from_value(v)?)),)*
                 })
             }
         }
@@ -276,7 +276,7 @@ macro_rules! kinds {
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(untagged)]
         pub enum Spec {
-            $($variant($spec),)*
+            $($variant(Box<$spec>),)*
         }
 
         impl Spec {
@@ -334,7 +334,7 @@ macro_rules! kinds {
 
             impl From<$spec> for Spec {
                 fn from(s: $spec) -> Spec {
-                    Spec::$variant(s)
+                    Spec::$variant(Box::new(s))
                 }
             }
         )*

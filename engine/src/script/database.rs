@@ -445,7 +445,7 @@ pub(crate) fn materialize(
         });
         let cluster_id = placeholder.id.clone();
         let pos = placeholder.pos.clone();
-        let writer = Spec::RdsInstance(RdsInstanceSpec {
+        let writer = Spec::from(RdsInstanceSpec {
             identifier: String::new(),
             engine: db.engine.clone(),
             instance_class: class,

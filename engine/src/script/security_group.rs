@@ -60,7 +60,7 @@ fn port_range(
 
 /// A group's spec; its name is set when resources are named.
 pub(crate) fn group_spec(description: &str) -> Spec {
-    Spec::SecurityGroup(SecurityGroupSpec {
+    Spec::from(SecurityGroupSpec {
         group_name: String::new(),
         description: Tmpl::from_marked(description),
         vpc_id: None,

@@ -208,11 +208,11 @@ impl Provider for Vpc {
         let vpcs = all_items!(req, "DescribeVpcs", "")?;
         let mut st = record(plan, &vpcs, |v| (v.tags(), vpc_live(v)));
         for r in &plan.resources {
-            if let Spec::Vpc(VpcSpec {
-                existing_id: Some(id),
-                ..
-            }) = &r.spec
-            {
+            let existing = match &r.spec {
+                Spec::Vpc(spec) => spec.existing_id.as_ref(),
+                _ => None,
+            };
+            if let Some(id) = existing {
                 match describe_vpc(c, id).await? {
                     Some(v) => {
                         let live = Live {
