@@ -192,8 +192,12 @@ async fn clear_policies(ctx: &Ctx, name: &str) -> Result<()> {
         return Ok(());
     };
     delete_policies(ctx, name, out.policy_names()).await?;
-    let req = iam.list_attached_role_policies().role_name(name);
-    if let Ok(out) = req.send().await {
+    let res = iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await;
+    if let Some(out) = found(res, NO_ENTITY, "ListAttachedRolePolicies", name)? {
         let arns = out
             .attached_policies()
             .iter()
