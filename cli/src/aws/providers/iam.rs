@@ -184,6 +184,23 @@ where
     Ok(())
 }
 
+/// Takes the role out of every instance profile it is in now (best effort: the delete that
+/// follows says what is still in the way).
+async fn leave_profiles(ctx: &Ctx, name: &str) {
+    let iam = &ctx.clients.iam;
+    let req = iam.list_instance_profiles_for_role().role_name(name);
+    if let Ok(p) = req.send().await {
+        for prof in p.instance_profiles() {
+            let _ = iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(prof.instance_profile_name())
+                .role_name(name)
+                .send()
+                .await;
+        }
+    }
+}
+
 /// Lists the role's inline and managed policies now and removes them.
 async fn clear_policies(ctx: &Ctx, name: &str) -> Result<()> {
     let iam = &ctx.clients.iam;
@@ -383,21 +400,17 @@ impl Provider for IamRole {
     /// read (listed again only when DeleteRole finds more), then deletes the role.
     async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, RoleLive>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
-        let req = iam.list_instance_profiles_for_role().role_name(name);
-        if let Ok(p) = req.send().await {
-            for prof in p.instance_profiles() {
-                let _ = iam
-                    .remove_role_from_instance_profile()
-                    .instance_profile_name(prof.instance_profile_name())
-                    .role_name(name)
-                    .send()
-                    .await;
-            }
-        }
         delete_policies(ctx, name, d.inline.keys()).await?;
         attach(ctx, name, &d.managed.iter().cloned().collect(), false).await?;
         let send = || iam.delete_role().role_name(name).send();
-        delete_clearing("DeleteRole", name, send, clear_policies(ctx, name)).await?;
+        // Owned profiles are deleted before their role (the plan's order); a role still in
+        // another profile, or given policies since discovery, is a DeleteConflict: cleared
+        // from what IAM says now, then deleted again.
+        let clear = async {
+            leave_profiles(ctx, name).await;
+            clear_policies(ctx, name).await
+        };
+        delete_clearing("DeleteRole", name, send, clear).await?;
         Ok(String::new())
     }
 }
