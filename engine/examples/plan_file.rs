@@ -7,6 +7,9 @@ use std::io::Write as _;
 
 use detscript_engine::{CompileRequest, Mode, compile};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(file), Some(output)) = (args.get(1), args.get(2)) else {

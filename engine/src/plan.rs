@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::canon::{Pretty, Sink};
 
+use crate::FastMap;
 use crate::config::MasterConfig;
 use crate::diag::SourcePos;
 use crate::kinds::Spec;
@@ -269,21 +270,13 @@ impl Plan {
         secrets: Secrets,
     ) -> Result<Plan, Cycle> {
         let n = resources.len();
-        // (id, declaration index) in order: finds a dependency by id (the last declared of
-        // equal ids) and becomes the plan's index, without hashing or copying an id.
-        let mut sorted: Vec<(&str, usize)> = resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.id.as_str(), i))
-            .collect();
-        sorted.sort_unstable();
-        let pos = |id: &str| -> Option<usize> {
-            let after = sorted.partition_point(|&(k, _)| k <= id);
-            sorted[..after]
-                .last()
-                .filter(|(k, _)| *k == id)
-                .map(|&(_, i)| i)
-        };
+        // Declaration index by id (the last declared of equal ids), to find dependencies.
+        let mut by_name: FastMap<&str, usize> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
+        for (i, r) in resources.iter().enumerate() {
+            by_name.insert(&r.id, i);
+        }
+        let pos = |id: &str| by_name.get(id).copied();
         let mut indegree = vec![0usize; n];
         // Dependency edges (j, i): i depends on j.
         let mut edges: Vec<(usize, usize)> = Vec::with_capacity(n);
@@ -328,6 +321,14 @@ impl Plan {
                 sources: cycle.iter().map(|&i| resources[i].source.clone()).collect(),
             });
         }
+        drop(by_name);
+        // (id, declaration index) in order becomes the plan's index.
+        let mut sorted: Vec<(&str, usize)> = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.as_str(), i))
+            .collect();
+        sorted.sort_unstable();
         let mut by_id: Vec<usize> = sorted.into_iter().map(|(_, i)| i).collect();
         let mut rank = vec![0usize; n];
         for (k, &i) in order.iter().enumerate() {

@@ -93,7 +93,8 @@ pub(crate) struct State {
     pub mode: Option<Mode>,
     pub deployment: Option<deployment::DeploymentDecl>,
     pub decls: Vec<Decl>,
-    pub by_id: HashMap<String, usize>,
+    /// Index in `decls` by id (a database's placeholder id until `finalize` names its kind).
+    pub by_id: crate::FastMap<String, usize>,
     pub params: ParamState,
     pub warnings: Vec<Diagnostic>,
     /// Errors found after the script ran (unknown parameters).
@@ -332,7 +333,7 @@ pub(crate) fn engine(
         }
     });
     engine
-        .set_max_strings_interned(256)
+        .set_max_strings_interned(0)
         .set_max_operations(limits::MAX_OPERATIONS)
         .set_max_call_levels(limits::MAX_CALL_LEVELS)
         .set_max_expr_depths(limits::MAX_EXPR_DEPTH, limits::MAX_FN_EXPR_DEPTH)

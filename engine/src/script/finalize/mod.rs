@@ -6,7 +6,7 @@ mod master;
 mod secrets;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
@@ -15,8 +15,8 @@ use super::{Decl, State};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::{self, Spec};
 use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource};
-use crate::refs;
 use crate::value::Tmpl;
+use crate::{FastMap, refs};
 
 use super::deployment::DeploymentDecl;
 
@@ -38,10 +38,12 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     for db in st.databases.iter_mut() {
         db.fill_defaults();
     }
+    let first_added = st.decls.len();
     for db in st.databases.clone() {
         let (alias, real) = database::materialize(&db, &mut st.decls, &mut errors);
         aliases.insert(alias, real);
     }
+    index_databases(st, first_added);
     let configs = config::build_configs(st, &mut errors);
     let mut master_files = None;
     if let Some(m) = st.masters.first().cloned() {
@@ -56,8 +58,10 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let texts = Lookups::new(&dep, &aliases, &physical).master_texts(st, &mut master_files);
-    let resources = build_resources(st, &dep, &aliases, &physical, &mut errors);
+    let by_id = std::mem::take(&mut st.by_id);
+    let texts = Lookups::new(&dep, &aliases, &by_id, &physical).master_texts(st, &mut master_files);
+    let resources = build_resources(st, &dep, &aliases, &by_id, &physical, &mut errors);
+    st.by_id = by_id;
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -90,6 +94,21 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     Ok(plan)
 }
 
+/// Indexes the materialized databases by their ids (a placeholder `database.NAME` became a
+/// cluster or an instance, and an Aurora cluster got its writer, declared from `first_added`
+/// on), so that `by_id` holds exactly the ids of `decls`.
+fn index_databases(st: &mut State, first_added: usize) {
+    for db in &st.databases {
+        st.by_id.remove(&format!("database.{}", db.name));
+    }
+    let changed: Vec<usize> = (st.databases.iter().map(|db| db.decl))
+        .chain(first_added..st.decls.len())
+        .collect();
+    for i in changed {
+        st.by_id.insert(st.decls[i].id.clone(), i);
+    }
+}
+
 fn warn_unattached(st: &mut State) {
     for (i, c) in st.configs.iter().enumerate() {
         if !c.used && st.masters.first().and_then(|m| m.config) != Some(i) {
@@ -112,19 +131,18 @@ fn warn_unattached(st: &mut State) {
     }
 }
 
-/// Names every resource in AWS (the kind's rule) and checks what AWS would refuse.
+/// Names every resource in AWS (the kind's rule) and checks what AWS would refuse: the
+/// name of each declaration, by index (none for one without a spec).
 fn physical_names(
     st: &mut State,
     dep: &DeploymentDecl,
     errors: &mut Vec<Diagnostic>,
-) -> HashMap<String, String> {
-    let mut physical: HashMap<String, String> = HashMap::with_capacity(st.decls.len());
+) -> Vec<Option<String>> {
+    let mut physical = Vec::with_capacity(st.decls.len());
     let scope = dep.scope();
     for d in &mut st.decls {
-        if d.pending {
-            continue;
-        }
-        let Some(spec) = d.spec.as_mut() else {
+        let Some(spec) = d.spec.as_mut().filter(|_| !d.pending) else {
+            physical.push(None);
             continue;
         };
         let name = match spec.assign_name(kinds::physical_name(d.kind, &scope, &d.name)) {
@@ -144,7 +162,7 @@ fn physical_names(
                 kinds::physical_name(d.kind, &scope, &d.name)
             }
         };
-        physical.insert(d.id.clone(), name);
+        physical.push(Some(name));
     }
     physical
 }
@@ -153,7 +171,9 @@ fn physical_names(
 /// real resource, and names and bucket ARNs (known before apply) become text.
 struct Lookups<'a> {
     aliases: &'a HashMap<String, String>,
-    physical: &'a HashMap<String, String>,
+    /// Declarations by id and their names by index ([`physical_names`]).
+    by_id: &'a FastMap<String, usize>,
+    physical: &'a [Option<String>],
     partition: &'static str,
 }
 
@@ -161,10 +181,12 @@ impl<'a> Lookups<'a> {
     fn new(
         dep: &DeploymentDecl,
         aliases: &'a HashMap<String, String>,
-        physical: &'a HashMap<String, String>,
+        by_id: &'a FastMap<String, usize>,
+        physical: &'a [Option<String>],
     ) -> Self {
         Lookups {
             aliases,
+            by_id,
             physical,
             partition: kinds::partition(dep.region.as_deref()),
         }
@@ -183,7 +205,7 @@ impl<'a> Lookups<'a> {
 
     fn known(&self, p: &str) -> Option<String> {
         let (id, attr) = p.rsplit_once('.')?;
-        let name = self.physical.get(id)?;
+        let name = self.physical[*self.by_id.get(id)?].as_ref()?;
         match attr {
             "name" => Some(name.clone()),
             "arn" if id.starts_with("s3_bucket.") => {
@@ -228,11 +250,11 @@ fn build_resources(
     st: &mut State,
     dep: &DeploymentDecl,
     aliases: &HashMap<String, String>,
-    physical: &HashMap<String, String>,
+    ids: &FastMap<String, usize>,
+    physical: &[Option<String>],
     errors: &mut Vec<Diagnostic>,
 ) -> Vec<Resource> {
-    let look = Lookups::new(dep, aliases, physical);
-    let ids: HashSet<String> = st.decls.iter().map(|d| d.id.clone()).collect();
+    let look = Lookups::new(dep, aliases, ids, physical);
     let writers = writers(&st.decls);
     let mut origins = origins(st);
     let mut resources = Vec::with_capacity(st.decls.len());
@@ -258,7 +280,7 @@ fn build_resources(
                         f(m)
                     })
                 };
-                dependencies(&id, &strings, &ids, &writers)
+                dependencies(&id, &strings, ids, &writers)
             })
             .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get() && !always_rewrite());
         // A spec taken the slow way is looked at again for SSM parameters.
@@ -267,7 +289,7 @@ fn build_resources(
             (spec, _) => {
                 let rewritten = Rewrite {
                     look: &look,
-                    ids: &ids,
+                    ids,
                     writers: &writers,
                 };
                 ssm.set(true);
@@ -277,7 +299,7 @@ fn build_resources(
                 }
             }
         };
-        let name = physical.get(&id).cloned().unwrap_or_default();
+        let name = physical[i].clone().unwrap_or_default();
         let mut tags = typed_tags(&dep.tags);
         tags.extend(typed_tags(&extra_tags));
         if kinds::has_name_tag(kind) {
@@ -340,8 +362,8 @@ fn always_rewrite() -> bool {
 /// alias, a name known before apply) or point outside the plan, through its marked JSON.
 struct Rewrite<'a> {
     look: &'a Lookups<'a>,
-    ids: &'a HashSet<String>,
-    writers: &'a HashMap<String, String>,
+    ids: &'a FastMap<String, usize>,
+    writers: &'a FastMap<String, String>,
 }
 
 impl Rewrite<'_> {
@@ -430,7 +452,7 @@ fn typed_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, Tmpl> {
 }
 
 /// Aurora cluster id → its writer instance's id.
-fn writers(decls: &[Decl]) -> HashMap<String, String> {
+fn writers(decls: &[Decl]) -> FastMap<String, String> {
     decls
         .iter()
         .filter(|d| d.kind == Kind::RdsInstance && !d.pending)
@@ -449,8 +471,8 @@ type Strings<'a> = dyn Fn(&mut dyn FnMut(&str)) + 'a;
 fn dependencies(
     id: &str,
     strings: &Strings,
-    ids: &HashSet<String>,
-    writers: &HashMap<String, String>,
+    ids: &FastMap<String, usize>,
+    writers: &FastMap<String, String>,
 ) -> (BTreeSet<String>, Vec<String>) {
     let mut deps = BTreeSet::new();
     let mut unknown = Vec::new();
@@ -463,7 +485,7 @@ fn dependencies(
             if target == id {
                 continue;
             }
-            if ids.contains(target) {
+            if ids.contains_key(target) {
                 deps.insert(target.to_string());
                 // Whoever uses a cluster's endpoint needs its writer instance too.
                 if let Some(writer) = writers.get(target) {
