@@ -7,6 +7,7 @@ use std::io::Write as _;
 
 use detscript_engine::{CompileRequest, Mode, compile};
 
+// The allocator of `detscript` (cli/src/main.rs), so that the numbers match.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

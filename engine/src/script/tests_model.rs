@@ -299,3 +299,28 @@ fn specs_plan_the_same_kept_or_rewritten() {
         }
     }
 }
+
+#[test]
+fn the_plan_finds_every_resource_by_id_and_nothing_else() {
+    // Plan::get's index (sorted hashes of the ids), with a database whose placeholder id
+    // became a cluster's and a writer added at the end of the script.
+    let src = r#"
+let p = params(#{ pw: #{ secret: true } });
+deployment("demo");
+let prev = security_group("g0", "generated");
+for i in 1..300 { let g = security_group(`g${i}`, "generated"); g.ingress(tcp(443), prev); prev = g; }
+let db = database("db").master_user("postgres", secret("pw", p.pw)).allow_from(prev);
+"#;
+    let plan = compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
+        .expect("compiles")
+        .plan;
+    assert!(plan.len() > 600, "{}", plan.len());
+    for r in &plan.resources {
+        assert!(std::ptr::eq(plan.get(&r.id).expect("found"), r), "{}", r.id);
+    }
+    for id in ["database.db", "security_group.g300", "security_group.", ""] {
+        assert!(plan.get(id).is_none(), "{id}");
+    }
+    assert!(plan.get("rds_cluster.db").is_some());
+    assert!(plan.get("rds_instance.db-writer").is_some());
+}

@@ -205,14 +205,19 @@ impl<'a> Lookups<'a> {
 
     fn known(&self, p: &str) -> Option<String> {
         let (id, attr) = p.rsplit_once('.')?;
+        // The attribute first: most references (`.id`, `.arn` of all but buckets) are known
+        // only after apply, and need no lookup.
+        let arn = match attr {
+            "name" => false,
+            "arn" if id.starts_with("s3_bucket.") => true,
+            _ => return None,
+        };
         let name = self.physical[*self.by_id.get(id)?].as_ref()?;
-        match attr {
-            "name" => Some(name.clone()),
-            "arn" if id.starts_with("s3_bucket.") => {
-                Some(kinds::s3_bucket::arn(self.partition, name))
-            }
-            _ => None,
-        }
+        Some(if arn {
+            kinds::s3_bucket::arn(self.partition, name)
+        } else {
+            name.clone()
+        })
     }
 
     /// True when `s` holds a reference that [`Lookups::alias`] or [`Lookups::known`] rewrites.
