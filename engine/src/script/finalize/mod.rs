@@ -6,7 +6,7 @@ mod master;
 mod secrets;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -339,7 +339,7 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
             name,
             spec,
             tags,
-            depends_on: deps.into_iter().collect(),
+            depends_on: deps,
             source: pos,
             origin: std::mem::take(&mut origins[i]),
         });
@@ -380,7 +380,7 @@ impl Rewrite<'_> {
         id: &str,
         pos: &SourcePos,
         errors: &mut Vec<Diagnostic>,
-    ) -> Option<(Spec, BTreeSet<String>)> {
+    ) -> Option<(Spec, Vec<String>)> {
         // References are rewritten on the marked form, within this function only.
         let mut props = Value::Object(spec.map(|s| s.to_marked_json()).unwrap_or_default());
         if !self.look.aliases.is_empty() {
@@ -471,15 +471,16 @@ fn writers(decls: &[Decl]) -> FastMap<String, String> {
 /// Visits strings: calls its argument with each one.
 type Strings<'a> = dyn Fn(&mut dyn FnMut(&str)) + 'a;
 
-/// The resources the strings `strings` visits refer to, and the references to nothing in the
-/// plan.
+/// The resources the strings `strings` visits refer to (sorted, once each), and the
+/// references to nothing in the plan.
 fn dependencies(
     id: &str,
     strings: &Strings,
     ids: &FastMap<String, usize>,
     writers: &FastMap<String, String>,
-) -> (BTreeSet<String>, Vec<String>) {
-    let mut deps = BTreeSet::new();
+) -> (Vec<String>, Vec<String>) {
+    // A vector sorted once: a set would allocate a tree node for each resource.
+    let mut deps = Vec::new();
     let mut unknown = Vec::new();
     strings(&mut |s| {
         for path in refs::paths(s) {
@@ -491,11 +492,11 @@ fn dependencies(
                 continue;
             }
             if ids.contains_key(target) {
-                deps.insert(target.to_string());
+                deps.push(target.to_string());
                 // Whoever uses a cluster's endpoint needs its writer instance too.
                 if let Some(writer) = writers.get(target) {
                     if writer != id {
-                        deps.insert(writer.clone());
+                        deps.push(writer.clone());
                     }
                 }
             } else {
@@ -503,6 +504,8 @@ fn dependencies(
             }
         }
     });
+    deps.sort_unstable();
+    deps.dedup();
     (deps, unknown)
 }
 
