@@ -34,6 +34,13 @@ impl Sink {
         }
     }
 
+    /// Reserves room for `bytes` of pretty text (nothing when only hashing).
+    pub fn reserve(&mut self, bytes: usize) {
+        if let Some(p) = &mut self.pretty {
+            p.out.reserve(bytes);
+        }
+    }
+
     /// Appends compact JSON (any split: a piece may end inside a string).
     pub fn write(&mut self, compact: &[u8]) {
         self.hash.update(compact);

@@ -417,6 +417,10 @@ impl Plan {
     /// top two levels) to a hashing, optionally pretty-printing, sink.
     fn write_canonical(&self, pretty: bool) -> ([u8; 32], Option<Pretty>) {
         let mut sink = Sink::new(pretty);
+        // Room for the text at once (a security group rule takes about 650 bytes): the
+        // buffer is not copied as it grows (a growing block of tens of MiB is copied by
+        // mimalloc), and reserved pages never written take no memory.
+        sink.reserve(1024 * self.resources.len());
         let mut buf = Vec::new();
         sink.write(b"{\"deployment\":");
         sink.value(&self.deployment, &mut buf);
