@@ -163,11 +163,7 @@ impl Provider for Ec2Instance {
         Ok(st)
     }
 
-    fn compare(
-        spec: &Ec2InstanceSpec,
-        Have { d: l, .. }: Have<'_, InstanceLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &Ec2InstanceSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let v = &cx.vals;
         let t = v.shown(&spec.instance_type);
         if t != l.instance_type {
@@ -227,14 +223,14 @@ impl Provider for Ec2Instance {
         [&d.sgs[..], d.profile_arn.as_slice(), d.subnet_id.as_slice()].concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Ec2InstanceSpec>) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         launch_master(ctx, r, spec, v, None).await
     }
 
     async fn update(
         ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Ec2InstanceSpec>,
-        Have { live, .. }: Have<'_, InstanceLive>,
+        Want { spec, v, .. }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.clients
@@ -251,8 +247,8 @@ impl Provider for Ec2Instance {
     /// Terminates the old instance, then launches the new one.
     async fn replace(
         ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Ec2InstanceSpec>,
-        Have { live, .. }: Have<'_, InstanceLive>,
+        Want { r, spec, v }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.ui
@@ -261,7 +257,7 @@ impl Provider for Ec2Instance {
         launch_master(ctx, r, spec, v, Some(&iid)).await
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, InstanceLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         terminate(ctx, &[live.physical()]).await?;
         Ok(String::new())
     }

@@ -153,32 +153,34 @@ pub trait LiveDetail: Sized {
     fn of(d: &Detail) -> Option<&Self>;
 }
 
-/// A planned resource being applied: its plan entry, its typed spec, the values known now.
-pub struct Want<'a, S> {
+/// A planned resource of provider `P`'s kind being applied: its plan entry, its typed spec,
+/// the values known now.
+pub struct Want<'a, P: KindTypes> {
     pub r: &'a Resource,
-    pub spec: &'a S,
+    pub spec: &'a P::Spec,
     pub v: Vals<'a>,
 }
 
-/// A live resource: what every kind has ([`Live`]) and its kind's detail.
-pub struct Have<'a, L> {
+/// A live resource of provider `P`'s kind: what every kind has ([`Live`]) and its kind's
+/// detail.
+pub struct Have<'a, P: KindTypes> {
     pub live: &'a Live,
-    pub d: &'a L,
+    pub d: &'a P::Live,
 }
 
-/// A live resource to delete, and how (the flags of `destroy`).
-pub struct Del<'a, L> {
+/// A live resource of provider `P`'s kind to delete, and how (the flags of `destroy`).
+pub struct Del<'a, P: KindTypes> {
     pub live: &'a Live,
-    pub d: &'a L,
+    pub d: &'a P::Live,
     pub opts: DeleteOpts,
 }
 
-impl<L> Clone for Have<'_, L> {
+impl<P: KindTypes> Clone for Have<'_, P> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<L> Copy for Have<'_, L> {}
+impl<P: KindTypes> Copy for Have<'_, P> {}
 
 /// Values of the plan resolved against the attributes known so far; secrets are revealed
 /// (for AWS only, never for a screen).
@@ -240,7 +242,7 @@ pub struct Cmp<'a> {
 }
 
 /// A kind's types, from the [`providers!`] list.
-pub trait KindTypes {
+pub trait KindTypes: Sized {
     /// The engine's typed spec of the kind.
     type Spec: Sync;
     /// What discovery reads back about one live resource of this kind.
@@ -262,7 +264,7 @@ pub trait Provider: KindTypes {
         r: &Resource,
         _spec: &Self::Spec,
         _cx: &mut Cmp,
-    ) -> Option<Have<'s, Self::Live>> {
+    ) -> Option<Have<'s, Self>> {
         let live = state.owned.get(&r.id)?;
         let d = Self::Live::of(&live.detail)?;
         Some(Have { live, d })
@@ -274,22 +276,19 @@ pub trait Provider: KindTypes {
     }
 
     /// What it takes to make the live resource what `spec` says.
-    fn compare(spec: &Self::Spec, have: Have<'_, Self::Live>, cx: &Cmp) -> Action;
+    fn compare(spec: &Self::Spec, have: Have<'_, Self>, cx: &Cmp) -> Action;
 
     /// The AWS ids, names and ARNs of other resources `d` uses (delete it before them).
     fn uses(d: &Self::Live) -> Vec<String>;
 
-    fn create(
-        ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-    ) -> impl Future<Output = Result<AttrMap>> + Send;
+    fn create(ctx: &Ctx, want: Want<'_, Self>) -> impl Future<Output = Result<AttrMap>> + Send;
 
     /// Changes it in place; by default a kind has nothing to change in place (its `compare`
     /// never says `Update`).
     fn update(
         _ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-        _have: Have<'_, Self::Live>,
+        want: Want<'_, Self>,
+        _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
         let msg = format!(
             "{}: a {} has nothing to update in place",
@@ -302,15 +301,15 @@ pub trait Provider: KindTypes {
     /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
         _ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-        _have: Have<'_, Self::Live>,
+        want: Want<'_, Self>,
+        _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
         let msg = format!("{}: cannot replace a {}", want.r.id, want.r.kind.as_str());
         async move { Err(anyhow!(msg)) }
     }
 
     /// Deletes it; returns a note for the report.
-    fn delete(ctx: &Ctx, del: Del<'_, Self::Live>) -> impl Future<Output = Result<String>> + Send;
+    fn delete(ctx: &Ctx, del: Del<'_, Self>) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Reads everything the deployment owns, plus same-named foreign resources (conflicts),

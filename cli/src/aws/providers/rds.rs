@@ -460,11 +460,7 @@ impl Provider for RdsCluster {
         Ok(discovered(plan, Kind::RdsCluster, found))
     }
 
-    fn compare(
-        spec: &RdsClusterSpec,
-        Have { d: l, .. }: Have<'_, ClusterLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &RdsClusterSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
@@ -513,7 +509,7 @@ impl Provider for RdsCluster {
         [&d.db.sgs[..], d.db.subnet_group.as_slice()].concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let db = &spec.db;
         let req = ctx
@@ -541,8 +537,8 @@ impl Provider for RdsCluster {
 
     async fn update(
         ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, RdsClusterSpec>,
-        Have { live, d: l }: Have<'_, ClusterLive>,
+        Want { r, spec, v }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
         let version = l.db.password_version.as_deref();
@@ -564,7 +560,7 @@ impl Provider for RdsCluster {
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
-    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, ClusterLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, Self>) -> Result<String> {
         let snap = final_snapshot(&live.name, opts.skip_final_snapshot);
         let db = DbTarget::Cluster(live.name.clone());
         db.delete(ctx, snap, "no final snapshot (--skip-final-snapshot)")
@@ -583,11 +579,7 @@ impl Provider for RdsInstance {
         Ok(discovered(plan, Kind::RdsInstance, found))
     }
 
-    fn compare(
-        spec: &RdsInstanceSpec,
-        Have { d: l, .. }: Have<'_, DbInstanceLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &RdsInstanceSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
@@ -629,7 +621,7 @@ impl Provider for RdsInstance {
         .concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
+    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let mut req = ctx
             .clients
@@ -664,8 +656,8 @@ impl Provider for RdsInstance {
 
     async fn update(
         ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, RdsInstanceSpec>,
-        Have { live, d: l }: Have<'_, DbInstanceLive>,
+        Want { r, spec, v }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         // A standalone instance's settings (a cluster's writer has the cluster's).
         let own = spec.db.as_ref().filter(|_| spec.cluster.is_none());
@@ -690,7 +682,7 @@ impl Provider for RdsInstance {
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
-    async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, DbInstanceLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, Self>) -> Result<String> {
         // An Aurora writer has no snapshot of its own (the cluster's is taken).
         let snap = final_snapshot(&live.name, d.cluster.is_some() || opts.skip_final_snapshot);
         let db = DbTarget::Instance(live.name.clone());
