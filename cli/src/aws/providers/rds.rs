@@ -125,13 +125,12 @@ fn instance_attrs(i: &DbInstance) -> AttrMap {
     ])
 }
 
-/// Records discovered database resources (live, tags, status) as owned or as conflicts,
-/// leaving out ours that are already being deleted.
-fn discovered<'a>(
-    plan: &Plan,
-    kind: Kind,
-    found: impl Iterator<Item = (Live, &'a [Tag], Option<&'a str>)>,
-) -> State {
+/// A described database as discovery reads it: the live resource, its tags, its status.
+type Found<'a> = (Live, &'a [Tag], Option<&'a str>);
+
+/// Records discovered database resources as owned or as conflicts, leaving out ours that are
+/// already being deleted.
+fn discovered<'a>(plan: &Plan, kind: Kind, found: impl Iterator<Item = Found<'a>>) -> State {
     let dep = plan.deployment.name.as_str();
     let names = planned(plan, kind);
     let mut st = State::default();
@@ -169,8 +168,8 @@ impl DbLive {
 }
 
 impl ClusterLive {
-    fn read(cl: &DbCluster) -> ClusterLive {
-        ClusterLive {
+    fn found(cl: &DbCluster) -> Found<'_> {
+        let detail = ClusterLive {
             db: DbLive::read(
                 cl.engine(),
                 cl.vpc_security_groups(),
@@ -179,14 +178,17 @@ impl ClusterLive {
             ),
             engine_version: cl.engine_version().map(str::to_string),
             database_name: cl.database_name().map(str::to_string),
-        }
+        };
+        let name = cl.db_cluster_identifier().unwrap_or_default();
+        let live = Live::new(name, cluster_attrs(cl), detail);
+        (live, cl.tag_list(), cl.status())
     }
 }
 
 impl DbInstanceLive {
-    fn read(i: &DbInstance) -> DbInstanceLive {
+    fn found(i: &DbInstance) -> Found<'_> {
         let subnet_group = i.db_subnet_group().and_then(|g| g.db_subnet_group_name());
-        DbInstanceLive {
+        let detail = DbInstanceLive {
             db: DbLive::read(
                 i.engine(),
                 i.vpc_security_groups(),
@@ -195,7 +197,10 @@ impl DbInstanceLive {
             ),
             class: i.db_instance_class().unwrap_or_default().to_string(),
             cluster: i.db_cluster_identifier().map(str::to_string),
-        }
+        };
+        let name = i.db_instance_identifier().unwrap_or_default();
+        let live = Live::new(name, instance_attrs(i), detail);
+        (live, i.tag_list(), i.db_instance_status())
     }
 }
 
@@ -452,11 +457,7 @@ fn engine_changed(want: &str, have: &str) -> Option<Action> {
 impl Provider for RdsCluster {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
-        let found = all.iter().map(|cl| {
-            let name = cl.db_cluster_identifier().unwrap_or_default();
-            let live = Live::new(name, cluster_attrs(cl), ClusterLive::read(cl));
-            (live, cl.tag_list(), cl.status())
-        });
+        let found = all.iter().map(ClusterLive::found);
         Ok(discovered(plan, Kind::RdsCluster, found))
     }
 
@@ -571,11 +572,7 @@ impl Provider for RdsCluster {
 impl Provider for RdsInstance {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
-        let found = all.iter().map(|i| {
-            let name = i.db_instance_identifier().unwrap_or_default();
-            let live = Live::new(name, instance_attrs(i), DbInstanceLive::read(i));
-            (live, i.tag_list(), i.db_instance_status())
-        });
+        let found = all.iter().map(DbInstanceLive::found);
         Ok(discovered(plan, Kind::RdsInstance, found))
     }
 
