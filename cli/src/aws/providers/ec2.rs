@@ -216,13 +216,12 @@ impl Provider for Ec2Instance {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         launch_master(ctx, r, spec, v, None).await
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
@@ -239,8 +238,7 @@ impl Provider for Ec2Instance {
 
     /// Terminates the old instance, then launches the new one.
     async fn replace(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Self>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
         Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();

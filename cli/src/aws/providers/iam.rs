@@ -345,7 +345,7 @@ impl Provider for IamRole {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
         let assume = assume_policy(spec, &v)?;
@@ -366,8 +366,7 @@ impl Provider for IamRole {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
@@ -437,7 +436,7 @@ impl Provider for InstanceProfile {
         p.roles.clone()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
         let role = v.text(&spec.role)?;
@@ -457,8 +456,7 @@ impl Provider for InstanceProfile {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         set_roles(ctx, &live.name, &l.roles, &v.text(&spec.role)?).await?;

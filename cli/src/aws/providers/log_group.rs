@@ -186,7 +186,7 @@ impl Provider for CloudwatchLogGroup {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let logs = &ctx.clients.logs;
         let name = &spec.log_group_name;
         let tags: HashMap<String, String> =
@@ -207,8 +207,7 @@ impl Provider for CloudwatchLogGroup {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         if l.retention_days.map(i64::from) != Some(spec.retention_days) {

@@ -153,9 +153,10 @@ pub trait LiveDetail: Sized {
     fn of(d: &Detail) -> Option<&Self>;
 }
 
-/// A planned resource of provider `P`'s kind being applied: its plan entry, its typed spec,
-/// the values known now.
+/// A planned resource of provider `P`'s kind being applied: the run's context (clients, UI,
+/// waits), its plan entry, its typed spec, the values known now.
 pub struct Want<'a, P: KindTypes> {
+    pub ctx: &'a Ctx,
     pub r: &'a Resource,
     pub spec: &'a P::Spec,
     pub v: Vals<'a>,
@@ -281,12 +282,11 @@ pub trait Provider: KindTypes {
     /// The AWS ids, names and ARNs of other resources `d` uses (delete it before them).
     fn uses(d: &Self::Live) -> Vec<String>;
 
-    fn create(ctx: &Ctx, want: Want<'_, Self>) -> impl Future<Output = Result<AttrMap>> + Send;
+    fn create(want: Want<'_, Self>) -> impl Future<Output = Result<AttrMap>> + Send;
 
     /// Changes it in place; by default a kind has nothing to change in place (its `compare`
     /// never says `Update`).
     fn update(
-        _ctx: &Ctx,
         want: Want<'_, Self>,
         _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
@@ -300,7 +300,6 @@ pub trait Provider: KindTypes {
 
     /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
-        _ctx: &Ctx,
         want: Want<'_, Self>,
         _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
@@ -398,7 +397,7 @@ async fn apply_as<P: Provider>(
     live: Option<&Live>,
     v: Vals<'_>,
 ) -> Result<AttrMap> {
-    let want = Want { r, spec, v };
+    let want = Want { ctx, r, spec, v };
     let have = live.and_then(|live| {
         Some(Have {
             live,
@@ -408,9 +407,9 @@ async fn apply_as<P: Provider>(
     let need_live = || have.ok_or_else(|| anyhow!("{}: no live resource to update", r.id));
     match action {
         Action::NoOp => Ok(need_live()?.live.attrs.clone()),
-        Action::Create => P::create(ctx, want).await,
-        Action::Update(_) => P::update(ctx, want, need_live()?).await,
-        Action::Replace(_) => P::replace(ctx, want, need_live()?).await,
+        Action::Create => P::create(want).await,
+        Action::Update(_) => P::update(want, need_live()?).await,
+        Action::Replace(_) => P::replace(want, need_live()?).await,
     }
 }
 

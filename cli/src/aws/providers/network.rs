@@ -271,7 +271,7 @@ impl Provider for Vpc {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         if let Some(id) = &spec.existing_id {
             let Some(found) = describe_vpc(c, id).await? else {
@@ -357,7 +357,7 @@ impl Provider for InternetGateway {
         d.vpcs.clone()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = ec2_create!(
             ctx.clients.ec2.create_internet_gateway(),
             InternetGateway,
@@ -370,17 +370,15 @@ impl Provider for InternetGateway {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
-        let id = live.physical();
         let vpc = v.text(&spec.vpc_id)?;
         for old in d.vpcs.iter().filter(|o| **o != vpc) {
             detach(ctx, live, old).await?;
         }
         if !d.vpcs.contains(&vpc) {
-            attach(ctx, &id, &vpc).await?;
+            attach(ctx, &live.physical(), &vpc).await?;
         }
         Ok(live.attrs.clone())
     }
@@ -538,7 +536,7 @@ impl Provider for Subnet {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let ec2 = &ctx.clients.ec2;
         let zone = match (&spec.availability_zone, spec.zone_index) {
             (Some(z), _) => Some(v.text(z)?),
@@ -569,8 +567,7 @@ impl Provider for Subnet {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.physical();

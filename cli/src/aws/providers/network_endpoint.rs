@@ -65,7 +65,7 @@ impl Provider for VpcEndpoint {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         let req = c
             .ec2
@@ -85,8 +85,7 @@ impl Provider for VpcEndpoint {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let want = set_of(&v.list(&spec.route_table_ids)?);

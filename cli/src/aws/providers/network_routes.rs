@@ -105,7 +105,7 @@ impl Provider for RouteTable {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx.clients.ec2.create_route_table();
         let id = ec2_create!(
             req.vpc_id(v.text(&spec.vpc_id)?),
@@ -129,8 +129,7 @@ impl Provider for RouteTable {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.physical();
@@ -288,7 +287,7 @@ impl Provider for NatGateway {
         vec![d.subnet_id.clone(), d.allocation_id.clone()]
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx
             .clients
             .ec2
@@ -397,7 +396,7 @@ impl Provider for ElasticIp {
         d.instance_id.iter().cloned().collect()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx.clients.ec2.allocate_address().domain(DomainType::Vpc);
         let out = ec2_create!(req, ElasticIp, "AllocateAddress", r);
         let alloc = out
@@ -410,8 +409,7 @@ impl Provider for ElasticIp {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         if let Some(i) = &spec.instance_id {
@@ -531,7 +529,7 @@ impl Provider for DbSubnetGroup {
         d.subnets.clone()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         ctx.clients
             .rds
             .create_db_subnet_group()
@@ -549,8 +547,7 @@ impl Provider for DbSubnetGroup {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Self>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
         Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         ctx.clients

@@ -510,7 +510,7 @@ impl Provider for RdsCluster {
         [&d.db.sgs[..], d.db.subnet_group.as_slice()].concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let db = &spec.db;
         let req = ctx
@@ -537,8 +537,7 @@ impl Provider for RdsCluster {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Self>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
@@ -618,7 +617,7 @@ impl Provider for RdsInstance {
         .concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let mut req = ctx
             .clients
@@ -652,8 +651,7 @@ impl Provider for RdsInstance {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Self>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         // A standalone instance's settings (a cluster's writer has the cluster's).

@@ -167,7 +167,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, .. }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, .. }: Want<'_, Self>) -> Result<AttrMap> {
         let s3 = &ctx.clients.s3;
         let name = r.name.clone();
         let mut req = s3.create_bucket().bucket(&name);
@@ -213,8 +213,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, .. }: Want<'_, Self>,
+        Want { ctx, r, spec, .. }: Want<'_, Self>,
         Have { d: l, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let name = r.name.clone();

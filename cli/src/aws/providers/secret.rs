@@ -241,7 +241,7 @@ impl Provider for SecretsmanagerSecret {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let sm = &ctx.clients.sm;
         let value = initial_value(ctx, spec, &v).await?;
         ctx.ui.add_secret(&r.id, Secret::new(value.clone()));
@@ -263,8 +263,7 @@ impl Provider for SecretsmanagerSecret {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Self>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
         Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let sm = &ctx.clients.sm;

@@ -315,7 +315,7 @@ impl Provider for SecurityGroup {
         vec![g.vpc_id.clone()]
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         let name = spec.group_name.clone();
         let description = v.text(&spec.description)?;
@@ -419,7 +419,7 @@ impl Provider for SecurityGroupRule {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let Some(w) = LiveRule::wanted(spec, &v) else {
             bail!("{}: security group id not resolved", r.id);
         };
