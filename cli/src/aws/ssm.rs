@@ -157,10 +157,12 @@ mod tests {
             .find(|r| matches!(r.spec, Spec::Ec2Instance(_)))
             .unwrap();
         let live = InstanceLive {
-            instance: aws_sdk_ec2::types::Instance::builder()
-                .instance_type(aws_sdk_ec2::types::InstanceType::M6iXlarge)
-                .image_id("ami-0000000000000000a")
-                .build(),
+            instance: Box::new(
+                aws_sdk_ec2::types::Instance::builder()
+                    .instance_type(aws_sdk_ec2::types::InstanceType::M6iXlarge)
+                    .image_id("ami-0000000000000000a")
+                    .build(),
+            ),
             user_data: None,
         };
         state.owned.insert(

@@ -26,7 +26,9 @@ use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, say_wa
 /// for the deployment's own instances only).
 #[derive(Debug, Clone)]
 pub struct InstanceLive {
-    pub instance: Instance,
+    /// Boxed: the SDK's description is large, and every live resource's detail is as large as
+    /// the largest kind's.
+    pub instance: Box<Instance>,
     pub user_data: Option<String>,
 }
 
@@ -65,6 +67,7 @@ fn instance_attrs(i: &Instance) -> AttrMap {
     ])
 }
 
+/// The ARN of the instance profile the instance runs with.
 fn profile_arn(i: &Instance) -> Option<&str> {
     i.iam_instance_profile().and_then(|p| p.arn())
 }
@@ -141,7 +144,7 @@ impl Provider for Ec2Instance {
                 None
             };
             let detail = Detail::Ec2Instance(InstanceLive {
-                instance: i.clone(),
+                instance: Box::new(i.clone()),
                 user_data,
             });
             let live = Live::new(&name, instance_attrs(i), detail);

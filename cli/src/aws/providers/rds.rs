@@ -168,7 +168,8 @@ impl DbLive {
 }
 
 impl ClusterLive {
-    fn found(cl: &DbCluster) -> Found<'_> {
+    /// A described cluster, as discovery records it.
+    fn read(cl: &DbCluster) -> Found<'_> {
         let detail = ClusterLive {
             db: DbLive::read(
                 cl.engine(),
@@ -186,7 +187,8 @@ impl ClusterLive {
 }
 
 impl DbInstanceLive {
-    fn found(i: &DbInstance) -> Found<'_> {
+    /// A described DB instance, as discovery records it.
+    fn read(i: &DbInstance) -> Found<'_> {
         let subnet_group = i.db_subnet_group().and_then(|g| g.db_subnet_group_name());
         let detail = DbInstanceLive {
             db: DbLive::read(
@@ -457,7 +459,7 @@ fn engine_changed(want: &str, have: &str) -> Option<Action> {
 impl Provider for RdsCluster {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
-        let found = all.iter().map(ClusterLive::found);
+        let found = all.iter().map(ClusterLive::read);
         Ok(discovered(plan, Kind::RdsCluster, found))
     }
 
@@ -571,7 +573,7 @@ impl Provider for RdsCluster {
 impl Provider for RdsInstance {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
-        let found = all.iter().map(DbInstanceLive::found);
+        let found = all.iter().map(DbInstanceLive::read);
         Ok(discovered(plan, Kind::RdsInstance, found))
     }
 
