@@ -8,19 +8,19 @@ use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteTableSpec {
-    pub vpc_id: Tmpl,
-    /// The routes besides the VPC's local one, in the order declared.
-    pub routes: Vec<Route>,
+closed_struct! {
+    pub struct RouteTableSpec {
+        pub vpc_id: Tmpl,
+        /// The routes besides the VPC's local one, in the order declared.
+        pub routes: Vec<Route>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    pub destination: Tmpl,
-    pub target: RouteTarget,
+closed_struct! {
+    pub struct Route {
+        pub destination: Tmpl,
+        pub target: RouteTarget,
+    }
 }
 
 /// Where a route sends traffic.
@@ -39,13 +39,13 @@ impl RouteTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatGatewaySpec {
-    /// The public subnet it sits in.
-    pub subnet_id: Tmpl,
-    /// The allocation id of its Elastic IP.
-    pub allocation_id: Tmpl,
+closed_struct! {
+    pub struct NatGatewaySpec {
+        /// The public subnet it sits in.
+        pub subnet_id: Tmpl,
+        /// The allocation id of its Elastic IP.
+        pub allocation_id: Tmpl,
+    }
 }
 
 impl RouteTableSpec {
