@@ -19,6 +19,29 @@ closed_struct! {
     }
 }
 
+/// The master's root volume as the guide sets it up: 200 GB of encrypted gp3.
+impl Default for RootVolume {
+    fn default() -> Self {
+        RootVolume {
+            device_name: "/dev/sda1".into(),
+            size_gb: 200,
+            volume_type: "gp3".into(),
+            encrypted: true,
+        }
+    }
+}
+
+/// IMDSv2 required, and two hops: the master's container reaches instance metadata through
+/// Docker's extra hop.
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: "required".into(),
+            http_put_response_hop_limit: 2,
+        }
+    }
+}
+
 closed_struct! {
     pub struct Ec2InstanceSpec {
         pub instance_type: Tmpl,

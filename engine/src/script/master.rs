@@ -14,6 +14,7 @@ use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
 use crate::config::{PASS_THROUGH_KEYS, TYPED_KEYS};
 use crate::diag::SourcePos;
+use crate::kinds::ec2_instance::{MetadataOptions, RootVolume};
 use crate::plan::Kind;
 use crate::refs;
 
@@ -61,7 +62,7 @@ pub(crate) struct MasterDecl {
     pub decl: usize,
     pub instance_type: Option<String>,
     pub image_id: Option<String>,
-    pub disk_gb: i64,
+    pub root_volume: RootVolume,
     pub key_name: Option<String>,
     pub security_groups: Vec<String>,
     pub subnet_id: Option<String>,
@@ -71,8 +72,7 @@ pub(crate) struct MasterDecl {
     pub public_ip: bool,
     /// The Elastic IP declared by `.elastic_ip(true)`.
     pub elastic_ip: Option<String>,
-    pub imdsv2: bool,
-    pub hop_limit: i64,
+    pub metadata_options: MetadataOptions,
     pub config_path: String,
     /// The log group (plan id) the master's container writes to.
     pub log_group: Option<String>,
@@ -581,10 +581,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         st.masters.push(MasterDecl {
             name: name.to_string(),
             decl: i,
-            disk_gb: 200,
             public_ip: true,
-            imdsv2: true,
-            hop_limit: 2,
             config_path: crate::userdata::HOST_CONFIG_PATH.to_string(),
             pos,
             ..Default::default()
@@ -626,7 +623,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("disk_gb", |m, v| {
-            m.disk_gb = values::int_in(
+            m.root_volume.size_gb = values::int_in(
                 v,
                 "an integer number of GB",
                 8..=16384,
@@ -657,11 +654,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("imdsv2", |m, v| {
-            m.imdsv2 = values::bool_arg(v)?;
+            let required = values::bool_arg(v)?;
+            m.metadata_options.http_tokens = if required { "required" } else { "optional" }.into();
             Ok(())
         }),
         ("metadata_hop_limit", |m, v| {
-            m.hop_limit = values::int_in(v, "an integer", 1..=64, "the hop limit", "")?;
+            let hops = values::int_in(v, "an integer", 1..=64, "the hop limit", "")?;
+            m.metadata_options.http_put_response_hop_limit = hops;
             Ok(())
         }),
         ("config_path", |m, v| {

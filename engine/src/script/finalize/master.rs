@@ -3,7 +3,7 @@
 use super::super::State;
 use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
-use crate::kinds::ec2_instance::{Ec2InstanceSpec, MetadataOptions, RootVolume};
+use crate::kinds::ec2_instance::Ec2InstanceSpec;
 use crate::plan::MasterFiles;
 use crate::value::{Ref, Tmpl};
 
@@ -73,16 +73,8 @@ pub(super) fn build_master(
             .as_ref()
             .map(|p| Tmpl::reference(Ref::new(p, "arn"))),
         associate_public_ip_address: m.public_ip,
-        root_volume: RootVolume {
-            device_name: "/dev/sda1".into(),
-            size_gb: m.disk_gb,
-            volume_type: "gp3".into(),
-            encrypted: true,
-        },
-        metadata_options: MetadataOptions {
-            http_tokens: if m.imdsv2 { "required" } else { "optional" }.into(),
-            http_put_response_hop_limit: m.hop_limit,
-        },
+        root_volume: m.root_volume.clone(),
+        metadata_options: m.metadata_options.clone(),
         master_image: Tmpl::from_marked(&files.image),
         master_port: port,
         // Rendered once every resource is named (see `Lookups::master_texts`).
