@@ -43,6 +43,7 @@ impl Default for MetadataOptions {
 }
 
 closed_struct! {
+    #[derive(Default)]
     pub struct Ec2InstanceSpec {
         pub instance_type: Tmpl,
         pub image_id: Tmpl,
