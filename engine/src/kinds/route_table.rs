@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::KindSpec;
-use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::cfn::{Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
@@ -67,7 +67,6 @@ impl RouteTableSpec {
 
 impl KindSpec for RouteTableSpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `in vpc.main` and one line per route.
     fn render_text(&self, out: &mut String) -> bool {
@@ -112,7 +111,6 @@ impl KindSpec for RouteTableSpec {
 
 impl KindSpec for NatGatewaySpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::NatGateway`.
     fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {

@@ -90,7 +90,6 @@ impl KindSpec for VpcSpec {
 
 impl KindSpec for InternetGatewaySpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::InternetGateway` and its `AWS::EC2::VPCGatewayAttachment` (logical id
     /// `<gateway>Attachment`, which routes to the gateway depend on).
@@ -112,7 +111,6 @@ pub(crate) const ATTACHMENT: &str = "Attachment";
 
 impl KindSpec for VpcEndpointSpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::VPCEndpoint` of type `Gateway`.
     fn cfn(&self, _r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {
