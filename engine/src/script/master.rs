@@ -62,11 +62,8 @@ pub(crate) struct MasterDecl {
     pub name: String,
     pub decl: usize,
     /// The instance as the script sets it (an empty instance type or image id: not set);
-    /// the end adds its instance profile's ARN, the master's image and port, and the
-    /// user-data.
+    /// the end adds the master's image and port, and the user-data.
     pub instance: Ec2InstanceSpec,
-    /// The instance profile (plan id).
-    pub profile: Option<String>,
     pub master_image: Option<String>,
     pub config: Option<usize>,
     /// The Elastic IP declared by `.elastic_ip(true)`.
@@ -76,6 +73,14 @@ pub(crate) struct MasterDecl {
     pub log_group: Option<String>,
     pub pos: SourcePos,
     pub field_pos: HashMap<String, SourcePos>,
+}
+
+impl MasterDecl {
+    /// The instance profile (plan id).
+    pub fn profile(&self) -> Option<&str> {
+        let arn = self.instance.iam_instance_profile.as_ref()?;
+        arn.as_ref().map(|r| r.resource.as_str())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -701,7 +706,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 );
             }
             let p: InstanceProfile = values::handle_arg(v, "an instance_profile(...) handle")?;
-            m.profile = Some(p.id.clone());
+            m.instance.iam_instance_profile = Some(Tmpl::reference(Ref::new(&p.id, "arn")));
             Ok(())
         }),
     ];

@@ -5,7 +5,7 @@ use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
 use crate::kinds::ec2_instance::Ec2InstanceSpec;
 use crate::plan::MasterFiles;
-use crate::value::{Ref, Tmpl};
+use crate::value::Tmpl;
 
 pub(super) fn build_master(
     st: &mut State,
@@ -58,10 +58,6 @@ pub(super) fn build_master(
         region: st.deployment.as_ref().and_then(|d| d.region.clone()),
     };
     let spec = Ec2InstanceSpec {
-        iam_instance_profile: m
-            .profile
-            .as_ref()
-            .map(|p| Tmpl::reference(Ref::new(p, "arn"))),
         master_image: Tmpl::from_marked(&files.image),
         master_port: port,
         // Rendered once every resource is named (see `Lookups::master_texts`).
