@@ -447,6 +447,23 @@ impl ser::Serializer for Key<'_> {
     }
 }
 
+/// A tuple or struct variant: `{"Variant":`, then the array or object, which closes the
+/// outer object too.
+macro_rules! opens_variant {
+    ($($f:ident -> $container:ident),*) => {$(
+        fn $f(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+            _: usize,
+        ) -> Result<$container<'a>, Error> {
+            variant_key(self.out, variant)?;
+            Ok($container::open(self.out, true))
+        }
+    )*};
+}
+
 macro_rules! scalars {
     ($($f:ident: $t:ty),*) => {
         $(fn $f(self, v: $t) -> Result<(), Error> { scalar(self.out, &v) })*
@@ -509,31 +526,12 @@ impl<'a> ser::Serializer for Compact<'a> {
     fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq<'a>, Error> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-        _: usize,
-    ) -> Result<Seq<'a>, Error> {
-        variant_key(self.out, variant)?;
-        Ok(Seq::open(self.out, true))
-    }
+    opens_variant!(serialize_tuple_variant -> Seq, serialize_struct_variant -> Obj);
     fn serialize_map(self, _: Option<usize>) -> Result<Obj<'a>, Error> {
         Ok(Obj::open(self.out, false))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Obj<'a>, Error> {
         Ok(Obj::open(self.out, false))
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-        _: usize,
-    ) -> Result<Obj<'a>, Error> {
-        variant_key(self.out, variant)?;
-        Ok(Obj::open(self.out, true))
     }
 }
 

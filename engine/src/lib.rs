@@ -19,6 +19,20 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+/// Declares a closed record of the plan or of master.yaml: it derives `Debug`, `Clone`,
+/// `PartialEq` and serde's traits, leaves its `None` fields out when written and refuses a
+/// key it does not know when read. The struct (with its doc comment, further derives and
+/// field attributes) is written as usual inside the braces.
+macro_rules! closed_struct {
+    ($(#[$attr:meta])* pub struct $name:ident $fields:tt) => {
+        #[serde_with::skip_serializing_none]
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name $fields
+    };
+}
+
 pub mod amis;
 pub mod budget;
 mod canon;

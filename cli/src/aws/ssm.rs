@@ -94,10 +94,10 @@ pub fn report_newer_amis(d: &mut Diff, plan: &Plan, state: &State, vals: &Vals) 
         else {
             continue;
         };
-        if l.image_id == now {
+        let running = l.instance.image_id().unwrap_or_default();
+        if running == now {
             continue;
         }
-        let running = &l.image_id;
         match d.changes.iter_mut().find(|c| c.id == r.id) {
             Some(c) if matches!(c.action, Action::Replace(_)) => c.notes.push(format!(
                 "the new master boots {now}, the current value of SSM parameter {name} (the old one ran {running})"
@@ -157,14 +157,13 @@ mod tests {
             .find(|r| matches!(r.spec, Spec::Ec2Instance(_)))
             .unwrap();
         let live = InstanceLive {
-            instance_type: "m6i.xlarge".into(),
-            image_id: "ami-0000000000000000a".into(),
-            key_name: None,
-            sgs: vec![],
-            profile_arn: None,
+            instance: Box::new(
+                aws_sdk_ec2::types::Instance::builder()
+                    .instance_type(aws_sdk_ec2::types::InstanceType::M6iXlarge)
+                    .image_id("ami-0000000000000000a")
+                    .build(),
+            ),
             user_data: None,
-            state: "running".into(),
-            subnet_id: None,
         };
         state.owned.insert(
             m.id.clone(),

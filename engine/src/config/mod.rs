@@ -8,16 +8,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Declares a section of the config with a fixed set of keys: `None` fields are left out
-/// when it is written, and a key it does not know is refused when it is read. The struct
-/// (with its doc comment and field attributes) is written as usual inside the braces.
+/// Declares a section of the config with a fixed set of keys: a [`closed_struct!`] whose
+/// default is the empty section.
 macro_rules! closed_section {
     ($(#[$attr:meta])* pub struct $name:ident $fields:tt) => {
-        $(#[$attr])*
-        #[serde_with::skip_serializing_none]
-        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name $fields
+        closed_struct! {
+            $(#[$attr])*
+            #[derive(Default)]
+            pub struct $name $fields
+        }
     };
 }
 

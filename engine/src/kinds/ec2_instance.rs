@@ -1,46 +1,65 @@
 //! `ec2_instance`: the Determined master.
 
-use serde::{Deserialize, Serialize};
-
 use crate::value::Tmpl;
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RootVolume {
-    pub device_name: String,
-    pub size_gb: i64,
-    pub volume_type: String,
-    pub encrypted: bool,
+closed_struct! {
+    pub struct RootVolume {
+        pub device_name: String,
+        pub size_gb: i64,
+        pub volume_type: String,
+        pub encrypted: bool,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetadataOptions {
-    /// `required` (IMDSv2) or `optional`.
-    pub http_tokens: String,
-    pub http_put_response_hop_limit: i64,
+closed_struct! {
+    pub struct MetadataOptions {
+        /// `required` (IMDSv2) or `optional`.
+        pub http_tokens: String,
+        pub http_put_response_hop_limit: i64,
+    }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ec2InstanceSpec {
-    pub instance_type: Tmpl,
-    pub image_id: Tmpl,
-    pub key_name: Option<Tmpl>,
-    pub subnet_id: Option<Tmpl>,
-    pub security_group_ids: Vec<Tmpl>,
-    pub iam_instance_profile: Option<Tmpl>,
-    pub associate_public_ip_address: bool,
-    pub root_volume: RootVolume,
-    pub metadata_options: MetadataOptions,
-    /// The Determined master image the user-data runs.
-    pub master_image: Tmpl,
-    pub master_port: i64,
-    /// The boot script (holds master.yaml, so references and secrets).
-    pub user_data: Tmpl,
+/// The master's root volume as the guide sets it up: 200 GB of encrypted gp3.
+impl Default for RootVolume {
+    fn default() -> Self {
+        RootVolume {
+            device_name: "/dev/sda1".into(),
+            size_gb: 200,
+            volume_type: "gp3".into(),
+            encrypted: true,
+        }
+    }
+}
+
+/// IMDSv2 required, and two hops: the master's container reaches instance metadata through
+/// Docker's extra hop.
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        MetadataOptions {
+            http_tokens: "required".into(),
+            http_put_response_hop_limit: 2,
+        }
+    }
+}
+
+closed_struct! {
+    #[derive(Default)]
+    pub struct Ec2InstanceSpec {
+        pub instance_type: Tmpl,
+        pub image_id: Tmpl,
+        pub key_name: Option<Tmpl>,
+        pub subnet_id: Option<Tmpl>,
+        pub security_group_ids: Vec<Tmpl>,
+        pub iam_instance_profile: Option<Tmpl>,
+        pub associate_public_ip_address: bool,
+        pub root_volume: RootVolume,
+        pub metadata_options: MetadataOptions,
+        /// The Determined master image the user-data runs.
+        pub master_image: Tmpl,
+        pub master_port: i64,
+        /// The boot script (holds master.yaml, so references and secrets).
+        pub user_data: Tmpl,
+    }
 }
 
 /// The master's outputs: its id, addresses, URL, and each pool's agent tag.

@@ -1,19 +1,16 @@
 //! `elastic_ip`: a stable public IPv4 address, for a NAT gateway or associated with the master
 //! (its address survives stopping and replacing the instance).
 
-use serde::{Deserialize, Serialize};
-
 use super::KindSpec;
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ElasticIpSpec {
-    /// The instance the address is associated with (None: allocated only, e.g. for a NAT).
-    pub instance_id: Option<Tmpl>,
+closed_struct! {
+    pub struct ElasticIpSpec {
+        /// The instance the address is associated with (None: allocated only, e.g. for a NAT).
+        pub instance_id: Option<Tmpl>,
+    }
 }
 
 impl KindSpec for ElasticIpSpec {

@@ -2,19 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{KindSpec, NameError};
 use crate::value::{Doc, Style, Tmpl};
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IamRoleSpec {
-    pub assume_role_policy: Option<Doc>,
-    /// Inline policies by name.
-    pub inline_policies: BTreeMap<String, Doc>,
-    pub managed_policies: Option<Vec<Tmpl>>,
+closed_struct! {
+    pub struct IamRoleSpec {
+        pub assume_role_policy: Option<Doc>,
+        /// Inline policies by name.
+        pub inline_policies: BTreeMap<String, Doc>,
+        pub managed_policies: Option<Vec<Tmpl>>,
+    }
 }
 
 /// IAM's limit on role (64) and instance profile (128) names, counted with the region as it

@@ -77,8 +77,9 @@ pub(crate) trait KindSpec:
     const NAME_TAG: bool = false;
 
     /// CloudFormation's attributes for the plan's (`None`: `Ref`); an attribute missing here
-    /// is one CloudFormation does not provide.
-    const CFN_ATTRS: CfnAttrs = &[];
+    /// is one CloudFormation does not provide. By default the resource's `id` is its `Ref`,
+    /// as for most EC2 resources.
+    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// Whether AWS keeps the resource account-wide rather than in a region (IAM, S3): its
     /// name carries the region and its tags name the region too.

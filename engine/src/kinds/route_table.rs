@@ -4,23 +4,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::KindSpec;
-use crate::cfn::{CfnAttrs, Cx, Mapped};
+use crate::cfn::{Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteTableSpec {
-    pub vpc_id: Tmpl,
-    /// The routes besides the VPC's local one, in the order declared.
-    pub routes: Vec<Route>,
+closed_struct! {
+    pub struct RouteTableSpec {
+        pub vpc_id: Tmpl,
+        /// The routes besides the VPC's local one, in the order declared.
+        pub routes: Vec<Route>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    pub destination: Tmpl,
-    pub target: RouteTarget,
+closed_struct! {
+    pub struct Route {
+        pub destination: Tmpl,
+        pub target: RouteTarget,
+    }
 }
 
 /// Where a route sends traffic.
@@ -39,13 +39,13 @@ impl RouteTarget {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatGatewaySpec {
-    /// The public subnet it sits in.
-    pub subnet_id: Tmpl,
-    /// The allocation id of its Elastic IP.
-    pub allocation_id: Tmpl,
+closed_struct! {
+    pub struct NatGatewaySpec {
+        /// The public subnet it sits in.
+        pub subnet_id: Tmpl,
+        /// The allocation id of its Elastic IP.
+        pub allocation_id: Tmpl,
+    }
 }
 
 impl RouteTableSpec {
@@ -67,7 +67,6 @@ impl RouteTableSpec {
 
 impl KindSpec for RouteTableSpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `in vpc.main` and one line per route.
     fn render_text(&self, out: &mut String) -> bool {
@@ -112,7 +111,6 @@ impl KindSpec for RouteTableSpec {
 
 impl KindSpec for NatGatewaySpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::NatGateway`.
     fn cfn(&self, r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {

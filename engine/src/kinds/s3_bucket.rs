@@ -1,21 +1,19 @@
 //! `s3_bucket`: the checkpoint bucket.
 
-use serde::{Deserialize, Serialize};
-
 use super::{KindSpec, NameError, Outputs};
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct S3BucketSpec {
-    /// The bucket's name (global in S3).
-    pub bucket: Tmpl,
-    pub block_public_access: bool,
-    /// Default server-side encryption (`AES256`).
-    pub encryption: String,
-    pub versioning: bool,
+closed_struct! {
+    pub struct S3BucketSpec {
+        /// The bucket's name (global in S3).
+        pub bucket: Tmpl,
+        pub block_public_access: bool,
+        /// Default server-side encryption (`AES256`).
+        pub encryption: String,
+        pub versioning: bool,
+    }
 }
 
 /// The bucket's ARN in `partition`.

@@ -1,21 +1,18 @@
 //! `security_group`: a VPC security group (its rules are `security_group_rule` resources).
 
-use serde::{Deserialize, Serialize};
-
 use super::{KindSpec, NameError, Outputs};
 use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityGroupSpec {
-    pub group_name: String,
-    pub description: Tmpl,
-    /// The VPC of the script (None: the account's default VPC).
-    #[serde(default)]
-    pub vpc_id: Option<Tmpl>,
+closed_struct! {
+    pub struct SecurityGroupSpec {
+        pub group_name: String,
+        pub description: Tmpl,
+        /// The VPC of the script (None: the account's default VPC).
+        #[serde(default)]
+        pub vpc_id: Option<Tmpl>,
+    }
 }
 
 impl KindSpec for SecurityGroupSpec {

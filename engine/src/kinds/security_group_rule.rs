@@ -136,6 +136,9 @@ use crate::cfn::{Cx, Mapped, camel};
 use crate::plan::Resource;
 
 impl KindSpec for SecurityGroupRuleSpec {
+    /// A rule is never referred to.
+    const CFN_ATTRS: crate::cfn::CfnAttrs = &[];
+
     fn render_text(&self, out: &mut String) -> bool {
         self.write_text(out);
         true

@@ -1,7 +1,6 @@
 //! `subnet` (in one availability zone, associated with a route table) and `db_subnet_group`
 //! (the subnets a database may be placed in).
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{KindSpec, NameError};
@@ -9,29 +8,28 @@ use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::Tmpl;
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubnetSpec {
-    pub vpc_id: Tmpl,
-    pub cidr_block: Tmpl,
-    /// The zone by name (`us-west-2a`), or
-    pub availability_zone: Option<Tmpl>,
-    /// the n-th available zone of the region (sorted by name), resolved at apply time.
-    pub zone_index: Option<i64>,
-    /// Instances launched here get a public IP by default.
-    pub map_public_ip_on_launch: bool,
-    /// The route table the subnet is associated with (else the VPC's main table).
-    pub route_table_id: Option<Tmpl>,
+closed_struct! {
+    pub struct SubnetSpec {
+        pub vpc_id: Tmpl,
+        pub cidr_block: Tmpl,
+        /// The zone by name (`us-west-2a`), or
+        pub availability_zone: Option<Tmpl>,
+        /// the n-th available zone of the region (sorted by name), resolved at apply time.
+        pub zone_index: Option<i64>,
+        /// Instances launched here get a public IP by default.
+        pub map_public_ip_on_launch: bool,
+        /// The route table the subnet is associated with (else the VPC's main table).
+        pub route_table_id: Option<Tmpl>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DbSubnetGroupSpec {
-    /// The group's name (lowercase, as RDS stores it).
-    pub name: String,
-    pub description: Tmpl,
-    pub subnet_ids: Vec<Tmpl>,
+closed_struct! {
+    pub struct DbSubnetGroupSpec {
+        /// The group's name (lowercase, as RDS stores it).
+        pub name: String,
+        pub description: Tmpl,
+        pub subnet_ids: Vec<Tmpl>,
+    }
 }
 
 /// A resource a template points at, by plan id; other text as it is.

@@ -1,7 +1,6 @@
 //! `vpc` (a new VPC, or an existing one looked up by id), `internet_gateway` (with its
 //! attachment to the VPC) and `vpc_endpoint` (an S3 gateway endpoint on route tables).
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{KindSpec, Outputs};
@@ -9,33 +8,32 @@ use crate::cfn::{CfnAttrs, Cx, Mapped};
 use crate::plan::Resource;
 use crate::value::{Ref, Tmpl};
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VpcSpec {
-    /// The VPC's IPv4 range; None for an existing VPC.
-    pub cidr_block: Option<Tmpl>,
-    /// An existing VPC (`vpc-...`): looked up at apply time, never modified or deleted.
-    pub existing_id: Option<String>,
-    pub enable_dns_hostnames: bool,
-    pub enable_dns_support: bool,
+closed_struct! {
+    pub struct VpcSpec {
+        /// The VPC's IPv4 range; None for an existing VPC.
+        pub cidr_block: Option<Tmpl>,
+        /// An existing VPC (`vpc-...`): looked up at apply time, never modified or deleted.
+        pub existing_id: Option<String>,
+        pub enable_dns_hostnames: bool,
+        pub enable_dns_support: bool,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InternetGatewaySpec {
-    /// The VPC it is attached to.
-    pub vpc_id: Tmpl,
+closed_struct! {
+    pub struct InternetGatewaySpec {
+        /// The VPC it is attached to.
+        pub vpc_id: Tmpl,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VpcEndpointSpec {
-    pub vpc_id: Tmpl,
-    /// The service's short name (`s3`); the endpoint is for `com.amazonaws.REGION.SERVICE`.
-    pub service: String,
-    /// Gateway endpoints add a route to the service's prefix list in each of these tables.
-    pub route_table_ids: Vec<Tmpl>,
+closed_struct! {
+    pub struct VpcEndpointSpec {
+        pub vpc_id: Tmpl,
+        /// The service's short name (`s3`); the endpoint is for `com.amazonaws.REGION.SERVICE`.
+        pub service: String,
+        /// Gateway endpoints add a route to the service's prefix list in each of these tables.
+        pub route_table_ids: Vec<Tmpl>,
+    }
 }
 
 /// Why an id is not a VPC id.
@@ -92,7 +90,6 @@ impl KindSpec for VpcSpec {
 
 impl KindSpec for InternetGatewaySpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::InternetGateway` and its `AWS::EC2::VPCGatewayAttachment` (logical id
     /// `<gateway>Attachment`, which routes to the gateway depend on).
@@ -114,7 +111,6 @@ pub(crate) const ATTACHMENT: &str = "Attachment";
 
 impl KindSpec for VpcEndpointSpec {
     const NAME_TAG: bool = true;
-    const CFN_ATTRS: CfnAttrs = &[("id", None)];
 
     /// `AWS::EC2::VPCEndpoint` of type `Gateway`.
     fn cfn(&self, _r: &Resource, cx: &mut Cx) -> Result<Mapped, String> {

@@ -1,77 +1,102 @@
 //! The master instance: its size (DS008), instance metadata (DS014, DS015) and the
 //! master.yaml mount (DS019).
 
-use super::{Master, each, finding};
+use super::{Master, finding};
 use crate::diag::Diagnostic;
 use crate::lint::instance_size;
 use crate::plan::Plan;
 
+/// A rule over the master: the message when the master breaks it, and where its finding
+/// points (the line that set `field` of `master_instance`).
+struct Rule {
+    id: &'static str,
+    field: &'static str,
+    fix: &'static str,
+    message: fn(&Master) -> Option<String>,
+}
+
+/// In report order.
+const RULES: &[Rule] = &[
+    Rule {
+        id: "DS008",
+        field: "instance_type",
+        fix: "use m6i.xlarge (4 vCPUs, 16 GiB) or larger",
+        message: too_small,
+    },
+    Rule {
+        id: "DS014",
+        field: "imdsv2",
+        fix: "remove .imdsv2(false) (IMDSv2 is required by default)",
+        message: imdsv1,
+    },
+    Rule {
+        id: "DS015",
+        field: "metadata_hop_limit",
+        fix: "use .metadata_hop_limit(2)",
+        message: hop_limit,
+    },
+    Rule {
+        id: "DS019",
+        field: "config_path",
+        fix: "use an absolute path such as \"/usr/local/determined/etc/master.yaml\"",
+        message: relative_config,
+    },
+];
+
 /// DS008, DS014/DS015, DS019, in report order.
 pub fn check(plan: &Plan) -> Vec<Diagnostic> {
-    let rules: [fn(&Master) -> Option<Diagnostic>; 3] = [too_small, metadata, relative_config];
-    let master: Vec<Master> = Master::of(plan).into_iter().collect();
-    each(&master, &rules)
+    let Some(m) = Master::of(plan) else {
+        return Vec::new();
+    };
+    let report = |r: &Rule| {
+        let message = (r.message)(&m)?;
+        Some(finding(r.id, message, r.fix, &m.pos(r.field)))
+    };
+    RULES.iter().filter_map(report).collect()
 }
 
 /// DS008: fewer than 4 vCPUs or 8 GiB.
-fn too_small(m: &Master) -> Option<Diagnostic> {
+fn too_small(m: &Master) -> Option<String> {
     let t = m.spec.instance_type.as_text()?;
     let (cpu, mem) = instance_size(t)?;
-    if cpu >= 4 && mem >= 8.0 {
-        return None;
-    }
-    Some(finding(
-        "DS008",
+    (cpu < 4 || mem < 8.0).then(|| {
         format!(
             "master instance type {t} has {cpu} vCPUs and {mem} GiB; the guide asks for at least 4 vCPUs and 8 GiB (its own t2.large example has 2 vCPUs)"
-        ),
-        "use m6i.xlarge (4 vCPUs, 16 GiB) or larger",
-        &m.pos("instance_type"),
-    ))
+        )
+    })
 }
 
-/// DS014: IMDSv1 allowed; else DS015: a hop limit the master's container cannot cross.
-fn metadata(m: &Master) -> Option<Diagnostic> {
+/// DS014: IMDSv1 allowed.
+fn imdsv1(m: &Master) -> Option<String> {
+    let name = &m.files.instance_name;
+    (m.spec.metadata_options.http_tokens != "required").then(|| {
+        format!(
+            "master_instance '{name}' allows IMDSv1: any process that can make a GET request can read the instance role's credentials"
+        )
+    })
+}
+
+/// DS015 (when IMDSv2 is required, else DS014 says enough): a hop limit the master's
+/// container cannot cross.
+fn hop_limit(m: &Master) -> Option<String> {
     let name = &m.files.instance_name;
     let options = &m.spec.metadata_options;
-    if options.http_tokens != "required" {
-        return Some(finding(
-            "DS014",
-            format!(
-                "master_instance '{name}' allows IMDSv1: any process that can make a GET request can read the instance role's credentials"
-            ),
-            "remove .imdsv2(false) (IMDSv2 is required by default)",
-            &m.pos("imdsv2"),
-        ));
-    }
     let hops = options.http_put_response_hop_limit;
-    if hops >= 2 {
-        return None;
-    }
-    Some(finding(
-        "DS015",
+    (options.http_tokens == "required" && hops < 2).then(|| {
         format!(
             "master_instance '{name}' has a metadata hop limit of {hops}: the master's container cannot reach instance metadata (region, local-ipv4) through Docker's extra hop"
-        ),
-        "use .metadata_hop_limit(2)",
-        &m.pos("metadata_hop_limit"),
-    ))
+        )
+    })
 }
 
 /// DS019: a relative master.yaml path (Docker takes it for a named volume).
-fn relative_config(m: &Master) -> Option<Diagnostic> {
+fn relative_config(m: &Master) -> Option<String> {
     let path = &m.files.config_path;
-    if path.starts_with('/') {
-        return None;
-    }
-    Some(finding(
-        "DS019",
+    (!path.starts_with('/')).then(|| {
         format!(
             "master.yaml path {path:?} is relative: Docker treats a relative -v source as a named volume, so the master would not see the file"
-        ),
-        "use an absolute path such as \"/usr/local/determined/etc/master.yaml\"",
-        &m.pos("config_path"),
-    ))
+        )
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::handles::Database;
 use super::handles::SecurityGroup;
 use super::security_group::Ports;
 use super::{Decl, RhaiResult, Shared, check_name, fail, pos_of, values};
+use crate::config::DbConfig;
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::Spec;
 use crate::kinds::rds::{DbSettings, RdsClusterSpec, RdsInstanceSpec};
@@ -28,14 +29,12 @@ pub(crate) struct DbDecl {
     pub engine: String,
     pub version: Option<String>,
     pub instance_class: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub database_name: Option<String>,
     pub storage_gb: i64,
     pub encrypted: bool,
     pub public: bool,
-    pub ssl_mode: Option<String>,
-    pub ssl_root_cert: Option<String>,
+    /// How Determined connects (user, password, database name, SSL): the `db` section of
+    /// master.yaml but its host and port, which the config that uses the database fills in.
+    pub connection: DbConfig,
     pub pos: SourcePos,
     /// Where settings were made (`master_user`, `encrypted`, `engine`, ...), for findings.
     pub field_pos: std::collections::HashMap<String, SourcePos>,
@@ -50,17 +49,20 @@ impl DbDecl {
         self.engine == "aurora-postgresql"
     }
 
-    /// What the script left unset: the pinned engine version ([`crate::versions`]) and the
-    /// SSL settings Determined connects with ([`crate::config::default_db_ssl`]).
+    /// What the script left unset: the pinned engine version ([`crate::versions`]), the
+    /// database name (`determined`) and the SSL settings Determined connects with
+    /// ([`crate::config::default_db_ssl`]).
     pub fn fill_defaults(&mut self) {
         if self.version.is_none() {
             self.version = crate::versions::pinned_engine_version(&self.engine).map(str::to_string);
         }
-        if self.ssl_mode.is_none() {
+        let c = &mut self.connection;
+        c.name.get_or_insert_with(|| "determined".into());
+        if c.ssl_mode.is_none() {
             let (mode, cert) = crate::config::default_db_ssl(&self.engine);
-            self.ssl_mode = Some(mode.to_string());
-            if self.ssl_root_cert.is_none() {
-                self.ssl_root_cert = cert.map(str::to_string);
+            c.ssl_mode = Some(mode.to_string());
+            if c.ssl_root_cert.is_none() {
+                c.ssl_root_cert = cert.map(str::to_string);
             }
         }
     }
@@ -149,14 +151,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 engine: "aurora-postgresql".into(),
                 version: None,
                 instance_class: None,
-                user: None,
-                password: None,
-                database_name: None,
                 storage_gb: 20,
                 encrypted: true,
                 public: false,
-                ssl_mode: None,
-                ssl_root_cert: None,
+                connection: DbConfig::default(),
                 pos,
                 field_pos: Default::default(),
                 sg: None,
@@ -255,8 +253,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         }
         let d = &mut st.databases[db.idx];
         d.field_pos.insert("master_user".into(), pos);
-        d.user = Some(user.to_string());
-        d.password = Some(password.to_string());
+        d.connection.user = Some(user.to_string());
+        d.connection.password = Some(password.to_string());
         Ok(db.clone())
     });
 
@@ -266,7 +264,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         move |ctx: NativeCallContext, db: &mut Database, name: &str| -> RhaiResult<Database> {
             check_identifier("database name", name)
                 .or_else(|m| fail(&ctx, format!("database '{}': {m}", db.name)))?;
-            s.borrow_mut().databases[db.idx].database_name = Some(name.to_string());
+            s.borrow_mut().databases[db.idx].connection.name = Some(name.to_string());
             Ok(db.clone())
         },
     );
@@ -322,7 +320,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 );
             }
             Ok(set_db(&s, &ctx, db, "ssl_mode", |d| {
-                d.ssl_mode = Some(mode.to_string())
+                d.connection.ssl_mode = Some(mode.to_string())
             }))
         },
     );
@@ -331,7 +329,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         "ssl_root_cert",
         move |ctx: NativeCallContext, db: &mut Database, path: &str| -> RhaiResult<Database> {
             Ok(set_db(&s, &ctx, db, "ssl_root_cert", |d| {
-                d.ssl_root_cert = Some(path.to_string())
+                d.connection.ssl_root_cert = Some(path.to_string())
             }))
         },
     );
@@ -406,7 +404,8 @@ pub(crate) fn materialize(
     errors: &mut Vec<Diagnostic>,
 ) -> (String, String) {
     let who = format!("database '{}'", db.name);
-    if db.user.is_none() {
+    let c = &db.connection;
+    if c.user.is_none() {
         errors.push(Diagnostic::error(
             format!("{who} has no master user: call .master_user(\"postgres\", p.db_password)"),
             &db.pos,
@@ -415,9 +414,9 @@ pub(crate) fn materialize(
     let text = |t: &Option<String>| Tmpl::from_marked(t.as_deref().unwrap_or_default());
     let settings = DbSettings {
         engine_version: db.version.as_deref().map(Tmpl::from_marked),
-        database_name: Tmpl::from_marked(db.database_name.as_deref().unwrap_or("determined")),
-        master_username: text(&db.user),
-        master_password: text(&db.password),
+        database_name: text(&c.name),
+        master_username: text(&c.user),
+        master_password: text(&c.password),
         port: PG_PORT,
         storage_encrypted: db.encrypted,
         vpc_security_group_ids: db

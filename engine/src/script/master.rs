@@ -14,8 +14,10 @@ use super::handles::{IamRole, InstanceProfile};
 use super::{RhaiResult, Shared, State, fail, method, pos_of, values};
 use crate::config::{PASS_THROUGH_KEYS, TYPED_KEYS};
 use crate::diag::SourcePos;
+use crate::kinds::Ec2InstanceSpec;
 use crate::plan::Kind;
 use crate::refs;
+use crate::value::{Ref, Tmpl};
 
 /// `checkpoint_storage` as built by `s3_checkpoints(bucket)`.
 
@@ -59,25 +61,26 @@ pub(crate) struct PoolDecl {
 pub(crate) struct MasterDecl {
     pub name: String,
     pub decl: usize,
-    pub instance_type: Option<String>,
-    pub image_id: Option<String>,
-    pub disk_gb: i64,
-    pub key_name: Option<String>,
-    pub security_groups: Vec<String>,
-    pub subnet_id: Option<String>,
-    pub profile: Option<String>,
+    /// The instance as the script sets it (an empty instance type or image id: not set);
+    /// the end adds the master's image and port, and the user-data.
+    pub instance: Ec2InstanceSpec,
     pub master_image: Option<String>,
     pub config: Option<usize>,
-    pub public_ip: bool,
     /// The Elastic IP declared by `.elastic_ip(true)`.
     pub elastic_ip: Option<String>,
-    pub imdsv2: bool,
-    pub hop_limit: i64,
     pub config_path: String,
     /// The log group (plan id) the master's container writes to.
     pub log_group: Option<String>,
     pub pos: SourcePos,
     pub field_pos: HashMap<String, SourcePos>,
+}
+
+impl MasterDecl {
+    /// The instance profile (plan id).
+    pub fn profile(&self) -> Option<&str> {
+        let arn = self.instance.iam_instance_profile.as_ref()?;
+        arn.as_ref().map(|r| r.resource.as_str())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -581,10 +584,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         st.masters.push(MasterDecl {
             name: name.to_string(),
             decl: i,
-            disk_gb: 200,
-            public_ip: true,
-            imdsv2: true,
-            hop_limit: 2,
+            instance: Ec2InstanceSpec {
+                associate_public_ip_address: true,
+                ..Default::default()
+            },
             config_path: crate::userdata::HOST_CONFIG_PATH.to_string(),
             pos,
             ..Default::default()
@@ -608,7 +611,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     "{t:?} is not an EC2 instance type like \"m6i.xlarge\""
                 ));
             }
-            m.instance_type = Some(t);
+            m.instance.instance_type = Tmpl::from_marked(&t);
             Ok(())
         }),
         ("image_id", |m, v| {
@@ -622,11 +625,11 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                     "{t:?} is not an AMI id like \"ami-0123456789abcdef0\""
                 ));
             }
-            m.image_id = Some(t);
+            m.instance.image_id = Tmpl::from_marked(&t);
             Ok(())
         }),
         ("disk_gb", |m, v| {
-            m.disk_gb = values::int_in(
+            m.instance.root_volume.size_gb = values::int_in(
                 v,
                 "an integer number of GB",
                 8..=16384,
@@ -636,11 +639,13 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("key_name", |m, v| {
-            m.key_name = Some(values::string_arg(v, "a key pair name")?);
+            let key = values::string_arg(v, "a key pair name")?;
+            m.instance.key_name = Some(Tmpl::from_marked(&key));
             Ok(())
         }),
         ("subnet_id", |m, v| {
-            m.subnet_id = Some(values::string_arg(v, "a subnet id")?);
+            let id = values::string_arg(v, "a subnet id")?;
+            m.instance.subnet_id = Some(Tmpl::from_marked(&id));
             Ok(())
         }),
         ("master_image", |m, v| {
@@ -653,15 +658,18 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             Ok(())
         }),
         ("public_ip", |m, v| {
-            m.public_ip = values::bool_arg(v)?;
+            m.instance.associate_public_ip_address = values::bool_arg(v)?;
             Ok(())
         }),
         ("imdsv2", |m, v| {
-            m.imdsv2 = values::bool_arg(v)?;
+            let required = values::bool_arg(v)?;
+            m.instance.metadata_options.http_tokens =
+                if required { "required" } else { "optional" }.into();
             Ok(())
         }),
         ("metadata_hop_limit", |m, v| {
-            m.hop_limit = values::int_in(v, "an integer", 1..=64, "the hop limit", "")?;
+            let hops = values::int_in(v, "an integer", 1..=64, "the hop limit", "")?;
+            m.instance.metadata_options.http_put_response_hop_limit = hops;
             Ok(())
         }),
         ("config_path", |m, v| {
@@ -672,9 +680,10 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
         }),
         ("security_group", |m, v| {
             let sg: SecurityGroup = values::handle_arg(v, "a security_group(...) handle")?;
-            let r = refs::attr(&sg.id, "id");
-            if !m.security_groups.contains(&r) {
-                m.security_groups.push(r);
+            let r = Tmpl::reference(Ref::new(&sg.id, "id"));
+            let groups = &mut m.instance.security_group_ids;
+            if !groups.contains(&r) {
+                groups.push(r);
             }
             Ok(())
         }),
@@ -697,7 +706,7 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
                 );
             }
             let p: InstanceProfile = values::handle_arg(v, "an instance_profile(...) handle")?;
-            m.profile = Some(p.id.clone());
+            m.instance.iam_instance_profile = Some(Tmpl::reference(Ref::new(&p.id, "arn")));
             Ok(())
         }),
     ];

@@ -424,7 +424,7 @@ fn register_placement(engine: &mut Engine, state: &Shared) {
         let sn = subnet_arg(ctx, "master_instance", v)?;
         let pos = pos_of(ctx, st);
         let decl = &mut st.masters[m.idx];
-        decl.subnet_id = Some(refs::attr(&sn.0.id, "id"));
+        decl.instance.subnet_id = Some(Tmpl::reference(Ref::new(&sn.0.id, "id")));
         decl.field_pos.insert("subnet_id".into(), pos);
         Ok(())
     });

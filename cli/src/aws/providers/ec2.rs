@@ -22,17 +22,14 @@ use crate::aws::diff::Action;
 use crate::aws::discover::{Live, State};
 use crate::aws::{Clients, Ctx, aws_err, code_of, message_of, retry_while, say_waiting, wait_for};
 
-/// A live instance.
+/// A live instance: what DescribeInstances says of it, and the user-data it boots with (read
+/// for the deployment's own instances only).
 #[derive(Debug, Clone)]
 pub struct InstanceLive {
-    pub instance_type: String,
-    pub image_id: String,
-    pub key_name: Option<String>,
-    pub sgs: Vec<String>,
-    pub profile_arn: Option<String>,
+    /// Boxed: the SDK's description is large, and every live resource's detail is as large as
+    /// the largest kind's.
+    pub instance: Box<Instance>,
     pub user_data: Option<String>,
-    pub state: String,
-    pub subnet_id: Option<String>,
 }
 
 pub struct Ec2Instance;
@@ -68,6 +65,11 @@ fn instance_attrs(i: &Instance) -> AttrMap {
         ("private_ip", i.private_ip_address()),
         ("public_ip", i.public_ip_address()),
     ])
+}
+
+/// The ARN of the instance profile the instance runs with.
+fn profile_arn(i: &Instance) -> Option<&str> {
+    i.iam_instance_profile().and_then(|p| p.arn())
 }
 
 /// The primary interface's groups are the instance's (moto leaves the instance-level list
@@ -142,20 +144,8 @@ impl Provider for Ec2Instance {
                 None
             };
             let detail = Detail::Ec2Instance(InstanceLive {
-                instance_type: i
-                    .instance_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                image_id: i.image_id().unwrap_or_default().to_string(),
-                key_name: i.key_name().map(str::to_string),
-                sgs: groups_of(i),
-                profile_arn: i
-                    .iam_instance_profile()
-                    .and_then(|p| p.arn())
-                    .map(str::to_string),
+                instance: Box::new(i.clone()),
                 user_data,
-                state: state_of(i).unwrap_or_default(),
-                subnet_id: i.subnet_id().map(str::to_string),
             });
             let live = Live::new(&name, instance_attrs(i), detail);
             st.add(dep, &tags, live, names.get(&name).map(String::as_str));
@@ -163,32 +153,30 @@ impl Provider for Ec2Instance {
         Ok(st)
     }
 
-    fn compare(
-        spec: &Ec2InstanceSpec,
-        Have { d: l, .. }: Have<'_, InstanceLive>,
-        cx: &Cmp,
-    ) -> Action {
-        let v = &cx.vals;
+    fn compare(spec: &Ec2InstanceSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
+        let (v, i) = (&cx.vals, &l.instance);
         let t = v.shown(&spec.instance_type);
-        if t != l.instance_type {
-            return Action::Replace(format!("instance type {} -> {t}", l.instance_type));
+        let live_type = i.instance_type().map_or("", |t| t.as_str());
+        if t != live_type {
+            return Action::Replace(format!("instance type {live_type} -> {t}"));
         }
         let img = v.shown(&spec.image_id);
-        if img != l.image_id && !crate::aws::ssm::pinned(spec) {
-            return Action::Replace(format!("image {} -> {img}", l.image_id));
+        let live_img = i.image_id().unwrap_or_default();
+        if img != live_img && !crate::aws::ssm::pinned(spec) {
+            return Action::Replace(format!("image {live_img} -> {img}"));
         }
         let key = spec.key_name.as_ref().map(|k| v.shown(k));
-        if key != l.key_name {
+        if key.as_deref() != i.key_name() {
             return Action::Replace(format!(
                 "key pair {} -> {}",
-                l.key_name.as_deref().unwrap_or("none"),
+                i.key_name().unwrap_or("none"),
                 key.as_deref().unwrap_or("none")
             ));
         }
         if let Some(p) = &spec.iam_instance_profile {
             match v.known(p) {
                 None => return Action::Replace("instance profile is being created".into()),
-                Some(p) if l.profile_arn.as_deref() != Some(p.as_str()) => {
+                Some(p) if profile_arn(i) != Some(p.as_str()) => {
                     return Action::Replace("instance profile changed".into());
                 }
                 Some(_) => {}
@@ -211,30 +199,33 @@ impl Provider for Ec2Instance {
             );
         }
         if let Some(s) = spec.subnet_id.as_ref().and_then(|s| v.known(s)) {
-            if l.subnet_id.as_deref() != Some(s.as_str()) {
+            if i.subnet_id() != Some(s.as_str()) {
                 return Action::Replace(format!(
                     "subnet {} -> {s}",
-                    l.subnet_id.as_deref().unwrap_or("none")
+                    i.subnet_id().unwrap_or("none")
                 ));
             }
         }
         let mut upd = Vec::new();
-        diff_groups(&spec.security_group_ids, &l.sgs, cx, &mut upd);
+        diff_groups(&spec.security_group_ids, &groups_of(i), cx, &mut upd);
         super::update_or_noop(upd)
     }
 
     fn uses(d: &InstanceLive) -> Vec<String> {
-        [&d.sgs[..], d.profile_arn.as_slice(), d.subnet_id.as_slice()].concat()
+        let i = &d.instance;
+        let others = [profile_arn(i), i.subnet_id()];
+        let mut out = groups_of(i);
+        out.extend(others.into_iter().flatten().map(str::to_string));
+        out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, Ec2InstanceSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         launch_master(ctx, r, spec, v, None).await
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, Ec2InstanceSpec>,
-        Have { live, .. }: Have<'_, InstanceLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.clients
@@ -250,9 +241,8 @@ impl Provider for Ec2Instance {
 
     /// Terminates the old instance, then launches the new one.
     async fn replace(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, Ec2InstanceSpec>,
-        Have { live, .. }: Have<'_, InstanceLive>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iid = live.physical();
         ctx.ui
@@ -261,7 +251,7 @@ impl Provider for Ec2Instance {
         launch_master(ctx, r, spec, v, Some(&iid)).await
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, InstanceLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         terminate(ctx, &[live.physical()]).await?;
         Ok(String::new())
     }

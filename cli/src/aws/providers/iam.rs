@@ -294,7 +294,7 @@ impl Provider for IamRole {
         read_candidates(c, plan, Kind::IamRole, names, read_role).await
     }
 
-    fn compare(spec: &IamRoleSpec, Have { d: l, .. }: Have<'_, RoleLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &IamRoleSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         let want_assume = spec
             .assume_role_policy
@@ -345,7 +345,7 @@ impl Provider for IamRole {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, IamRoleSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
         let assume = assume_policy(spec, &v)?;
@@ -366,9 +366,8 @@ impl Provider for IamRole {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, IamRoleSpec>,
-        Have { live, d: l }: Have<'_, RoleLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = live.name.clone();
@@ -398,7 +397,7 @@ impl Provider for IamRole {
 
     /// Detaches it from any instance profile, drops the inline and managed policies discovery
     /// read (listed again only when DeleteRole finds more), then deletes the role.
-    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, RoleLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, Self>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         delete_policies(ctx, name, d.inline.keys()).await?;
         attach(ctx, name, &d.managed.iter().cloned().collect(), false).await?;
@@ -425,11 +424,7 @@ impl Provider for InstanceProfile {
         read_candidates(c, plan, Kind::InstanceProfile, names, read_profile).await
     }
 
-    fn compare(
-        spec: &InstanceProfileSpec,
-        Have { d: l, .. }: Have<'_, ProfileLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &InstanceProfileSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let want = cx.vals.shown(&spec.role);
         if l.roles.as_slice() != [want.clone()] {
             return Action::Update(vec![format!("~ role [{}] -> {want}", l.roles.join(", "))]);
@@ -441,10 +436,7 @@ impl Provider for InstanceProfile {
         p.roles.clone()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, InstanceProfileSpec>,
-    ) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let iam = &ctx.clients.iam;
         let name = r.name.clone();
         let role = v.text(&spec.role)?;
@@ -464,9 +456,8 @@ impl Provider for InstanceProfile {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, InstanceProfileSpec>,
-        Have { live, d: l }: Have<'_, ProfileLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         set_roles(ctx, &live.name, &l.roles, &v.text(&spec.role)?).await?;
         Ok(live.attrs.clone())
@@ -474,7 +465,7 @@ impl Provider for InstanceProfile {
 
     /// Removes the roles discovery read (read again only when DeleteInstanceProfile finds
     /// more), then deletes the profile.
-    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, ProfileLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, Self>) -> Result<String> {
         let (iam, name) = (&ctx.clients.iam, live.name.as_str());
         set_roles(ctx, name, &d.roles, "").await?;
         let send = || {

@@ -163,7 +163,7 @@ impl Provider for CloudwatchLogGroup {
         vec![format!("retention {} days", spec.retention_days)]
     }
 
-    fn compare(spec: &LogGroupSpec, Have { d: l, .. }: Have<'_, LogGroupLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &LogGroupSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         if l.retention_days.map(i64::from) != Some(spec.retention_days) {
             upd.push(format!(
@@ -186,7 +186,7 @@ impl Provider for CloudwatchLogGroup {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, LogGroupSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let logs = &ctx.clients.logs;
         let name = &spec.log_group_name;
         let tags: HashMap<String, String> =
@@ -207,9 +207,8 @@ impl Provider for CloudwatchLogGroup {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, LogGroupSpec>,
-        Have { live, d: l }: Have<'_, LogGroupLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         if l.retention_days.map(i64::from) != Some(spec.retention_days) {
             put_retention(&ctx.clients, &live.name, spec).await?;
@@ -221,7 +220,7 @@ impl Provider for CloudwatchLogGroup {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, LogGroupLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let name = live.name.as_str();
         let req = ctx.clients.logs.delete_log_group().log_group_name(name);
         Ok(

@@ -153,32 +153,35 @@ pub trait LiveDetail: Sized {
     fn of(d: &Detail) -> Option<&Self>;
 }
 
-/// A planned resource being applied: its plan entry, its typed spec, the values known now.
-pub struct Want<'a, S> {
+/// A planned resource of provider `P`'s kind being applied: the run's context (clients, UI,
+/// waits), its plan entry, its typed spec, the values known now.
+pub struct Want<'a, P: KindTypes> {
+    pub ctx: &'a Ctx,
     pub r: &'a Resource,
-    pub spec: &'a S,
+    pub spec: &'a P::Spec,
     pub v: Vals<'a>,
 }
 
-/// A live resource: what every kind has ([`Live`]) and its kind's detail.
-pub struct Have<'a, L> {
+/// A live resource of provider `P`'s kind: what every kind has ([`Live`]) and its kind's
+/// detail.
+pub struct Have<'a, P: KindTypes> {
     pub live: &'a Live,
-    pub d: &'a L,
+    pub d: &'a P::Live,
 }
 
-/// A live resource to delete, and how (the flags of `destroy`).
-pub struct Del<'a, L> {
+/// A live resource of provider `P`'s kind to delete, and how (the flags of `destroy`).
+pub struct Del<'a, P: KindTypes> {
     pub live: &'a Live,
-    pub d: &'a L,
+    pub d: &'a P::Live,
     pub opts: DeleteOpts,
 }
 
-impl<L> Clone for Have<'_, L> {
+impl<P: KindTypes> Clone for Have<'_, P> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<L> Copy for Have<'_, L> {}
+impl<P: KindTypes> Copy for Have<'_, P> {}
 
 /// Values of the plan resolved against the attributes known so far; secrets are revealed
 /// (for AWS only, never for a screen).
@@ -240,7 +243,7 @@ pub struct Cmp<'a> {
 }
 
 /// A kind's types, from the [`providers!`] list.
-pub trait KindTypes {
+pub trait KindTypes: Sized {
     /// The engine's typed spec of the kind.
     type Spec: Sync;
     /// What discovery reads back about one live resource of this kind.
@@ -262,7 +265,7 @@ pub trait Provider: KindTypes {
         r: &Resource,
         _spec: &Self::Spec,
         _cx: &mut Cmp,
-    ) -> Option<Have<'s, Self::Live>> {
+    ) -> Option<Have<'s, Self>> {
         let live = state.owned.get(&r.id)?;
         let d = Self::Live::of(&live.detail)?;
         Some(Have { live, d })
@@ -274,22 +277,18 @@ pub trait Provider: KindTypes {
     }
 
     /// What it takes to make the live resource what `spec` says.
-    fn compare(spec: &Self::Spec, have: Have<'_, Self::Live>, cx: &Cmp) -> Action;
+    fn compare(spec: &Self::Spec, have: Have<'_, Self>, cx: &Cmp) -> Action;
 
     /// The AWS ids, names and ARNs of other resources `d` uses (delete it before them).
     fn uses(d: &Self::Live) -> Vec<String>;
 
-    fn create(
-        ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-    ) -> impl Future<Output = Result<AttrMap>> + Send;
+    fn create(want: Want<'_, Self>) -> impl Future<Output = Result<AttrMap>> + Send;
 
     /// Changes it in place; by default a kind has nothing to change in place (its `compare`
     /// never says `Update`).
     fn update(
-        _ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-        _have: Have<'_, Self::Live>,
+        want: Want<'_, Self>,
+        _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
         let msg = format!(
             "{}: a {} has nothing to update in place",
@@ -301,16 +300,15 @@ pub trait Provider: KindTypes {
 
     /// Deletes and creates it again (only kinds with [`Provider::REPLACEABLE`]).
     fn replace(
-        _ctx: &Ctx,
-        want: Want<'_, Self::Spec>,
-        _have: Have<'_, Self::Live>,
+        want: Want<'_, Self>,
+        _have: Have<'_, Self>,
     ) -> impl Future<Output = Result<AttrMap>> + Send {
         let msg = format!("{}: cannot replace a {}", want.r.id, want.r.kind.as_str());
         async move { Err(anyhow!(msg)) }
     }
 
     /// Deletes it; returns a note for the report.
-    fn delete(ctx: &Ctx, del: Del<'_, Self::Live>) -> impl Future<Output = Result<String>> + Send;
+    fn delete(ctx: &Ctx, del: Del<'_, Self>) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// Reads everything the deployment owns, plus same-named foreign resources (conflicts),
@@ -399,7 +397,7 @@ async fn apply_as<P: Provider>(
     live: Option<&Live>,
     v: Vals<'_>,
 ) -> Result<AttrMap> {
-    let want = Want { r, spec, v };
+    let want = Want { ctx, r, spec, v };
     let have = live.and_then(|live| {
         Some(Have {
             live,
@@ -409,9 +407,9 @@ async fn apply_as<P: Provider>(
     let need_live = || have.ok_or_else(|| anyhow!("{}: no live resource to update", r.id));
     match action {
         Action::NoOp => Ok(need_live()?.live.attrs.clone()),
-        Action::Create => P::create(ctx, want).await,
-        Action::Update(_) => P::update(ctx, want, need_live()?).await,
-        Action::Replace(_) => P::replace(ctx, want, need_live()?).await,
+        Action::Create => P::create(want).await,
+        Action::Update(_) => P::update(want, need_live()?).await,
+        Action::Replace(_) => P::replace(want, need_live()?).await,
     }
 }
 

@@ -236,7 +236,7 @@ impl Provider for Vpc {
         r: &detscript_engine::Resource,
         spec: &VpcSpec,
         _cx: &mut Cmp,
-    ) -> Option<Have<'s, VpcLive>> {
+    ) -> Option<Have<'s, Self>> {
         let live = match spec.existing_id {
             Some(_) => state.existing.get(&r.id)?,
             None => state.owned.get(&r.id)?,
@@ -256,7 +256,7 @@ impl Provider for Vpc {
         }
     }
 
-    fn compare(spec: &VpcSpec, Have { d, .. }: Have<'_, VpcLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &VpcSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         match &spec.cidr_block {
             Some(c) if cx.vals.shown(c) != d.cidr => Action::Replace(format!(
                 "CIDR {} -> {} (a VPC's range cannot change)",
@@ -271,7 +271,7 @@ impl Provider for Vpc {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, VpcSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         if let Some(id) = &spec.existing_id {
             let Some(found) = describe_vpc(c, id).await? else {
@@ -308,7 +308,7 @@ impl Provider for Vpc {
         ]))
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, VpcLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         ec2_delete!(ctx, live, "DeleteVpc", NO_VPC, delete_vpc.vpc_id).await?;
         Ok(String::new())
     }
@@ -344,11 +344,7 @@ impl Provider for InternetGateway {
         }))
     }
 
-    fn compare(
-        spec: &InternetGatewaySpec,
-        Have { d, .. }: Have<'_, GatewayLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &InternetGatewaySpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         compare_ids(
             "attached to",
             std::slice::from_ref(&spec.vpc_id),
@@ -361,10 +357,7 @@ impl Provider for InternetGateway {
         d.vpcs.clone()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, InternetGatewaySpec>,
-    ) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = ec2_create!(
             ctx.clients.ec2.create_internet_gateway(),
             InternetGateway,
@@ -377,23 +370,21 @@ impl Provider for InternetGateway {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, InternetGatewaySpec>,
-        Have { live, d }: Have<'_, GatewayLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
-        let id = live.physical();
         let vpc = v.text(&spec.vpc_id)?;
         for old in d.vpcs.iter().filter(|o| **o != vpc) {
             detach(ctx, live, old).await?;
         }
         if !d.vpcs.contains(&vpc) {
-            attach(ctx, &id, &vpc).await?;
+            attach(ctx, &live.physical(), &vpc).await?;
         }
         Ok(live.attrs.clone())
     }
 
     /// Detaches it (retrying while the VPC still maps public addresses), then deletes it.
-    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, GatewayLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, Self>) -> Result<String> {
         for vpc in &d.vpcs {
             detach(ctx, live, vpc).await?;
         }
@@ -500,7 +491,7 @@ impl Provider for Subnet {
         }))
     }
 
-    fn compare(spec: &SubnetSpec, Have { d, .. }: Have<'_, SubnetLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &SubnetSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let v = &cx.vals;
         let cidr = v.shown(&spec.cidr_block);
         if cidr != d.cidr {
@@ -545,7 +536,7 @@ impl Provider for Subnet {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, SubnetSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let ec2 = &ctx.clients.ec2;
         let zone = match (&spec.availability_zone, spec.zone_index) {
             (Some(z), _) => Some(v.text(z)?),
@@ -576,9 +567,8 @@ impl Provider for Subnet {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, SubnetSpec>,
-        Have { live, d }: Have<'_, SubnetLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.physical();
         if spec.map_public_ip_on_launch != d.map_public_ip {
@@ -599,7 +589,7 @@ impl Provider for Subnet {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, SubnetLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         ec2_delete!(
             ctx,
             live,

@@ -48,7 +48,7 @@ impl Provider for VpcEndpoint {
         }))
     }
 
-    fn compare(spec: &VpcEndpointSpec, Have { d, .. }: Have<'_, EndpointLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &VpcEndpointSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let suffix = format!(".{}", spec.service);
         if !d.service.ends_with(&suffix) {
             return Action::Replace(format!("service {} -> {}", d.service, spec.service));
@@ -65,7 +65,7 @@ impl Provider for VpcEndpoint {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, VpcEndpointSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         let req = c
             .ec2
@@ -85,9 +85,8 @@ impl Provider for VpcEndpoint {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, VpcEndpointSpec>,
-        Have { live, d }: Have<'_, EndpointLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let want = set_of(&v.list(&spec.route_table_ids)?);
         let have = set_of(&d.route_tables);
@@ -104,7 +103,7 @@ impl Provider for VpcEndpoint {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, EndpointLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let id = live.physical();
         let id = id.as_str();
         let res = ctx.clients.ec2.delete_vpc_endpoints().vpc_endpoint_ids(id);

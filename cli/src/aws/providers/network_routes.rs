@@ -79,11 +79,7 @@ impl Provider for RouteTable {
         }))
     }
 
-    fn compare(
-        spec: &RouteTableSpec,
-        Have { d, .. }: Have<'_, RouteTableLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &RouteTableSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(vpc) = known_now(cx, &spec.vpc_id).filter(|v| *v != d.vpc_id) {
             return Action::Replace(format!("VPC {} -> {vpc}", d.vpc_id));
         }
@@ -109,7 +105,7 @@ impl Provider for RouteTable {
         out
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RouteTableSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx.clients.ec2.create_route_table();
         let id = ec2_create!(
             req.vpc_id(v.text(&spec.vpc_id)?),
@@ -133,9 +129,8 @@ impl Provider for RouteTable {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, RouteTableSpec>,
-        Have { live, d }: Have<'_, RouteTableLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, d }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.physical();
         let ec2 = &ctx.clients.ec2;
@@ -164,7 +159,7 @@ impl Provider for RouteTable {
 
     /// Removes what is still associated with it (a subnet's association may outlive the
     /// subnet in emulators), then deletes it.
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, RouteTableLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         let id = live.physical();
         let res = ec2
@@ -278,7 +273,7 @@ impl Provider for NatGateway {
         }))
     }
 
-    fn compare(spec: &NatGatewaySpec, Have { d, .. }: Have<'_, NatLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &NatGatewaySpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(s) = known_now(cx, &spec.subnet_id).filter(|s| *s != d.subnet_id) {
             return Action::Replace(format!("subnet {} -> {s}", d.subnet_id));
         }
@@ -292,7 +287,7 @@ impl Provider for NatGateway {
         vec![d.subnet_id.clone(), d.allocation_id.clone()]
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, NatGatewaySpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx
             .clients
             .ec2
@@ -313,7 +308,7 @@ impl Provider for NatGateway {
     }
 
     /// Deletes it and waits until it is gone (its subnet and Elastic IP are free only then).
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, NatLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let id = live.physical();
         let res = ctx.clients.ec2.delete_nat_gateway().nat_gateway_id(&id);
         found(res.send().await, NO_NAT, "DeleteNatGateway", &id)?;
@@ -382,7 +377,7 @@ impl Provider for ElasticIp {
         }))
     }
 
-    fn compare(spec: &ElasticIpSpec, Have { d, .. }: Have<'_, EipLive>, cx: &Cmp) -> Action {
+    fn compare(spec: &ElasticIpSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         let Some(want) = &spec.instance_id else {
             return Action::NoOp;
         };
@@ -401,7 +396,7 @@ impl Provider for ElasticIp {
         d.instance_id.iter().cloned().collect()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, ElasticIpSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let req = ctx.clients.ec2.allocate_address().domain(DomainType::Vpc);
         let out = ec2_create!(req, ElasticIp, "AllocateAddress", r);
         let alloc = out
@@ -414,9 +409,8 @@ impl Provider for ElasticIp {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, ElasticIpSpec>,
-        Have { live, .. }: Have<'_, EipLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         if let Some(i) = &spec.instance_id {
             associate_eip(ctx, &live.physical(), &v.text(i)?).await?;
@@ -425,7 +419,7 @@ impl Provider for ElasticIp {
     }
 
     /// Disassociates and releases it.
-    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, EipLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, .. }: Del<'_, Self>) -> Result<String> {
         let ec2 = &ctx.clients.ec2;
         if let Some(a) = &d.association_id {
             let res = ec2.disassociate_address().association_id(a).send().await;
@@ -527,11 +521,7 @@ impl Provider for DbSubnetGroup {
         Ok(st)
     }
 
-    fn compare(
-        spec: &DbSubnetGroupSpec,
-        Have { d, .. }: Have<'_, DbSubnetGroupLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &DbSubnetGroupSpec, Have { d, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         compare_ids("subnets", &spec.subnet_ids, &d.subnets, cx)
     }
 
@@ -539,10 +529,7 @@ impl Provider for DbSubnetGroup {
         d.subnets.clone()
     }
 
-    async fn create(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, DbSubnetGroupSpec>,
-    ) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         ctx.clients
             .rds
             .create_db_subnet_group()
@@ -560,9 +547,8 @@ impl Provider for DbSubnetGroup {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { spec, v, .. }: Want<'_, DbSubnetGroupSpec>,
-        Have { live, .. }: Have<'_, DbSubnetGroupLive>,
+        Want { ctx, spec, v, .. }: Want<'_, Self>,
+        Have { live, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         ctx.clients
             .rds
@@ -575,7 +561,7 @@ impl Provider for DbSubnetGroup {
         Ok(live.attrs.clone())
     }
 
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, DbSubnetGroupLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let res = ctx
             .clients
             .rds

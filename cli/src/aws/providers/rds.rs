@@ -125,13 +125,12 @@ fn instance_attrs(i: &DbInstance) -> AttrMap {
     ])
 }
 
-/// Records discovered database resources (live, tags, status) as owned or as conflicts,
-/// leaving out ours that are already being deleted.
-fn discovered<'a>(
-    plan: &Plan,
-    kind: Kind,
-    found: impl Iterator<Item = (Live, &'a [Tag], Option<&'a str>)>,
-) -> State {
+/// A described database as discovery reads it: the live resource, its tags, its status.
+type Found<'a> = (Live, &'a [Tag], Option<&'a str>);
+
+/// Records discovered database resources as owned or as conflicts, leaving out ours that are
+/// already being deleted.
+fn discovered<'a>(plan: &Plan, kind: Kind, found: impl Iterator<Item = Found<'a>>) -> State {
     let dep = plan.deployment.name.as_str();
     let names = planned(plan, kind);
     let mut st = State::default();
@@ -169,8 +168,9 @@ impl DbLive {
 }
 
 impl ClusterLive {
-    fn read(cl: &DbCluster) -> ClusterLive {
-        ClusterLive {
+    /// A described cluster, as discovery records it.
+    fn read(cl: &DbCluster) -> Found<'_> {
+        let detail = ClusterLive {
             db: DbLive::read(
                 cl.engine(),
                 cl.vpc_security_groups(),
@@ -179,14 +179,18 @@ impl ClusterLive {
             ),
             engine_version: cl.engine_version().map(str::to_string),
             database_name: cl.database_name().map(str::to_string),
-        }
+        };
+        let name = cl.db_cluster_identifier().unwrap_or_default();
+        let live = Live::new(name, cluster_attrs(cl), detail);
+        (live, cl.tag_list(), cl.status())
     }
 }
 
 impl DbInstanceLive {
-    fn read(i: &DbInstance) -> DbInstanceLive {
+    /// A described DB instance, as discovery records it.
+    fn read(i: &DbInstance) -> Found<'_> {
         let subnet_group = i.db_subnet_group().and_then(|g| g.db_subnet_group_name());
-        DbInstanceLive {
+        let detail = DbInstanceLive {
             db: DbLive::read(
                 i.engine(),
                 i.vpc_security_groups(),
@@ -195,7 +199,10 @@ impl DbInstanceLive {
             ),
             class: i.db_instance_class().unwrap_or_default().to_string(),
             cluster: i.db_cluster_identifier().map(str::to_string),
-        }
+        };
+        let name = i.db_instance_identifier().unwrap_or_default();
+        let live = Live::new(name, instance_attrs(i), detail);
+        (live, i.tag_list(), i.db_instance_status())
     }
 }
 
@@ -452,19 +459,11 @@ fn engine_changed(want: &str, have: &str) -> Option<Action> {
 impl Provider for RdsCluster {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_clusters(), "DescribeDBClusters", "")?;
-        let found = all.iter().map(|cl| {
-            let name = cl.db_cluster_identifier().unwrap_or_default();
-            let live = Live::new(name, cluster_attrs(cl), ClusterLive::read(cl));
-            (live, cl.tag_list(), cl.status())
-        });
+        let found = all.iter().map(ClusterLive::read);
         Ok(discovered(plan, Kind::RdsCluster, found))
     }
 
-    fn compare(
-        spec: &RdsClusterSpec,
-        Have { d: l, .. }: Have<'_, ClusterLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &RdsClusterSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
@@ -513,7 +512,7 @@ impl Provider for RdsCluster {
         [&d.db.sgs[..], d.db.subnet_group.as_slice()].concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsClusterSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let db = &spec.db;
         let req = ctx
@@ -540,9 +539,8 @@ impl Provider for RdsCluster {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, RdsClusterSpec>,
-        Have { live, d: l }: Have<'_, ClusterLive>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let id = live.name.clone();
         let version = l.db.password_version.as_deref();
@@ -564,7 +562,7 @@ impl Provider for RdsCluster {
     }
 
     /// Deletes the cluster (final snapshot unless skipped) and waits until it is gone.
-    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, ClusterLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, Self>) -> Result<String> {
         let snap = final_snapshot(&live.name, opts.skip_final_snapshot);
         let db = DbTarget::Cluster(live.name.clone());
         db.delete(ctx, snap, "no final snapshot (--skip-final-snapshot)")
@@ -575,19 +573,11 @@ impl Provider for RdsCluster {
 impl Provider for RdsInstance {
     async fn discover(c: &Clients, plan: &Plan) -> Result<State> {
         let all = all_items!(c.rds.describe_db_instances(), "DescribeDBInstances", "")?;
-        let found = all.iter().map(|i| {
-            let name = i.db_instance_identifier().unwrap_or_default();
-            let live = Live::new(name, instance_attrs(i), DbInstanceLive::read(i));
-            (live, i.tag_list(), i.db_instance_status())
-        });
+        let found = all.iter().map(DbInstanceLive::read);
         Ok(discovered(plan, Kind::RdsInstance, found))
     }
 
-    fn compare(
-        spec: &RdsInstanceSpec,
-        Have { d: l, .. }: Have<'_, DbInstanceLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &RdsInstanceSpec, Have { d: l, .. }: Have<'_, Self>, cx: &Cmp) -> Action {
         if let Some(a) = engine_changed(&spec.engine, &l.db.engine) {
             return a;
         }
@@ -629,7 +619,7 @@ impl Provider for RdsInstance {
         .concat()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, RdsInstanceSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let id = spec.identifier.clone();
         let mut req = ctx
             .clients
@@ -663,9 +653,8 @@ impl Provider for RdsInstance {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, RdsInstanceSpec>,
-        Have { live, d: l }: Have<'_, DbInstanceLive>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         // A standalone instance's settings (a cluster's writer has the cluster's).
         let own = spec.db.as_ref().filter(|_| spec.cluster.is_none());
@@ -690,7 +679,7 @@ impl Provider for RdsInstance {
     }
 
     /// Deletes the instance and waits until it is gone. Returns a note (snapshot name).
-    async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, DbInstanceLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d, opts }: Del<'_, Self>) -> Result<String> {
         // An Aurora writer has no snapshot of its own (the cluster's is taken).
         let snap = final_snapshot(&live.name, d.cluster.is_some() || opts.skip_final_snapshot);
         let db = DbTarget::Instance(live.name.clone());

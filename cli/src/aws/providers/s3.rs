@@ -134,7 +134,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         Ok(st)
     }
 
-    fn compare(spec: &S3BucketSpec, Have { d: l, .. }: Have<'_, BucketLive>, _cx: &Cmp) -> Action {
+    fn compare(spec: &S3BucketSpec, Have { d: l, .. }: Have<'_, Self>, _cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         if l.untagged {
             upd.push(
@@ -167,7 +167,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, .. }: Want<'_, S3BucketSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, .. }: Want<'_, Self>) -> Result<AttrMap> {
         let s3 = &ctx.clients.s3;
         let name = r.name.clone();
         let mut req = s3.create_bucket().bucket(&name);
@@ -213,9 +213,8 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, .. }: Want<'_, S3BucketSpec>,
-        Have { d: l, .. }: Have<'_, BucketLive>,
+        Want { ctx, r, spec, .. }: Want<'_, Self>,
+        Have { d: l, .. }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let name = r.name.clone();
         if l.untagged {
@@ -242,7 +241,7 @@ detscript never modifies or deletes it: rename yours (cluster_id) or remove it"
         Ok(attrs(&ctx.clients.region, &name))
     }
 
-    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, BucketLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, opts, .. }: Del<'_, Self>) -> Result<String> {
         delete_bucket(ctx, &live.name, opts.delete_data).await
     }
 }

@@ -219,7 +219,7 @@ impl Provider for SecretsmanagerSecret {
         Ok(st)
     }
 
-    fn compare(spec: &SecretSpec, Have { d: l, .. }: Have<'_, SecretLive>, _cx: &Cmp) -> Action {
+    fn compare(spec: &SecretSpec, Have { d: l, .. }: Have<'_, Self>, _cx: &Cmp) -> Action {
         let mut upd = Vec::new();
         if l.deleted {
             upd.push("~ restore (scheduled for deletion by destroy)".to_string());
@@ -241,7 +241,7 @@ impl Provider for SecretsmanagerSecret {
         Vec::new()
     }
 
-    async fn create(ctx: &Ctx, Want { r, spec, v }: Want<'_, SecretSpec>) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let sm = &ctx.clients.sm;
         let value = initial_value(ctx, spec, &v).await?;
         ctx.ui.add_secret(&r.id, Secret::new(value.clone()));
@@ -263,9 +263,8 @@ impl Provider for SecretsmanagerSecret {
     }
 
     async fn update(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, SecretSpec>,
-        Have { live, d: l }: Have<'_, SecretLive>,
+        Want { ctx, r, spec, v }: Want<'_, Self>,
+        Have { live, d: l }: Have<'_, Self>,
     ) -> Result<AttrMap> {
         let sm = &ctx.clients.sm;
         let mut attrs = live.attrs.clone();
@@ -301,7 +300,7 @@ impl Provider for SecretsmanagerSecret {
         Ok(attrs)
     }
 
-    async fn delete(ctx: &Ctx, Del { live, d: l, opts }: Del<'_, SecretLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, d: l, opts }: Del<'_, Self>) -> Result<String> {
         if l.deleted && !opts.delete_secrets_now {
             return Ok("already scheduled for deletion".into());
         }

@@ -289,11 +289,7 @@ impl Provider for SecurityGroup {
         vec!["AWS's default allow-all egress rule will be revoked: egress rules are explicit in the script".into()]
     }
 
-    fn compare(
-        spec: &SecurityGroupSpec,
-        Have { live, d: g }: Have<'_, GroupLive>,
-        cx: &Cmp,
-    ) -> Action {
+    fn compare(spec: &SecurityGroupSpec, Have { live, d: g }: Have<'_, Self>, cx: &Cmp) -> Action {
         let want = cx.vals.shown(&spec.description);
         if want != g.description {
             return Action::Replace(format!(
@@ -319,10 +315,7 @@ impl Provider for SecurityGroup {
         vec![g.vpc_id.clone()]
     }
 
-    async fn create(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, SecurityGroupSpec>,
-    ) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let c = &ctx.clients;
         let name = spec.group_name.clone();
         let description = v.text(&spec.description)?;
@@ -367,7 +360,7 @@ impl Provider for SecurityGroup {
     }
 
     /// Deletes the group, retrying `DependencyViolation` (ENIs draining) for a while.
-    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, GroupLive>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { live, .. }: Del<'_, Self>) -> Result<String> {
         let gid = live.physical();
         let ec2 = ctx.clients.ec2.clone();
         let res = retry_while(
@@ -404,9 +397,9 @@ impl Provider for SecurityGroupRule {
         _r: &Resource,
         spec: &SecurityGroupRuleSpec,
         cx: &mut Cmp,
-    ) -> Option<Have<'s, LiveRule>> {
+    ) -> Option<Have<'s, Self>> {
         let want = LiveRule::wanted(spec, &cx.vals)?;
-        let hit = state.rules.iter().find_map(|live| {
+        let hit: Have<Self> = state.rules.iter().find_map(|live| {
             let d = LiveRule::of(&live.detail)?;
             (!cx.used_rules.contains(&d.rule_id) && want.matches(d)).then_some(Have { live, d })
         })?;
@@ -414,7 +407,7 @@ impl Provider for SecurityGroupRule {
         Some(hit)
     }
 
-    fn compare(_: &SecurityGroupRuleSpec, _: Have<'_, LiveRule>, _: &Cmp) -> Action {
+    fn compare(_: &SecurityGroupRuleSpec, _: Have<'_, Self>, _: &Cmp) -> Action {
         Action::NoOp
     }
 
@@ -426,10 +419,7 @@ impl Provider for SecurityGroupRule {
         out
     }
 
-    async fn create(
-        ctx: &Ctx,
-        Want { r, spec, v }: Want<'_, SecurityGroupRuleSpec>,
-    ) -> Result<AttrMap> {
+    async fn create(Want { ctx, r, spec, v }: Want<'_, Self>) -> Result<AttrMap> {
         let Some(w) = LiveRule::wanted(spec, &v) else {
             bail!("{}: security group id not resolved", r.id);
         };
@@ -464,7 +454,7 @@ impl Provider for SecurityGroupRule {
         Ok(attr_map([("id", id.as_deref())]))
     }
 
-    async fn delete(ctx: &Ctx, Del { d: rule, .. }: Del<'_, LiveRule>) -> Result<String> {
+    async fn delete(ctx: &Ctx, Del { d: rule, .. }: Del<'_, Self>) -> Result<String> {
         let op = if rule.egress {
             "RevokeSecurityGroupEgress"
         } else {

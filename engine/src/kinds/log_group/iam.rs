@@ -43,7 +43,7 @@ pub(crate) fn grant(st: &mut State) {
             writers.push((
                 format!("master_instance '{}'", m.name),
                 g.clone(),
-                m.profile.clone(),
+                m.profile().map(str::to_string),
                 m.pos.clone(),
             ));
         }

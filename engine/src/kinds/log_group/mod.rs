@@ -8,8 +8,6 @@
 mod builder;
 pub(crate) mod iam;
 
-use serde::{Deserialize, Serialize};
-
 pub(crate) use builder::{LogGroup, register};
 pub use iam::{LOG_ACTIONS, POLICY_NAME};
 
@@ -38,16 +36,15 @@ pub const DEFAULT_RETENTION_DAYS: i64 = 365;
 /// no resource to scope; its namespace is the condition).
 pub const METRICS_NAMESPACE: &str = "Determined";
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogGroupSpec {
-    /// The group's name in CloudWatch Logs (`DEPLOYMENT-NAME`).
-    pub log_group_name: String,
-    /// Days CloudWatch keeps events (one of [`RETENTION_DAYS`]).
-    pub retention_days: i64,
-    /// The ARN of the KMS key that encrypts the group's events.
-    pub kms_key_id: Option<Tmpl>,
+closed_struct! {
+    pub struct LogGroupSpec {
+        /// The group's name in CloudWatch Logs (`DEPLOYMENT-NAME`).
+        pub log_group_name: String,
+        /// Days CloudWatch keeps events (one of [`RETENTION_DAYS`]).
+        pub retention_days: i64,
+        /// The ARN of the KMS key that encrypts the group's events.
+        pub kms_key_id: Option<Tmpl>,
+    }
 }
 
 /// Why CloudWatch would refuse a retention period.

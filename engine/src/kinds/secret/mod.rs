@@ -7,7 +7,6 @@
 
 mod builder;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub(crate) use builder::register;
@@ -31,14 +30,15 @@ pub const DEFAULT_LENGTH: i64 = 32;
 /// Days Secrets Manager keeps a deleted secret, restorable (AWS allows 7-30).
 pub const DEFAULT_RECOVERY_DAYS: i64 = 7;
 
-/// How Secrets Manager makes a generated value (`GetRandomPassword`,
-/// `GenerateSecretString`): `length` letters and digits, at least one of each case and a digit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Generate {
-    pub length: i64,
-    pub exclude_punctuation: bool,
-    pub require_each_included_type: bool,
+closed_struct! {
+    /// How Secrets Manager makes a generated value (`GetRandomPassword`,
+    /// `GenerateSecretString`): `length` letters and digits, at least one of each case and a
+    /// digit.
+    pub struct Generate {
+        pub length: i64,
+        pub exclude_punctuation: bool,
+        pub require_each_included_type: bool,
+    }
 }
 
 impl Default for Generate {
@@ -51,19 +51,18 @@ impl Default for Generate {
     }
 }
 
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSpec {
-    /// The secret's name in Secrets Manager (`DEPLOYMENT/NAME`).
-    pub secret_name: String,
-    pub description: String,
-    /// Set when AWS generates the value.
-    pub generate: Option<Generate>,
-    /// Set when the value comes from a `secret: true` parameter (shown as `(sensitive)`).
-    pub value: Option<Tmpl>,
-    /// Days a deleted secret stays restorable (`destroy --delete-secrets-now` skips them).
-    pub recovery_window_days: i64,
+closed_struct! {
+    pub struct SecretSpec {
+        /// The secret's name in Secrets Manager (`DEPLOYMENT/NAME`).
+        pub secret_name: String,
+        pub description: String,
+        /// Set when AWS generates the value.
+        pub generate: Option<Generate>,
+        /// Set when the value comes from a `secret: true` parameter (shown as `(sensitive)`).
+        pub value: Option<Tmpl>,
+        /// Days a deleted secret stays restorable (`destroy --delete-secrets-now` skips them).
+        pub recovery_window_days: i64,
+    }
 }
 
 /// Why Secrets Manager would refuse a name (1-512 of letters, digits and `/_+=.@-`, and not

@@ -29,17 +29,9 @@ pub(super) fn build_configs(
         if let Some(db_idx) = cfg.db {
             let db = &st.databases[db_idx];
             let typed = crate::config::DbConfig {
-                user: Some(db.user.clone().unwrap_or_default()),
-                password: Some(db.password.clone().unwrap_or_default()),
                 host: Some(refs::attr(&format!("database.{}", db.name), "endpoint")),
                 port: Some(PG_PORT),
-                name: Some(
-                    db.database_name
-                        .clone()
-                        .unwrap_or_else(|| "determined".into()),
-                ),
-                ssl_mode: db.ssl_mode.clone(),
-                ssl_root_cert: db.ssl_root_cert.clone(),
+                ..db.connection.clone()
             };
             let m = serde_json::to_value(typed).expect("the db config serializes");
             json.insert("db".into(), m);

@@ -3,9 +3,9 @@
 use super::super::State;
 use crate::config::MasterConfig;
 use crate::diag::Diagnostic;
-use crate::kinds::ec2_instance::{Ec2InstanceSpec, MetadataOptions, RootVolume};
+use crate::kinds::ec2_instance::Ec2InstanceSpec;
 use crate::plan::MasterFiles;
-use crate::value::{Ref, Tmpl};
+use crate::value::Tmpl;
 
 pub(super) fn build_master(
     st: &mut State,
@@ -21,10 +21,10 @@ pub(super) fn build_master(
                 .with_note(format!("for example .{what}({example})")),
         );
     };
-    if m.instance_type.is_none() {
+    if m.instance.instance_type.is_empty() {
         missing("instance_type", "\"m6i.xlarge\"");
     }
-    if m.image_id.is_none() {
+    if m.instance.image_id.is_empty() {
         missing("image_id", "determined_ami(\"master\")");
     }
     if m.master_image.is_none() {
@@ -50,43 +50,19 @@ pub(super) fn build_master(
         image: m.master_image.clone().unwrap_or_default(),
         port,
         tls,
-        public_ip: m.public_ip,
+        public_ip: m.instance.associate_public_ip_address,
         elastic_ip: m.elastic_ip.clone(),
         config_path: m.config_path.clone(),
         config,
         log_group: m.log_group.as_ref().map(|g| crate::refs::attr(g, "name")),
         region: st.deployment.as_ref().and_then(|d| d.region.clone()),
     };
-    let text = |t: &Option<String>| Tmpl::from_marked(t.as_deref().unwrap_or_default());
     let spec = Ec2InstanceSpec {
-        instance_type: text(&m.instance_type),
-        image_id: text(&m.image_id),
-        key_name: m.key_name.as_deref().map(Tmpl::from_marked),
-        subnet_id: m.subnet_id.as_deref().map(Tmpl::from_marked),
-        security_group_ids: m
-            .security_groups
-            .iter()
-            .map(|s| Tmpl::from_marked(s))
-            .collect(),
-        iam_instance_profile: m
-            .profile
-            .as_ref()
-            .map(|p| Tmpl::reference(Ref::new(p, "arn"))),
-        associate_public_ip_address: m.public_ip,
-        root_volume: RootVolume {
-            device_name: "/dev/sda1".into(),
-            size_gb: m.disk_gb,
-            volume_type: "gp3".into(),
-            encrypted: true,
-        },
-        metadata_options: MetadataOptions {
-            http_tokens: if m.imdsv2 { "required" } else { "optional" }.into(),
-            http_put_response_hop_limit: m.hop_limit,
-        },
         master_image: Tmpl::from_marked(&files.image),
         master_port: port,
         // Rendered once every resource is named (see `Lookups::master_texts`).
         user_data: Tmpl::default(),
+        ..m.instance.clone()
     };
     let d = &mut st.decls[m.decl];
     d.set_spec(spec);

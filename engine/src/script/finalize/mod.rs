@@ -546,8 +546,8 @@ fn origins(st: &State) -> Vec<Origin> {
         let o = &mut out[db.decl];
         o.field_pos.extend(db.field_pos.clone());
         for (key, value) in [
-            ("ssl_mode", &db.ssl_mode),
-            ("ssl_root_cert", &db.ssl_root_cert),
+            ("ssl_mode", &db.connection.ssl_mode),
+            ("ssl_root_cert", &db.connection.ssl_root_cert),
         ] {
             if let Some(v) = value {
                 o.settings.insert(key.to_string(), v.clone());

@@ -126,8 +126,7 @@ pub(super) fn grant_master(st: &mut State, master: Option<&MasterFiles>) {
         return;
     }
     let role = m
-        .profile
-        .as_deref()
+        .profile()
         .and_then(|p| crate::script::iam::role_of_profile(st, p));
     let Some(role) = role else {
         st.warnings.push(Diagnostic::warning(
