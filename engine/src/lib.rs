@@ -46,6 +46,7 @@ pub mod plan;
 pub(crate) mod refs;
 mod render;
 mod script;
+mod tags;
 pub mod userdata;
 pub mod value;
 pub mod versions;

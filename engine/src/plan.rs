@@ -20,6 +20,7 @@ use crate::value::{Secrets, Tmpl};
 pub const FORMAT_VERSION: u32 = 1;
 
 pub use crate::kinds::Kind;
+pub use crate::tags::Tags;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Resource {
@@ -30,7 +31,7 @@ pub struct Resource {
     pub name: String,
     /// The typed properties.
     pub spec: Spec,
-    pub tags: BTreeMap<String, Tmpl>,
+    pub tags: Tags,
     /// Logical ids this resource references, sorted.
     pub depends_on: Vec<String>,
     pub source: SourcePos,

@@ -14,7 +14,7 @@ use super::database;
 use super::{Decl, State};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::{self, Spec};
-use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource};
+use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource, Tags};
 use crate::value::Tmpl;
 use crate::{FastMap, refs};
 
@@ -81,7 +81,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     let deployment = DeploymentInfo {
         name: dep.name.clone(),
         region: dep.region.clone(),
-        tags: typed_tags(&dep.tags),
+        tags: typed_tags(&dep.tags).collect(),
         legacy_names: dep.legacy_names,
     };
     let typed = |m: BTreeMap<String, String>| -> BTreeMap<String, crate::value::Tmpl> {
@@ -305,7 +305,8 @@ fn build_resources(
             }
         };
         let name = physical[i].clone().unwrap_or_default();
-        let mut tags = typed_tags(&dep.tags);
+        let mut tags = Tags::with_capacity(dep.tags.len() + extra_tags.len() + 4);
+        tags.extend(typed_tags(&dep.tags));
         tags.extend(typed_tags(&extra_tags));
         if kinds::has_name_tag(kind) {
             tags.insert("Name".into(), Tmpl::from_marked(&name));
@@ -423,11 +424,7 @@ impl Rewrite<'_> {
 /// instance: its value is text from outside the script, never quoted for a shell or checked
 /// like script text, so it may only be an AMI id.
 /// `spec_reads_ssm` false: the spec is known to read none.
-fn misplaced_ssm(
-    spec: &Spec,
-    spec_reads_ssm: bool,
-    tags: &BTreeMap<String, Tmpl>,
-) -> Option<String> {
+fn misplaced_ssm(spec: &Spec, spec_reads_ssm: bool, tags: &Tags) -> Option<String> {
     let in_tags = tags.values().flat_map(|t| t.ssm_parameters());
     if !spec_reads_ssm {
         return in_tags.map(str::to_string).next();
@@ -450,10 +447,8 @@ fn reads_ssm(s: &str) -> bool {
 }
 
 /// Tags as templates (a deployment tag may hold an unset parameter in a preview).
-fn typed_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, Tmpl> {
-    tags.iter()
-        .map(|(k, v)| (k.clone(), Tmpl::from_marked(v)))
-        .collect()
+fn typed_tags(tags: &BTreeMap<String, String>) -> impl Iterator<Item = (String, Tmpl)> + '_ {
+    tags.iter().map(|(k, v)| (k.clone(), Tmpl::from_marked(v)))
 }
 
 /// Aurora cluster id → its writer instance's id.
