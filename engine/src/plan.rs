@@ -289,32 +289,13 @@ impl Plan {
                 }
             }
         }
-        // The dependents of j are dependents[first[j]..first[j + 1]], in one allocation.
-        let mut first = vec![0usize; n + 1];
-        for &(j, _) in &edges {
-            first[j + 1] += 1;
-        }
-        for j in 0..n {
-            first[j + 1] += first[j];
-        }
-        let mut dependents = vec![0usize; edges.len()];
-        let mut next = first.clone();
-        for &(j, i) in &edges {
-            dependents[next[j]] = i;
-            next[j] += 1;
-        }
-        let mut ready: BinaryHeap<Reverse<usize>> =
-            (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
-        let mut order = Vec::with_capacity(n);
-        while let Some(Reverse(i)) = ready.pop() {
-            order.push(i);
-            for &k in &dependents[first[i]..first[i + 1]] {
-                indegree[k] -= 1;
-                if indegree[k] == 0 {
-                    ready.push(Reverse(k));
-                }
-            }
-        }
+        // Declared in dependency order (the common case): the declaration order is the
+        // order `kahn_order` would find, without its heap.
+        let order: Vec<usize> = if edges.iter().all(|&(j, i)| j < i) {
+            (0..n).collect()
+        } else {
+            kahn_order(n, &edges, &mut indegree)
+        };
         if order.len() < n {
             let cycle = find_cycle(&resources, &pos, &indegree);
             return Err(Cycle {
@@ -542,6 +523,39 @@ impl Serialize for ResourceDoc<'_> {
 }
 
 /// The resources (indices) on a cycle, the first repeated at the end.
+/// Kahn's algorithm over the edges (j, i) (i depends on j): the smallest index ready first, so
+/// that ties keep declaration order. Shorter than `n` when there is a cycle; `indegree` is
+/// then left positive on and behind it.
+fn kahn_order(n: usize, edges: &[(usize, usize)], indegree: &mut [usize]) -> Vec<usize> {
+    // The dependents of j are dependents[first[j]..first[j + 1]], in one allocation.
+    let mut first = vec![0usize; n + 1];
+    for &(j, _) in edges {
+        first[j + 1] += 1;
+    }
+    for j in 0..n {
+        first[j + 1] += first[j];
+    }
+    let mut dependents = vec![0usize; edges.len()];
+    let mut next = first.clone();
+    for &(j, i) in edges {
+        dependents[next[j]] = i;
+        next[j] += 1;
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &k in &dependents[first[i]..first[i + 1]] {
+            indegree[k] -= 1;
+            if indegree[k] == 0 {
+                ready.push(Reverse(k));
+            }
+        }
+    }
+    order
+}
+
 /// The hash of a resource id in [`Plan`]'s index (fixed keys: the index is rebuilt, never
 /// stored).
 fn id_hash(id: &str) -> u64 {

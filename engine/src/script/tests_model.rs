@@ -324,3 +324,32 @@ let db = database("db").master_user("postgres", secret("pw", p.pw)).allow_from(p
     assert!(plan.get("rds_cluster.db").is_some());
     assert!(plan.get("rds_instance.db-writer").is_some());
 }
+
+#[test]
+fn resources_declared_before_what_they_depend_on_are_ordered_after_it() {
+    // The roles come before the log group their writers' policy (added at the end of the
+    // script) refers to: the plan's order is not the declaration order, so the ordering
+    // takes its general way (Kahn's algorithm), not the one for scripts in dependency order.
+    let src = r#"deployment("t");
+let agent = instance_profile(iam_role("agent").assumed_by("ec2.amazonaws.com"));
+let master = instance_profile(iam_role("master").assumed_by("ec2.amazonaws.com"));
+let logs = log_group("logs");
+let sg = security_group("agent", "A");
+let pool = aws_pool("default").instance_type("g5.xlarge").ssh_key_name("k").iam_instance_profile(agent).security_group(sg).log_group(logs);
+let c = master_config().resource_pool(pool);
+master_instance("m").instance_type("m6i.xlarge").image_id("ami-0123456789abcdef0").master_image("img:1").instance_profile(master).log_group(logs).config(c);
+"#;
+    let plan = compile(&CompileRequest::new("t.rhai", src, Mode::Preview))
+        .expect("compiles")
+        .plan;
+    let at = |id: &str| plan.resources.iter().position(|r| r.id == id).expect(id);
+    for (k, r) in plan.resources.iter().enumerate() {
+        for d in &r.depends_on {
+            assert!(at(d) < k, "{} before its dependency {d}", r.id);
+        }
+    }
+    let declared: Vec<usize> = plan.resources.iter().map(|r| r.origin.declared).collect();
+    assert!(declared.windows(2).any(|w| w[0] > w[1]), "{declared:?}");
+    // Ties keep declaration order: the log group comes right before the first role.
+    assert_eq!(at("cloudwatch_log_group.logs") + 1, at("iam_role.agent"));
+}
