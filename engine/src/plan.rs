@@ -522,7 +522,6 @@ impl Serialize for ResourceDoc<'_> {
     }
 }
 
-/// The resources (indices) on a cycle, the first repeated at the end.
 /// Kahn's algorithm over the edges (j, i) (i depends on j): the smallest index ready first, so
 /// that ties keep declaration order. Shorter than `n` when there is a cycle; `indegree` is
 /// then left positive on and behind it.
@@ -562,6 +561,7 @@ fn id_hash(id: &str) -> u64 {
     ahash::RandomState::with_seeds(0, 0, 0, 0).hash_one(id)
 }
 
+/// The resources (indices) on a cycle, the first repeated at the end.
 fn find_cycle(
     resources: &[Resource],
     pos: &dyn Fn(&str) -> Option<usize>,

@@ -212,7 +212,7 @@ impl<'a> Lookups<'a> {
             "arn" if id.starts_with("s3_bucket.") => true,
             _ => return None,
         };
-        let name = self.physical[*self.by_id.get(id)?].as_ref()?;
+        let name = self.physical.get(*self.by_id.get(id)?)?.as_ref()?;
         Some(if arn {
             kinds::s3_bucket::arn(self.partition, name)
         } else {
@@ -304,7 +304,7 @@ fn build_resources(
                 }
             }
         };
-        let name = physical[i].clone().unwrap_or_default();
+        let name = physical.get(i).cloned().flatten().unwrap_or_default();
         let mut tags = Tags::with_capacity(dep.tags.len() + extra_tags.len() + 4);
         tags.extend(typed_tags(&dep.tags));
         tags.extend(typed_tags(&extra_tags));
