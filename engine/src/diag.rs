@@ -1,6 +1,8 @@
 //! Diagnostics: plain serializable structs shared by the CLI and the browser page.
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -12,9 +14,16 @@ pub enum Severity {
 /// A position in a script: 1-based line and column; 0 when unknown.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
 pub struct SourcePos {
-    pub file: String,
+    /// Shared by every position in the same file: a large plan has one per resource and
+    /// per recorded field, and a copy of the name each took an allocation.
+    #[serde(serialize_with = "serialize_str")]
+    pub file: Arc<str>,
     pub line: u32,
     pub column: u32,
+}
+
+fn serialize_str<S: Serializer>(s: &str, to: S) -> Result<S::Ok, S::Error> {
+    to.serialize_str(s)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -75,7 +84,7 @@ impl Diagnostic {
             severity,
             code: None,
             message: clip(message.into()),
-            file: pos.file.clone(),
+            file: pos.file.to_string(),
             line: pos.line,
             column: pos.column,
             source_line: None,

@@ -128,12 +128,8 @@ pub(crate) fn register(engine: &mut Engine, state: &Shared) {
             // Checked like any resource name; the kind (cluster or instance) is decided
             // at the end by .engine(...), so the placeholder is `database.NAME` until then.
             check_name(Kind::RdsCluster, name).or_else(|m| fail(&ctx, m))?;
-            let decl = match st.push_decl(
-                format!("database.{name}"),
-                Kind::RdsCluster,
-                name,
-                pos.clone(),
-            ) {
+            let decl = match st.push_decl(format!("database.{name}"), Kind::RdsCluster, pos.clone())
+            {
                 Ok(i) => i,
                 Err(i) => {
                     let line = st.decls[i].pos.line;
@@ -456,7 +452,6 @@ pub(crate) fn materialize(
         decls.push(Decl {
             id: format!("rds_instance.{}-writer", db.name),
             kind: Kind::RdsInstance,
-            name: format!("{}-writer", db.name),
             spec: Some(writer),
             tags: BTreeMap::new(),
             pos,

@@ -57,8 +57,6 @@ pub mod limits {
 pub(crate) struct Decl {
     pub id: String,
     pub kind: Kind,
-    /// The name given in the script (`master` in `security_group("master", ..)`).
-    pub name: String,
     /// The typed properties; `None` until the builder (or, for pending ones, the end of
     /// the script) sets them.
     pub spec: Option<crate::kinds::Spec>,
@@ -71,6 +69,12 @@ pub(crate) struct Decl {
 }
 
 impl Decl {
+    /// The name given in the script (`master` in `security_group("master", ..)`): the id
+    /// after its kind (not kept apart: one string less for each resource).
+    pub fn name(&self) -> &str {
+        name_in(&self.id)
+    }
+
     /// Sets the declaration's properties from its typed spec.
     pub fn set_spec(&mut self, spec: impl Into<crate::kinds::Spec>) {
         self.spec = Some(spec.into());
@@ -89,7 +93,7 @@ impl Decl {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub main_file: String,
+    pub main_file: std::sync::Arc<str>,
     pub mode: Option<Mode>,
     pub deployment: Option<deployment::DeploymentDecl>,
     pub decls: Vec<Decl>,
@@ -113,13 +117,7 @@ pub(crate) type Shared = Rc<RefCell<State>>;
 impl State {
     /// Declares a resource; a second one with the same id is an error naming the first.
     /// Adds a declaration under `id`; a taken id returns the index of the first one.
-    pub fn push_decl(
-        &mut self,
-        id: String,
-        kind: Kind,
-        name: &str,
-        pos: SourcePos,
-    ) -> Result<usize, usize> {
+    pub fn push_decl(&mut self, id: String, kind: Kind, pos: SourcePos) -> Result<usize, usize> {
         if let Some(&i) = self.by_id.get(&id) {
             return Err(i);
         }
@@ -127,7 +125,6 @@ impl State {
         self.decls.push(Decl {
             id: id.clone(),
             kind,
-            name: name.to_string(),
             spec: None,
             tags: BTreeMap::new(),
             pos,
@@ -142,7 +139,7 @@ impl State {
     pub fn declare(&mut self, kind: Kind, name: &str, pos: SourcePos) -> Result<usize, String> {
         check_name(kind, name)?;
         let id = format!("{}.{}", kind.as_str(), name);
-        self.push_decl(id, kind, name, pos).map_err(|i| {
+        self.push_decl(id, kind, pos).map_err(|i| {
             let first = &self.decls[i].pos;
             format!(
                 "{} {name:?} is already declared at {}:{}; names must be unique per kind",
@@ -172,7 +169,7 @@ impl State {
     /// Declares a security group rule; a duplicate returns the line of the first.
     pub fn declare_rule(&mut self, name: &str, pos: SourcePos) -> Result<usize, u32> {
         let id = format!("{}.{}", Kind::SecurityGroupRule.as_str(), name);
-        self.push_decl(id, Kind::SecurityGroupRule, name, pos)
+        self.push_decl(id, Kind::SecurityGroupRule, pos)
             .map_err(|i| self.decls[i].pos.line)
     }
 
@@ -225,17 +222,28 @@ pub(crate) fn constructor<H: handles::Declared + rhai::Variant + Clone, S>(
     );
 }
 
+/// The name in a declaration's id (`master` in `security_group.master`).
+pub(crate) fn name_in(id: &str) -> &str {
+    id.split_once('.').map_or("", |(_, name)| name)
+}
+
 /// The script position of a native call.
 pub(crate) fn pos_of(ctx: &NativeCallContext, state: &State) -> SourcePos {
-    to_pos(
-        ctx.call_position(),
-        ctx.call_source().unwrap_or(&state.main_file),
-    )
+    let file = match ctx.call_source() {
+        Some(file) if file != &*state.main_file => file.into(),
+        // The main file's name is shared, not copied for each position.
+        _ => state.main_file.clone(),
+    };
+    at(ctx.call_position(), file)
 }
 
 pub(crate) fn to_pos(p: Position, file: &str) -> SourcePos {
+    at(p, file.into())
+}
+
+fn at(p: Position, file: std::sync::Arc<str>) -> SourcePos {
     SourcePos {
-        file: file.to_string(),
+        file,
         line: p.line().unwrap_or(0) as u32,
         column: p.position().unwrap_or(0) as u32,
     }
@@ -473,7 +481,7 @@ pub(crate) fn compile(
     interrupt: Option<crate::Interrupt>,
 ) -> Result<Compiled, Failure> {
     let state: Shared = Rc::new(RefCell::new(State {
-        main_file: req.file.to_string(),
+        main_file: req.file.into(),
         mode: Some(req.mode),
         params: ParamState::new(req.params.clone()),
         ..State::default()

@@ -503,7 +503,7 @@ pub(crate) fn finish(st: &mut State, errors: &mut Vec<Diagnostic>) {
         } else {
             errors.push(
                 Diagnostic::error(
-                    format!("security group '{}': the script declares {} VPCs; say which one it belongs to", d.name, vpcs.len()),
+                    format!("security group '{}': the script declares {} VPCs; say which one it belongs to", d.name(), vpcs.len()),
                     &d.pos,
                 )
                 .with_note("add .vpc(my_vpc) to the security group"),

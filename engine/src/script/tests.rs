@@ -658,7 +658,7 @@ mod sandbox {
         req.loader = loader.clone();
         let p = compile(&req).unwrap().plan;
         assert_eq!(
-            p.get("security_group.web").unwrap().source.file,
+            p.get("security_group.web").unwrap().source.file.as_ref(),
             "dir/lib/m.rhai"
         );
         for bad in ["/etc/passwd", "../secret", "lib/../../x"] {

@@ -145,23 +145,29 @@ fn physical_names(
             physical.push(None);
             continue;
         };
-        let name = match spec.assign_name(kinds::physical_name(d.kind, &scope, &d.name)) {
-            Ok(name) => name,
-            Err(e) => {
-                let mut diag = Diagnostic::error(
-                    format!("{} '{}': {}", d.kind.as_str(), d.name, e.message),
-                    &d.pos,
-                );
-                if let Some(code) = e.code {
-                    diag = diag.with_code(code);
+        let name =
+            match spec.assign_name(kinds::physical_name(d.kind, &scope, super::name_in(&d.id))) {
+                Ok(name) => name,
+                Err(e) => {
+                    let mut diag = Diagnostic::error(
+                        format!(
+                            "{} '{}': {}",
+                            d.kind.as_str(),
+                            super::name_in(&d.id),
+                            e.message
+                        ),
+                        &d.pos,
+                    );
+                    if let Some(code) = e.code {
+                        diag = diag.with_code(code);
+                    }
+                    if let Some(note) = e.note {
+                        diag = diag.with_note(note);
+                    }
+                    errors.push(diag);
+                    kinds::physical_name(d.kind, &scope, super::name_in(&d.id))
                 }
-                if let Some(note) = e.note {
-                    diag = diag.with_note(note);
-                }
-                errors.push(diag);
-                kinds::physical_name(d.kind, &scope, &d.name)
-            }
-        };
+            };
         physical.push(Some(name));
     }
     physical
@@ -305,15 +311,19 @@ fn build_resources(
             }
         };
         let name = physical.get(i).cloned().flatten().unwrap_or_default();
-        let mut tags = Tags::with_capacity(dep.tags.len() + extra_tags.len() + 4);
+        // Exactly the room the tags take (a resource has about three: one entry more is 48
+        // bytes of each resource of a large plan).
+        let (named, global) = (kinds::has_name_tag(kind), kinds::is_global(kind));
+        let room = dep.tags.len() + extra_tags.len() + 2 + usize::from(named) + usize::from(global);
+        let mut tags = Tags::with_capacity(room);
         tags.extend(typed_tags(&dep.tags));
         tags.extend(typed_tags(&extra_tags));
-        if kinds::has_name_tag(kind) {
+        if named {
             tags.insert("Name".into(), Tmpl::from_marked(&name));
         }
         tags.insert(kinds::TAG_DEPLOYMENT.into(), Tmpl::text(dep.name.clone()));
         tags.insert(kinds::TAG_ID.into(), Tmpl::text(id.clone()));
-        if kinds::is_global(kind) {
+        if global {
             tags.insert(
                 kinds::TAG_REGION.into(),
                 Tmpl::from_marked(&dep.scope().region),
