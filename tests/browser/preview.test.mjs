@@ -458,6 +458,10 @@ test('completion offers the script API: `secu` offers security_group', async () 
   await p.keyboard.type('\nsecurity_gr');
   // The list for what was typed (not one still open for fewer letters), its first option picked.
   await p.locator('.cm-tooltip-autocomplete li[aria-selected="true"]', { hasText: /^security_group$/ }).waitFor();
+  // CodeMirror lets Enter through as a newline for `interactionDelay` (75 ms) after the list
+  // opens or changes, so that an Enter typed with the letters does not accept: on a loaded
+  // machine the list can be seen within that time. Press it once the delay is surely over.
+  await p.waitForTimeout(200);
   await p.keyboard.press('Enter');
   const tail = (await editorText(p)).slice(-40);
   assert.ok(tail.endsWith('\nsecurity_group'), `the editor ends with ${JSON.stringify(tail)}`);
