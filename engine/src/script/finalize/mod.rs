@@ -145,29 +145,24 @@ fn physical_names(
             physical.push(None);
             continue;
         };
-        let name =
-            match spec.assign_name(kinds::physical_name(d.kind, &scope, super::name_in(&d.id))) {
-                Ok(name) => name,
-                Err(e) => {
-                    let mut diag = Diagnostic::error(
-                        format!(
-                            "{} '{}': {}",
-                            d.kind.as_str(),
-                            super::name_in(&d.id),
-                            e.message
-                        ),
-                        &d.pos,
-                    );
-                    if let Some(code) = e.code {
-                        diag = diag.with_code(code);
-                    }
-                    if let Some(note) = e.note {
-                        diag = diag.with_note(note);
-                    }
-                    errors.push(diag);
-                    kinds::physical_name(d.kind, &scope, super::name_in(&d.id))
+        let short = super::name_in(&d.id);
+        let name = match spec.assign_name(kinds::physical_name(d.kind, &scope, short)) {
+            Ok(name) => name,
+            Err(e) => {
+                let mut diag = Diagnostic::error(
+                    format!("{} '{short}': {}", d.kind.as_str(), e.message),
+                    &d.pos,
+                );
+                if let Some(code) = e.code {
+                    diag = diag.with_code(code);
                 }
-            };
+                if let Some(note) = e.note {
+                    diag = diag.with_note(note);
+                }
+                errors.push(diag);
+                kinds::physical_name(d.kind, &scope, short)
+            }
+        };
         physical.push(Some(name));
     }
     physical
