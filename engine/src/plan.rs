@@ -9,7 +9,6 @@ use serde_json::{Map, Value};
 
 use crate::canon::{Pretty, Sink};
 
-use crate::FastMap;
 use crate::config::MasterConfig;
 use crate::diag::SourcePos;
 use crate::kinds::Spec;
@@ -261,33 +260,26 @@ pub struct Cycle {
 }
 
 impl Plan {
-    /// Orders `resources` (given in declaration order) so that dependencies come first;
-    /// ties keep declaration order, so the result depends only on the script.
+    /// Orders `resources` (given in declaration order, their graph in `links`) so that
+    /// dependencies come first; ties keep declaration order, so the result depends only on
+    /// the script.
     pub(crate) fn new(
         deployment: DeploymentInfo,
         resources: Vec<Resource>,
+        links: Links,
         outputs: BTreeMap<String, Tmpl>,
         files: BTreeMap<String, Tmpl>,
         secrets: Secrets,
     ) -> Result<Plan, Cycle> {
         let n = resources.len();
-        // Declaration index by id (the last declared of equal ids), to find dependencies.
-        let mut by_name: FastMap<&str, usize> =
-            FastMap::with_capacity_and_hasher(n, Default::default());
-        for (i, r) in resources.iter().enumerate() {
-            by_name.insert(&r.id, i);
-        }
-        let pos = |id: &str| by_name.get(id).copied();
+        let Links { hashes, edges } = links;
+        debug_assert_eq!(hashes.len(), n, "a hash for each resource");
+        // The index `Plan::get` keeps, by declaration index until the order is known.
+        let mut by_id: Vec<(u64, usize)> = hashes.into_iter().zip(0..n).collect();
+        by_id.sort_unstable();
         let mut indegree = vec![0usize; n];
-        // Dependency edges (j, i): i depends on j.
-        let mut edges: Vec<(usize, usize)> = Vec::with_capacity(n);
-        for (i, r) in resources.iter().enumerate() {
-            for d in &r.depends_on {
-                if let Some(j) = pos(d) {
-                    indegree[i] += 1;
-                    edges.push((j, i));
-                }
-            }
+        for &(_, i) in &edges {
+            indegree[i] += 1;
         }
         // Declared in dependency order (the common case): the declaration order is the
         // order `kahn_order` would find, without its heap.
@@ -297,19 +289,14 @@ impl Plan {
             kahn_order(n, &edges, &mut indegree)
         };
         if order.len() < n {
+            // Declaration index of `id` (the last declared of equal ids).
+            let pos = |id: &str| lookup(&by_id, id_hash(id), |i| resources[i].id == id);
             let cycle = find_cycle(&resources, &pos, &indegree);
             return Err(Cycle {
                 ids: cycle.iter().map(|&i| resources[i].id.clone()).collect(),
                 sources: cycle.iter().map(|&i| resources[i].source.clone()).collect(),
             });
         }
-        drop(by_name);
-        let mut by_id: Vec<(u64, usize)> = resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (id_hash(&r.id), i))
-            .collect();
-        by_id.sort_unstable();
         let mut rank = vec![0usize; n];
         for (k, &i) in order.iter().enumerate() {
             rank[i] = k;
@@ -347,15 +334,7 @@ impl Plan {
     }
 
     pub fn get(&self, id: &str) -> Option<&Resource> {
-        // The last declared of equal ids, as a map from id to resource would keep.
-        let h = id_hash(id);
-        let after = self.by_id.partition_point(|&(k, _)| k <= h);
-        self.by_id[..after]
-            .iter()
-            .rev()
-            .take_while(|&&(k, _)| k == h)
-            .map(|&(_, i)| &self.resources[i])
-            .find(|r| r.id == id)
+        lookup(&self.by_id, id_hash(id), |i| self.resources[i].id == id).map(|i| &self.resources[i])
     }
 
     /// Names of the secret parameters this plan uses.
@@ -522,6 +501,18 @@ impl Serialize for ResourceDoc<'_> {
     }
 }
 
+/// The index in `index` (sorted (hash, index) pairs) of the entry with hash `h` for which
+/// `is` holds, the last of them if several do (as a map from id keeps the last declared).
+fn lookup(index: &[(u64, usize)], h: u64, is: impl Fn(usize) -> bool) -> Option<usize> {
+    let after = index.partition_point(|&(k, _)| k <= h);
+    index[..after]
+        .iter()
+        .rev()
+        .take_while(|&&(k, _)| k == h)
+        .map(|&(_, i)| i)
+        .find(|&i| is(i))
+}
+
 /// Kahn's algorithm over the edges (j, i) (i depends on j): the smallest index ready first, so
 /// that ties keep declaration order. Shorter than `n` when there is a cycle; `indegree` is
 /// then left positive on and behind it.
@@ -555,9 +546,19 @@ fn kahn_order(n: usize, edges: &[(usize, usize)], indegree: &mut [usize]) -> Vec
     order
 }
 
+/// The plan's graph as finalize finds it while it builds the resources (their ids and
+/// dependencies then still in cache; a large plan read again for them costs a cache miss
+/// each): each resource's [`id_hash`] and the dependency edges `(j, i)`, resource `i`
+/// depending on resource `j`, by declaration index.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    pub hashes: Vec<u64>,
+    pub edges: Vec<(usize, usize)>,
+}
+
 /// The hash of a resource id in [`Plan`]'s index (fixed keys: the index is rebuilt, never
 /// stored).
-fn id_hash(id: &str) -> u64 {
+pub(crate) fn id_hash(id: &str) -> u64 {
     ahash::RandomState::with_seeds(0, 0, 0, 0).hash_one(id)
 }
 

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
+use smallvec::{SmallVec, smallvec};
 
 use crate::refs;
 
@@ -79,9 +80,12 @@ pub enum Part {
     Ssm(String),
 }
 
-/// A string of literal text, references, unset parameters and secrets.
+/// A string of literal text, references, unset parameters and secrets. Most are one part
+/// (a name, a tag, a reference), held inline: a plan of 100,000 resources has about half a
+/// million of them, and a separate block for each part was as many allocations and cache
+/// misses more in every pass over the plan.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Tmpl(Vec<Part>);
+pub struct Tmpl(SmallVec<[Part; 1]>);
 
 /// How a template is shown.
 pub use crate::refs::Style;
@@ -108,15 +112,15 @@ impl Tmpl {
     pub fn text(s: impl Into<String>) -> Tmpl {
         let s = s.into();
         if s.is_empty() {
-            Tmpl(Vec::new())
+            Tmpl(SmallVec::new())
         } else {
-            Tmpl(vec![Part::Text(s)])
+            Tmpl(smallvec![Part::Text(s)])
         }
     }
 
     /// A whole reference.
     pub fn reference(r: Ref) -> Tmpl {
-        Tmpl(vec![Part::Ref(r)])
+        Tmpl(smallvec![Part::Ref(r)])
     }
 
     /// Converts an engine-internal marked string (see [`crate::refs`]). Only the engine makes
@@ -125,7 +129,7 @@ impl Tmpl {
         if !refs::has_refs(s) {
             return Tmpl::text(s);
         }
-        let mut t = Tmpl(Vec::new());
+        let mut t = Tmpl(SmallVec::new());
         for part in refs::parts(s) {
             t.push(match part {
                 refs::Part::Text(x) => Part::Text(x.to_string()),
@@ -187,7 +191,7 @@ impl Tmpl {
 
     /// An SSM parameter's value, read at apply.
     pub fn ssm(name: impl Into<String>) -> Tmpl {
-        Tmpl(vec![Part::Ssm(name.into())])
+        Tmpl(smallvec![Part::Ssm(name.into())])
     }
 
     /// The SSM parameter, when the template is exactly one's value.
@@ -267,7 +271,7 @@ impl Tmpl {
     /// Replaces the references (and SSM parameters) `attrs` knows by their text; the rest
     /// stays.
     pub fn substitute(&self, attrs: &dyn Fn(&Ref) -> Option<String>) -> Tmpl {
-        let mut t = Tmpl(Vec::with_capacity(self.0.len()));
+        let mut t = Tmpl(SmallVec::with_capacity(self.0.len()));
         for p in &self.0 {
             let known = match p {
                 Part::Ref(r) => attrs(r),

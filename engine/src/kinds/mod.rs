@@ -47,8 +47,27 @@ use crate::value::{self, Ref, Tmpl};
 pub use names::Scope;
 pub(crate) use options::read_options;
 
-/// Outputs of a plan, by name.
-pub type Outputs = BTreeMap<String, Tmpl>;
+/// Outputs of a plan as the resources name them, gathered in declaration order and sorted
+/// once by [`Outputs::into_map`]: a map filled one output at a time costs a tree search in
+/// memory no longer cached for each resource of a large plan.
+#[derive(Debug, Default)]
+pub struct Outputs(Vec<(String, Tmpl)>);
+
+impl Outputs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an output; of two with the same name, the later one is kept, as in a map.
+    pub fn insert(&mut self, name: String, value: Tmpl) {
+        self.0.push((name, value));
+    }
+
+    /// The outputs by name (the later of equal names, as the map's `FromIterator` keeps).
+    pub fn into_map(self) -> BTreeMap<String, Tmpl> {
+        self.0.into_iter().collect()
+    }
+}
 
 /// A physical name AWS would refuse: the message, and optionally a finding code and a hint.
 #[derive(Debug, Clone, PartialEq)]

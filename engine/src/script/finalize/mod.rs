@@ -14,7 +14,7 @@ use super::database;
 use super::{Decl, State};
 use crate::diag::{Diagnostic, SourcePos};
 use crate::kinds::{self, Spec};
-use crate::plan::{DeploymentInfo, Kind, MasterFiles, Origin, Plan, Resource, Tags};
+use crate::plan::{DeploymentInfo, Kind, Links, MasterFiles, Origin, Plan, Resource, Tags};
 use crate::value::Tmpl;
 use crate::{FastMap, refs};
 
@@ -60,7 +60,7 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
     }
     let by_id = std::mem::take(&mut st.by_id);
     let texts = Lookups::new(&dep, &aliases, &by_id, &physical).master_texts(st, &mut master_files);
-    let resources = build_resources(st, &dep, &aliases, &by_id, &physical, &mut errors);
+    let (resources, links) = build_resources(st, &dep, &aliases, &by_id, &physical, &mut errors);
     st.by_id = by_id;
     if !errors.is_empty() {
         return Err(errors);
@@ -89,7 +89,8 @@ pub(crate) fn finish(st: &mut State) -> Result<Plan, Vec<Diagnostic>> {
             .map(|(k, v)| (k, crate::value::Tmpl::from_marked(&v)))
             .collect()
     };
-    let mut plan = assemble(deployment, resources, outputs, typed(files), st)?;
+    let outputs = outputs.into_map();
+    let mut plan = assemble(deployment, resources, links, outputs, typed(files), st)?;
     plan.master = master_files;
     Ok(plan)
 }
@@ -251,7 +252,7 @@ impl<'a> Lookups<'a> {
 }
 
 /// The plan's resources: references rewritten, dependencies derived from them, tags and
-/// the typed spec of each.
+/// the typed spec of each; with them, the plan's graph, taken while the resource is at hand.
 fn build_resources(
     st: &mut State,
     dep: &DeploymentDecl,
@@ -259,12 +260,18 @@ fn build_resources(
     ids: &FastMap<String, usize>,
     physical: &[Option<String>],
     errors: &mut Vec<Diagnostic>,
-) -> Vec<Resource> {
+) -> (Vec<Resource>, Links) {
     let look = Lookups::new(dep, aliases, ids, physical);
     let writers = writers(&st.decls);
     let databases: FastMap<usize, &database::DbDecl> =
         st.databases.iter().map(|db| (db.decl, db)).collect();
     let mut resources = Vec::with_capacity(st.decls.len());
+    // The declaration indices of a resource's dependencies (one vector for all).
+    let mut found = Vec::new();
+    let mut links = Links {
+        hashes: Vec::with_capacity(st.decls.len()),
+        edges: Vec::with_capacity(st.decls.len()),
+    };
     for (i, d) in std::mem::take(&mut st.decls).into_iter().enumerate() {
         let Decl {
             id,
@@ -288,7 +295,7 @@ fn build_resources(
                         f(m)
                     })
                 };
-                dependencies(&id, &strings, ids, &writers)
+                dependencies(&id, &strings, ids, &writers, &mut found)
             })
             .filter(|(_, unknown)| unknown.is_empty() && !rewrites.get() && !always_rewrite());
         // A spec taken the slow way is looked at again for SSM parameters.
@@ -301,7 +308,7 @@ fn build_resources(
                     writers: &writers,
                 };
                 ssm.set(true);
-                match rewritten.spec(kind, spec, &id, &pos, errors) {
+                match rewritten.spec(kind, spec, &id, &pos, errors, &mut found) {
                     Some(done) => done,
                     None => continue,
                 }
@@ -341,6 +348,10 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
                 &pos,
             ));
         }
+        // Declaration indices are the resources' (a resource left out is an error, and then
+        // there is no plan).
+        links.edges.extend(found.iter().map(|&j| (j, i)));
+        links.hashes.push(crate::plan::id_hash(&id));
         resources.push(Resource {
             id,
             kind,
@@ -352,7 +363,7 @@ ubuntu_ami() and ssm_parameter(..) are for master_instance(..).image_id(..) only
             origin: origin(st, i, field_pos, databases.get(&i).copied()),
         });
     }
-    resources
+    (resources, links)
 }
 
 #[cfg(test)]
@@ -388,6 +399,7 @@ impl Rewrite<'_> {
         id: &str,
         pos: &SourcePos,
         errors: &mut Vec<Diagnostic>,
+        found: &mut Vec<usize>,
     ) -> Option<(Spec, Vec<String>)> {
         // References are rewritten on the marked form, within this function only.
         let mut props = Value::Object(spec.map(|s| s.to_marked_json()).unwrap_or_default());
@@ -399,7 +411,7 @@ impl Rewrite<'_> {
             });
         }
         let visit = |f: &mut dyn FnMut(&str)| refs::visit_strings(&props, f);
-        let (deps, unknown) = dependencies(id, &visit, self.ids, self.writers);
+        let (deps, unknown) = dependencies(id, &visit, self.ids, self.writers, found);
         for path in unknown {
             errors.push(Diagnostic::error(
                 format!("{id} refers to {path}, which is not in this plan"),
@@ -474,16 +486,19 @@ fn writers(decls: &[Decl]) -> FastMap<String, String> {
 type Strings<'a> = dyn Fn(&mut dyn FnMut(&str)) + 'a;
 
 /// The resources the strings `strings` visits refer to (sorted, once each), and the
-/// references to nothing in the plan.
+/// references to nothing in the plan. `found` is set to the declaration indices of the
+/// former (once each).
 fn dependencies(
     id: &str,
     strings: &Strings,
     ids: &FastMap<String, usize>,
     writers: &FastMap<String, String>,
+    found: &mut Vec<usize>,
 ) -> (Vec<String>, Vec<String>) {
     // A vector sorted once: a set would allocate a tree node for each resource.
     let mut deps = Vec::new();
     let mut unknown = Vec::new();
+    found.clear();
     strings(&mut |s| {
         for path in refs::paths(s) {
             if refs::is_external(path) || refs::resource_of(path) == kinds::names::PSEUDO {
@@ -493,12 +508,14 @@ fn dependencies(
             if target == id {
                 continue;
             }
-            if ids.contains_key(target) {
+            if let Some(&j) = ids.get(target) {
                 deps.push(target.to_string());
+                found.push(j);
                 // Whoever uses a cluster's endpoint needs its writer instance too.
                 if let Some(writer) = writers.get(target) {
                     if writer != id {
                         deps.push(writer.clone());
+                        found.extend(ids.get(writer));
                     }
                 }
             } else {
@@ -508,6 +525,8 @@ fn dependencies(
     });
     deps.sort_unstable();
     deps.dedup();
+    found.sort_unstable();
+    found.dedup();
     (deps, unknown)
 }
 
@@ -515,11 +534,12 @@ fn dependencies(
 fn assemble(
     deployment: DeploymentInfo,
     resources: Vec<Resource>,
+    links: Links,
     outputs: BTreeMap<String, crate::value::Tmpl>,
     files: BTreeMap<String, crate::value::Tmpl>,
     st: &State,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    Plan::new(deployment, resources, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
+    Plan::new(deployment, resources, links, outputs, files, st.params.secrets.clone()).map_err(|cycle| {
         let pos = cycle.sources.first().cloned().unwrap_or_default();
         let mut d = Diagnostic::error(format!("dependency cycle: {}", cycle.ids.join(" -> ")), &pos);
         let between = cycle.ids.len().saturating_sub(2);
