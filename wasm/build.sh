@@ -54,7 +54,7 @@ else
     log "using Debian's $(/usr/bin/rustc --version) with -Zbuild-std (no rustup $target target)"
     # std is built here anyway, so it can leave out the panic machinery: a panic traps at
     # once (as panic=abort does; the page never shows a panic message) and the module is
-    # 40 KB smaller gzipped (see README "Measured"). std's optimize_for_size feature swaps
+    # 40 KB smaller gzipped (see docs/performance.md). std's optimize_for_size feature swaps
     # core's sort implementations (96 KB of code here) for small ones: same results for
     # the stable sorts, and the browser test compares every plan with the CLI's.
     cargo_wasm=(env RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-19
@@ -65,7 +65,7 @@ else
     route="build-std"
 fi
 wasm_in="${CARGO_TARGET_DIR:-$here/target}/$target/release/detscript_wasm.wasm"
-# Two modules (README "Measured"): the page's, without the CloudFormation export (24 KB
+# Two modules (docs/performance.md): the page's, without the CloudFormation export (24 KB
 # less gzipped: with nothing calling it, LTO drops the exporter and every kind's mapping),
 # and pkg/cfn/, built with the `cfn` feature, which the page loads when that tab opens.
 # cargo keeps both builds, so a rebuild relinks only what changed.
@@ -102,7 +102,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # wasm-opt (npm's binaryen): a chosen list of passes, not -Oz. Measured on this module
-# (README "Measured"): -Oz, -Os, -O2 and -O3 make it smaller raw but larger gzipped (LLVM's
+# (docs/performance.md): -Oz, -Os, -O2 and -O3 make it smaller raw but larger gzipped (LLVM's
 # opt-level "z" already did their work; binaryen's inlining, local CSE and local
 # coalescing make the code less repetitive for gzip), while these passes only remove or
 # merge code: 7 KB less gzipped (563 -> 557 KB gzip -9).

@@ -1,5 +1,5 @@
 // Cold loads of two (or more) builds of the page, alternating, in one Debian chromium:
-// the side-by-side numbers of README "Measured". A benchmark, not a test.
+// the side-by-side numbers of docs/performance.md. A benchmark, not a test.
 //   node tests/browser/compare.mjs DIR_A DIR_B [LOADS]     (DIR: a wasm/www with its pkg/)
 // e.g. the page of main beside this tree's:
 //   mkdir -p /tmp/main-www && git archive main wasm/www | tar -x -C /tmp/main-www

@@ -270,7 +270,7 @@ pub(crate) fn method<H: rhai::Variant + Clone>(
 
 /// A setter's body behind a pointer, so that Rhai's glue (argument casts, the returned
 /// handle) is made once per handle type, not once per method: the browser's wasm is
-/// smaller (README "Measured").
+/// smaller (docs/performance.md).
 type MethodBody<H> = Box<dyn Fn(&NativeCallContext, &mut State, &H, &Dynamic) -> RhaiResult<()>>;
 
 #[inline(never)]
