@@ -12,7 +12,6 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
-use smallvec::{SmallVec, smallvec};
 
 use crate::refs;
 
@@ -80,12 +79,88 @@ pub enum Part {
     Ssm(String),
 }
 
-/// A string of literal text, references, unset parameters and secrets. Most are one part
-/// (a name, a tag, a reference), held inline: a plan of 100,000 resources has about half a
-/// million of them, and a separate block for each part was as many allocations and cache
-/// misses more in every pass over the plan.
+/// A string of literal text, references, unset parameters and secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Tmpl(SmallVec<[Part; 1]>);
+pub struct Tmpl(Parts);
+
+/// A template's parts. Most templates are one part (a name, a tag, a reference), held
+/// inline: a plan of 100,000 resources has about half a million templates, and a separate
+/// block for each was as many allocations, and a cache miss in every pass over the plan.
+/// (`smallvec` does the same but added 3 KB gzipped to the page's module, which is at its
+/// size budget.) Compared, hashed and shown as the slice of its parts, as a `Vec` would be.
+#[derive(Clone, Default)]
+enum Parts {
+    #[default]
+    Zero,
+    One(Part),
+    Many(Vec<Part>),
+}
+
+impl Parts {
+    fn as_slice(&self) -> &[Part] {
+        match self {
+            Parts::Zero => &[],
+            Parts::One(p) => std::slice::from_ref(p),
+            Parts::Many(v) => v,
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Part> {
+        match self {
+            Parts::Zero => None,
+            Parts::One(p) => Some(p),
+            Parts::Many(v) => v.last_mut(),
+        }
+    }
+
+    fn push(&mut self, p: Part) {
+        *self = match std::mem::take(self) {
+            Parts::Zero => Parts::One(p),
+            Parts::One(first) => Parts::Many(vec![first, p]),
+            Parts::Many(mut v) => {
+                v.push(p);
+                Parts::Many(v)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for Parts {
+    type Target = [Part];
+
+    fn deref(&self) -> &[Part] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a Parts {
+    type Item = &'a Part;
+    type IntoIter = std::slice::Iter<'a, Part>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl PartialEq for Parts {
+    fn eq(&self, other: &Parts) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Parts {}
+
+impl std::hash::Hash for Parts {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl fmt::Debug for Parts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
 
 /// How a template is shown.
 pub use crate::refs::Style;
@@ -112,15 +187,15 @@ impl Tmpl {
     pub fn text(s: impl Into<String>) -> Tmpl {
         let s = s.into();
         if s.is_empty() {
-            Tmpl(SmallVec::new())
+            Tmpl(Parts::Zero)
         } else {
-            Tmpl(smallvec![Part::Text(s)])
+            Tmpl(Parts::One(Part::Text(s)))
         }
     }
 
     /// A whole reference.
     pub fn reference(r: Ref) -> Tmpl {
-        Tmpl(smallvec![Part::Ref(r)])
+        Tmpl(Parts::One(Part::Ref(r)))
     }
 
     /// Converts an engine-internal marked string (see [`crate::refs`]). Only the engine makes
@@ -129,7 +204,7 @@ impl Tmpl {
         if !refs::has_refs(s) {
             return Tmpl::text(s);
         }
-        let mut t = Tmpl(SmallVec::new());
+        let mut t = Tmpl(Parts::Zero);
         for part in refs::parts(s) {
             t.push(match part {
                 refs::Part::Text(x) => Part::Text(x.to_string()),
@@ -191,7 +266,7 @@ impl Tmpl {
 
     /// An SSM parameter's value, read at apply.
     pub fn ssm(name: impl Into<String>) -> Tmpl {
-        Tmpl(smallvec![Part::Ssm(name.into())])
+        Tmpl(Parts::One(Part::Ssm(name.into())))
     }
 
     /// The SSM parameter, when the template is exactly one's value.
@@ -271,7 +346,7 @@ impl Tmpl {
     /// Replaces the references (and SSM parameters) `attrs` knows by their text; the rest
     /// stays.
     pub fn substitute(&self, attrs: &dyn Fn(&Ref) -> Option<String>) -> Tmpl {
-        let mut t = Tmpl(SmallVec::with_capacity(self.0.len()));
+        let mut t = Tmpl(Parts::Zero);
         for p in &self.0 {
             let known = match p {
                 Part::Ref(r) => attrs(r),
@@ -644,6 +719,38 @@ impl Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A template of one part and one of several behave as a vector of parts would: the same
+    /// parts, equality, hash and `Debug`, and text runs merged as they are pushed.
+    #[test]
+    fn templates_of_one_and_of_several_parts() {
+        use std::hash::{BuildHasher, RandomState};
+        let zero = Tmpl::text("");
+        assert!(zero.is_empty() && zero.parts().is_empty());
+        assert_eq!(format!("{zero:?}"), "Tmpl([])");
+        let one = Tmpl::reference(Ref::new("iam_role.agent", "arn"));
+        assert_eq!(one.parts(), [Part::Ref(Ref::new("iam_role.agent", "arn"))]);
+        let marked = format!("arn:{}:x", refs::reference("iam_role.agent.arn"));
+        let many = Tmpl::from_marked(&marked).concat(&Tmpl::text("-y"));
+        assert_eq!(
+            many.parts(),
+            [
+                Part::Text("arn:".into()),
+                Part::Ref(Ref::new("iam_role.agent", "arn")),
+                Part::Text(":x-y".into()),
+            ]
+        );
+        assert_eq!(
+            format!("{many:?}"),
+            format!("Tmpl({:?})", many.parts().to_vec())
+        );
+        let again = Tmpl::text("arn:").concat(&one).concat(&Tmpl::text(":x-y"));
+        assert_eq!(again, many);
+        let h = RandomState::new();
+        assert_eq!(h.hash_one(&again), h.hash_one(&many));
+        assert_eq!(h.hash_one(&one), h.hash_one(vec![one.parts()[0].clone()]));
+        assert_ne!(one, many);
+    }
 
     #[test]
     fn text_never_becomes_a_reference() {
