@@ -550,7 +550,7 @@ fn kahn_order(n: usize, edges: &[(usize, usize)], indegree: &mut [usize]) -> Vec
 /// dependencies then still in cache; a large plan read again for them costs a cache miss
 /// each): each resource's [`id_hash`] and the dependency edges `(j, i)`, resource `i`
 /// depending on resource `j`, by declaration index.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Links {
     pub hashes: Vec<u64>,
     pub edges: Vec<(usize, usize)>,
